@@ -1,0 +1,27 @@
+// The CLI role: `podwire <subcommand>`. Each subcommand lives in its own file and is imported
+// only when used.
+import { Command, CommanderError } from 'commander';
+import { PodwireError } from '../errors/index.js';
+
+export async function cliMain(argv: string[]): Promise<number> {
+  const program = new Command('podwire')
+    .description('Kubernetes CNI plugin and node agent with an eBPF dataplane')
+    .exitOverride()
+    .showHelpAfterError();
+
+  const { registerDatapath } = await import('./datapath.js');
+  registerDatapath(program);
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    if (e instanceof PodwireError) {
+      process.stderr.write(`podwire: ${e.message}\n`);
+      if (e.details) process.stderr.write(`${e.details}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}

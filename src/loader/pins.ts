@@ -1,0 +1,25 @@
+// Where everything lives under a node's pin directory. One definition, used by the loader,
+// the CNI plugin, the CLI and the tests.
+import { join } from 'node:path';
+
+export const DEFAULT_PIN_DIR = '/sys/fs/bpf/podwire';
+
+export interface PinPaths {
+  root: string;
+  mapsDir: string;
+  progsDir: string;
+  maps: { endpoints: string; counters: string };
+  progs: { fromPod: string };
+}
+
+export function pinPaths(pinDir: string = DEFAULT_PIN_DIR): PinPaths {
+  const mapsDir = join(pinDir, 'maps');
+  const progsDir = join(pinDir, 'progs');
+  return {
+    root: pinDir,
+    mapsDir,
+    progsDir,
+    maps: { endpoints: join(mapsDir, 'endpoints'), counters: join(mapsDir, 'counters') },
+    progs: { fromPod: join(progsDir, 'from_pod') },
+  };
+}
