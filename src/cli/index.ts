@@ -9,8 +9,10 @@ export async function cliMain(argv: string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError();
 
-  const { registerDatapath } = await import('./datapath.js');
+  // Subcommand modules are small; the heavy work each one does is imported inside its action.
+  const [{ registerDatapath }, { registerDemo }] = await Promise.all([import('./datapath.js'), import('./demo.js')]);
   registerDatapath(program);
+  registerDemo(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -22,6 +24,7 @@ export async function cliMain(argv: string[]): Promise<number> {
       if (e.details) process.stderr.write(`${e.details}\n`);
       return 1;
     }
-    throw e;
+    process.stderr.write(`podwire: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
   }
 }
