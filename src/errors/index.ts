@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'IO_FAILED'             // a kernel or file operation failed (CNI code 5)
   | 'TRY_AGAIN'             // transient: pool exhausted, lock busy (CNI code 11)
   | 'DATAPATH_NOT_LOADED'   // pinned programs/maps missing (CNI code 50)
+  | 'PLUGIN_UNAVAILABLE'    // cannot serve ADD for another reason, e.g. pool exhausted (CNI code 50)
   | 'VERIFIER_REJECTED'     // the kernel verifier refused a program; details = log
   | 'COMPILE_FAILED'        // clang / linker failed; details = compiler output
   | 'EXEC_FAILED'           // an external command failed
