@@ -1,5 +1,6 @@
 // Where everything lives under a node's pin directory. One definition, used by the loader,
 // the CNI plugin, the CLI and the tests.
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 
 export const DEFAULT_PIN_DIR = '/sys/fs/bpf/podwire';
@@ -22,4 +23,12 @@ export function pinPaths(pinDir: string = DEFAULT_PIN_DIR): PinPaths {
     maps: { endpoints: join(mapsDir, 'endpoints'), counters: join(mapsDir, 'counters') },
     progs: { fromPod: join(progsDir, 'from_pod') },
   };
+}
+
+/**
+ * A fresh staging directory inside the pin dir (same bpffs, so pins can be renamed into place).
+ * No leading dot: bpffs refuses any name containing '.' with EPERM.
+ */
+export function stagingDir(pinDir: string): string {
+  return join(pinDir, `staging-${process.pid}-${randomBytes(3).toString('hex')}`);
 }

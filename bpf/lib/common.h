@@ -1,0 +1,129 @@
+/* common.h — types shared by every podwire datapath program, the loader (via BTF) and the
+ * WebAssembly twin of the decision logic.
+ *
+ * Contract:
+ *  - No system headers and no #ifdef: the includer provides the kernel fixed-width types
+ *    (__u8, __u16, __u32, __u64, __be32), from <linux/types.h> on the BPF target or from a
+ *    few typedefs on wasm32. Both targets are little-endian.
+ *  - Every struct that crosses a boundary (map key/value, verdict) uses fixed-width fields,
+ *    explicit padding and a _Static_assert on its size, because wasm32 has 4-byte longs and
+ *    pointers and the TypeScript codecs are generated from these layouts' BTF.
+ *  - Enum values are ABI: they index the counters map and are decoded by name in TypeScript
+ *    (src/maps/generated/layouts.ts). Append new values before the *_MAX sentinel; never
+ *    renumber.
+ */
+#ifndef PODWIRE_COMMON_H
+#define PODWIRE_COMMON_H
+
+/* Address family in endpoint keys. Same values as AF_INET/AF_INET6 so tools print them
+ * naturally; IPv6 keys use all four words of addr. */
+enum pw_family {
+	PW_AF_INET = 2,
+	PW_AF_INET6 = 10,
+};
+
+/* The ONE enum of reasons: every packet a program sees ends in exactly one of these, forwards
+ * and drops alike, and is counted under it (lib/drop.h). 0 means "no verdict recorded" so a
+ * zeroed skb->cb is never mistaken for a real verdict. */
+enum pw_reason {
+	PW_REASON_UNSPEC = 0,
+	PW_REASON_FWD_LOCAL_PEER = 1,        /* redirected into a pod on this node */
+	PW_REASON_PASS_STACK_ARP = 2,        /* ARP: the host answers for the gateway */
+	PW_REASON_PASS_STACK_NON_IP = 3,     /* not IPv4 (IPv6, VLAN, ...): the stack decides */
+	PW_REASON_PASS_STACK_MISS = 4,       /* destination is not a local endpoint */
+	PW_REASON_DROP_MALFORMED = 5,        /* truncated or invalid Ethernet/IPv4 header */
+	PW_REASON_DROP_SPOOFED_SRC_IP = 6,   /* source IP is no endpoint at all */
+	PW_REASON_DROP_SPOOFED_SRC_IFINDEX = 7, /* source IP belongs to another pod's veth */
+	PW_REASON_DROP_SPOOFED_SRC_MAC = 8,  /* source MAC is not the endpoint's pod MAC */
+	PW_REASON_DROP_TTL_EXCEEDED = 9,     /* TTL would reach 0 on our hop */
+	PW_REASON_DROP_REWRITE_FAILED = 10,  /* a packet write helper failed (e.g. ENOMEM) */
+	PW_REASON_MAX,
+};
+
+/* Which way the packet travels, seen from the pod: from_pod counts EGRESS. */
+enum pw_direction {
+	PW_DIR_EGRESS = 0,
+	PW_DIR_INGRESS = 1,
+	PW_DIR_MAX,
+};
+
+/* What the program does with the packet; the BPF file maps these to TC_ACT_* codes. */
+enum pw_action {
+	PW_ACT_PASS = 0,          /* TC_ACT_OK: hand to the host stack */
+	PW_ACT_DROP = 1,          /* TC_ACT_SHOT */
+	PW_ACT_REDIRECT_PEER = 2, /* bpf_redirect_peer(verdict.ifindex) */
+};
+
+/* What pw_parse() found at L3. */
+enum pw_l3 {
+	PW_L3_MALFORMED = 0,
+	PW_L3_IPV4 = 1,
+	PW_L3_ARP = 2,
+	PW_L3_OTHER = 3,
+};
+
+/* endpoints map key. IPv4 lives in addr[0] (network byte order), addr[1..3] are zero; the
+ * four words leave room for IPv6 without a layout change. pad must be zero (hash keys compare
+ * every byte). */
+struct pw_endpoint_key {
+	__be32 addr[4];
+	__u8 family;   /* enum pw_family */
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct pw_endpoint_key) == 20, "pw_endpoint_key layout is ABI");
+
+/* endpoints map value: one per pod interface on this node. Fields are laid out so that there
+ * is no implicit padding (24 bytes on every target). */
+struct pw_endpoint {
+	__u32 ifindex;       /* host-side veth (the redirect target and the anti-spoof anchor) */
+	__u8 pod_mac[6];     /* MAC of the pod's eth0 */
+	__u8 host_mac[6];    /* MAC of the host-side veth (the pod's gateway neighbour) */
+	__u32 flags;         /* reserved, written as 0 */
+	__u32 endpoint_id;   /* control-plane id, opaque to the datapath */
+};
+_Static_assert(sizeof(struct pw_endpoint) == 24, "pw_endpoint layout is ABI");
+
+/* counters map value (per CPU), key = reason * PW_DIR_MAX + direction. */
+struct pw_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+_Static_assert(sizeof(struct pw_counter) == 16, "pw_counter layout is ABI");
+
+/* Parsed packet fields: what pw_decide() needs and nothing more. Addresses stay in network
+ * byte order, exactly as they sit in the packet and in map keys. */
+struct pw_pkt {
+	__u32 ifindex;   /* device the packet arrived on (skb->ifindex: the host veth) */
+	__u32 len;       /* full packet length (skb->len), not only the linear part */
+	__be32 saddr;
+	__be32 daddr;
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u16 l3;        /* enum pw_l3 */
+	__u8 ttl;
+	__u8 protocol;
+	__u16 check;     /* IPv4 header checksum, host byte order */
+	__u8 pad[2];
+};
+_Static_assert(sizeof(struct pw_pkt) == 36, "pw_pkt layout is shared with wasm32");
+
+/* The decision: action + reason, and for a forward, everything the program must write. */
+struct pw_verdict {
+	__u32 action;    /* enum pw_action */
+	__u32 reason;    /* enum pw_reason */
+	__u32 ifindex;   /* redirect target: the destination's host veth */
+	__u8 dmac[6];    /* new Ethernet destination: destination pod MAC */
+	__u8 smac[6];    /* new Ethernet source: destination's host-veth MAC */
+	__u8 ttl;        /* new TTL */
+	__u8 pad;
+	__u16 check;     /* new IPv4 header checksum, host byte order */
+};
+_Static_assert(sizeof(struct pw_verdict) == 28, "pw_verdict layout is shared with wasm32");
+
+/* Ethernet + IPv4 base header: the bytes a forward needs in the linear area. */
+#define PW_ETH_HLEN 14
+#define PW_IPV4_MIN_HLEN 20
+#define PW_ETH_P_IP 0x0800
+#define PW_ETH_P_ARP 0x0806
+
+#endif /* PODWIRE_COMMON_H */

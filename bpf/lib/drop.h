@@ -1,0 +1,44 @@
+/* drop.h — the ONE exit helper: every path of every program ends in pw_finish(), which
+ * counts the verdict's reason, records the verdict in skb->cb for BPF_PROG_TEST_RUN, and
+ * turns the verdict into a TC return code (calling bpf_redirect_peer for a forward).
+ *
+ * skb->cb after the program (ctx_out offset 48 in struct __sk_buff):
+ *   cb[0] = enum pw_reason, cb[1] = enum pw_action, cb[2] = redirect ifindex (0 otherwise).
+ * BPF only: needs <linux/bpf.h>, <linux/pkt_cls.h>, <bpf/bpf_helpers.h> and lib/maps.h first.
+ */
+#ifndef PODWIRE_DROP_H
+#define PODWIRE_DROP_H
+
+#include "common.h"
+#include "maps.h"
+
+static __always_inline void pw_count(__u32 reason, __u32 dir, __u32 bytes)
+{
+	__u32 idx = reason * PW_DIR_MAX + dir;
+	struct pw_counter *c = bpf_map_lookup_elem(&counters, &idx);
+
+	/* verifier: the lookup may fail (index out of range), so the NULL check is mandatory */
+	if (c) {
+		c->packets += 1;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline int pw_finish(struct __sk_buff *skb, const struct pw_verdict *v, __u32 dir)
+{
+	pw_count(v->reason, dir, skb->len);
+	skb->cb[0] = v->reason;
+	skb->cb[1] = v->action;
+	skb->cb[2] = v->ifindex;
+
+	switch (v->action) {
+	case PW_ACT_REDIRECT_PEER:
+		return bpf_redirect_peer(v->ifindex, 0);
+	case PW_ACT_PASS:
+		return TC_ACT_OK;
+	default:
+		return TC_ACT_SHOT;
+	}
+}
+
+#endif /* PODWIRE_DROP_H */

@@ -1,0 +1,71 @@
+// loadDatapath / unloadDatapath: compile -> link -> load+pin (reusing pinned maps) -> re-attach
+// the new program to every host veth in the endpoints map, and the reverse.
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LINKED_OBJECT } from '../build/bpf.mjs';
+import { openEndpoints } from '../maps/endpoints.js';
+import { attachFromPodMany, detachFromPod, linkNames, type NetnsOption } from './attach.js';
+import { compileSources, type Defines } from './compile.js';
+import { linkObjects } from './link.js';
+import { loadAndPin } from './load.js';
+import { pinPaths } from './pins.js';
+import { datapathSourceDir } from './source.js';
+
+export interface LoadOptions extends NetnsOption {
+  pinDir: string;
+  /** Node-specific compile-time constants, passed to clang as -DNAME=VALUE. */
+  defines?: Defines;
+  /** Directory of BPF sources (default: the package's bpf/). Tests point it at broken programs. */
+  bpfDir?: string;
+}
+
+export interface LoadResult {
+  /** Names of the programs now pinned under PINDIR/progs. */
+  programs: string[];
+  /** Maps that were already pinned and kept (with their contents). */
+  reusedMaps: string[];
+  /** Host veths whose ingress filter now runs the new program. */
+  reattached: number;
+}
+
+/** Host veth names of the endpoints, resolved in the given namespace (missing ones skipped). */
+async function endpointIfnames(pinDir: string, opts: NetnsOption): Promise<string[]> {
+  if (!existsSync(pinPaths(pinDir).maps.endpoints)) return [];
+  const eps = openEndpoints(pinDir);
+  let ifindexes: number[];
+  try {
+    ifindexes = [...new Set(eps.list().map((e) => e.ifindex))];
+  } finally {
+    eps.close();
+  }
+  if (ifindexes.length === 0) return [];
+  const names = await linkNames(opts);
+  return ifindexes.map((i) => names.get(i)).filter((n): n is string => n !== undefined);
+}
+
+export async function loadDatapath(opts: LoadOptions): Promise<LoadResult> {
+  const work = await mkdtemp(join(tmpdir(), 'podwire-bpf-'));
+  try {
+    const objects = await compileSources(opts.bpfDir ?? datapathSourceDir(), work, opts.defines ?? {});
+    const linked = await linkObjects(join(work, LINKED_OBJECT), objects);
+    const pinned = await loadAndPin(linked, pinPaths(opts.pinDir));
+    // tc filters hold the program they were given, not the pin: point every known veth at the new one
+    const reattached = pinned.programs.includes('from_pod')
+      ? await attachFromPodMany(await endpointIfnames(opts.pinDir, opts), opts.pinDir, opts)
+      : 0;
+    return { programs: pinned.programs, reusedMaps: pinned.reusedMaps, reattached };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Detach from the host veths in the endpoints map, then remove every pin and the pin dir. Idempotent. */
+export async function unloadDatapath(opts: { pinDir: string } & NetnsOption): Promise<void> {
+  if (!existsSync(opts.pinDir)) return;
+  // an unreadable/mismatched endpoints map must not block the cleanup
+  const ifnames = await endpointIfnames(opts.pinDir, opts).catch(() => []);
+  await detachFromPod(ifnames, opts);
+  await rm(opts.pinDir, { recursive: true, force: true });
+}

@@ -1,0 +1,9 @@
+// The datapath loader: compile, link, load, pin, attach. Small files per concern.
+export { DEFAULT_PIN_DIR, pinPaths, type PinPaths } from './pins.js';
+export { isDatapathLoaded } from './status.js';
+export { loadDatapath, unloadDatapath, type LoadOptions, type LoadResult } from './datapath.js';
+export { attachFromPod, attachFromPodMany, detachFromPod, attachedProgramId, pinnedProgramId, type NetnsOption } from './attach.js';
+export { compileSources, type Defines } from './compile.js';
+export { linkObjects } from './link.js';
+export { loadAndPin, loadError } from './load.js';
+export { datapathSourceDir, packageRoot } from './source.js';

@@ -1,0 +1,6 @@
+// Typed access to the datapath's pinned maps. Kept light: the CNI ADD path imports it.
+export { type Endpoint, encodeEndpointKey, encodeEndpoint, decodeEndpoint, decodeEndpointKey, macBytes, ipv4Bytes, formatMac } from './codec.js';
+export { type EndpointsMap, openEndpoints } from './endpoints.js';
+export { type CounterRow, type CountersMap, openCounters, reasonNames, directionNames } from './counters.js';
+export { openPinnedMap, possibleCpus, type MapName } from './open.js';
+export * as layouts from './generated/layouts.js';
