@@ -90,6 +90,7 @@ pw_parse(const __u8 *data, const __u8 *data_end, __u32 len, __u32 ifindex, struc
 		p->smac[i] = 0;
 	}
 
+	/* verifier: every packet read must follow a pointer comparison with data_end */
 	if (data + PW_ETH_HLEN > data_end)
 		return;
 	pw_mac_copy(p->dmac, data);
@@ -113,7 +114,8 @@ pw_parse(const __u8 *data, const __u8 *data_end, __u32 len, __u32 ifindex, struc
 	ihl_bytes = (__u32)(ip[0] & 0x0f) * 4;
 	if (ihl_bytes < PW_IPV4_MIN_HLEN)
 		return;
-	/* options are never read, so their presence is checked against the full length only */
+	/* verifier: options are never read, so their presence is checked against the packet length
+	 * only, which avoids a variable-offset packet access the verifier would have to bound */
 	if (PW_ETH_HLEN + ihl_bytes > len)
 		return;
 	tot_len = (__u32)ip[2] << 8 | ip[3];
