@@ -21,6 +21,8 @@ export interface LabPod {
 
 export interface LabNodeOptions {
   podCIDR: string;
+  /** The node's own (host namespace) address; default 10.250.0.1. */
+  nodeIp?: string;
   /** Prefix for namespace and pin names; a random suffix is always added. */
   prefix?: string;
   cniVersion?: string;
@@ -47,6 +49,10 @@ export class LabNode {
       // A real node forwards IP; with forwarding on, any pod packet the host stack forwarded
       // would show in the node's Ip ForwDatagrams counter — which podwire must never move.
       await netns.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+      // The node's own address (a real node has one on its uplink): host-originated traffic to
+      // pods takes it as source, and pods' replies to it are passed to the stack by from_pod.
+      // (On lo: this kernel has no dummy driver and loads no modules.)
+      await netns.exec('ip', ['addr', 'add', `${opts.nodeIp ?? '10.250.0.1'}/32`, 'dev', 'lo']);
       await loadDatapath({ pinDir });
       const netconf = {
         cniVersion: opts.cniVersion ?? '1.1.0',
