@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { podwireBin } from '../../src/assets/index.js';
 import { run } from '../../src/exec/run.js';
-import { startTcpEcho, type TcpEchoServer } from '../../src/lab/traffic.js';
+import { startTcpEcho, tcpProbe, type TcpEchoServer } from '../../src/lab/traffic.js';
 import { loadDatapath, unloadDatapath } from '../../src/loader/index.js';
 import { openEndpoints } from '../../src/maps/index.js';
 import { createNetns, uniqueName, type Netns } from '../../src/netns/index.js';
@@ -119,9 +119,11 @@ describe('podman (CNI backend) on a podwire + portmap conflist', () => {
     const t = await podman(['exec', containers[0]!, 'nc', '-w', '3', c2.ip, '7000'], { reject: false });
     expect(t.stdout.trim().replace(/^::ffff:/, ''), t.stderr).toBe(c1.ip);
 
-    // Through portmap's DNAT on the host address: c1 → 10.250.0.1:18080 → c2:7000.
-    const m = await podman(['exec', containers[0]!, 'nc', '-w', '3', '10.250.0.1', '18080'], { reject: false });
-    expect(m.stdout.trim().replace(/^::ffff:/, ''), m.stderr).toBe(c1.ip);
+    // Through portmap's DNAT: the node (host namespace) → 10.250.0.1:18080 → c2:7000. The
+    // reply leaves c2 through from_pod, misses the endpoints map (the node is not a pod) and goes
+    // to the stack, where conntrack reverses the DNAT.
+    const m = await tcpProbe(host.path, '10.250.0.1', 18080);
+    expect(m.peerSeen, m.error).toBe('10.250.0.1');
 
     const eps = openEndpoints(pinDir);
     try {
