@@ -1,0 +1,124 @@
+// The one place that reads and validates podwire's network configuration (stdin JSON).
+// Every message names the key, the bad value and the fix. CNI's standard keys are accepted
+// and left to the runtime; unknown keys are ignored so newer runtimes keep working, except
+// near-misses of our own keys, which are almost always typos that would silently fall back
+// to a default.
+import { isAbsolute } from 'node:path';
+import { PodwireError } from '../errors/index.js';
+import { parseIpv4Cidr, type Ipv4Cidr } from '../ipam/cidr.js';
+import type { AttachmentKey } from '../ipam/store.js';
+import { DEFAULT_PIN_DIR } from '../loader/pins.js';
+
+export const DEFAULT_STATE_DIR = '/var/lib/podwire';
+export const DEFAULT_MTU = 1500;
+export const MIN_MTU = 576;
+export const MAX_MTU = 65535;
+/** Smallest and largest pools we accept: /30 gives 2 pods; /8 is already absurd for a node. */
+export const MIN_PREFIX = 8;
+export const MAX_PREFIX = 30;
+
+export interface NetConf {
+  cniVersion: string;
+  name: string;
+  podCIDR: Ipv4Cidr;
+  pinDir: string;
+  stateDir: string;
+  mtu: number;
+  /** The previous plugin's result (raw; see result.ts), when the runtime sent one. */
+  prevResult?: unknown;
+  /** GC only: attachments that must survive. */
+  validAttachments?: AttachmentKey[];
+}
+
+const OWN_KEYS = ['podCIDR', 'pinDir', 'stateDir', 'mtu'] as const;
+
+function invalid(msg: string): PodwireError {
+  return new PodwireError('CONFIG_INVALID', msg);
+}
+
+/** stdin → JSON object, or DECODE_FAILED (code 6). */
+export function decodeConfig(text: string): Record<string, unknown> {
+  if (text.trim() === '') {
+    throw new PodwireError('DECODE_FAILED', 'stdin is empty; the runtime must send the network configuration JSON');
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new PodwireError('DECODE_FAILED', `network configuration on stdin is not valid JSON: ${(e as Error).message}`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    throw new PodwireError('DECODE_FAILED', 'network configuration on stdin must be a JSON object');
+  }
+  return v as Record<string, unknown>;
+}
+
+function absPath(raw: Record<string, unknown>, key: string, dflt: string): string {
+  const v = raw[key];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'string' || !isAbsolute(v) || v.includes('\0')) {
+    throw invalid(`${key} ${JSON.stringify(v)} must be an absolute path, e.g. "${dflt}"`);
+  }
+  return v.length > 1 ? v.replace(/\/+$/, '') : v;
+}
+
+function parseValidAttachments(v: unknown): AttachmentKey[] {
+  const key = 'cni.dev/valid-attachments';
+  if (!Array.isArray(v)) {
+    throw invalid(`${key} must be an array of {"containerID","ifname"} objects (got ${JSON.stringify(v)}); GC refuses to guess which attachments are still in use`);
+  }
+  return v.map((a, i) => {
+    const o = a as Record<string, unknown> | null;
+    if (!o || typeof o['containerID'] !== 'string' || typeof o['ifname'] !== 'string') {
+      throw invalid(`${key}[${i}] is ${JSON.stringify(a)}; each entry needs string "containerID" and "ifname"`);
+    }
+    return { containerID: o['containerID'], ifname: o['ifname'] };
+  });
+}
+
+/** Validate the plugin's keys. Call after the version check (code 1 comes before code 7). */
+export function parseNetConf(raw: Record<string, unknown>, command: string): NetConf {
+  for (const k of Object.keys(raw)) {
+    const own = OWN_KEYS.find((o) => o.toLowerCase() === k.toLowerCase() && o !== k);
+    if (own) throw invalid(`unknown key "${k}"; did you mean "${own}"?`);
+  }
+  if (raw['ipam'] !== undefined) {
+    throw new PodwireError(
+      'CONFIG_UNSUPPORTED',
+      `ipam ${JSON.stringify(raw['ipam'])}: podwire allocates addresses itself from podCIDR and does not delegate to an IPAM plugin; remove the "ipam" section`,
+    );
+  }
+
+  const cidrRaw = raw['podCIDR'];
+  if (cidrRaw === undefined) throw invalid('podCIDR is missing; set it to the node\'s pod range, e.g. "podCIDR": "10.244.1.0/24"');
+  if (typeof cidrRaw !== 'string') throw invalid(`podCIDR ${JSON.stringify(cidrRaw)} must be a string such as "10.244.1.0/24"`);
+  const cidr = parseIpv4Cidr(cidrRaw);
+  if ('error' in cidr) throw invalid(`podCIDR "${cidrRaw}" ${cidr.error}; use an IPv4 network such as "10.244.1.0/24"`);
+  if (cidr.prefix < MIN_PREFIX || cidr.prefix > MAX_PREFIX) {
+    throw invalid(`podCIDR "${cidrRaw}" has prefix /${cidr.prefix}; use a prefix between /${MIN_PREFIX} and /${MAX_PREFIX} (a /24 gives 254 pods)`);
+  }
+
+  const mtuRaw = raw['mtu'];
+  let mtu = DEFAULT_MTU;
+  if (mtuRaw !== undefined) {
+    if (typeof mtuRaw !== 'number' || !Number.isInteger(mtuRaw) || mtuRaw < MIN_MTU || mtuRaw > MAX_MTU) {
+      throw invalid(`mtu ${JSON.stringify(mtuRaw)} must be an integer from ${MIN_MTU} to ${MAX_MTU} (1500 for Ethernet, 1450 under VXLAN)`);
+    }
+    mtu = mtuRaw;
+  }
+
+  const name = raw['name'];
+  if (name !== undefined && typeof name !== 'string') throw invalid(`name ${JSON.stringify(name)} must be a string`);
+
+  const conf: NetConf = {
+    cniVersion: String(raw['cniVersion']),
+    name: name ?? '',
+    podCIDR: cidr,
+    pinDir: absPath(raw, 'pinDir', DEFAULT_PIN_DIR),
+    stateDir: absPath(raw, 'stateDir', DEFAULT_STATE_DIR),
+    mtu,
+  };
+  if (raw['prevResult'] !== undefined && raw['prevResult'] !== null) conf.prevResult = raw['prevResult'];
+  if (command === 'GC') conf.validAttachments = parseValidAttachments(raw['cni.dev/valid-attachments']);
+  return conf;
+}

@@ -1,0 +1,96 @@
+// The CNI plugin role (spec 1.1.0): env → stdin → version → config → command. Every failure
+// becomes the spec's error JSON on stdout and a non-zero exit. Only node built-ins and our own
+// small modules load here; the datapath modules are imported by the commands that need them.
+import { decodeConfig, parseNetConf } from './config.js';
+import { toCniError } from './errors.js';
+import { readEnv } from './env.js';
+import { shapeResult } from './result.js';
+import { LATEST_VERSION, requestVersion, SUPPORTED_VERSIONS } from './version.js';
+import { readSync } from 'node:fs';
+import { PodwireError } from '../errors/index.js';
+
+function readStdin(): string {
+  // Synchronous reads of fd 0: a stream on stdin would load net/stream machinery that VERSION
+  // (sent by podman before every command) otherwise never needs.
+  if (process.stdin.isTTY) return ''; // run by hand: nobody will send a config, do not wait
+  const chunks: Buffer[] = [];
+  const buf = Buffer.allocUnsafe(64 * 1024);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, buf, 0, buf.length, null);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') continue; // a non-blocking pipe from the parent: retry until data
+      if (code === 'EOF') break;
+      throw new PodwireError('IO_FAILED', `cannot read the network configuration from stdin: ${(e as Error).message}`, { cause: e });
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function print(obj: unknown): void {
+  process.stdout.write(`${JSON.stringify(obj)}\n`);
+}
+
+/** VERSION answers with the version it was asked in, or the latest when it was not asked. */
+function versionReply(text: string): Record<string, unknown> {
+  let asked: unknown;
+  try {
+    asked = (JSON.parse(text) as Record<string, unknown> | null)?.['cniVersion'];
+  } catch {
+    asked = undefined;
+  }
+  return { cniVersion: typeof asked === 'string' ? asked : LATEST_VERSION, supportedVersions: [...SUPPORTED_VERSIONS] };
+}
+
+export async function cniMain(): Promise<number> {
+  let version = LATEST_VERSION;
+  try {
+    const env = readEnv();
+    const text = readStdin();
+    if (env.command === 'VERSION') {
+      print(versionReply(text));
+      return 0;
+    }
+    const raw = decodeConfig(text);
+    version = requestVersion(raw, env.command);
+    const conf = parseNetConf(raw, env.command);
+    switch (env.command) {
+      case 'ADD': {
+        const { cmdAdd } = await import('./add.js');
+        print(shapeResult(await cmdAdd(env, conf), version));
+        break;
+      }
+      case 'DEL': {
+        const { cmdDel } = await import('./del.js');
+        await cmdDel(env, conf);
+        break;
+      }
+      case 'CHECK': {
+        const { cmdCheck } = await import('./check.js');
+        await cmdCheck(env, conf);
+        break;
+      }
+      case 'GC': {
+        const { cmdGc } = await import('./gc.js');
+        await cmdGc(conf);
+        break;
+      }
+      case 'STATUS': {
+        const { cmdStatus } = await import('./status.js');
+        await cmdStatus(conf);
+        break;
+      }
+    }
+    return 0;
+  } catch (e) {
+    const err = toCniError(e, version);
+    print(err);
+    // One line for the runtime's log; the JSON on stdout is what it acts on.
+    process.stderr.write(`podwire: CNI error ${err.code}: ${err.msg}\n`);
+    return 1;
+  }
+}
