@@ -2,7 +2,6 @@
 // node namespace plugged into it. The bridge itself carries the control-plane address, so
 // the lab's API server can listen there and every node reaches it over the underlay, the way
 // real nodes reach a control plane. Nothing is routed to or from the root namespace.
-import { run } from '../exec/run.js';
 import { createNetns, uniqueName, type Netns } from '../netns/index.js';
 
 export interface UnderlayOptions {
@@ -66,7 +65,3 @@ export async function createUnderlay(opts: UnderlayOptions = {}): Promise<Underl
   };
 }
 
-/** Run a command in the underlay namespace (e.g. the API server, kubectl). */
-export function underlayExec(u: Underlay, cmd: string, args: readonly string[]): ReturnType<typeof run> {
-  return run(cmd, args, { netns: u.netns.path });
-}
