@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { podwireBin } from '../assets/index.js';
 import { loadDatapath, unloadDatapath } from '../loader/index.js';
 import { createNetns, uniqueName, type Netns } from '../netns/index.js';
+import { forwardedDatagrams } from './snmp.js';
 import { execCni, type CniCommand, type CniOutcome } from './cni-exec.js';
 
 export interface LabPod {
@@ -117,14 +118,8 @@ export class LabNode {
   }
 
   /** The node's Ip ForwDatagrams counter (packets the host stack forwarded). */
-  async forwardedDatagrams(): Promise<number> {
-    const r = await this.netns.exec('cat', ['/proc/net/snmp']);
-    const lines = r.stdout.split('\n').filter((l) => l.startsWith('Ip:'));
-    const names = lines[0]?.split(/\s+/) ?? [];
-    const values = lines[1]?.split(/\s+/) ?? [];
-    const i = names.indexOf('ForwDatagrams');
-    if (i < 0) throw new Error('no ForwDatagrams in /proc/net/snmp');
-    return Number(values[i]);
+  forwardedDatagrams(): Promise<number> {
+    return forwardedDatagrams(this.netns.path);
   }
 
   /** Delete every pod through CNI DEL, then remove the node namespace, pins and state. */
