@@ -16,7 +16,7 @@ import { createNetns, uniqueName, type Netns } from '../netns/index.js';
 import { api, apiRequest } from './api-client.js';
 import { addNetworkList, delNetworkList, loadConflist, type RuntimeConf } from './runtime.js';
 import { labStatePath, readLabState, writeLabState, type LabNodeState, type LabPodState, type LabState } from './state.js';
-import { createUnderlay } from './underlay.js';
+import { attachToUnderlay, createUnderlay } from './underlay.js';
 
 export interface LabUpOptions {
   nodes?: number;
@@ -82,7 +82,7 @@ export class Lab {
       await symlink(podwireBin(), join(cniBin, 'podwire'));
 
       for (let i = 0; i < nodes; i++) {
-        const node = await lab.createNode(i, underlay);
+        const node = await lab.addNode();
         log(`node ${node.name}: netns ${node.netnsName}, underlay ${node.underlayIp}, podCIDR ${node.podCIDR}, agent pid ${node.agentPid}`);
       }
       await lab.waitReady(opts.readyTimeoutMs ?? 90_000);
@@ -137,8 +137,12 @@ export class Lab {
     throw new PodwireError('IO_FAILED', `lab API server did not come up; log ${s.apiServer.log}:\n${tail(s.apiServer.log)}`);
   }
 
-  private async createNode(index: number, underlay: Awaited<ReturnType<typeof createUnderlay>>): Promise<LabNodeState> {
+  /** Add a node: namespace on the underlay, Node object (podCIDR from node-IPAM), agent. */
+  async addNode(): Promise<LabNodeState> {
     const s = this.state;
+    // Indexes are never reused, so a removed node's underlay address is not handed out again.
+    const index = s.nextNodeIndex ?? s.nodes.length;
+    s.nextNodeIndex = index + 1;
     const name = `node-${index + 1}`;
     const netns: Netns = await createNetns(`pwl${s.name.slice(0, 4)}n`);
     const nodeDir = join(s.dir, name);
@@ -158,7 +162,7 @@ export class Lab {
     s.nodes.push(node);
     await this.save();
     await mkdir(node.cniConfDir, { recursive: true });
-    const port = await underlay.attach(netns, index, { uplink: node.uplink });
+    const port = await attachToUnderlay(s.underlay, netns, index, node.uplink);
     node.underlayIp = port.ip;
 
     // Register the Node as kubelet would; the API server's node-IPAM assigns its podCIDR.
@@ -300,6 +304,19 @@ export class Lab {
       await run('ip', ['netns', 'del', pod.netnsName], { reject: false });
     }
     this.state.pods = this.state.pods.filter((p) => p !== pod);
+    await this.save();
+  }
+
+  /** Remove a node as a cluster would lose one: its Node object, agent, pods and namespace. */
+  async removeNode(name: string): Promise<void> {
+    const node = this.node(name);
+    for (const p of this.state.pods.filter((x) => x.node === name)) await this.delPod(p.name).catch(() => undefined);
+    await apiRequest(this.state.apiServer.socket, 'DELETE', `/api/v1/nodes/${name}`).catch(() => undefined);
+    if (node.agentPid) await stopPids([node.agentPid]);
+    await run('ip', ['netns', 'del', node.netnsName], { reject: false });
+    await rm(node.pinDir, { recursive: true, force: true });
+    await rm(join(this.state.dir, name), { recursive: true, force: true });
+    this.state.nodes = this.state.nodes.filter((n) => n !== node);
     await this.save();
   }
 

@@ -45,6 +45,8 @@ export interface LabState {
   apiServer: { url: string; socket: string; pid?: number; log: string };
   nodes: LabNodeState[];
   pods: LabPodState[];
+  /** Index of the next node to add (node names and underlay addresses derive from it). */
+  nextNodeIndex?: number;
 }
 
 export function labStatePath(explicit?: string): string {

@@ -2,6 +2,7 @@
 // node namespace plugged into it. The bridge itself carries the control-plane address, so
 // the lab's API server can listen there and every node reaches it over the underlay, the way
 // real nodes reach a control plane. Nothing is routed to or from the root namespace.
+import { run } from '../exec/run.js';
 import { createNetns, uniqueName, type Netns } from '../netns/index.js';
 
 export interface UnderlayOptions {
@@ -49,19 +50,28 @@ export async function createUnderlay(opts: UnderlayOptions = {}): Promise<Underl
     bridge,
     controlIp: `${base}.1`,
     subnet,
-    async attach(node, index, a = {}) {
-      const uplink = a.uplink ?? 'eth0';
-      const port = uniqueName('pwup');
-      const ip = `${base}.${11 + index}`;
-      // Create the pair inside the underlay namespace and move one end straight into the node.
-      await netns.exec('ip', ['link', 'add', port, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', uplink, 'mtu', String(mtu), 'netns', node.path]);
-      await netns.exec('ip', ['-batch', '-'], { input: `link set ${port} master ${bridge}\nlink set ${port} up\n` });
-      await node.exec('ip', ['-batch', '-'], { input: `addr add ${ip}/24 dev ${uplink}\nlink set ${uplink} up\n` });
-      return { uplink, ip, prefixLen: 24 };
-    },
+    attach: (node, index, a = {}) => attachToUnderlay({ netnsPath: netns.path, bridge, subnet, mtu }, node, index, a.uplink),
     async remove() {
       await netns.remove();
     },
   };
 }
 
+
+/** Plug a node namespace into an underlay's switch (also for a lab found through its state file). */
+export async function attachToUnderlay(
+  u: { netnsPath: string; bridge?: string; subnet: string; mtu?: number },
+  node: Netns,
+  index: number,
+  uplink = 'eth0',
+): Promise<UnderlayPort> {
+  const base = u.subnet.split('/')[0]!.split('.').slice(0, 3).join('.');
+  const mtu = String(u.mtu ?? 1500);
+  const port = uniqueName('pwup');
+  const ip = `${base}.${11 + index}`;
+  // Create the pair inside the underlay namespace and move one end straight into the node.
+  await run('ip', ['link', 'add', port, 'mtu', mtu, 'type', 'veth', 'peer', 'name', uplink, 'mtu', mtu, 'netns', node.path], { netns: u.netnsPath });
+  await run('ip', ['-batch', '-'], { netns: u.netnsPath, input: `link set ${port} master ${u.bridge ?? 'br0'}\nlink set ${port} up\n` });
+  await node.exec('ip', ['-batch', '-'], { input: `addr add ${ip}/24 dev ${uplink}\nlink set ${uplink} up\n` });
+  return { uplink, ip, prefixLen: 24 };
+}
