@@ -37,8 +37,21 @@ enum pw_reason {
 	PW_REASON_DROP_SPOOFED_SRC_MAC = 8,  /* source MAC is not the endpoint's pod MAC */
 	PW_REASON_DROP_TTL_EXCEEDED = 9,     /* TTL would reach 0 on our hop */
 	PW_REASON_DROP_REWRITE_FAILED = 10,  /* a packet write helper failed (e.g. ENOMEM) */
+	PW_REASON_FWD_REMOTE_NATIVE = 11,    /* routed to another node: FIB lookup + redirect_neigh */
+	PW_REASON_FWD_REMOTE_VXLAN = 12,     /* tunnelled to another node through the VXLAN device */
+	PW_REASON_DROP_NO_ENDPOINT = 13,     /* in this node's podCIDR but no such pod (stale/deleted) */
+	PW_REASON_DROP_FIB_FAILED = 14,      /* no usable route to the remote node (unreachable, ...) */
+	PW_REASON_DROP_FIB_FWD_DISABLED = 15, /* forwarding is off on the ingress device: a node setup bug */
+	PW_REASON_DROP_TUNNEL_FAILED = 16,   /* bpf_skb_set_tunnel_key refused the key */
+	PW_REASON_PASS_STACK_NO_NODE_CFG = 17, /* remote pod, but the agent has not configured the node yet */
+	PW_REASON_PASS_STACK_UNPARSED = 18,  /* uplink/VXLAN: not well-formed IPv4; the host owns it */
 	PW_REASON_MAX,
 };
+
+/* Capacity of the counters map in reasons. Fixed (not PW_REASON_MAX) so that appending a reason
+ * keeps the pinned map reusable across upgrades (the loader refuses a changed max_entries). */
+#define PW_REASON_SLOTS 64
+_Static_assert(PW_REASON_MAX <= PW_REASON_SLOTS, "grow PW_REASON_SLOTS (a counters map migration)");
 
 /* Which way the packet travels, seen from the pod: from_pod counts EGRESS. */
 enum pw_direction {
@@ -52,6 +65,38 @@ enum pw_action {
 	PW_ACT_PASS = 0,          /* TC_ACT_OK: hand to the host stack */
 	PW_ACT_DROP = 1,          /* TC_ACT_SHOT */
 	PW_ACT_REDIRECT_PEER = 2, /* bpf_redirect_peer(verdict.ifindex) */
+	PW_ACT_REDIRECT_NEIGH = 3, /* FIB lookup of verdict.nh_addr, then bpf_redirect_neigh(ifindex, next hop) */
+	PW_ACT_REDIRECT_TUNNEL = 4, /* bpf_skb_set_tunnel_key(remote nh_addr, tunnel_id) + bpf_redirect(ifindex) */
+};
+
+/* How this node reaches other nodes' pods (node_cfg.mode). NONE: the agent has not configured
+ * the node yet, so remote traffic is left to the host stack (its routes, if any). */
+enum pw_mode {
+	PW_MODE_NONE = 0,
+	PW_MODE_NATIVE = 1,
+	PW_MODE_VXLAN = 2,
+};
+
+/* What a routes entry covers (route value .kind). */
+enum pw_route_kind {
+	PW_ROUTE_UNSPEC = 0,
+	PW_ROUTE_LOCAL = 1,  /* this node's own podCIDR: a miss in endpoints is a dead pod */
+	PW_ROUTE_REMOTE = 2, /* another node's podCIDR, reached via node_ip */
+};
+
+/* bpf_fib_lookup() return codes, same values as the kernel's BPF_FIB_LKUP_RET_* (checked by a
+ * _Static_assert in lib/forward.h) so the shared decision can interpret them without kernel
+ * headers. Negative returns are errors. */
+enum pw_fib_rc {
+	PW_FIB_SUCCESS = 0,
+	PW_FIB_BLACKHOLE = 1,
+	PW_FIB_UNREACHABLE = 2,
+	PW_FIB_PROHIBIT = 3,
+	PW_FIB_NOT_FWDED = 4,
+	PW_FIB_FWD_DISABLED = 5,
+	PW_FIB_UNSUPP_LWT = 6,
+	PW_FIB_NO_NEIGH = 7,
+	PW_FIB_FRAG_NEEDED = 8,
 };
 
 /* What pw_parse() found at L3. */
@@ -83,6 +128,35 @@ struct pw_endpoint {
 };
 _Static_assert(sizeof(struct pw_endpoint) == 24, "pw_endpoint layout is ABI");
 
+/* routes map key (LPM_TRIE): prefixlen in host order, addr in network order, as the kernel's
+ * struct bpf_lpm_trie_key lays them out. */
+struct pw_route_key {
+	__u32 prefixlen;
+	__be32 addr;
+};
+_Static_assert(sizeof(struct pw_route_key) == 8, "pw_route_key layout is ABI");
+
+/* routes map value: where a pod CIDR lives. */
+struct pw_route {
+	__be32 node_ip;  /* REMOTE: the node's underlay IP (FIB destination / tunnel endpoint) */
+	__u32 kind;      /* enum pw_route_kind */
+	__u32 flags;     /* reserved, written as 0 */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct pw_route) == 16, "pw_route layout is ABI");
+
+/* node_cfg map value (ARRAY, one entry at key 0): node facts the agent sets at run time, so a
+ * changed uplink, mode or VNI needs no recompile. */
+struct pw_node_cfg {
+	__u32 mode;            /* enum pw_mode */
+	__be32 node_ip;        /* this node's underlay IP */
+	__u32 uplink_ifindex;  /* native: where routed packets leave (informational; FIB decides) */
+	__u32 vxlan_ifindex;   /* vxlan: the collect-metadata device tunnelled packets go to */
+	__u32 vni;             /* vxlan: tunnel id */
+	__u32 flags;           /* reserved, written as 0 */
+};
+_Static_assert(sizeof(struct pw_node_cfg) == 24, "pw_node_cfg layout is ABI");
+
 /* counters map value (per CPU), key = reason * PW_DIR_MAX + direction. */
 struct pw_counter {
 	__u64 packets;
@@ -103,11 +177,16 @@ struct pw_pkt {
 	__u8 ttl;
 	__u8 protocol;
 	__u16 check;     /* IPv4 header checksum, host byte order */
-	__u8 pad[2];
+	__u8 tos;        /* IPv4 TOS byte (the FIB lookup routes on it) */
+	__u8 pad;
 };
 _Static_assert(sizeof(struct pw_pkt) == 36, "pw_pkt layout is shared with wasm32");
 
-/* The decision: action + reason, and for a forward, everything the program must write. */
+/* The decision: action + reason, and for a forward, everything the program must write.
+ * REDIRECT_PEER: ifindex = destination host veth, MACs/TTL/check to write. REDIRECT_NEIGH:
+ * ifindex = 0 and nh_addr = remote node IP until the FIB lookup fills the egress ifindex and the
+ * next hop (pw_verdict_after_fib); TTL/check to write, MACs left to the neighbour layer.
+ * REDIRECT_TUNNEL: ifindex = VXLAN device, nh_addr + tunnel_id for the tunnel key, TTL/check. */
 struct pw_verdict {
 	__u32 action;    /* enum pw_action */
 	__u32 reason;    /* enum pw_reason */
@@ -117,8 +196,11 @@ struct pw_verdict {
 	__u8 ttl;        /* new TTL */
 	__u8 pad;
 	__u16 check;     /* new IPv4 header checksum, host byte order */
+	__be32 nh_addr;  /* REDIRECT_NEIGH: the FIB destination (remote node IP), after the FIB the
+			  * next hop; REDIRECT_TUNNEL: the remote tunnel endpoint (node IP) */
+	__u32 tunnel_id; /* REDIRECT_TUNNEL: VNI */
 };
-_Static_assert(sizeof(struct pw_verdict) == 28, "pw_verdict layout is shared with wasm32");
+_Static_assert(sizeof(struct pw_verdict) == 36, "pw_verdict layout is shared with wasm32");
 
 /* Ethernet + IPv4 base header: the bytes a forward needs in the linear area. */
 #define PW_ETH_HLEN 14

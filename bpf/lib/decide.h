@@ -1,4 +1,4 @@
-/* decide.h — the same-node forwarding decision, shared verbatim by the BPF programs and the
+/* decide.h — the forwarding decisions (same node, cross node, receive side), shared verbatim by the BPF programs and the
  * WebAssembly twin (podwire trace, differential tests).
  *
  * Contract:
@@ -8,8 +8,11 @@
  *    static + always_inline because the verifier rejects global lookup functions.
  *  - pw_parse() reads a linear buffer [data, data_end) whose full packet length is len; the
  *    caller guarantees the Ethernet + IPv4 base header is linear when the packet has one.
- *  - pw_decide() fills every field of the verdict; it never writes the packet. Applying the
- *    verdict (MAC/TTL/checksum writes, redirect, counting) is the includer's job.
+ *  - pw_decide_*() fill every field of the verdict; they never write the packet. Applying the
+ *    verdict (MAC/TTL/checksum writes, FIB lookup, tunnel key, redirect, counting) is the
+ *    includer's job. The FIB is the kernel's, so it is not a lookup prototype: the includer runs
+ *    it for a REDIRECT_NEIGH verdict and feeds the result to pw_verdict_after_fib(), which is
+ *    shared too (the wasm twin can feed it a simulated FIB result).
  */
 #ifndef PODWIRE_DECIDE_H
 #define PODWIRE_DECIDE_H
@@ -19,6 +22,14 @@
 /* Endpoint on this node for an address, or 0. Defined by the includer. */
 static inline __attribute__((always_inline)) const struct pw_endpoint *
 pw_lookup_endpoint(const struct pw_endpoint_key *key);
+
+/* Longest-prefix route for key->addr (key->prefixlen = 32), or 0. Defined by the includer. */
+static inline __attribute__((always_inline)) const struct pw_route *
+pw_lookup_route(const struct pw_route_key *key);
+
+/* This node's configuration (node_cfg[0]), or 0. Defined by the includer. */
+static inline __attribute__((always_inline)) const struct pw_node_cfg *
+pw_lookup_node_cfg(void);
 
 static inline __attribute__((always_inline)) void pw_ipv4_key(struct pw_endpoint_key *k, __be32 addr)
 {
@@ -83,8 +94,8 @@ pw_parse(const __u8 *data, const __u8 *data_end, __u32 len, __u32 ifindex, struc
 	p->ttl = 0;
 	p->protocol = 0;
 	p->check = 0;
-	p->pad[0] = 0;
-	p->pad[1] = 0;
+	p->tos = 0;
+	p->pad = 0;
 	for (i = 0; i < 6; i++) {
 		p->dmac[i] = 0;
 		p->smac[i] = 0;
@@ -123,6 +134,7 @@ pw_parse(const __u8 *data, const __u8 *data_end, __u32 len, __u32 ifindex, struc
 	if (tot_len != 0 && (tot_len < ihl_bytes || tot_len > len - PW_ETH_HLEN))
 		return;
 
+	p->tos = ip[1];
 	p->ttl = ip[8];
 	p->protocol = ip[9];
 	p->check = (__u16)(ip[10] << 8 | ip[11]);
@@ -146,6 +158,84 @@ pw_verdict_init(struct pw_verdict *v, __u32 action, __u32 reason)
 	v->ttl = 0;
 	v->pad = 0;
 	v->check = 0;
+	v->nh_addr = 0;
+	v->tunnel_id = 0;
+}
+
+/* We are a routing hop: the new TTL and the header checksum that goes with it. */
+static inline __attribute__((always_inline)) void pw_verdict_ttl(const struct pw_pkt *p, struct pw_verdict *v)
+{
+	v->ttl = (__u8)(p->ttl - 1);
+	v->check = pw_csum_replace16(p->check, (__u16)(p->ttl << 8 | p->protocol),
+				     (__u16)(v->ttl << 8 | p->protocol));
+}
+
+/* Deliver into a local pod: the destination's MACs, TTL-1. Caller checked ttl > 1. */
+static inline __attribute__((always_inline)) void
+pw_verdict_local(const struct pw_pkt *p, const struct pw_endpoint *dst, struct pw_verdict *v)
+{
+	pw_verdict_init(v, PW_ACT_REDIRECT_PEER, PW_REASON_FWD_LOCAL_PEER);
+	v->ifindex = dst->ifindex;
+	pw_mac_copy(v->dmac, dst->pod_mac);
+	pw_mac_copy(v->smac, dst->host_mac);
+	pw_verdict_ttl(p, v);
+}
+
+/* A pod's packet whose destination is no local endpoint: the routes map decides. Not in routes
+ * (node IPs, the outside world) -> the host stack. */
+static inline __attribute__((always_inline)) void pw_decide_route(const struct pw_pkt *p, struct pw_verdict *v)
+{
+	struct pw_route_key rk;
+	const struct pw_route *rt;
+	const struct pw_node_cfg *cfg;
+
+	rk.prefixlen = 32;
+	rk.addr = p->daddr;
+	rt = pw_lookup_route(&rk);
+	if (!rt || (rt->kind != PW_ROUTE_LOCAL && rt->kind != PW_ROUTE_REMOTE)) {
+		pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_MISS);
+		return;
+	}
+	if (rt->kind == PW_ROUTE_LOCAL) {
+		/* our own podCIDR without an endpoint: the stack has no better route and would send it
+		 * back out of the default route */
+		pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_NO_ENDPOINT);
+		return;
+	}
+	cfg = pw_lookup_node_cfg();
+	if (!cfg || (cfg->mode != PW_MODE_NATIVE && cfg->mode != PW_MODE_VXLAN) ||
+	    (cfg->mode == PW_MODE_VXLAN && cfg->vxlan_ifindex == 0)) {
+		pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_NO_NODE_CFG);
+		return;
+	}
+	if (p->ttl <= 1) {
+		pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_TTL_EXCEEDED);
+		return;
+	}
+	if (cfg->mode == PW_MODE_NATIVE) {
+		/* the egress device and next hop come from the kernel FIB (pw_verdict_after_fib) */
+		pw_verdict_init(v, PW_ACT_REDIRECT_NEIGH, PW_REASON_FWD_REMOTE_NATIVE);
+	} else {
+		pw_verdict_init(v, PW_ACT_REDIRECT_TUNNEL, PW_REASON_FWD_REMOTE_VXLAN);
+		v->ifindex = cfg->vxlan_ifindex;
+		v->tunnel_id = cfg->vni;
+	}
+	v->nh_addr = rt->node_ip;
+	pw_verdict_ttl(p, v);
+}
+
+/* REDIRECT_NEIGH after the includer ran the FIB lookup for v->nh_addr: SUCCESS and NO_NEIGH both
+ * name the egress device and the next hop (redirect_neigh resolves a missing neighbour itself);
+ * anything else drops. rc < 0 is a helper error. */
+static inline __attribute__((always_inline)) void
+pw_verdict_after_fib(struct pw_verdict *v, int rc, __u32 ifindex, __be32 nexthop)
+{
+	if (rc == PW_FIB_SUCCESS || rc == PW_FIB_NO_NEIGH) {
+		v->ifindex = ifindex;
+		v->nh_addr = nexthop;
+		return;
+	}
+	pw_verdict_init(v, PW_ACT_DROP, rc == PW_FIB_FWD_DISABLED ? PW_REASON_DROP_FIB_FWD_DISABLED : PW_REASON_DROP_FIB_FAILED);
 }
 
 /* from_pod: a packet leaving a pod, seen on the host side of its veth. */
@@ -187,7 +277,7 @@ static inline __attribute__((always_inline)) void pw_decide_from_pod(const struc
 	pw_ipv4_key(&key, p->daddr);
 	dst = pw_lookup_endpoint(&key);
 	if (!dst) {
-		pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_MISS);
+		pw_decide_route(p, v);
 		return;
 	}
 	/* we are a routing hop; a packet that would leave with TTL 0 dies here */
@@ -195,14 +285,51 @@ static inline __attribute__((always_inline)) void pw_decide_from_pod(const struc
 		pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_TTL_EXCEEDED);
 		return;
 	}
+	pw_verdict_local(p, dst, v);
+}
 
-	pw_verdict_init(v, PW_ACT_REDIRECT_PEER, PW_REASON_FWD_LOCAL_PEER);
-	v->ifindex = dst->ifindex;
-	pw_mac_copy(v->dmac, dst->pod_mac);
-	pw_mac_copy(v->smac, dst->host_mac);
-	v->ttl = (__u8)(p->ttl - 1);
-	v->check = pw_csum_replace16(p->check, (__u16)(p->ttl << 8 | p->protocol),
-				     (__u16)(v->ttl << 8 | p->protocol));
+/* from_uplink / from_vxlan: a packet arriving at this node from the underlay (natively routed)
+ * or out of the tunnel. A local endpoint as destination is delivered into its pod; everything
+ * else belongs to the host (its own traffic, ARP, other protocols) and is passed, never dropped,
+ * except a dead address inside our own podCIDR. No anti-spoofing here: sources are remote. */
+static inline __attribute__((always_inline)) void pw_decide_to_local(const struct pw_pkt *p, struct pw_verdict *v)
+{
+	struct pw_endpoint_key key;
+	struct pw_route_key rk;
+	const struct pw_endpoint *dst;
+	const struct pw_route *rt;
+
+	switch (p->l3) {
+	case PW_L3_IPV4:
+		break;
+	case PW_L3_ARP:
+		pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_ARP);
+		return;
+	case PW_L3_OTHER:
+		pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_NON_IP);
+		return;
+	default:
+		pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_UNPARSED);
+		return;
+	}
+
+	pw_ipv4_key(&key, p->daddr);
+	dst = pw_lookup_endpoint(&key);
+	if (!dst) {
+		rk.prefixlen = 32;
+		rk.addr = p->daddr;
+		rt = pw_lookup_route(&rk);
+		if (rt && rt->kind == PW_ROUTE_LOCAL)
+			pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_NO_ENDPOINT);
+		else
+			pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_MISS);
+		return;
+	}
+	if (p->ttl <= 1) {
+		pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_TTL_EXCEEDED);
+		return;
+	}
+	pw_verdict_local(p, dst, v);
 }
 
 #endif /* PODWIRE_DECIDE_H */

@@ -3,7 +3,8 @@
  * turns the verdict into a TC return code (calling bpf_redirect_peer for a forward).
  *
  * skb->cb after the program (ctx_out offset 48 in struct __sk_buff):
- *   cb[0] = enum pw_reason, cb[1] = enum pw_action, cb[2] = redirect ifindex (0 otherwise).
+ *   cb[0] = enum pw_reason, cb[1] = enum pw_action, cb[2] = redirect ifindex (0 otherwise),
+ *   cb[3] = next hop / tunnel endpoint (network order, 0 otherwise), cb[4] = tunnel id.
  * BPF only: needs <linux/bpf.h>, <linux/pkt_cls.h>, <bpf/bpf_helpers.h> and lib/maps.h first.
  */
 #ifndef PODWIRE_DROP_H
@@ -30,10 +31,21 @@ static __always_inline int pw_finish(struct __sk_buff *skb, const struct pw_verd
 	skb->cb[0] = v->reason;
 	skb->cb[1] = v->action;
 	skb->cb[2] = v->ifindex;
+	skb->cb[3] = v->nh_addr;
+	skb->cb[4] = v->tunnel_id;
 
 	switch (v->action) {
 	case PW_ACT_REDIRECT_PEER:
 		return bpf_redirect_peer(v->ifindex, 0);
+	case PW_ACT_REDIRECT_NEIGH: {
+		/* always with the next hop: with NULL the kernel routes on the inner (pod) address */
+		struct bpf_redir_neigh nh = { .nh_family = PW_AF_INET, .ipv4_nh = v->nh_addr };
+
+		return bpf_redirect_neigh(v->ifindex, &nh, sizeof(nh), 0);
+	}
+	case PW_ACT_REDIRECT_TUNNEL:
+		/* the tunnel key was set by pw_apply(); the device's xmit encapsulates */
+		return bpf_redirect(v->ifindex, 0);
 	case PW_ACT_PASS:
 		return TC_ACT_OK;
 	default:

@@ -4,6 +4,10 @@
  * loader pins them under PINDIR/maps/<name> and reuses pinned ones on reload (so type, key
  * size, value size and max_entries must not change without a migration), and the TypeScript
  * codecs are generated from this object's BTF. BPF only: needs <bpf/bpf_helpers.h> first.
+ *
+ * Every program source includes this header, so every definition (maps and the BTF anchor) is
+ * __weak: the BPF static linker (bpftool gen object) merges weak definitions whose BTF matches
+ * into ONE map shared by all programs, and rejects duplicate strong ones.
  */
 #ifndef PODWIRE_MAPS_H
 #define PODWIRE_MAPS_H
@@ -15,13 +19,35 @@
 #define PW_ENDPOINTS_MAX 65536
 #endif
 
+#ifndef PW_ROUTES_MAX
+#define PW_ROUTES_MAX 16384
+#endif
+
 /* Pod IP -> endpoint on this node. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, struct pw_endpoint_key);
 	__type(value, struct pw_endpoint);
 	__uint(max_entries, PW_ENDPOINTS_MAX);
-} endpoints SEC(".maps");
+} endpoints SEC(".maps") __weak;
+
+/* Pod CIDR -> the node it lives on (LOCAL for our own podCIDR). LPM tries must be created with
+ * BPF_F_NO_PREALLOC. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct pw_route_key);
+	__type(value, struct pw_route);
+	__uint(max_entries, PW_ROUTES_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} routes SEC(".maps") __weak;
+
+/* The node's run-time facts (mode, node IP, uplink/VXLAN ifindexes, VNI), one entry at key 0. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct pw_node_cfg);
+	__uint(max_entries, 1);
+} node_cfg SEC(".maps") __weak;
 
 /* reason * PW_DIR_MAX + direction -> {packets, bytes}. PERCPU_ARRAY: lock-free increments,
  * userspace sums the CPUs. */
@@ -29,8 +55,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, struct pw_counter);
-	__uint(max_entries, PW_REASON_MAX * PW_DIR_MAX);
-} counters SEC(".maps");
+	__uint(max_entries, PW_REASON_SLOTS * PW_DIR_MAX);
+} counters SEC(".maps") __weak;
 
 /* BTF anchor. clang emits BTF only for types reachable from globals, so without this the enums
  * (reason names are ABI for the counters map) and the shared decision structs would be missing
@@ -43,9 +69,12 @@ struct pw_btf_anchor {
 	enum pw_action action;
 	enum pw_family family;
 	enum pw_l3 l3;
+	enum pw_mode mode;
+	enum pw_route_kind route_kind;
+	enum pw_fib_rc fib_rc;
 	struct pw_pkt pkt;
 	struct pw_verdict verdict;
 };
-const struct pw_btf_anchor pw_btf_anchor SEC(".podwire.btf") __attribute__((used)) = {};
+const struct pw_btf_anchor pw_btf_anchor SEC(".podwire.btf") __attribute__((used)) __weak = {};
 
 #endif /* PODWIRE_MAPS_H */

@@ -1,11 +1,13 @@
-// Attaching the pinned from_pod program to host veths with tc (clsact + direct-action filter),
-// and reading back which program is attached. Everything runs in the caller's network namespace
+// Attaching pinned programs with tc (clsact + direct-action filter on ingress): from_pod on host
+// veths, from_uplink / from_vxlan on a node's uplink / VXLAN device; and reading back which
+// program is attached. Everything runs in the caller's network namespace
 // unless `netns` is given (tests, or an agent managing a node namespace).
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { BPFTOOL } from '../build/bpf.mjs';
 import { PodwireError } from '../errors/index.js';
 import { run, runJson } from '../exec/run.js';
-import { pinPaths } from './pins.js';
+import { pinPaths, type ProgName } from './pins.js';
 
 export interface NetnsOption {
   /** Network namespace path (e.g. /run/netns/x); default: the caller's. */
@@ -28,12 +30,17 @@ function attachLines(ifname: string, prog: string): string {
   return `qdisc replace dev ${ifname} clsact\nfilter replace dev ${ifname} ingress ${FILTER_SLOT} bpf da pinned ${prog}\n`;
 }
 
-/** Attach PINDIR/progs/from_pod to ingress of a host veth. One exec: this is on the CNI ADD path. */
-export async function attachFromPod(ifname: string, pinDir: string, opts: NetnsOption = {}): Promise<void> {
+/** Attach PINDIR/progs/PROG to ingress of ifname (replacing what our slot held). One tc exec. */
+export async function attachProgram(progName: ProgName, ifname: string, pinDir: string, opts: NetnsOption = {}): Promise<void> {
   checkIfname(ifname);
-  const prog = pinPaths(pinDir).progs.fromPod;
+  const prog = join(pinPaths(pinDir).progsDir, progName);
   if (!existsSync(prog)) throw notLoaded(pinDir);
   await run('tc', ['-batch', '-'], { input: attachLines(ifname, prog), netns: opts.netns, errorCode: 'IO_FAILED' });
+}
+
+/** Attach PINDIR/progs/from_pod to ingress of a host veth. One exec: this is on the CNI ADD path. */
+export async function attachFromPod(ifname: string, pinDir: string, opts: NetnsOption = {}): Promise<void> {
+  await attachProgram('from_pod', ifname, pinDir, opts);
 }
 
 /** Attach to many interfaces in one tc exec; returns how many were attached. */
@@ -51,6 +58,11 @@ export async function attachFromPodMany(ifnames: readonly string[], pinDir: stri
 }
 
 /** Remove our filter from the interfaces (the clsact qdisc stays: other tools may use it). */
+export async function detachProgram(ifnames: readonly string[], opts: NetnsOption = {}): Promise<void> {
+  await detachFromPod(ifnames, opts);
+}
+
+/** Same as detachProgram (one filter slot serves every program); kept for the CNI/loader callers. */
 export async function detachFromPod(ifnames: readonly string[], opts: NetnsOption = {}): Promise<void> {
   if (ifnames.length === 0) return;
   ifnames.forEach(checkIfname);
@@ -76,9 +88,9 @@ export async function attachedProgramId(ifname: string, opts: NetnsOption = {}):
   return undefined;
 }
 
-/** Id of the program pinned at PINDIR/progs/from_pod. */
-export async function pinnedProgramId(pinDir: string): Promise<number> {
-  const pin = pinPaths(pinDir).progs.fromPod;
+/** Id of the program pinned at PINDIR/progs/PROG (default from_pod). */
+export async function pinnedProgramId(pinDir: string, progName: ProgName = 'from_pod'): Promise<number> {
+  const pin = join(pinPaths(pinDir).progsDir, progName);
   if (!existsSync(pin)) throw notLoaded(pinDir);
   const info = await runJson<{ id: number }>(BPFTOOL, ['-j', 'prog', 'show', 'pinned', pin], { errorCode: 'IO_FAILED' });
   return info.id;

@@ -1,8 +1,18 @@
 // The datapath loader: compile, link, load, pin, attach. Small files per concern.
-export { DEFAULT_PIN_DIR, pinPaths, type PinPaths } from './pins.js';
+export { DEFAULT_PIN_DIR, pinPaths, type PinPaths, type ProgName } from './pins.js';
 export { isDatapathLoaded } from './status.js';
 export { loadDatapath, unloadDatapath, type LoadOptions, type LoadResult } from './datapath.js';
-export { attachFromPod, attachFromPodMany, detachFromPod, attachedProgramId, pinnedProgramId, type NetnsOption } from './attach.js';
+export {
+  attachProgram,
+  detachProgram,
+  attachFromPod,
+  attachFromPodMany,
+  detachFromPod,
+  attachedProgramId,
+  pinnedProgramId,
+  linkNames,
+  type NetnsOption,
+} from './attach.js';
 export { compileSources, type Defines } from './compile.js';
 export { linkObjects } from './link.js';
 export { loadAndPin, loadError } from './load.js';

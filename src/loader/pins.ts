@@ -9,9 +9,12 @@ export interface PinPaths {
   root: string;
   mapsDir: string;
   progsDir: string;
-  maps: { endpoints: string; counters: string };
-  progs: { fromPod: string };
+  maps: { endpoints: string; counters: string; routes: string; nodeCfg: string };
+  progs: { fromPod: string; fromUplink: string; fromVxlan: string };
 }
+
+/** Program pin names (= the C function names; bpffs refuses dots, so none have one). */
+export type ProgName = 'from_pod' | 'from_uplink' | 'from_vxlan';
 
 export function pinPaths(pinDir: string = DEFAULT_PIN_DIR): PinPaths {
   const mapsDir = join(pinDir, 'maps');
@@ -20,8 +23,13 @@ export function pinPaths(pinDir: string = DEFAULT_PIN_DIR): PinPaths {
     root: pinDir,
     mapsDir,
     progsDir,
-    maps: { endpoints: join(mapsDir, 'endpoints'), counters: join(mapsDir, 'counters') },
-    progs: { fromPod: join(progsDir, 'from_pod') },
+    maps: {
+      endpoints: join(mapsDir, 'endpoints'),
+      counters: join(mapsDir, 'counters'),
+      routes: join(mapsDir, 'routes'),
+      nodeCfg: join(mapsDir, 'node_cfg'),
+    },
+    progs: { fromPod: join(progsDir, 'from_pod'), fromUplink: join(progsDir, 'from_uplink'), fromVxlan: join(progsDir, 'from_vxlan') },
   };
 }
 

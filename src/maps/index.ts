@@ -2,5 +2,7 @@
 export { type Endpoint, encodeEndpointKey, encodeEndpoint, decodeEndpoint, decodeEndpointKey, macBytes, ipv4Bytes, formatMac } from './codec.js';
 export { type EndpointsMap, openEndpoints } from './endpoints.js';
 export { type CounterRow, type CountersMap, openCounters, reasonNames, directionNames } from './counters.js';
+export { type Route, type RouteKind, type RoutesMap, openRoutes, encodeRouteKey, decodeRouteKey, encodeRoute, decodeRoute } from './routes.js';
+export { type NodeConfig, type NodeConfigMap, type DatapathMode, openNodeConfig, encodeNodeConfig, decodeNodeConfig } from './node-config.js';
 export { openPinnedMap, possibleCpus, type MapName } from './open.js';
 export * as layouts from './generated/layouts.js';

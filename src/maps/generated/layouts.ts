@@ -66,6 +66,17 @@ export const structs = {
       pad: { offset: 17, size: 3, count: 3 },
     },
   },
+  pw_node_cfg: {
+    size: 24,
+    fields: {
+      mode: { offset: 0, size: 4 },
+      node_ip: { offset: 4, size: 4 },
+      uplink_ifindex: { offset: 8, size: 4 },
+      vxlan_ifindex: { offset: 12, size: 4 },
+      vni: { offset: 16, size: 4 },
+      flags: { offset: 20, size: 4 },
+    },
+  },
   pw_pkt: {
     size: 36,
     fields: {
@@ -79,11 +90,28 @@ export const structs = {
       ttl: { offset: 30, size: 1 },
       protocol: { offset: 31, size: 1 },
       check: { offset: 32, size: 2 },
-      pad: { offset: 34, size: 2, count: 2 },
+      tos: { offset: 34, size: 1 },
+      pad: { offset: 35, size: 1 },
+    },
+  },
+  pw_route: {
+    size: 16,
+    fields: {
+      node_ip: { offset: 0, size: 4 },
+      kind: { offset: 4, size: 4 },
+      flags: { offset: 8, size: 4 },
+      pad: { offset: 12, size: 4 },
+    },
+  },
+  pw_route_key: {
+    size: 8,
+    fields: {
+      prefixlen: { offset: 0, size: 4 },
+      addr: { offset: 4, size: 4 },
     },
   },
   pw_verdict: {
-    size: 28,
+    size: 36,
     fields: {
       action: { offset: 0, size: 4 },
       reason: { offset: 4, size: 4 },
@@ -93,6 +121,8 @@ export const structs = {
       ttl: { offset: 24, size: 1 },
       pad: { offset: 25, size: 1 },
       check: { offset: 26, size: 2 },
+      nh_addr: { offset: 28, size: 4 },
+      tunnel_id: { offset: 32, size: 4 },
     },
   },
 } as const;
@@ -103,7 +133,7 @@ export const maps = {
     type: 'percpu_array',
     keySize: 4,
     valueSize: 16,
-    maxEntries: 22,
+    maxEntries: 128,
     key: 'u32',
     value: 'pw_counter',
   },
@@ -115,13 +145,22 @@ export const maps = {
     key: 'pw_endpoint_key',
     value: 'pw_endpoint',
   },
+  node_cfg: { type: 'array', keySize: 4, valueSize: 24, maxEntries: 1, key: 'u32', value: 'pw_node_cfg' },
+  routes: {
+    type: 'lpm_trie',
+    keySize: 8,
+    valueSize: 16,
+    maxEntries: 16384,
+    key: 'pw_route_key',
+    value: 'pw_route',
+  },
 } as const;
 
 /** Enums, names without their common prefix. */
 export const enums = {
   pw_action: {
     prefix: 'PW_ACT_',
-    values: { PASS: 0, DROP: 1, REDIRECT_PEER: 2 },
+    values: { PASS: 0, DROP: 1, REDIRECT_PEER: 2, REDIRECT_NEIGH: 3, REDIRECT_TUNNEL: 4 },
   },
   pw_direction: {
     prefix: 'PW_DIR_',
@@ -131,9 +170,27 @@ export const enums = {
     prefix: 'PW_AF_',
     values: { INET: 2, INET6: 10 },
   },
+  pw_fib_rc: {
+    prefix: 'PW_FIB_',
+    values: {
+      SUCCESS: 0,
+      BLACKHOLE: 1,
+      UNREACHABLE: 2,
+      PROHIBIT: 3,
+      NOT_FWDED: 4,
+      FWD_DISABLED: 5,
+      UNSUPP_LWT: 6,
+      NO_NEIGH: 7,
+      FRAG_NEEDED: 8,
+    },
+  },
   pw_l3: {
     prefix: 'PW_L3_',
     values: { MALFORMED: 0, IPV4: 1, ARP: 2, OTHER: 3 },
+  },
+  pw_mode: {
+    prefix: 'PW_MODE_',
+    values: { NONE: 0, NATIVE: 1, VXLAN: 2 },
   },
   pw_reason: {
     prefix: 'PW_REASON_',
@@ -149,7 +206,19 @@ export const enums = {
       DROP_SPOOFED_SRC_MAC: 8,
       DROP_TTL_EXCEEDED: 9,
       DROP_REWRITE_FAILED: 10,
-      MAX: 11,
+      FWD_REMOTE_NATIVE: 11,
+      FWD_REMOTE_VXLAN: 12,
+      DROP_NO_ENDPOINT: 13,
+      DROP_FIB_FAILED: 14,
+      DROP_FIB_FWD_DISABLED: 15,
+      DROP_TUNNEL_FAILED: 16,
+      PASS_STACK_NO_NODE_CFG: 17,
+      PASS_STACK_UNPARSED: 18,
+      MAX: 19,
     },
+  },
+  pw_route_kind: {
+    prefix: 'PW_ROUTE_',
+    values: { UNSPEC: 0, LOCAL: 1, REMOTE: 2 },
   },
 } as const;

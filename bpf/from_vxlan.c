@@ -1,0 +1,39 @@
+/* from_vxlan.c — tc ingress on the collect-metadata VXLAN device (pwvxlan0) in vxlan mode
+ * (attached by src/hostnet as PINDIR/progs/from_vxlan).
+ *
+ * Contract: sees the inner frames the device decapsulated. A packet for a local endpoint gets the
+ * pod's MACs (the inner destination MAC is the sending pod's gateway, meaningless here), TTL-1
+ * and a fixed checksum and is bpf_redirect_peer()ed into the pod (redirect_peer resets pkt_type,
+ * so the foreign MAC does not make the pod drop it). A dead address in our podCIDR is dropped;
+ * everything else goes to the stack untouched. Counted as INGRESS.
+ * The decision is pw_decide_to_local() in lib/decide.h (shared with the wasm twin).
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <linux/types.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "lib/common.h"
+#include "lib/maps.h"
+#include "lib/drop.h"
+#include "lib/decide.h"
+#include "lib/lookups.h"
+#include "lib/forward.h"
+
+SEC("tc")
+int from_vxlan(struct __sk_buff *skb)
+{
+	struct pw_pkt pkt;
+	struct pw_verdict v;
+
+	pw_pull_headers(skb);
+	/* verifier: data/data_end are re-read after the pull, which invalidates packet pointers */
+	pw_parse((const __u8 *)(long)skb->data, (const __u8 *)(long)skb->data_end,
+		 skb->len, skb->ifindex, &pkt);
+	pw_decide_to_local(&pkt, &v);
+	pw_apply(skb, &pkt, &v);
+	return pw_finish(skb, &v, PW_DIR_INGRESS);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

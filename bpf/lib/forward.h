@@ -1,0 +1,103 @@
+/* forward.h — applying a verdict to the packet (BPF only): the writes a forward needs, the FIB
+ * lookup behind REDIRECT_NEIGH and the tunnel key behind REDIRECT_TUNNEL. Shared by every
+ * program; the decision itself stays in lib/decide.h.
+ *
+ * Contract: pw_apply() runs after pw_decide_*() and before pw_finish(). It writes the packet
+ * only for a forward, after every check that can still turn the forward into a drop has
+ * passed; a failing helper turns the verdict into a drop with its reason. Needs
+ * <linux/bpf.h>, <bpf/bpf_helpers.h>, <bpf/bpf_endian.h> and lib/decide.h first.
+ */
+#ifndef PODWIRE_FORWARD_H
+#define PODWIRE_FORWARD_H
+
+#include "common.h"
+#include "decide.h"
+
+_Static_assert(PW_FIB_SUCCESS == BPF_FIB_LKUP_RET_SUCCESS && PW_FIB_FWD_DISABLED == BPF_FIB_LKUP_RET_FWD_DISABLED &&
+		       PW_FIB_NO_NEIGH == BPF_FIB_LKUP_RET_NO_NEIGH && PW_FIB_FRAG_NEEDED == BPF_FIB_LKUP_RET_FRAG_NEEDED,
+	       "enum pw_fib_rc mirrors BPF_FIB_LKUP_RET_*");
+
+/* verifier: writes go through bpf_skb_store_bytes rather than direct packet access: a direct
+ * write makes the verifier add an unclone prologue that every packet (TCP skbs are clones) would
+ * pay, while the helper unclones only the packets we actually forward (checked: the xlated
+ * program starts without the skb->cloned test). */
+static __always_inline int pw_store_macs(struct __sk_buff *skb, const struct pw_verdict *v)
+{
+	__u8 macs[12];
+	int i;
+
+	for (i = 0; i < 6; i++) {
+		macs[i] = v->dmac[i];
+		macs[6 + i] = v->smac[i];
+	}
+	return bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0);
+}
+
+static __always_inline int pw_store_ttl(struct __sk_buff *skb, const struct pw_verdict *v, __u8 protocol)
+{
+	__u8 l3[4];
+
+	/* TTL, protocol and checksum are adjacent (IPv4 header bytes 8..11): one write */
+	l3[0] = v->ttl;
+	l3[1] = protocol;
+	l3[2] = (__u8)(v->check >> 8);
+	l3[3] = (__u8)(v->check & 0xff);
+	return bpf_skb_store_bytes(skb, PW_ETH_HLEN + 8, l3, sizeof(l3), 0);
+}
+
+static __always_inline void pw_apply(struct __sk_buff *skb, const struct pw_pkt *p, struct pw_verdict *v)
+{
+	switch (v->action) {
+	case PW_ACT_REDIRECT_PEER:
+		if (pw_store_macs(skb, v) || pw_store_ttl(skb, v, p->protocol))
+			pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_REWRITE_FAILED);
+		return;
+	case PW_ACT_REDIRECT_NEIGH: {
+		struct bpf_fib_lookup fib = {};
+		int rc;
+
+		fib.family = PW_AF_INET;
+		fib.tos = p->tos;
+		fib.l4_protocol = p->protocol;
+		/* tot_len 0: a non-zero length makes GSO packets fail with FRAG_NEEDED (MTU check on
+		 * the unsegmented size) and TCP collapses; the egress device segments anyway */
+		fib.tot_len = 0;
+		fib.ifindex = skb->ingress_ifindex;
+		fib.ipv4_src = p->saddr;
+		fib.ipv4_dst = v->nh_addr; /* route to the NODE, not the pod: the kernel has no pod routes */
+		rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+		pw_verdict_after_fib(v, rc, fib.ifindex, fib.ipv4_dst);
+		if (v->action == PW_ACT_REDIRECT_NEIGH && pw_store_ttl(skb, v, p->protocol))
+			pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_REWRITE_FAILED);
+		return;
+	}
+	case PW_ACT_REDIRECT_TUNNEL: {
+		struct bpf_tunnel_key key = {};
+
+		key.tunnel_id = v->tunnel_id;
+		key.remote_ipv4 = bpf_ntohl(v->nh_addr); /* the helper takes host order */
+		key.tunnel_ttl = 64;
+		if (bpf_skb_set_tunnel_key(skb, &key, sizeof(key), 0)) {
+			pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_TUNNEL_FAILED);
+			return;
+		}
+		/* inner MACs stay as the pod sent them: the receiving node rewrites them for its pod */
+		if (pw_store_ttl(skb, v, p->protocol))
+			pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_REWRITE_FAILED);
+		return;
+	}
+	default:
+		return;
+	}
+}
+
+/* Pull the Ethernet + IPv4 base header into the linear area when a non-linear skb has it
+ * outside [data, data_end) (rare; only then does this unclone). */
+static __always_inline void pw_pull_headers(struct __sk_buff *skb)
+{
+	if ((long)skb->data + PW_ETH_HLEN + PW_IPV4_MIN_HLEN > (long)skb->data_end &&
+	    skb->len >= PW_ETH_HLEN + PW_IPV4_MIN_HLEN)
+		bpf_skb_pull_data(skb, PW_ETH_HLEN + PW_IPV4_MIN_HLEN);
+}
+
+#endif /* PODWIRE_FORWARD_H */
