@@ -1,0 +1,234 @@
+// The one place that reads and validates the agent's configuration: command-line flags first,
+// then environment variables (a DaemonSet sets them from the downward API and a ConfigMap),
+// then defaults. Every message names the key, the bad value and the fix. Nothing here imports
+// the Kubernetes client: the config only records HOW to reach the API, the agent connects.
+import { accessSync, constants, existsSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { PodwireError } from '../errors/index.js';
+import { runJson } from '../exec/run.js';
+import { DEFAULT_PIN_DIR } from '../loader/pins.js';
+
+export type Mode = 'native' | 'vxlan';
+
+/** Encapsulation overhead of VXLAN over IPv4: outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8. */
+export const VXLAN_OVERHEAD = 50;
+export const DEFAULT_STATE_DIR = '/var/lib/podwire';
+export const DEFAULT_CNI_CONF_DIR = '/etc/cni/net.d';
+export const DEFAULT_HEALTH_LISTEN = '127.0.0.1:9879';
+/** A pod just ADDed by the CNI may not be published in the API yet: leave its endpoint alone this long. */
+export const DEFAULT_GC_GRACE_MS = 60_000;
+export const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+const MIN_MTU = 1280;
+const MAX_MTU = 65535;
+
+export type ApiAccess = { kind: 'kubeconfig'; path: string } | { kind: 'in-cluster' };
+
+export interface AgentConfig {
+  nodeName: string;
+  api: ApiAccess;
+  mode: Mode;
+  uplink: string;
+  /** MTU of the underlay (the uplink's unless --mtu says otherwise). */
+  mtu: number;
+  /** MTU of pod veths: the underlay MTU minus the encapsulation overhead. */
+  podMtu: number;
+  /** VXLAN network identifier; undefined = the datapath's default. */
+  vni?: number;
+  pinDir: string;
+  stateDir: string;
+  cniConfDir: string;
+  health: { host: string; port: number };
+  gcGraceMs: number;
+}
+
+/** Raw option values as commander hands them over (all strings, all optional). */
+export interface AgentFlags {
+  nodeName?: string;
+  kubeconfig?: string;
+  mode?: string;
+  uplink?: string;
+  mtu?: string;
+  vni?: string;
+  pinDir?: string;
+  stateDir?: string;
+  cniConfDir?: string;
+  healthListen?: string;
+  gcGrace?: string;
+}
+
+/** Flag name → environment variable that stands in for it. */
+export const ENV_FALLBACK: Record<keyof AgentFlags, string> = {
+  nodeName: 'NODE_NAME',
+  kubeconfig: 'KUBECONFIG',
+  mode: 'PODWIRE_MODE',
+  uplink: 'PODWIRE_UPLINK',
+  mtu: 'PODWIRE_MTU',
+  vni: 'PODWIRE_VNI',
+  pinDir: 'PODWIRE_PIN_DIR',
+  stateDir: 'PODWIRE_STATE_DIR',
+  cniConfDir: 'PODWIRE_CNI_CONF_DIR',
+  healthListen: 'PODWIRE_HEALTH_LISTEN',
+  gcGrace: 'PODWIRE_GC_GRACE',
+};
+
+const FLAG_NAME: Record<keyof AgentFlags, string> = {
+  nodeName: '--node-name',
+  kubeconfig: '--kubeconfig',
+  mode: '--mode',
+  uplink: '--uplink',
+  mtu: '--mtu',
+  vni: '--vni',
+  pinDir: '--pin-dir',
+  stateDir: '--state-dir',
+  cniConfDir: '--cni-conf-dir',
+  healthListen: '--health-listen',
+  gcGrace: '--gc-grace',
+};
+
+function invalid(key: keyof AgentFlags, value: string, fix: string): PodwireError {
+  return new PodwireError('CONFIG_INVALID', `${FLAG_NAME[key]} (${ENV_FALLBACK[key]}) ${JSON.stringify(value)} ${fix}`);
+}
+
+/** The value of a key: flag, else environment, else undefined. Empty strings count as unset. */
+function pick(flags: AgentFlags, env: NodeJS.ProcessEnv, key: keyof AgentFlags): string | undefined {
+  const f = flags[key];
+  if (f !== undefined && f !== '') return f;
+  const e = env[ENV_FALLBACK[key]];
+  return e !== undefined && e !== '' ? e : undefined;
+}
+
+function absDir(flags: AgentFlags, env: NodeJS.ProcessEnv, key: keyof AgentFlags, dflt: string): string {
+  const v = pick(flags, env, key) ?? dflt;
+  if (!isAbsolute(v) || v.includes('\0')) throw invalid(key, v, `must be an absolute path, e.g. ${dflt}`);
+  return v.length > 1 ? v.replace(/\/+$/, '') : v;
+}
+
+function intIn(key: keyof AgentFlags, v: string, min: number, max: number): number {
+  if (!/^[0-9]+$/.test(v) || Number(v) < min || Number(v) > max) throw invalid(key, v, `must be an integer from ${min} to ${max}`);
+  return Number(v);
+}
+
+/** "90s", "2m", "500ms" or a bare number of seconds. */
+export function parseDuration(key: keyof AgentFlags, v: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m)?$/.exec(v);
+  if (!m) throw invalid(key, v, 'must be a duration such as 500ms, 30s or 2m');
+  const n = Number(m[1]);
+  return Math.round(m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000);
+}
+
+export function parseHostPort(key: keyof AgentFlags, v: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):([0-9]{1,5})$/.exec(v);
+  if (!m || Number(m[2]) > 65535) throw invalid(key, v, 'must be HOST:PORT, e.g. 127.0.0.1:9879 (port 0 picks a free one)');
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+
+/** Validation of everything that needs no look-up on the host (unit-testable). */
+export function parseAgentFlags(
+  flags: AgentFlags,
+  env: NodeJS.ProcessEnv,
+): Omit<AgentConfig, 'uplink' | 'mtu' | 'podMtu'> & { uplink?: string; mtu?: number } {
+  const nodeName = pick(flags, env, 'nodeName');
+  if (nodeName === undefined) {
+    throw new PodwireError('CONFIG_INVALID', '--node-name (NODE_NAME) is required: pass the name of this Node object, e.g. from the downward API spec.nodeName');
+  }
+  // RFC 1123 subdomain, what the API server accepts for a Node name
+  if (nodeName.length > 253 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(nodeName)) {
+    throw invalid('nodeName', nodeName, 'is not a valid Node name: use lower-case letters, digits, "-" and "."');
+  }
+
+  let api: ApiAccess;
+  const kubeconfig = pick(flags, env, 'kubeconfig');
+  if (kubeconfig !== undefined) {
+    // KUBECONFIG may be a colon-separated list; the agent wants exactly one file
+    if (kubeconfig.includes(':')) throw invalid('kubeconfig', kubeconfig, 'must be one file, not a list');
+    try {
+      accessSync(kubeconfig, constants.R_OK);
+    } catch {
+      throw invalid('kubeconfig', kubeconfig, 'is not a readable file: pass the path of a kubeconfig, or leave it unset inside a pod');
+    }
+    api = { kind: 'kubeconfig', path: kubeconfig };
+  } else {
+    if (!env['KUBERNETES_SERVICE_HOST'] || !existsSync(IN_CLUSTER_TOKEN)) {
+      throw new PodwireError(
+        'CONFIG_INVALID',
+        `--kubeconfig (KUBECONFIG) is unset and this is not a pod (KUBERNETES_SERVICE_HOST or ${IN_CLUSTER_TOKEN} missing): pass --kubeconfig FILE`,
+      );
+    }
+    api = { kind: 'in-cluster' };
+  }
+
+  const modeRaw = pick(flags, env, 'mode') ?? 'native';
+  if (modeRaw !== 'native' && modeRaw !== 'vxlan') throw invalid('mode', modeRaw, 'must be native or vxlan');
+  const mode: Mode = modeRaw;
+
+  const uplink = pick(flags, env, 'uplink');
+  if (uplink !== undefined && !/^[^\s/:]{1,15}$/.test(uplink)) throw invalid('uplink', uplink, 'is not an interface name (1-15 characters, no "/", ":" or spaces)');
+  const mtuRaw = pick(flags, env, 'mtu');
+  const mtu = mtuRaw === undefined ? undefined : intIn('mtu', mtuRaw, MIN_MTU, MAX_MTU);
+  const vniRaw = pick(flags, env, 'vni');
+  const vni = vniRaw === undefined ? undefined : intIn('vni', vniRaw, 1, 0xffffff);
+  if (vni !== undefined && mode !== 'vxlan') throw invalid('vni', vniRaw!, 'only applies to --mode vxlan; drop it or set --mode vxlan');
+
+  const gcRaw = pick(flags, env, 'gcGrace');
+  const gcGraceMs = gcRaw === undefined ? DEFAULT_GC_GRACE_MS : parseDuration('gcGrace', gcRaw);
+
+  return {
+    nodeName,
+    api,
+    mode,
+    ...(uplink === undefined ? {} : { uplink }),
+    ...(mtu === undefined ? {} : { mtu }),
+    ...(vni === undefined ? {} : { vni }),
+    pinDir: absDir(flags, env, 'pinDir', DEFAULT_PIN_DIR),
+    stateDir: absDir(flags, env, 'stateDir', DEFAULT_STATE_DIR),
+    cniConfDir: absDir(flags, env, 'cniConfDir', DEFAULT_CNI_CONF_DIR),
+    health: parseHostPort('healthListen', pick(flags, env, 'healthListen') ?? DEFAULT_HEALTH_LISTEN),
+    gcGraceMs,
+  };
+}
+
+interface IpLink {
+  ifname: string;
+  mtu: number;
+  flags?: string[];
+}
+interface IpRoute {
+  dev?: string;
+}
+interface IpAddr {
+  ifname: string;
+  addr_info?: { family: string; scope?: string }[];
+}
+
+/**
+ * The default uplink: the device of the default route, else the only non-loopback device with
+ * a global IPv4 address (lab nodes have no default route). Read with iproute2 in our own netns:
+ * /sys/class/net would show the namespace sysfs was mounted in, not ours.
+ */
+async function defaultUplink(): Promise<string> {
+  const routes = await runJson<IpRoute[]>('ip', ['-j', '-4', 'route', 'show', 'default'], { errorCode: 'IO_FAILED' });
+  const viaDefault = routes.find((r) => r.dev)?.dev;
+  if (viaDefault) return viaDefault;
+  const addrs = await runJson<IpAddr[]>('ip', ['-j', '-4', 'addr', 'show'], { errorCode: 'IO_FAILED' });
+  const candidates = addrs.filter((a) => a.ifname !== 'lo' && (a.addr_info ?? []).some((i) => i.family === 'inet' && i.scope === 'global'));
+  if (candidates.length === 1) return candidates[0]!.ifname;
+  throw new PodwireError(
+    'CONFIG_INVALID',
+    `--uplink (PODWIRE_UPLINK) is unset and no default route names a device (${candidates.length} candidates: ${candidates.map((c) => c.ifname).join(', ') || 'none'}): pass --uplink DEV`,
+  );
+}
+
+/** Read flags + environment, fill the host-derived defaults (uplink, MTU) and validate everything. */
+export async function readAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.env): Promise<AgentConfig> {
+  const base = parseAgentFlags(flags, env);
+  const uplink = base.uplink ?? (await defaultUplink());
+  const links = await runJson<IpLink[]>('ip', ['-j', 'link', 'show', 'dev', uplink], { reject: false });
+  const link = links[0];
+  if (!link) throw invalid('uplink', uplink, 'does not exist in this network namespace: pass the device that carries node-to-node traffic');
+  const mtu = base.mtu ?? link.mtu;
+  const podMtu = base.mode === 'vxlan' ? mtu - VXLAN_OVERHEAD : mtu;
+  if (podMtu < 576) {
+    throw invalid('mtu', String(mtu), `leaves pods an MTU of ${podMtu}: raise it`);
+  }
+  return { ...base, uplink, mtu, podMtu };
+}

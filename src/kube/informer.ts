@@ -1,0 +1,155 @@
+// A list/watch cache that does not give up. The 1.4.x ListWatch handles a closed watch (it
+// re-watches from the last resourceVersion) and 410 Gone (it relists, diffing the cache and
+// firing deletes for what vanished), but after any other error — connection refused, an HTTP
+// 500 on the watch, a failed list — it emits 'error' and stops for good. This wrapper restarts
+// it on every error with capped, jittered exponential backoff, on the SAME ListWatch, so the
+// cache and resourceVersion survive the outage: while the API is away the cache (and so the
+// maps computed from it) stays as it was, and the next list converges by diff.
+//
+// stop() on a ListWatch aborts its request, and the abort comes back as an 'error' (1.4.x):
+// once we are stopping, errors are expected and ignored.
+import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import { Backoff, type BackoffOptions } from './backoff.js';
+
+export interface WatchLog {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface WatchSpec<T extends KubernetesObject> {
+  /** For logs: "nodes", "pods". */
+  name: string;
+  /** Collection path, e.g. /api/v1/nodes. */
+  path: string;
+  list: () => Promise<KubernetesListObject<T>>;
+  fieldSelector?: string;
+}
+
+export interface ResilientOptions {
+  backoff?: BackoffOptions;
+  /** A list that has not answered by then counts as failed (and is retried). */
+  listTimeoutMs?: number;
+  /** A run that lasted this long without error resets the backoff. */
+  healthyAfterMs?: number;
+  /** Called after every cache change and after every successful list (debounce it). */
+  onChange: () => void;
+  log: WatchLog;
+}
+
+export interface ResilientInformer<T> {
+  readonly name: string;
+  list(): readonly T[];
+  /** Listed successfully at least once: the cache reflects the cluster at some point. */
+  readonly synced: boolean;
+  /** No error since the last successful list or watch event: the cache is current. */
+  readonly healthy: boolean;
+  /** How many times the informer was restarted after an error. */
+  readonly restarts: number;
+  readonly lists: number;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+export function resilientInformer<T extends KubernetesObject>(kc: KubeConfig, spec: WatchSpec<T>, opts: ResilientOptions): ResilientInformer<T> {
+  const backoff = new Backoff(opts.backoff);
+  const listTimeoutMs = opts.listTimeoutMs ?? 30_000;
+  const healthyAfterMs = opts.healthyAfterMs ?? 10_000;
+  const log = opts.log;
+  let synced = false;
+  let healthy = false;
+  let stopped = false;
+  let restarts = 0;
+  let lists = 0;
+  let lastStart = 0;
+  let timer: NodeJS.Timeout | undefined;
+
+  const listFn = async (): Promise<KubernetesListObject<T>> => {
+    const l = await withTimeout(spec.list(), listTimeoutMs, `listing ${spec.name}`);
+    lists++;
+    synced = true;
+    healthy = true;
+    log.debug('listed', { informer: spec.name, items: l.items.length, resourceVersion: l.metadata?.resourceVersion });
+    // The ListWatch applies the list to its cache after this promise settles; a macrotask later
+    // the cache is current. Fire even when nothing changed: the first (possibly empty) list is
+    // what lets the agent reconcile at all.
+    setImmediate(() => {
+      if (!stopped) opts.onChange();
+    });
+    return l;
+  };
+
+  const lw = new ListWatch<T>(spec.path, new Watch(kc), listFn, false, undefined, spec.fieldSelector);
+  const changed = () => {
+    healthy = true;
+    if (!stopped) opts.onChange();
+  };
+  lw.on('add', changed);
+  lw.on('update', changed);
+  lw.on('delete', changed);
+  lw.on('connect', () => log.debug('watch connecting', { informer: spec.name, resourceVersion: lw.latestResourceVersion() }));
+
+  const run = () => {
+    lastStart = Date.now();
+    lw.start().catch((err: unknown) => onError(err));
+  };
+
+  const onError = (err: unknown) => {
+    if (stopped) return; // the abort that stop() causes
+    healthy = false;
+    if (timer !== undefined) return; // a restart is already scheduled
+    if (Date.now() - lastStart >= healthyAfterMs) backoff.reset();
+    const delayMs = backoff.next();
+    const e = err as { message?: string; statusCode?: number; code?: string } | undefined;
+    log.warn('watch failed; restarting', {
+      informer: spec.name,
+      error: e?.message ?? String(err),
+      ...(e?.statusCode === undefined ? {} : { statusCode: e.statusCode }),
+      ...(e?.code === undefined ? {} : { code: e.code }),
+      attempt: backoff.attempts,
+      delayMs,
+    });
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (stopped) return;
+      restarts++;
+      run();
+    }, delayMs);
+  };
+  lw.on('error', onError);
+
+  return {
+    name: spec.name,
+    list: () => lw.list(),
+    get synced() {
+      return synced;
+    },
+    get healthy() {
+      return healthy;
+    },
+    get restarts() {
+      return restarts;
+    },
+    get lists() {
+      return lists;
+    },
+    start() {
+      stopped = false;
+      run();
+    },
+    async stop() {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      await lw.stop();
+    },
+  };
+}
