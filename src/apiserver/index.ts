@@ -1,0 +1,160 @@
+// The lab's embedded Kubernetes API server: core/v1 Nodes, Pods and Namespaces over the real
+// REST protocol (CRUD with resourceVersion concurrency, selectors, list paging, watch with
+// replay, bookmarks and 410 Expired), node-IPAM podCIDR assignment, discovery that kubectl
+// accepts, and fault injection for resilience tests. In-process (startApiServer) or as a
+// background process (`podwire lab apiserver`).
+import { createServer } from 'node:http';
+import { PodwireError } from '../errors/index.js';
+import { Faults, type FaultRequest, type FaultResult } from './faults.js';
+import { createHandler } from './http.js';
+import { Listener } from './listener.js';
+import { NodeCidrAllocator, startNodeIpam } from './node-ipam.js';
+import { RESOURCES } from './resources.js';
+import { Store, type Entry } from './store.js';
+import type { KubeObject, ResourceName } from './types.js';
+import { WatchHub } from './watch.js';
+
+export type { FaultRequest, FaultResult } from './faults.js';
+export type { KubeObject, ResourceName } from './types.js';
+export type { StatusObject } from './status.js';
+export { parseLabelSelector, parseFieldSelector, matchLabels, matchFields } from './selectors.js';
+export { NodeCidrAllocator } from './node-ipam.js';
+
+export interface ApiServerOptions {
+  host?: string;
+  /** 0 = a free port chosen by the kernel. */
+  port?: number;
+  clusterCIDR?: string;
+  nodeCIDRMaskSize?: number;
+  /** Events kept for watch replay; older resourceVersions get 410 Expired. */
+  historyLimit?: number;
+  /** How often watches that allow bookmarks get one. */
+  bookmarkIntervalMs?: number;
+  /** A watcher whose unsent output exceeds this is closed (slow client). */
+  maxWatchBufferBytes?: number;
+}
+
+export interface ApiServerFaults {
+  /** End every open watch now; returns how many there were. */
+  closeWatches(): number;
+  /** Answer the next `n` watch requests with 500 InternalError. */
+  failNextWatches(n: number): void;
+  /** Compact history to now and end open watches with ERROR 410: clients must relist. */
+  expireHistory(): number;
+  /** Close the port and every connection; listen again after `ms`. */
+  refuseConnections(ms: number): Promise<{ reopened: Promise<void> }>;
+  /** The same faults from a JSON request (what POST /_podwire/faults does). */
+  apply(req: FaultRequest): Promise<FaultResult>;
+}
+
+/** Direct store access for in-process callers (the lab, benchmarks): same rules as HTTP, no I/O. */
+export interface ApiServerObjects {
+  create(resource: ResourceName, obj: KubeObject, opts?: { keepStatus?: boolean }): KubeObject;
+  get(resource: ResourceName, namespace: string, name: string): KubeObject | undefined;
+  update(resource: ResourceName, obj: KubeObject, opts?: { subresource?: 'status' }): KubeObject;
+  delete(resource: ResourceName, namespace: string, name: string): KubeObject;
+  count(resource: ResourceName): number;
+}
+
+export interface ApiServer {
+  url: string;
+  host: string;
+  port: number;
+  /** The current (global) resourceVersion. */
+  readonly resourceVersion: number;
+  faults: ApiServerFaults;
+  objects: ApiServerObjects;
+  stats(): { openWatches: number; resourceVersion: number; historySize: number; compactedResourceVersion: number; podCIDRsAllocated: number };
+  stop(): Promise<void>;
+}
+
+function positiveInt(key: string, v: number, min: number): number {
+  if (!Number.isInteger(v) || v < min) {
+    throw new PodwireError('CONFIG_INVALID', `apiserver ${key} ${JSON.stringify(v)} is not valid; use an integer ≥ ${min}`);
+  }
+  return v;
+}
+
+const copy = (e: Entry): KubeObject => JSON.parse(e.json) as KubeObject;
+
+export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const port = opts.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new PodwireError('CONFIG_INVALID', `apiserver port ${port} is not valid; use 0 (any free port) to 65535`);
+  }
+  const historyLimit = positiveInt('historyLimit', opts.historyLimit ?? 1000, 0);
+  const bookmarkIntervalMs = positiveInt('bookmarkIntervalMs', opts.bookmarkIntervalMs ?? 10_000, 1);
+  const maxBufferBytes = positiveInt('maxWatchBufferBytes', opts.maxWatchBufferBytes ?? 256 * 1024 * 1024, 1024);
+  const alloc = new NodeCidrAllocator(opts.clusterCIDR ?? '10.244.0.0/16', opts.nodeCIDRMaskSize ?? 24);
+
+  const store = new Store(historyLimit);
+  startNodeIpam(store, alloc);
+  const hub = new WatchHub(store, { bookmarkIntervalMs, maxBufferBytes });
+  for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
+    store.create(RESOURCES.namespaces, '', { metadata: { name } });
+  }
+
+  const server = createServer({ keepAlive: true });
+  // Watches are long-lived; the defaults would cut them after 5 minutes.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  const listener = new Listener(server, host);
+  const faults = new Faults(store, hub, listener);
+  const hostForUrl = host.includes(':') ? `[${host}]` : host;
+  server.on('request', createHandler({ store, hub, faults, address: () => `${hostForUrl}:${listener.port}` }));
+  await listener.listen(port);
+
+  const def = (r: ResourceName) => {
+    const d = RESOURCES[r];
+    if (!d) throw new PodwireError('USAGE', `unknown resource ${String(r)}; use pods, nodes or namespaces`);
+    return d;
+  };
+  const objects: ApiServerObjects = {
+    create: (r, obj, o) => copy(store.create(def(r), obj.metadata?.namespace ?? 'default', structuredClone(obj), o)),
+    get: (r, ns, name) => {
+      const e = store.get(def(r), ns, name);
+      return e && copy(e);
+    },
+    update: (r, obj, o) =>
+      copy(store.update(def(r), obj.metadata.namespace ?? 'default', obj.metadata.name ?? '', structuredClone(obj), o?.subresource)),
+    delete: (r, ns, name) => copy(store.delete(def(r), ns, name)),
+    count: (r) => store.tables[def(r).name].byKey.size,
+  };
+
+  let stopped = false;
+  return {
+    url: `http://${hostForUrl}:${listener.port}`,
+    host,
+    port: listener.port,
+    get resourceVersion() {
+      return store.rv;
+    },
+    faults: {
+      closeWatches: () => faults.closeWatches(),
+      failNextWatches: (n) => faults.failNextWatches(n),
+      expireHistory: () => faults.expireHistory(),
+      refuseConnections: (ms) => faults.refuseConnections(ms),
+      apply: async (req) => {
+        const { result, after } = faults.apply(req);
+        if (after) await after();
+        return result;
+      },
+    },
+    objects,
+    stats: () => ({
+      openWatches: hub.open,
+      resourceVersion: store.rv,
+      historySize: store.history.size,
+      compactedResourceVersion: store.history.compactedRv,
+      podCIDRsAllocated: alloc.allocated,
+    }),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      faults.stop();
+      hub.stop();
+      await listener.close();
+    },
+  };
+}

@@ -1,0 +1,197 @@
+// The three core/v1 resources the lab needs — Nodes, Pods, Namespaces — described as data: URL
+// names, discovery facts (verbs, shortNames, namespaced), supported field-selector labels, and the
+// "strategy" hooks the real registry runs around a write (defaults on create, status kept on
+// spec updates and vice versa, validation). Everything resource-specific lives here so the store,
+// list, watch and routing code stay generic.
+import { randomBytes } from 'node:crypto';
+import { isRecord, fieldString, type KubeObject, type ResourceName } from './types.js';
+import type { FieldError } from './status.js';
+
+export interface ResourceDef {
+  name: ResourceName;
+  singular: string;
+  kind: string;
+  listKind: string;
+  namespaced: boolean;
+  shortNames: string[];
+  verbs: string[];
+  /** `{"kind":"Pod","apiVersion":"v1",` — prefix of every stored JSON text. */
+  jsonPrefix: string;
+  fieldLabels: ReadonlySet<string>;
+  field(obj: KubeObject, label: string): string;
+  /** Mutate a new object into what the registry stores on create. */
+  prepareForCreate(obj: KubeObject): void;
+  /** Main resource update: keep fields that only the status subresource may change. */
+  prepareForUpdate(obj: KubeObject, old: KubeObject): void;
+  validate(obj: KubeObject, old?: KubeObject): FieldError[];
+  /** Pods and namespaces answer DELETE with the object, nodes with a Success Status. */
+  returnDeletedObject: boolean;
+}
+
+const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+function validateName(obj: KubeObject, label: boolean): FieldError[] {
+  const name = obj.metadata.name ?? '';
+  if (name === '') return [{ field: 'metadata.name', type: 'Required value', detail: 'name or generateName is required' }];
+  if (label ? !DNS_LABEL.test(name) || name.length > 63 : !DNS_SUBDOMAIN.test(name) || name.length > 253) {
+    const what = label
+      ? "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+      : "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+    return [{ field: 'metadata.name', type: 'Invalid value', value: name, detail: what }];
+  }
+  return [];
+}
+
+function metaField(obj: KubeObject, label: string): string | undefined {
+  if (label === 'metadata.name') return obj.metadata.name ?? '';
+  if (label === 'metadata.namespace') return obj.metadata.namespace ?? '';
+  return undefined;
+}
+
+function dotted(obj: KubeObject, label: string): string {
+  const m = metaField(obj, label);
+  if (m !== undefined) return m;
+  const dot = label.indexOf('.');
+  return fieldString(obj, label.slice(0, dot), label.slice(dot + 1));
+}
+
+function withStatusOf(obj: KubeObject, old: KubeObject): void {
+  if (old.status === undefined) delete obj.status;
+  else obj.status = old.status;
+}
+
+const pods: ResourceDef = {
+  name: 'pods',
+  singular: 'pod',
+  kind: 'Pod',
+  listKind: 'PodList',
+  namespaced: true,
+  shortNames: ['po'],
+  verbs: VERBS,
+  jsonPrefix: '{"kind":"Pod","apiVersion":"v1",',
+  // pkg/registry/core/pod: PodToSelectableFields
+  fieldLabels: new Set([
+    'metadata.name', 'metadata.namespace', 'spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName',
+    'spec.serviceAccountName', 'spec.hostNetwork', 'status.phase', 'status.podIP', 'status.nominatedNodeName',
+  ]),
+  field(obj, label) {
+    if (label === 'spec.hostNetwork') return fieldString(obj, 'spec', 'hostNetwork') === 'true' ? 'true' : 'false';
+    return dotted(obj, label);
+  },
+  prepareForCreate(obj) {
+    const spec = isRecord(obj.spec) ? obj.spec : (obj.spec = {});
+    // The defaults a real server fills in that clients commonly read back.
+    spec.restartPolicy ??= 'Always';
+    spec.dnsPolicy ??= 'ClusterFirst';
+    spec.schedulerName ??= 'default-scheduler';
+    spec.terminationGracePeriodSeconds ??= 30;
+    // The registry resets status on create: only the kubelet (here: whoever publishes the pod)
+    // sets it, through the status subresource.
+    const containers = Array.isArray(spec.containers) ? spec.containers : [];
+    const hasResources = containers.some((c) => isRecord(c) && isRecord(c.resources) && Object.keys(c.resources).length > 0);
+    obj.status = { phase: 'Pending', qosClass: hasResources ? 'Burstable' : 'BestEffort' };
+  },
+  prepareForUpdate: withStatusOf,
+  validate(obj, old) {
+    const errs = validateName(obj, false);
+    const spec = obj.spec ?? {};
+    const containers = spec.containers;
+    if (!Array.isArray(containers) || containers.length === 0) {
+      errs.push({ field: 'spec.containers', type: 'Required value', detail: '' });
+    } else {
+      containers.forEach((c, i) => {
+        if (!isRecord(c) || typeof c.name !== 'string' || c.name === '') {
+          errs.push({ field: `spec.containers[${i}].name`, type: 'Required value', detail: '' });
+        }
+        if (!isRecord(c) || typeof c.image !== 'string' || c.image === '') {
+          errs.push({ field: `spec.containers[${i}].image`, type: 'Required value', detail: '' });
+        }
+      });
+    }
+    if (old && (old.spec?.nodeName ?? '') !== '' && (spec.nodeName ?? '') !== (old.spec?.nodeName ?? '')) {
+      errs.push({ field: 'spec.nodeName', type: 'Forbidden', detail: 'pod updates may not change spec.nodeName once set' });
+    }
+    return errs;
+  },
+  returnDeletedObject: true,
+};
+
+const nodes: ResourceDef = {
+  name: 'nodes',
+  singular: 'node',
+  kind: 'Node',
+  listKind: 'NodeList',
+  namespaced: false,
+  shortNames: ['no'],
+  verbs: VERBS,
+  jsonPrefix: '{"kind":"Node","apiVersion":"v1",',
+  fieldLabels: new Set(['metadata.name', 'spec.unschedulable']),
+  field(obj, label) {
+    if (label === 'spec.unschedulable') return fieldString(obj, 'spec', 'unschedulable') === 'true' ? 'true' : 'false';
+    return dotted(obj, label);
+  },
+  prepareForCreate(obj) {
+    if (!isRecord(obj.spec)) obj.spec = {};
+    // A client that sets only podCIDR gets podCIDRs filled in, as the real defaulting does.
+    const spec = obj.spec;
+    if (typeof spec.podCIDR === 'string' && spec.podCIDR !== '' && !Array.isArray(spec.podCIDRs)) spec.podCIDRs = [spec.podCIDR];
+  },
+  prepareForUpdate(obj, old) {
+    withStatusOf(obj, old);
+    const spec = isRecord(obj.spec) ? obj.spec : (obj.spec = {});
+    if (typeof spec.podCIDR === 'string' && spec.podCIDR !== '' && !Array.isArray(spec.podCIDRs)) spec.podCIDRs = [spec.podCIDR];
+  },
+  validate(obj, old) {
+    const errs = validateName(obj, false);
+    const oldCidrs = old?.spec?.podCIDRs;
+    if (Array.isArray(oldCidrs) && oldCidrs.length > 0 && JSON.stringify(obj.spec?.podCIDRs ?? []) !== JSON.stringify(oldCidrs)) {
+      // ValidateNodeUpdate: podCIDRs may go from empty to set, never change afterwards.
+      errs.push({ field: 'spec.podCIDRs', type: 'Forbidden', detail: 'node updates may not change podCIDR except from "" to valid' });
+    }
+    return errs;
+  },
+  returnDeletedObject: false,
+};
+
+const namespaces: ResourceDef = {
+  name: 'namespaces',
+  singular: 'namespace',
+  kind: 'Namespace',
+  listKind: 'NamespaceList',
+  namespaced: false,
+  shortNames: ['ns'],
+  verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+  jsonPrefix: '{"kind":"Namespace","apiVersion":"v1",',
+  fieldLabels: new Set(['metadata.name', 'status.phase']),
+  field: dotted,
+  prepareForCreate(obj) {
+    obj.spec = { finalizers: ['kubernetes'] };
+    obj.status = { phase: 'Active' };
+    // The namespace registry stamps this immutable label so selectors can pick namespaces by name.
+    obj.metadata.labels = { ...(obj.metadata.labels ?? {}), 'kubernetes.io/metadata.name': obj.metadata.name ?? '' };
+  },
+  prepareForUpdate(obj, old) {
+    withStatusOf(obj, old);
+    obj.metadata.labels = { ...(obj.metadata.labels ?? {}), 'kubernetes.io/metadata.name': obj.metadata.name ?? '' };
+  },
+  validate: (obj) => validateName(obj, true),
+  returnDeletedObject: true,
+};
+
+export const RESOURCES: Readonly<Record<ResourceName, ResourceDef>> = { pods, nodes, namespaces };
+
+export function resourceByName(name: string): ResourceDef | undefined {
+  return Object.prototype.hasOwnProperty.call(RESOURCES, name) ? RESOURCES[name as ResourceName] : undefined;
+}
+
+// names.SimpleNameGenerator: five characters from an alphabet without vowels or look-alikes.
+const ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+export function generateName(base: string): string {
+  const prefix = base.length > 58 ? base.slice(0, 58) : base;
+  const bytes = randomBytes(5);
+  let s = '';
+  for (const b of bytes) s += ALPHABET[b % ALPHABET.length];
+  return prefix + s;
+}
