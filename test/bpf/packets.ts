@@ -79,12 +79,18 @@ export interface TestRunResult {
  * BPF_PROG_TEST_RUN through bpftool, inside `netns` so that ctx.ifindex names a device there
  * (test_run looks the ifindex up in the caller's namespace and fails with ENODEV otherwise).
  */
-export async function testRun(progPin: string, data: Buffer, opts: { ifindex?: number; netns?: string } = {}): Promise<TestRunResult> {
+export async function testRun(
+  progPin: string,
+  data: Buffer,
+  opts: { ifindex?: number; netns?: string; /** skb_iif (what bpf_fib_lookup routes from); default: ifindex */ ingressIfindex?: number } = {},
+): Promise<TestRunResult> {
   const dir = await mkdtemp(join(tmpdir(), 'pwtestrun-'));
   try {
     const skb = structs.__sk_buff;
     const ctx = Buffer.alloc(skb.size);
     if (opts.ifindex !== undefined) ctx.writeUInt32LE(opts.ifindex, skb.fields.ifindex.offset);
+    const iif = opts.ingressIfindex ?? opts.ifindex;
+    if (iif !== undefined) ctx.writeUInt32LE(iif, skb.fields.ingress_ifindex.offset);
     const f = (n: string) => join(dir, n);
     await writeFile(f('data_in'), data);
     await writeFile(f('ctx_in'), ctx);
