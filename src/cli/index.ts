@@ -13,6 +13,7 @@ export async function cliMain(argv: string[]): Promise<number> {
   const [{ registerDatapath }, { registerDemo }] = await Promise.all([import('./datapath.js'), import('./demo.js')]);
   registerDatapath(program);
   registerDemo(program);
+  (await import('./agent.js')).registerAgent(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -1,0 +1,151 @@
+// runAgent: the node agent's life. Start order matters:
+//   1. health endpoints (liveness answers while clang runs)
+//   2. datapath: adopt what is pinned if nothing changed, else compile + load (maps kept)
+//   3. node setup (sysctls, VXLAN device, uplink programs, node_cfg) — idempotent
+//   4. watches on Nodes and on this node's Pods; every change kicks the reconciler
+//   5. the conflist, once the first reconcile with both caches synced is done
+// SIGTERM/SIGINT: stop the watches, close the maps, keep every pin and the conflist, so pods
+// keep forwarding and being wired while the agent is away. SIGKILL leaves the same state.
+import type { AgentConfig } from './config.js';
+import { writeConflist } from './conflist.js';
+import { ensureDatapath } from './datapath.js';
+import { kernelDataplane, type Dataplane, type NodeSetup } from './dataplane.js';
+import { startHealthServer } from './health.js';
+import { createLogger, type Logger } from './log.js';
+import { Reconciler } from './reconcile.js';
+import type { Defines } from '../loader/index.js';
+
+/**
+ * Compile-time constants for this node. Everything node-specific that may change at run time
+ * (mode, node IP, uplink/VXLAN ifindexes, VNI) goes through the node_cfg map instead, so the
+ * programs are identical on every node, a mode change needs no recompile, and a restart adopts
+ * them. Map sizes are not node-specific either (pinned maps are reused; a size change would
+ * need a migration).
+ */
+export function datapathDefines(_config: AgentConfig): Defines {
+  return {};
+}
+
+export interface AgentHandle {
+  /** Resolves when the agent has shut down. */
+  done: Promise<void>;
+  shutdown(reason: string): Promise<void>;
+}
+
+export async function startAgent(config: AgentConfig, log: Logger = createLogger({ fields: { node: config.nodeName } })): Promise<AgentHandle> {
+  log.info('agent starting', {
+    pid: process.pid,
+    mode: config.mode,
+    uplink: config.uplink,
+    mtu: config.mtu,
+    podMtu: config.podMtu,
+    pinDir: config.pinDir,
+    stateDir: config.stateDir,
+    cniConfDir: config.cniConfDir,
+    api: config.api.kind === 'kubeconfig' ? config.api.path : 'in-cluster',
+  });
+  const state = { datapath: false, setup: undefined as NodeSetup | undefined, conflist: false };
+  let reconciler: Reconciler | undefined;
+  const health = await startHealthServer(config.health.host, config.health.port, () => {
+    const checks = {
+      datapathLoaded: state.datapath,
+      nodeSetup: state.setup !== undefined,
+      firstSyncDone: reconciler?.stats.firstSyncDone ?? false,
+      conflistWritten: state.conflist,
+    };
+    return { ready: Object.values(checks).every(Boolean), checks };
+  });
+  log.info('health endpoints listening', { host: config.health.host, port: health.port });
+
+  const cleanups: Array<() => Promise<void> | void> = [() => health.close()];
+  const cleanup = async () => {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch (e) {
+        log.warn('shutdown step failed', { error: e });
+      }
+    }
+    cleanups.length = 0;
+  };
+
+  let dataplane: Dataplane;
+  try {
+    await ensureDatapath({ pinDir: config.pinDir, stateDir: config.stateDir, defines: datapathDefines(config), log });
+    state.datapath = true;
+    dataplane = kernelDataplane({
+      pinDir: config.pinDir,
+      stateDir: config.stateDir,
+      mode: config.mode,
+      uplink: config.uplink,
+      ...(config.vni === undefined ? {} : { vni: config.vni }),
+    });
+    cleanups.push(() => dataplane.close());
+    const t0 = performance.now();
+    state.setup = await dataplane.setupNode();
+    log.info('node set up', { ...state.setup, durationMs: Math.round(performance.now() - t0) });
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+
+  // The Kubernetes client is heavy and ESM-only: loaded here, never on the CNI path.
+  const kube = await import('../kube/index.js');
+  let client;
+  try {
+    client = kube.connectKube(config.api.kind === 'kubeconfig' ? { kubeconfig: config.api.path } : {});
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+  log.info('API server', { server: client.server });
+
+  let kick = () => {};
+  const watchOpts = (name: string) => ({ onChange: () => kick(), log: log.with({ informer: name }) });
+  const nodes = kube.watchNodes(client, watchOpts('nodes'));
+  const pods = kube.watchPodsOnNode(client, config.nodeName, watchOpts('pods'));
+  const r = new Reconciler({
+    nodeName: config.nodeName,
+    nodes: { list: () => nodes.list().map(kube.nodeFacts), get synced() { return nodes.synced; }, get healthy() { return nodes.healthy; } },
+    pods: { list: () => pods.list().map(kube.podFacts), get synced() { return pods.synced; }, get healthy() { return pods.healthy; } },
+    dataplane,
+    log,
+    gcGraceMs: config.gcGraceMs,
+    onReady: async (podCIDR) => {
+      const changed = await writeConflist(config.cniConfDir, { podCIDR, pinDir: config.pinDir, stateDir: config.stateDir, mtu: config.podMtu });
+      if (changed) log.info('conflist written', { dir: config.cniConfDir, podCIDR, mtu: config.podMtu });
+      state.conflist = true;
+    },
+  });
+  reconciler = r;
+  kick = () => r.kick();
+  cleanups.push(() => nodes.stop(), () => pods.stop(), () => r.stop());
+  nodes.start();
+  pods.start();
+  r.start();
+
+  let resolveDone!: () => void;
+  const done = new Promise<void>((res) => (resolveDone = res));
+  let shuttingDown: Promise<void> | undefined;
+  const shutdown = (reason: string) =>
+    (shuttingDown ??= (async () => {
+      log.info('agent stopping; pins and conflist stay', { reason });
+      // stop in reverse start order: reconciler first (no half-applied run), then watches, maps, health
+      await cleanup();
+      log.info('agent stopped', { reconciles: r.stats.runs, nodeRestarts: nodes.restarts, podRestarts: pods.restarts });
+      resolveDone();
+    })());
+  return { done, shutdown };
+}
+
+/** The CLI entry: run until SIGTERM/SIGINT. */
+export async function runAgent(config: AgentConfig): Promise<void> {
+  const log = createLogger({ fields: { node: config.nodeName } });
+  const agent = await startAgent(config, log);
+  const onSignal = (sig: NodeJS.Signals) => void agent.shutdown(sig);
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  await agent.done;
+  process.off('SIGTERM', onSignal);
+  process.off('SIGINT', onSignal);
+}

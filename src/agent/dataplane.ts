@@ -1,0 +1,103 @@
+// The agent's side effects on the node, behind one interface so the reconcile loop can be
+// driven against fakes in unit tests and against the kernel everywhere else: the routes map,
+// host routes for remote podCIDRs, the endpoints map, links, the IPAM store.
+import { hostVethName } from '../cni/names.js';
+import { deleteLinks } from '../cni/veth.js';
+import { setupNode, syncKernelRoutes } from '../hostnet/index.js';
+import { IpamStore } from '../ipam/store.js';
+import { linkNames } from '../loader/attach.js';
+import { openEndpoints, type EndpointsMap } from '../maps/endpoints.js';
+import { openRoutes, type RoutesMap } from '../maps/routes.js';
+import type { Mode } from './config.js';
+import type { GcEndpoint, GcRecord } from './gc.js';
+import type { Route } from './routes.js';
+
+export interface NodeSetup {
+  nodeIp: string;
+  uplinkIfindex: number;
+  vxlanIfindex?: number;
+  podMtu: number;
+}
+
+export interface Dataplane {
+  setupNode(): Promise<NodeSetup>;
+  listRoutes(): Route[];
+  /** Adds and updates in one batch, then deletes in one batch. */
+  applyRoutes(upserts: readonly Route[], removes: readonly string[]): void;
+  syncKernelRoutes(remote: readonly { cidr: string; nodeIp: string }[]): Promise<unknown>;
+  listEndpoints(): GcEndpoint[];
+  /** Delete the entry only if it still points at ifindex; true when deleted. */
+  deleteEndpointIf(ip: string, ifindex: number): boolean;
+  links(): Promise<Map<number, string>>;
+  ipamRecords(): Map<string, GcRecord>;
+  deleteVeth(name: string): Promise<void>;
+  release(ip: string, key?: { containerID: string; ifname: string }): void;
+  close(): void;
+}
+
+export interface KernelDataplaneOptions {
+  pinDir: string;
+  stateDir: string;
+  mode: Mode;
+  uplink: string;
+  vni?: number;
+}
+
+export function kernelDataplane(o: KernelDataplaneOptions): Dataplane {
+  let routes: RoutesMap | undefined;
+  let endpoints: EndpointsMap | undefined;
+  // Opened lazily and kept: the maps are pinned, so one fd each for the agent's lifetime.
+  const r = () => (routes ??= openRoutes(o.pinDir));
+  const e = () => (endpoints ??= openEndpoints(o.pinDir));
+  const store = new IpamStore(o.stateDir);
+  const vni = o.vni === undefined ? {} : { vni: o.vni };
+  let nodeIp: string | undefined;
+  return {
+    async setupNode() {
+      const s = await setupNode({ pinDir: o.pinDir, mode: o.mode, uplink: o.uplink, ...vni });
+      nodeIp = s.nodeIp;
+      return s;
+    },
+    listRoutes: () => r().list(),
+    applyRoutes(upserts, removes) {
+      if (upserts.length > 0) r().setBatch(upserts);
+      if (removes.length > 0) r().deleteBatch(removes);
+    },
+    // host-originated packets to remote pods leave with the node IP as source (vxlan)
+    syncKernelRoutes: (remote) => syncKernelRoutes({ mode: o.mode, remote, ...vni, ...(nodeIp === undefined ? {} : { nodeIp }) }),
+    listEndpoints: () => e().list().map((ep) => ({ ip: ep.ip, ifindex: ep.ifindex })),
+    deleteEndpointIf(ip, ifindex) {
+      const cur = e().get(ip);
+      if (!cur || cur.ifindex !== ifindex) return false;
+      return e().delete(ip);
+    },
+    links: () => linkNames(),
+    ipamRecords() {
+      const out = new Map<string, GcRecord>();
+      for (const { ip, record } of store.list()) {
+        if (!record) continue;
+        const created = Date.parse(record.createdAt);
+        out.set(ip, {
+          ...(Number.isNaN(created) ? {} : { createdAtMs: created }),
+          containerID: record.containerID,
+          ifname: record.ifname,
+          hostVeth: hostVethName(record.containerID, record.ifname),
+          ...(record.podNamespace && record.podName ? { pod: `${record.podNamespace}/${record.podName}` } : {}),
+        });
+      }
+      return out;
+    },
+    deleteVeth: (name) => deleteLinks([name]),
+    release(ip, key) {
+      // by address first (the record may be torn), then the attachment link
+      store.releaseIp(ip);
+      if (key) store.release(key);
+    },
+    close() {
+      routes?.close();
+      endpoints?.close();
+      routes = undefined;
+      endpoints = undefined;
+    },
+  };
+}

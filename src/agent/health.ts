@@ -1,0 +1,48 @@
+// /healthz (liveness: the process answers) and /readyz (readiness: datapath loaded, first
+// sync done, conflist written). Both answer JSON so a human with curl sees why it is not ready.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { PodwireError } from '../errors/index.js';
+
+export interface Readiness {
+  ready: boolean;
+  checks: Record<string, boolean>;
+}
+
+export interface HealthServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startHealthServer(host: string, port: number, readiness: () => Readiness): Promise<HealthServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const send = (code: number, body: unknown) => {
+      res.writeHead(code, { 'content-type': 'application/json' });
+      res.end(`${JSON.stringify(body)}\n`);
+    };
+    if (path === '/healthz') return send(200, { ok: true });
+    if (path === '/readyz') {
+      const r = readiness();
+      return send(r.ready ? 200 : 503, r);
+    }
+    return send(404, { error: 'not found; try /healthz or /readyz' });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch((cause: unknown) => {
+    throw new PodwireError('CONFIG_INVALID', `--health-listen ${host}:${port} cannot be used: ${(cause as Error).message}; pick a free HOST:PORT`, { cause });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,215 @@
+// The reconcile loop: whenever a watch reports a change (or a timer fires), compute what the
+// cluster wants from the informer caches and apply only the difference to the node. Runs are
+// debounced (a relist of N objects is one run, not N) and serialised (never two at once).
+// Each run does, in order:
+//   1. routes map := every Node's podCIDR → InternalIP (only once the Node cache has synced;
+//      a cache that never listed is not "no nodes")
+//   2. host routes for remote podCIDRs (hostnet's syncKernelRoutes, itself diff-based), when the
+//      remote set changed or on the periodic resync
+//   3. endpoint GC (only while the Pod cache is synced AND healthy)
+//   4. the conflist, once the node can serve CNI ADD
+import { cidrContains, parseIpv4, parseIpv4Cidr, type Ipv4Cidr } from '../ipam/cidr.js';
+import type { NodeFacts, PodFacts } from '../kube/objects.js';
+import type { Dataplane } from './dataplane.js';
+import { isEmptyDiff } from './diff.js';
+import { planEndpointGc } from './gc.js';
+import type { Logger } from './log.js';
+import { desiredRoutes, diffRoutes, type Route } from './routes.js';
+
+export interface Source<T> {
+  list(): readonly T[];
+  readonly synced: boolean;
+  readonly healthy: boolean;
+}
+
+export interface ReconcilerOptions {
+  nodeName: string;
+  nodes: Source<NodeFacts>;
+  pods: Source<PodFacts>;
+  dataplane: Dataplane;
+  log: Logger;
+  gcGraceMs: number;
+  /** Called with our podCIDR when the node is ready to serve ADD (write the conflist). */
+  onReady: (podCIDR: string) => Promise<void>;
+  debounceMs?: number;
+  /** Periodic run: GC grace expiry, kernel-route drift. */
+  resyncMs?: number;
+  now?: () => number;
+}
+
+export interface ReconcileStats {
+  runs: number;
+  lastDurationMs: number;
+  routes: number;
+  errors: number;
+  firstSyncDone: boolean;
+  ownPodCIDR?: string;
+}
+
+const keyOfRemote = (rs: readonly Route[]) =>
+  rs
+    .filter((r) => r.kind === 'remote')
+    .map((r) => `${r.cidr}>${r.nodeIp}`)
+    .sort()
+    .join(',');
+
+export class Reconciler {
+  readonly stats: ReconcileStats = { runs: 0, lastDurationMs: 0, routes: 0, errors: 0, firstSyncDone: false };
+  private timer: NodeJS.Timeout | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private lastRemoteKey: string | undefined;
+  private kernelRoutesDue = true;
+  private readonly staleSince = new Map<string, number>();
+  private readonly now: () => number;
+
+  constructor(private readonly o: ReconcilerOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  start(): void {
+    const every = this.o.resyncMs ?? Math.max(1000, Math.min(10_000, Math.floor(this.o.gcGraceMs / 2)));
+    this.ticker = setInterval(() => {
+      this.kernelRoutesDue = true;
+      this.kick();
+    }, every);
+    this.ticker.unref();
+  }
+
+  /** Ask for a run soon; many kicks within the debounce window make one run. */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer !== undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.runNow();
+    }, this.o.debounceMs ?? 25);
+  }
+
+  /** Run now (or wait for the current run and run once more). */
+  async runNow(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.loop();
+    try {
+      await this.running;
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      if (this.stopped) return;
+      try {
+        await this.once();
+      } catch (e) {
+        this.stats.errors++;
+        this.o.log.error('reconcile failed; retrying', { error: e, details: (e as { details?: string }).details });
+        // retry on our own: nothing else may kick us while the cluster is quiet
+        setTimeout(() => this.kick(), 1000).unref();
+      }
+    } while (this.again && !this.stopped);
+  }
+
+  private async once(): Promise<void> {
+    const t0 = performance.now();
+    const { nodes, pods, dataplane, log } = this.o;
+    const fields: Record<string, unknown> = {};
+
+    // 1. routes map
+    let ownPodCIDR: string | undefined;
+    if (nodes.synced) {
+      const want = desiredRoutes(nodes.list(), this.o.nodeName);
+      ownPodCIDR = want.ownPodCIDR;
+      const actual = dataplane.listRoutes();
+      const d = diffRoutes(want.routes, actual);
+      if (!isEmptyDiff(d)) dataplane.applyRoutes([...d.add, ...d.update], d.remove);
+      this.stats.routes = want.routes.size;
+      Object.assign(fields, { routesAdded: d.add.length, routesUpdated: d.update.length, routesRemoved: d.remove.length, routes: want.routes.size });
+      if (want.skipped.length > 0) fields['skippedNodes'] = want.skipped;
+
+      // 2. kernel routes to remote podCIDRs
+      const desired = [...want.routes.values()];
+      const remoteKey = keyOfRemote(desired);
+      if (remoteKey !== this.lastRemoteKey || this.kernelRoutesDue) {
+        const remote = desired.filter((r) => r.kind === 'remote').map((r) => ({ cidr: r.cidr, nodeIp: r.nodeIp }));
+        const k = await dataplane.syncKernelRoutes(remote);
+        this.lastRemoteKey = remoteKey;
+        this.kernelRoutesDue = false;
+        fields['kernelRoutes'] = k ?? remote.length;
+      }
+    }
+
+    // 3. endpoint GC
+    if (pods.synced) {
+      let own: Ipv4Cidr | undefined;
+      if (ownPodCIDR) {
+        const c = parseIpv4Cidr(ownPodCIDR);
+        if (!('error' in c)) own = c;
+      }
+      const trusted = pods.healthy && own !== undefined;
+      const podList = pods.list();
+      const endpoints = dataplane.listEndpoints(); // before links: see gc.ts
+      const links = await dataplane.links();
+      const records = dataplane.ipamRecords();
+      const plan = planEndpointGc({
+        endpoints,
+        links,
+        ...(trusted
+          ? {
+              api: {
+                ips: new Set(podList.filter((p) => !p.hostNetwork).flatMap((p) => p.ips)),
+                pods: new Set(podList.map((p) => `${p.namespace}/${p.name}`)),
+              },
+            }
+          : {}),
+        records,
+        owned: (ip) => {
+          const n = parseIpv4(ip);
+          return own !== undefined && n !== undefined && cidrContains(own, n);
+        },
+        staleSince: this.staleSince,
+        now: this.now(),
+        graceMs: this.o.gcGraceMs,
+      });
+      let removed = 0;
+      for (const a of plan.actions) {
+        if (!dataplane.deleteEndpointIf(a.ip, a.ifindex)) continue;
+        removed++;
+        if (a.deleteVeth) await dataplane.deleteVeth(a.deleteVeth);
+        if (a.release) dataplane.release(a.ip, a.release);
+        log.info('endpoint collected', { ip: a.ip, ifindex: a.ifindex, reason: a.reason, veth: a.deleteVeth, released: a.release !== undefined });
+      }
+      Object.assign(fields, { endpoints: endpoints.length, endpointsRemoved: removed, endpointsWaiting: plan.waiting, podsTrusted: trusted });
+    }
+
+    // 4. ready?
+    if (nodes.synced && pods.synced && ownPodCIDR !== undefined) {
+      await this.o.onReady(ownPodCIDR);
+      if (!this.stats.firstSyncDone) log.info('first sync done', { podCIDR: ownPodCIDR });
+      this.stats.firstSyncDone = true;
+    }
+    if (ownPodCIDR !== undefined) this.stats.ownPodCIDR = ownPodCIDR;
+
+    this.stats.runs++;
+    this.stats.lastDurationMs = Math.round((performance.now() - t0) * 100) / 100;
+    log.info('reconciled', { ...fields, durationMs: this.stats.lastDurationMs, run: this.stats.runs });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.ticker !== undefined) clearInterval(this.ticker);
+    await this.running?.catch(() => undefined);
+  }
+}

@@ -1,0 +1,27 @@
+// `podwire agent`: the per-node agent (a DaemonSet pod, or one process per lab node). Options
+// carry no defaults here: src/agent/config.ts owns defaults, environment fallbacks and
+// validation, so there is exactly one place that decides what a setting means.
+import type { Command } from 'commander';
+import type { AgentFlags } from '../agent/config.js';
+
+export function registerAgent(program: Command): void {
+  program
+    .command('agent')
+    .description('node agent: load the datapath, keep routes/endpoints equal to the cluster, write the CNI conflist when ready')
+    .option('--node-name <name>', 'this Node object\'s name (env NODE_NAME; required)')
+    .option('--kubeconfig <file>', 'kubeconfig to reach the API server (env KUBECONFIG; default: in-cluster service account)')
+    .option('--mode <mode>', 'cross-node forwarding: native or vxlan (env PODWIRE_MODE; default native)')
+    .option('--uplink <dev>', 'device carrying node-to-node traffic (env PODWIRE_UPLINK; default: the default route\'s device)')
+    .option('--mtu <bytes>', 'underlay MTU (env PODWIRE_MTU; default: the uplink\'s); pods get MTU-50 in vxlan mode')
+    .option('--vni <id>', 'VXLAN network identifier (env PODWIRE_VNI; vxlan mode only)')
+    .option('--pin-dir <dir>', 'bpffs pin directory (env PODWIRE_PIN_DIR; default /sys/fs/bpf/podwire)')
+    .option('--state-dir <dir>', 'persistent state: IPAM store, datapath.json (env PODWIRE_STATE_DIR; default /var/lib/podwire)')
+    .option('--cni-conf-dir <dir>', 'where 05-podwire.conflist is written (env PODWIRE_CNI_CONF_DIR; default /etc/cni/net.d)')
+    .option('--health-listen <host:port>', '/healthz and /readyz (env PODWIRE_HEALTH_LISTEN; default 127.0.0.1:9879)')
+    .option('--gc-grace <duration>', 'how long an endpoint unknown to the API is kept before GC (env PODWIRE_GC_GRACE; default 60s)')
+    .action(async (flags: AgentFlags) => {
+      const [{ readAgentConfig }, { runAgent }] = await Promise.all([import('../agent/config.js'), import('../agent/index.js')]);
+      const config = await readAgentConfig(flags, process.env);
+      await runAgent(config);
+    });
+}

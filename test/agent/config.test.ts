@@ -1,0 +1,84 @@
+// The agent's configuration: flags beat environment, defaults fill the rest, and every error
+// names the key, the bad value and the fix. (The host-derived defaults, uplink and MTU, are
+// exercised by the agent tests in a node namespace.)
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAgentFlags, parseDuration, parseHostPort } from '../../src/agent/config.js';
+import { isPodwireError } from '../../src/errors/index.js';
+
+let dir: string;
+let kubeconfig: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'pwcfg-'));
+  kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\n');
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function fails(fn: () => unknown, ...parts: string[]): void {
+  try {
+    fn();
+  } catch (e) {
+    expect(isPodwireError(e, 'CONFIG_INVALID')).toBe(true);
+    for (const p of parts) expect((e as Error).message).toContain(p);
+    return;
+  }
+  throw new Error('expected a CONFIG_INVALID error');
+}
+
+describe('parseAgentFlags', () => {
+  it('applies defaults', () => {
+    const c = parseAgentFlags({ nodeName: 'node-1', kubeconfig }, {});
+    expect(c).toEqual({
+      nodeName: 'node-1',
+      api: { kind: 'kubeconfig', path: kubeconfig },
+      mode: 'native',
+      pinDir: '/sys/fs/bpf/podwire',
+      stateDir: '/var/lib/podwire',
+      cniConfDir: '/etc/cni/net.d',
+      health: { host: '127.0.0.1', port: 9879 },
+      gcGraceMs: 60_000,
+    });
+  });
+
+  it('takes environment fallbacks, and flags win over them', () => {
+    const env = { NODE_NAME: 'from-env', KUBECONFIG: kubeconfig, PODWIRE_MODE: 'vxlan', PODWIRE_MTU: '9000', PODWIRE_PIN_DIR: '/sys/fs/bpf/x/' };
+    const c = parseAgentFlags({ mode: 'native' }, env);
+    expect(c.nodeName).toBe('from-env');
+    expect(c.mode).toBe('native');
+    expect(c.mtu).toBe(9000);
+    expect(c.pinDir).toBe('/sys/fs/bpf/x');
+  });
+
+  it('requires a node name and names the fix', () => {
+    fails(() => parseAgentFlags({ kubeconfig }, {}), '--node-name (NODE_NAME) is required');
+    fails(() => parseAgentFlags({ nodeName: 'Node_1', kubeconfig }, {}), '--node-name', '"Node_1"', 'lower-case');
+  });
+
+  it('rejects bad values naming key, value and fix', () => {
+    const base = { nodeName: 'n', kubeconfig };
+    fails(() => parseAgentFlags({ ...base, mode: 'geneve' }, {}), '--mode (PODWIRE_MODE) "geneve"', 'native or vxlan');
+    fails(() => parseAgentFlags({ ...base, mtu: '100' }, {}), '--mtu', '"100"', 'from 1280 to 65535');
+    fails(() => parseAgentFlags({ ...base, pinDir: 'relative' }, {}), '--pin-dir', '"relative"', 'absolute path');
+    fails(() => parseAgentFlags({ ...base, healthListen: 'localhost' }, {}), '--health-listen', 'HOST:PORT');
+    fails(() => parseAgentFlags({ ...base, uplink: 'a/b' }, {}), '--uplink', 'interface name');
+    fails(() => parseAgentFlags({ ...base, vni: '5' }, {}), '--vni', 'only applies to --mode vxlan');
+    fails(() => parseAgentFlags({ ...base, gcGrace: 'soon' }, {}), '--gc-grace', 'duration');
+    fails(() => parseAgentFlags({ nodeName: 'n', kubeconfig: join(dir, 'missing') }, {}), '--kubeconfig', 'not a readable file');
+  });
+
+  it('without a kubeconfig it needs to run in a pod', () => {
+    fails(() => parseAgentFlags({ nodeName: 'n' }, {}), 'KUBERNETES_SERVICE_HOST', '--kubeconfig FILE');
+  });
+
+  it('parses durations and listen addresses', () => {
+    expect(parseDuration('gcGrace', '500ms')).toBe(500);
+    expect(parseDuration('gcGrace', '2s')).toBe(2000);
+    expect(parseDuration('gcGrace', '1.5m')).toBe(90_000);
+    expect(parseDuration('gcGrace', '3')).toBe(3000);
+    expect(parseHostPort('healthListen', '[::1]:80')).toEqual({ host: '::1', port: 80 });
+    expect(parseHostPort('healthListen', '0.0.0.0:0')).toEqual({ host: '0.0.0.0', port: 0 });
+  });
+});
