@@ -6,6 +6,7 @@ import { PodwireError } from '../errors/index.js';
 import { apiGroupList, apiVersions, coreV1Resources, versionInfo } from './discovery.js';
 import type { FaultRequest, Faults } from './faults.js';
 import { candidates, serveList, type Query } from './list.js';
+import { openapiCoreV1, openapiRoot } from './openapi.js';
 import { applyPatch } from './patch.js';
 import { resourceByName, type ResourceDef } from './resources.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
@@ -130,6 +131,10 @@ async function route(deps: RouterDeps, req: IncomingMessage, res: ServerResponse
         return sendJson(res, 200, coreV1Resources());
       case '/apis':
         return sendJson(res, 200, apiGroupList());
+      case '/openapi/v3':
+        return sendJson(res, 200, openapiRoot());
+      case '/openapi/v3/api/v1':
+        return sendJson(res, 200, openapiCoreV1());
       case '/healthz':
       case '/livez':
       case '/readyz':

@@ -1,0 +1,53 @@
+// `podwire lab apiserver --listen HOST:PORT [--cluster-cidr CIDR]`: the lab's Kubernetes API
+// server as a background process. It prints one JSON line {"url":…} once it accepts connections
+// (so a parent can wait for exactly that line) and runs until SIGTERM or SIGINT.
+import type { Command } from 'commander';
+import { PodwireError } from '../errors/index.js';
+
+function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):([0-9]{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    throw new PodwireError('USAGE', `--listen ${JSON.stringify(text)} is not HOST:PORT; use e.g. 127.0.0.1:6443 (port 0 picks a free one)`);
+  }
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+function parseIntOption(name: string) {
+  return (v: string): number => {
+    if (!/^[0-9]+$/.test(v)) throw new PodwireError('USAGE', `${name} ${JSON.stringify(v)} is not a whole number`);
+    return Number(v);
+  };
+}
+
+export function registerLabApiserver(lab: Command): void {
+  lab
+    .command('apiserver')
+    .description('run the lab\'s Kubernetes-API-compatible server (Nodes, Pods, Namespaces) until SIGTERM')
+    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:0')
+    .option('--cluster-cidr <cidr>', 'cluster CIDR node podCIDRs are assigned from', '10.244.0.0/16')
+    .option('--node-cidr-mask-size <bits>', 'prefix length of each node podCIDR', parseIntOption('--node-cidr-mask-size'), 24)
+    .option('--history <events>', 'watch history kept for replay (older versions get 410)', parseIntOption('--history'), 1000)
+    .action(async (o: { listen: string; clusterCidr: string; nodeCidrMaskSize: number; history: number }) => {
+      const { startApiServer } = await import('../apiserver/index.js');
+      const { host, port } = parseListen(o.listen);
+      const server = await startApiServer({
+        host,
+        port,
+        clusterCIDR: o.clusterCidr,
+        nodeCIDRMaskSize: o.nodeCidrMaskSize,
+        historyLimit: o.history,
+      });
+      process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          process.off('SIGTERM', done);
+          process.off('SIGINT', done);
+          resolve();
+        };
+        process.on('SIGTERM', done);
+        process.on('SIGINT', done);
+      });
+      await server.stop();
+    });
+}
