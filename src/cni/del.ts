@@ -1,7 +1,7 @@
 // DEL: best effort and idempotent. Works without prevResult and without the netns (the runtime
-// may call it twice, or after the pod's namespace is gone). Order: stop forwarding to the pod
-// (endpoint entry), remove the veth (its peer, the host route and the tc filter go with it),
-// and release the address last, so the address is never handed out while still in use.
+// may call it twice, or after the pod's namespace is gone). Removes the endpoint entry and the
+// veth (its peer, the host route and the tc filter go with it), and releases the address
+// last, so the address is never handed out while anything still points at it.
 import { IpamStore } from '../ipam/store.js';
 import type { NetConf } from './config.js';
 import { removeEndpoint } from './endpoint.js';
@@ -16,8 +16,14 @@ export async function cmdDel(env: CniEnv, conf: NetConf): Promise<void> {
   // Only the store tells us the address: a prevResult's address may already belong to another
   // pod if this is a repeated DEL, and deleting by it would cut that pod off.
   const record = store.find(key);
-  if (record) await removeEndpoint(conf.pinDir, record.ip);
   const host = hostVethName(env.containerID, env.ifname);
-  if (linkNames().has(host)) await deleteLinks([host]);
+  // The two removals run side by side (veth deletion waits for an RCU grace period in the
+  // kernel); whichever lands first, packets for the pod are dropped, never misdelivered,
+  // because the address is still reserved until the release below.
+  const settled = await Promise.allSettled([
+    record ? removeEndpoint(conf.pinDir, record.ip) : undefined,
+    linkNames().has(host) ? deleteLinks([host]) : undefined,
+  ]);
+  for (const s of settled) if (s.status === 'rejected') throw s.reason;
   store.release(key);
 }

@@ -9,24 +9,30 @@ import { LATEST_VERSION, requestVersion, SUPPORTED_VERSIONS } from './version.js
 import { readSync } from 'node:fs';
 import { PodwireError } from '../errors/index.js';
 
-function readStdin(): string {
-  // Synchronous reads of fd 0: a stream on stdin would load net/stream machinery that VERSION
-  // (sent by podman before every command) otherwise never needs.
+async function readStdin(): Promise<string> {
+  // Synchronous reads of fd 0 first: a stream on stdin would load net/stream machinery that
+  // VERSION (sent by podman before every command) otherwise never needs.
   if (process.stdin.isTTY) return ''; // run by hand: nobody will send a config, do not wait
   const chunks: Buffer[] = [];
   const buf = Buffer.allocUnsafe(64 * 1024);
-  for (;;) {
-    let n: number;
-    try {
-      n = readSync(0, buf, 0, buf.length, null);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') continue; // a non-blocking pipe from the parent: retry until data
-      if (code === 'EOF') break;
-      throw new PodwireError('IO_FAILED', `cannot read the network configuration from stdin: ${(e as Error).message}`, { cause: e });
+  try {
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(0, buf, 0, buf.length, null);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EOF') break;
+        if (code !== 'EAGAIN') throw e;
+        // The parent handed us a non-blocking pipe: wait for the rest without spinning.
+        for await (const c of process.stdin) chunks.push(c as Buffer);
+        break;
+      }
+      if (n === 0) break;
+      chunks.push(Buffer.from(buf.subarray(0, n)));
     }
-    if (n === 0) break;
-    chunks.push(Buffer.from(buf.subarray(0, n)));
+  } catch (cause) {
+    throw new PodwireError('IO_FAILED', `cannot read the network configuration from stdin: ${(cause as Error).message}`, { cause });
   }
   return Buffer.concat(chunks).toString('utf8');
 }
@@ -50,7 +56,7 @@ export async function cniMain(): Promise<number> {
   let version = LATEST_VERSION;
   try {
     const env = readEnv();
-    const text = readStdin();
+    const text = await readStdin();
     if (env.command === 'VERSION') {
       print(versionReply(text));
       return 0;
