@@ -7,7 +7,7 @@ import { apiGroupList, apiVersions, coreV1Resources, versionInfo } from './disco
 import type { FaultRequest, Faults } from './faults.js';
 import { candidates, serveList, type Query } from './list.js';
 import { openapiCoreV1, openapiRoot } from './openapi.js';
-import { applyPatch } from './patch.js';
+import { applyPatch, checkPatchType } from './patch.js';
 import { resourceByName, type ResourceDef } from './resources.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { ApiError, badRequest, methodNotAllowed, successStatus, type StatusObject } from './status.js';
@@ -224,6 +224,7 @@ async function route(deps: RouterDeps, req: IncomingMessage, res: ServerResponse
     case 'PUT':
       return sendJson(res, 200, store.update(t.def, ns, name, await readBody(req), sub).json);
     case 'PATCH': {
+      checkPatchType(req.headers['content-type'] ?? '');
       const body = await readBody(req);
       const current = store.mustGet(t.def, ns, name);
       const patched = applyPatch(req.headers['content-type'] ?? '', JSON.parse(current.json), body);

@@ -112,6 +112,14 @@ export function jsonPatch(doc: unknown, ops: unknown): unknown {
   return out;
 }
 
+const PATCH_TYPES = new Set(['application/merge-patch+json', 'application/strategic-merge-patch+json', 'application/json-patch+json']);
+
+/** Reject an unsupported PATCH Content-Type before reading the body (as the real server does). */
+export function checkPatchType(contentType: string): void {
+  const type = contentType.split(';')[0]!.trim().toLowerCase();
+  if (!PATCH_TYPES.has(type)) throw unsupportedMediaType(type);
+}
+
 /** Apply a PATCH body of the given Content-Type to the current object. */
 export function applyPatch(contentType: string, current: unknown, body: unknown): unknown {
   const type = contentType.split(';')[0]!.trim().toLowerCase();
