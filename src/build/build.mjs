@@ -16,6 +16,13 @@ try {
 } catch (e) {
   if (e?.code !== 'ERR_MODULE_NOT_FOUND') throw e;
 }
+try {
+  // the WebAssembly twin of the decision headers (podwire trace, differential tests)
+  const twin = await import('./twin.mjs');
+  steps.push(twin.buildTwin(root));
+} catch (e) {
+  if (e?.code !== 'ERR_MODULE_NOT_FOUND') throw e;
+}
 await Promise.all(steps);
 
 await build({

@@ -1,0 +1,192 @@
+// A twin run in words: the parsed packet, every map lookup with its decoded key and value, the
+// FIB step, and the verdict ("hit endpoint 10.244.1.7 → redirect_peer to ifindex 14 (pod
+// default/web-1)", "spoofed source: drop, reason DROP_SPOOFED_SRC_IP"). The verdict itself is
+// the twin's; this file only describes it, so an unknown new reason or map still prints.
+import { decodeEndpoint, decodeEndpointKey, enumNames, readU32 } from '../maps/codec.js';
+import { enums, maps as mapLayouts, structs } from '../maps/generated/layouts.js';
+import type { NodeNames } from '../maps/names.js';
+import { decodeStruct, formatIpv4Bytes, type FieldValue, type StructLayout } from './struct.js';
+import type { TwinLookup, TwinRun } from './wasm.js';
+
+export interface TraceStep {
+  kind: 'packet' | 'parse' | 'lookup' | 'check' | 'fib' | 'verdict';
+  text: string;
+  data?: Record<string, unknown>;
+}
+
+const l3Names = enumNames(enums.pw_l3);
+const modeNames = enumNames(enums.pw_mode);
+const routeKindNames = enumNames(enums.pw_route_kind);
+const fibNames = enumNames(enums.pw_fib_rc);
+const protoNames: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp' };
+
+/** Short words for a reason; the enum name is always printed next to them. */
+const REASON_WORDS: Record<string, string> = {
+  FWD_LOCAL_PEER: 'destination is a pod on this node',
+  PASS_STACK_ARP: 'ARP',
+  PASS_STACK_NON_IP: 'not IPv4',
+  PASS_STACK_MISS: 'destination is not a pod podwire routes',
+  DROP_MALFORMED: 'malformed Ethernet/IPv4 header',
+  DROP_SPOOFED_SRC_IP: 'spoofed source',
+  DROP_SPOOFED_SRC_IFINDEX: 'spoofed source (the IP of another pod veth)',
+  DROP_SPOOFED_SRC_MAC: 'spoofed source MAC',
+  DROP_TTL_EXCEEDED: 'TTL exceeded',
+  DROP_REWRITE_FAILED: 'packet rewrite failed',
+  FWD_REMOTE_NATIVE: 'pod on another node, native routing',
+  FWD_REMOTE_VXLAN: 'pod on another node, VXLAN',
+  DROP_NO_ENDPOINT: 'no pod at this address of our pod CIDR',
+  DROP_FIB_FAILED: 'no usable route to the remote node',
+  DROP_FIB_FWD_DISABLED: 'forwarding is disabled on the ingress device',
+  DROP_TUNNEL_FAILED: 'tunnel key refused',
+  PASS_STACK_NO_NODE_CFG: 'pod on another node, but this node has no datapath mode configured yet',
+  PASS_STACK_UNPARSED: 'not well-formed IPv4',
+};
+
+export function reasonWords(name: string): string {
+  return REASON_WORDS[name] ?? name.toLowerCase().replaceAll('_', ' ');
+}
+
+function ifLabel(names: NodeNames, ifindex: number): string {
+  const link = names.link(ifindex);
+  return link ? `ifindex ${ifindex} (${link.name})` : `ifindex ${ifindex}`;
+}
+
+function podSuffix(names: NodeNames, ip: string): string {
+  const label = names.podLabel(ip);
+  return label ? ` (pod ${label})` : '';
+}
+
+function describeLookup(l: TwinLookup, names: NodeNames, run: TwinRun): TraceStep[] {
+  const miss = l.value === undefined;
+  if (l.map === 'endpoints') {
+    const ip = decodeEndpointKey(l.key);
+    const role = ip === run.pkt['saddr'] && run.lookups.indexOf(l) === 0 && run.program === 'from_pod' ? 'source ' : '';
+    if (miss) return [{ kind: 'lookup', text: `lookup endpoints[${ip}] → miss: ${ip} is no ${role ? 'endpoint' : 'pod'} on this node`, data: { map: 'endpoints', key: ip, hit: false } }];
+    const ep = decodeEndpoint(ip, l.value!);
+    const steps: TraceStep[] = [
+      {
+        kind: 'lookup',
+        text: `lookup endpoints[${ip}] → hit${podSuffix(names, ip)}: host veth ${ifLabel(names, ep.ifindex)}, pod MAC ${ep.podMac}, host MAC ${ep.hostMac}`,
+        data: { map: 'endpoints', key: ip, hit: true, value: ep, ...(names.podLabel(ip) ? { pod: names.podLabel(ip) } : {}) },
+      },
+    ];
+    if (role) {
+      const ifOk = ep.ifindex === run.pkt['ifindex'];
+      const macOk = ep.podMac === run.pkt['smac'];
+      steps.push({
+        kind: 'check',
+        text:
+          `anti-spoofing: arrived on ${ifLabel(names, Number(run.pkt['ifindex']))} ${ifOk ? '= the endpoint\'s veth ✓' : `≠ the endpoint's veth ${ep.ifindex} ✗`}` +
+          (ifOk ? `, source MAC ${String(run.pkt['smac'])} ${macOk ? '= pod MAC ✓' : `≠ pod MAC ${ep.podMac} ✗`}` : ''),
+        data: { ifindexMatches: ifOk, macMatches: macOk },
+      });
+    }
+    return steps;
+  }
+  if (l.map === 'routes') {
+    const prefixlen = readU32(l.key, structs.pw_route_key.fields.prefixlen.offset);
+    const addr = formatIpv4Bytes(l.key, structs.pw_route_key.fields.addr.offset);
+    if (miss) return [{ kind: 'lookup', text: `lookup routes[${addr}/${prefixlen}] (longest prefix) → miss: no pod CIDR covers ${addr}`, data: { map: 'routes', key: addr, hit: false } }];
+    const r = decodeStruct(structs.pw_route, l.value!);
+    const kind = routeKindNames[Number(r['kind'])] ?? `KIND_${String(r['kind'])}`;
+    const what = kind === 'LOCAL' ? "this node's own pod CIDR" : kind === 'REMOTE' ? `pod CIDR of node ${String(r['node_ip'])}` : `an entry of kind ${kind}`;
+    return [{ kind: 'lookup', text: `lookup routes[${addr}/${prefixlen}] (longest prefix) → hit: ${what}`, data: { map: 'routes', key: addr, hit: true, value: { ...r, kind } } }];
+  }
+  if (l.map === 'node_cfg') {
+    if (miss) return [{ kind: 'lookup', text: 'read node_cfg[0] → missing', data: { map: 'node_cfg', hit: false } }];
+    const c = decodeStruct(structs.pw_node_cfg, l.value!);
+    const mode = modeNames[Number(c['mode'])] ?? `MODE_${String(c['mode'])}`;
+    const detail = mode === 'VXLAN' ? `, VXLAN device ${ifLabel(names, Number(c['vxlan_ifindex']))}, VNI ${String(c['vni'])}` : mode === 'NATIVE' ? `, uplink ${ifLabel(names, Number(c['uplink_ifindex']))}` : '';
+    return [{ kind: 'lookup', text: `read node_cfg[0] → mode ${mode.toLowerCase()}, node IP ${String(c['node_ip'])}${detail}`, data: { map: 'node_cfg', hit: true, value: { ...c, mode } } }];
+  }
+  // a map this file does not know yet: decode with its generated layout
+  const layout = (mapLayouts as Record<string, { key: string; value: string }>)[l.map];
+  const sl = structs as unknown as Record<string, StructLayout>;
+  const dec = (name: string | undefined, b: Buffer): Record<string, FieldValue> | string =>
+    name && sl[name] ? decodeStruct(sl[name], b) : b.toString('hex');
+  const key = dec(layout?.key, l.key);
+  return [
+    {
+      kind: 'lookup',
+      text: `lookup ${l.map}[${JSON.stringify(key)}] → ${miss ? 'miss' : `hit ${JSON.stringify(dec(layout?.value, l.value!))}`}`,
+      data: { map: l.map, key, hit: !miss, ...(miss ? {} : { value: dec(layout?.value, l.value!) }) },
+    },
+  ];
+}
+
+function describeParse(run: TwinRun, frame: Uint8Array): TraceStep {
+  const p = run.pkt;
+  const l3 = l3Names[Number(p['l3'])] ?? `L3_${String(p['l3'])}`;
+  const ethertype = frame.length >= 14 ? ((frame[12]! << 8) | frame[13]!) : undefined;
+  let text: string;
+  if (l3 === 'IPV4') {
+    const proto = Number(p['protocol']);
+    text = `parse: IPv4 ${String(p['saddr'])} → ${String(p['daddr'])}, ${protoNames[proto] ?? `protocol ${proto}`}, TTL ${String(p['ttl'])}, ${String(p['len'])} bytes, from MAC ${String(p['smac'])}`;
+  } else if (l3 === 'ARP') text = 'parse: ARP';
+  else if (l3 === 'OTHER') text = `parse: ethertype 0x${(ethertype ?? 0).toString(16).padStart(4, '0')}, not IPv4`;
+  else text = `parse: malformed (${frame.length} bytes${ethertype === undefined ? '' : `, ethertype 0x${ethertype.toString(16).padStart(4, '0')}`})`;
+  return { kind: 'parse', text, data: { ...p, l3 } };
+}
+
+function describeVerdict(run: TwinRun, names: NodeNames, fibNote: string | undefined): TraceStep[] {
+  const v = run.verdict;
+  const reason = run.reasonName;
+  const steps: TraceStep[] = [];
+  const daddr = String(run.pkt['daddr']);
+  let text: string;
+  switch (run.actionName) {
+    case 'REDIRECT_PEER':
+      text = `hit endpoint ${daddr} → redirect_peer to ${ifLabel(names, run.core.ifindex)}${podSuffix(names, daddr)}; rewrite MACs ${String(v['smac'])} → ${String(v['dmac'])}, TTL ${String(run.pkt['ttl'])} → ${String(v['ttl'])}`;
+      break;
+    case 'REDIRECT_NEIGH':
+      if (run.fib?.rc === undefined) {
+        text = `route to node ${String(v['nh_addr'])} → bpf_fib_lookup(${String(v['nh_addr'])}) picks the uplink and next hop (no FIB in this trace${fibNote ? `: ${fibNote}` : ''}), then redirect_neigh; TTL → ${String(v['ttl'])}`;
+      } else {
+        text = `route to node ${run.fib.dst} → redirect_neigh out of ${ifLabel(names, run.core.ifindex)} via next hop ${String(v['nh_addr'])}; TTL → ${String(v['ttl'])}`;
+      }
+      break;
+    case 'REDIRECT_TUNNEL':
+      text = `route to node ${String(v['nh_addr'])} → VXLAN tunnel key (VNI ${String(v['tunnel_id'])}, remote ${String(v['nh_addr'])}), redirect to ${ifLabel(names, run.core.ifindex)}; TTL → ${String(v['ttl'])}`;
+      break;
+    case 'PASS':
+      text = `${reasonWords(reason)}: pass to the host stack, reason ${reason}`;
+      break;
+    case 'DROP':
+      text = `${reasonWords(reason)}: drop, reason ${reason}`;
+      break;
+    default:
+      text = `${reasonWords(reason)}: ${run.actionName.toLowerCase()} ${ifLabel(names, run.core.ifindex)}, reason ${reason}`;
+  }
+  steps.push({ kind: 'verdict', text, data: { action: run.actionName, reason, ...v, action_name: run.actionName } });
+  return steps;
+}
+
+export interface Explanation {
+  steps: TraceStep[];
+  /** The verdict line. */
+  summary: string;
+}
+
+export function explain(run: TwinRun, frame: Uint8Array, names: NodeNames, opts: { fibNote?: string } = {}): Explanation {
+  const ingress = Number(run.pkt['ifindex']);
+  const steps: TraceStep[] = [
+    { kind: 'packet', text: `${run.program} on ${ifLabel(names, ingress)}: ${frame.length}-byte frame`, data: { program: run.program, ifindex: ingress, bytes: frame.length } },
+    describeParse(run, frame),
+  ];
+  for (const l of run.lookups) steps.push(...describeLookup(l, names, run));
+  if (run.fib) {
+    const f = run.fib;
+    const rcName = f.rc === undefined ? undefined : f.rc < 0 ? `error ${f.rc}` : (fibNames[f.rc] ?? `rc ${f.rc}`);
+    steps.push({
+      kind: 'fib',
+      text:
+        rcName === undefined
+          ? `bpf_fib_lookup(${f.dst}) from ${ifLabel(names, f.ingressIfindex)}: not available here${opts.fibNote ? ` (${opts.fibNote})` : ''}`
+          : `bpf_fib_lookup(${f.dst}) from ${ifLabel(names, f.ingressIfindex)} → ${rcName}${f.ifindex ? `, out of ${ifLabel(names, f.ifindex)} via ${f.nexthop}` : ''}${opts.fibNote ? ` (${opts.fibNote})` : ''}`,
+      data: { ...f, ...(rcName ? { rcName } : {}) },
+    });
+  }
+  const verdict = describeVerdict(run, names, opts.fibNote);
+  steps.push(...verdict);
+  return { steps, summary: verdict[verdict.length - 1]!.text };
+}
