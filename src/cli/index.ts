@@ -14,6 +14,8 @@ export async function cliMain(argv: string[]): Promise<number> {
   registerDatapath(program);
   registerDemo(program);
   (await import('./agent.js')).registerAgent(program);
+  (await import('./maps.js')).registerMaps(program);
+  (await import('./trace.js')).registerTrace(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -1,0 +1,174 @@
+// `podwire maps list|dump`, `podwire endpoints`, `podwire routes`, `podwire counters`: what the
+// node's pinned maps hold, as tables (default) or JSON (-o json), for the node picked with
+// --pin-dir or --node (src/cli/target.ts). Heavy modules are imported inside the actions.
+import type { Command } from 'commander';
+import { PodwireError } from '../errors/index.js';
+import type { NodeNames } from '../maps/names.js';
+import { outputFormat, renderTable, toJson, type OutputFormat } from './table.js';
+import { resolveTarget, targetOptions, type NodeTarget, type TargetFlags } from './target.js';
+
+interface CommonFlags extends TargetFlags {
+  output?: string;
+}
+
+function out(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+/** Link and pod names for the target; best effort (a table without names beats no table). */
+async function namesFor(t: NodeTarget): Promise<NodeNames> {
+  const { NodeNames, readLinks, readPods } = await import('../maps/names.js');
+  const links = await readLinks(t.netnsPath).catch(() => []);
+  return new NodeNames(links, readPods({ stateDir: t.stateDir, extra: t.labPods }));
+}
+
+function header(t: NodeTarget): string {
+  return t.node ? `node ${t.node}, pin dir ${t.pinDir}` : `pin dir ${t.pinDir}`;
+}
+
+function common(cmd: Command): Command {
+  return targetOptions(cmd).option('-o, --output <format>', 'text or json', 'text');
+}
+
+async function mapsList(f: CommonFlags, fmt: OutputFormat): Promise<void> {
+  const t = await resolveTarget(f);
+  const { listPinnedMaps } = await import('../maps/inspect.js');
+  const maps = listPinnedMaps(t.pinDir);
+  if (fmt === 'json') return out(toJson({ pinDir: t.pinDir, ...(t.node ? { node: t.node } : {}), maps }));
+  out(
+    renderTable(
+      ['NAME', 'TYPE', 'KEY', 'VALUE', 'ENTRIES', 'MAX', 'ID', 'LAYOUT'],
+      maps.map((m) => [m.name, m.type, m.keySize, m.valueSize, m.entries, m.maxEntries, m.id ?? null, m.layout]),
+    ),
+  );
+}
+
+async function mapsDump(f: CommonFlags & { format: string; out?: string }): Promise<void> {
+  if (f.format !== 'msgpack') throw new PodwireError('USAGE', `--format ${f.format}: only msgpack is supported (read it back with \`podwire trace --snapshot FILE\`)`);
+  if (f.out === undefined && process.stdout.isTTY) {
+    throw new PodwireError('USAGE', 'a msgpack snapshot is binary: redirect it (`podwire maps dump --format msgpack > snap.mpk`) or use --out FILE');
+  }
+  const t = await resolveTarget(f);
+  const { snapshotMaps, encodeSnapshot } = await import('../maps/snapshot.js');
+  const { readLinks, readPods } = await import('../maps/names.js');
+  const snap = snapshotMaps(t.pinDir, {
+    ...(t.node ? { node: t.node } : {}),
+    links: await readLinks(t.netnsPath).catch(() => []),
+    pods: readPods({ stateDir: t.stateDir, extra: t.labPods }),
+  });
+  const bytes = await encodeSnapshot(snap);
+  if (f.out !== undefined) {
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(f.out, bytes);
+    const n = Object.values(snap.maps).reduce((a, m) => a + m.entries.length, 0);
+    process.stderr.write(`wrote ${f.out}: ${Object.keys(snap.maps).length} maps, ${n} entries, ${bytes.length} bytes\n`);
+  } else {
+    await new Promise<void>((resolve, reject) => process.stdout.write(bytes, (e) => (e ? reject(e) : resolve())));
+  }
+}
+
+async function endpoints(f: CommonFlags, fmt: OutputFormat): Promise<void> {
+  const t = await resolveTarget(f);
+  const { openEndpoints } = await import('../maps/endpoints.js');
+  const m = openEndpoints(t.pinDir);
+  let list;
+  try {
+    list = m.list();
+  } finally {
+    m.close();
+  }
+  const names = await namesFor(t);
+  const rows = list.map((e) => ({ ...e, ifname: names.link(e.ifindex)?.name ?? null, pod: names.podLabel(e.ip) ?? null }));
+  if (fmt === 'json') return out(toJson({ pinDir: t.pinDir, ...(t.node ? { node: t.node } : {}), endpoints: rows }));
+  out(`# endpoints of ${header(t)}: ${rows.length}`);
+  out(
+    renderTable(
+      ['IP', 'IFINDEX', 'VETH', 'POD MAC', 'HOST MAC', 'ID', 'POD'],
+      rows.map((e) => [e.ip, e.ifindex, e.ifname, e.podMac, e.hostMac, e.endpointId, e.pod]),
+    ),
+  );
+}
+
+async function routes(f: CommonFlags, fmt: OutputFormat): Promise<void> {
+  const t = await resolveTarget(f);
+  const { maps } = await import('../maps/generated/layouts.js');
+  if (!('routes' in maps)) throw new PodwireError('USAGE', 'this podwire build has no routes map');
+  const { existsSync } = await import('node:fs');
+  const { pinPaths } = await import('../loader/pins.js');
+  const { pinnedMapNames } = await import('../maps/pinned.js');
+  pinnedMapNames(t.pinDir); // "no datapath at …" before "no routes map"
+  if (!existsSync(pinPaths(t.pinDir).maps.routes)) {
+    throw new PodwireError('MAP_LAYOUT_MISMATCH', `the datapath at ${t.pinDir} has no routes map (loaded by an older podwire): run \`podwire datapath load --pin-dir ${t.pinDir}\``);
+  }
+  const { openRoutes } = await import('../maps/routes.js');
+  const { openNodeConfig } = await import('../maps/node-config.js');
+  const r = openRoutes(t.pinDir);
+  let list;
+  try {
+    list = r.list();
+  } finally {
+    r.close();
+  }
+  let nodeConfig = null;
+  if (existsSync(pinPaths(t.pinDir).maps.nodeCfg)) {
+    const c = openNodeConfig(t.pinDir);
+    try {
+      nodeConfig = c.get();
+    } finally {
+      c.close();
+    }
+  }
+  if (fmt === 'json') return out(toJson({ pinDir: t.pinDir, ...(t.node ? { node: t.node } : {}), nodeConfig, routes: list }));
+  const names = await namesFor(t);
+  const dev = (i: number) => (i ? `${i}${names.link(i) ? ` (${names.link(i)!.name})` : ''}` : '-');
+  out(`# routes of ${header(t)}: ${list.length}`);
+  if (nodeConfig) {
+    out(`# node: mode ${nodeConfig.mode}, node IP ${nodeConfig.nodeIp}, uplink ${dev(nodeConfig.uplinkIfindex)}, vxlan ${dev(nodeConfig.vxlanIfindex)}, vni ${nodeConfig.vni}`);
+  }
+  out(renderTable(['CIDR', 'KIND', 'NODE IP'], list.map((x) => [x.cidr, x.kind, x.nodeIp])));
+}
+
+async function counters(f: CommonFlags & { all?: boolean }, fmt: OutputFormat): Promise<void> {
+  const t = await resolveTarget(f);
+  const { openCounters } = await import('../maps/counters.js');
+  const c = openCounters(t.pinDir);
+  let rows;
+  try {
+    rows = c.read();
+  } finally {
+    c.close();
+  }
+  const { reasonNames, directionNames } = await import('../maps/counters.js');
+  if (fmt === 'json') return out(toJson({ pinDir: t.pinDir, ...(t.node ? { node: t.node } : {}), counters: rows }));
+  const reasons = f.all ? reasonNames.filter((n) => n !== 'UNSPEC') : [...new Set(rows.map((r) => r.reason))];
+  const order = new Map(reasonNames.map((n, i) => [n, i]));
+  reasons.sort((a, b) => (order.get(a) ?? 1e9) - (order.get(b) ?? 1e9));
+  const cell = (reason: string, dir: string, k: 'packets' | 'bytes') => rows.find((r) => r.reason === reason && r.direction === dir)?.[k] ?? 0n;
+  out(`# counters of ${header(t)} (summed over CPUs)`);
+  out(
+    renderTable(
+      ['REASON', ...directionNames.flatMap((d) => [`${d} PKTS`, `${d} BYTES`])],
+      reasons.map((r) => [r, ...directionNames.flatMap((d) => [cell(r, d, 'packets'), cell(r, d, 'bytes')])]),
+    ),
+  );
+}
+
+export function registerMaps(program: Command): void {
+  const maps = program.command('maps').description("inspect the node's pinned BPF maps");
+  common(maps.command('list').description('every pinned map: type, key/value sizes, entries, max entries, layout check')).action((f: CommonFlags) =>
+    mapsList(f, outputFormat(f.output)),
+  );
+  targetOptions(maps.command('dump').description('snapshot of every map for offline `podwire trace --snapshot`'))
+    .option('--format <format>', 'snapshot encoding', 'msgpack')
+    .option('--out <file>', 'write to FILE instead of stdout')
+    .action((f: CommonFlags & { format: string; out?: string }) => mapsDump(f));
+  common(program.command('endpoints').description('pods on this node as the datapath sees them (endpoints map)')).action((f: CommonFlags) =>
+    endpoints(f, outputFormat(f.output)),
+  );
+  common(program.command('routes').description('pod CIDRs of every node (routes map) and the node config')).action((f: CommonFlags) =>
+    routes(f, outputFormat(f.output)),
+  );
+  common(program.command('counters').description('packets and bytes per verdict reason and direction, summed over CPUs'))
+    .option('--all', 'include reasons with no packets')
+    .action((f: CommonFlags & { all?: boolean }) => counters(f, outputFormat(f.output)));
+}
