@@ -203,7 +203,9 @@ export class Reconciler {
 
     this.stats.runs++;
     this.stats.lastDurationMs = Math.round((performance.now() - t0) * 100) / 100;
-    log.info('reconciled', { ...fields, durationMs: this.stats.lastDurationMs, run: this.stats.runs });
+    // every run that looked at the cluster is logged with its diff sizes; idle ticks before the
+    // first list are not
+    (nodes.synced || pods.synced ? log.info : log.debug)('reconciled', { ...fields, durationMs: this.stats.lastDurationMs, run: this.stats.runs });
   }
 
   async stop(): Promise<void> {

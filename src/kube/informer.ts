@@ -97,13 +97,24 @@ export function resilientInformer<T extends KubernetesObject>(kc: KubeConfig, sp
   lw.on('delete', changed);
   lw.on('connect', () => log.debug('watch connecting', { informer: spec.name, resourceVersion: lw.latestResourceVersion() }));
 
+  let errors = 0;
   const run = () => {
     lastStart = Date.now();
-    lw.start().catch((err: unknown) => onError(err));
+    const before = errors;
+    // start() settles once the watch request has its 200 (a non-200 or a failed list reports
+    // 'error' before that): no error in between means we are watching from a known version
+    // again, so the cache is current even if no event ever comes.
+    lw.start().then(
+      () => {
+        if (!stopped && errors === before) healthy = true;
+      },
+      (err: unknown) => onError(err),
+    );
   };
 
   const onError = (err: unknown) => {
     if (stopped) return; // the abort that stop() causes
+    errors++;
     healthy = false;
     if (timer !== undefined) return; // a restart is already scheduled
     if (Date.now() - lastStart >= healthyAfterMs) backoff.reset();
