@@ -1,7 +1,10 @@
 // Bad input through the real binary: each case gets the spec's error code, a CNI error JSON
 // on stdout, a non-zero exit, and leaves no residue (no IP record, host veth, route or
 // endpoint entry).
+import { mkdir, rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../src/exec/run.js';
+import { pinPaths } from '../../src/loader/pins.js';
 import { containerId, createHarness, type Harness } from './harness.js';
 import type { CniOutcome } from '../../src/lab/cni-exec.js';
 
@@ -122,6 +125,28 @@ describe('bad input gets the right CNI code and leaves nothing behind', () => {
     expect((await h.cni('CHECK', { containerId: id, netns: pod.path, extra: { prevResult: first.json } })).exitCode).toBe(0);
     expect((await h.cni('DEL', { containerId: id, netns: pod.path })).exitCode).toBe(0);
     await expectNoResidue();
+  });
+
+  it('a failure after the veth and endpoint exist rolls all of it back', async () => {
+    // A second pin dir shares the real endpoints/counters maps but pins a map where the
+    // from_pod program should be: ADD gets as far as the veth and the endpoint entry, then the
+    // tc attach fails.
+    const maps = pinPaths(h.pinDir).maps;
+    const broken = pinPaths(`${h.pinDir}-broken`);
+    await mkdir(broken.mapsDir, { recursive: true });
+    await mkdir(broken.progsDir, { recursive: true });
+    try {
+      await run('bpftool', ['map', 'pin', 'pinned', maps.endpoints, broken.maps.endpoints]);
+      await run('bpftool', ['map', 'pin', 'pinned', maps.counters, broken.maps.counters]);
+      await run('bpftool', ['map', 'pin', 'pinned', maps.counters, broken.progs.fromPod]);
+      const pod = await h.pod();
+      const r = await h.cni('ADD', { containerId: containerId(), netns: pod.path, extra: { pinDir: broken.root } });
+      expectError(r, 5, /attaching .*from_pod to pw[0-9a-f]{11} failed/);
+      await expectNoResidue();
+      expect((await pod.exec('ip', ['link', 'show', 'eth0'], { reject: false })).exitCode).not.toBe(0);
+    } finally {
+      await rm(broken.root, { recursive: true, force: true });
+    }
   });
 
   it('commands the requested version does not have → 1', async () => {
