@@ -48,8 +48,11 @@ interface RouteSpec {
   prefsrc?: string;
 }
 
-function key(r: RouteSpec): string {
-  return JSON.stringify([r.gateway ?? '', r.dev ?? '', r.encapId ?? '', r.encapDst ?? '', r.prefsrc ?? '']);
+/** What must match for a route to count as unchanged. Native routes name no device (the kernel
+ * derives it from the gateway), so their device is not compared. */
+function key(r: RouteSpec, mode: DatapathMode): string {
+  if (mode === 'native') return JSON.stringify(['native', r.gateway ?? '', r.encapId ?? '', r.encapDst ?? '', r.prefsrc ?? '']);
+  return JSON.stringify(['vxlan', r.gateway ?? '', r.dev ?? '', r.encapId ?? '', r.encapDst ?? '', r.prefsrc ?? '']);
 }
 
 /**
@@ -132,7 +135,7 @@ export async function syncKernelRoutes(o: SyncKernelRoutesOptions): Promise<Sync
     const d = desired(o, r);
     want.add(d.spec.cidr);
     const h = have.get(d.spec.cidr);
-    if (h && key(h) === key(d.spec)) {
+    if (h && key(h, o.mode) === key(d.spec, o.mode)) {
       res.unchanged++;
       continue;
     }
