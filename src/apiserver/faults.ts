@@ -14,7 +14,7 @@ export interface FaultRequest {
   closeWatches?: boolean;
   /** Answer the next N watch requests with HTTP 500. */
   failNextWatches?: number;
-  /** Compact the history to now and send ERROR 410 to every open watch. */
+  /** Compact the history past now and send ERROR 410 to every open watch. */
   expireHistory?: boolean;
   /** Close the port (and every connection) for this many milliseconds, then listen again. */
   refuseConnectionsMs?: number;
@@ -58,7 +58,10 @@ export class Faults {
    * watch with an ERROR 410 Expired event: clients must relist. Returns the number of watches hit.
    */
   expireHistory(): number {
-    const rv = this.store.rv;
+    // Compact past every version a client can hold, so any rewatch — also by a client whose
+    // watch was not open right now — gets 410 and must relist; a relist returns `rv`, which
+    // is watchable.
+    const rv = this.store.advance();
     this.store.history.compactTo(rv);
     return this.hub.failAll(expired(`too old resource version: ${rv} (${rv})`).status);
   }

@@ -280,6 +280,15 @@ export class Store {
     return entry;
   }
 
+  /**
+   * Advance the global resourceVersion without a write (another resource's write, as far as
+   * clients can tell). Fault injection uses it so that every version a client holds is older
+   * than the compaction point.
+   */
+  advance(): number {
+    return ++this.rv;
+  }
+
   private commit(ev: StoreEvent): void {
     this.history.push(ev);
     this.queue.push(ev);

@@ -13,7 +13,10 @@ export interface Reply {
 export function call(base: string, method: string, path: string, body?: unknown, contentType = 'application/json', accept = 'application/json'): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    // A fresh connection per call: a pooled keep-alive socket the server just cut (fault tests)
+    // would turn "connection refused" into "connection reset".
     const req = request(`${base}${path}`, {
+      agent: false,
       method,
       headers: { accept, ...(data !== undefined ? { 'content-type': contentType, 'content-length': Buffer.byteLength(data) } : {}) },
     });
@@ -56,7 +59,7 @@ export class WatchReader {
     let headResolve!: () => void;
     this.done = new Promise((r) => (endResolve = r));
     this.headers = new Promise((r) => (headResolve = r));
-    this.req = request(`${base}${path}`, { headers: { accept: 'application/json' } });
+    this.req = request(`${base}${path}`, { agent: false, headers: { accept: 'application/json' } });
     this.req.on('response', (res) => {
       this.status = res.statusCode ?? 0;
       headResolve();
