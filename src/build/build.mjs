@@ -40,6 +40,21 @@ await build({
   logLevel: 'warning',
 });
 
+// The benchmark suite (npm run bench) is bundled the same way into its own directory, so it
+// imports the lab and loader from source without a TypeScript runner at run time.
+await build({
+  entryPoints: [join(root, 'bench/index.ts')],
+  outdir: join(root, 'build/bench'),
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: 'linked',
+  external: ['bpf'],
+  banner: { js: "import { createRequire as __pwCreateRequire } from 'node:module'; const require = __pwCreateRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
+
 await mkdir(join(root, 'bin'), { recursive: true });
 const launcher = join(root, 'bin/podwire');
 // A dynamic import works whether Node reads this extensionless file as CommonJS or ESM.

@@ -1,0 +1,186 @@
+// Cross-node topologies. The kernel baselines share one "fabric": an underlay switch namespace
+// (src/lab/underlay.ts, the same construction the lab uses) and two node namespaces plugged
+// into it, each node hosting one routed pod per baseline. `underlay` (node to node, no pods)
+// is the physical limit and the ratio base of every cross-node row. podwire's rows are real
+// two-node labs (src/lab/cluster.ts: API server, one agent per node, pods through CNI).
+import { randomBytes } from 'node:crypto';
+import { Lab } from '../../src/lab/cluster.js';
+import { attachToUnderlay, createUnderlay, type Underlay } from '../../src/lab/underlay.js';
+import { createNetns, type Netns } from '../../src/netns/index.js';
+import type { Running, Topology, TopologyName } from './topology.js';
+import { enableForwarding, macOf, wireRoutedPod } from './wiring.js';
+
+const SUBNET = '172.31.0.0/24';
+const nodeIp = (i: number) => `172.31.0.${11 + i}`;
+const VXLAN_MTU = 1450;
+const VXLAN_DEV = 'pwbvx0'; // inside the fabric's own uniquely named node namespaces
+
+interface Fabric {
+  underlay: Underlay;
+  nodes: Netns[];
+  made: Netns[];
+  users: number;
+  ready?: Promise<void>;
+}
+
+let fabric: Fabric | undefined;
+
+/** The shared fabric, built on first use and removed when its last user tears down. */
+async function useFabric(): Promise<Fabric> {
+  if (!fabric) {
+    const f: Fabric = { underlay: undefined as unknown as Underlay, nodes: [], made: [], users: 0 };
+    fabric = f;
+    f.ready = (async () => {
+      f.underlay = await createUnderlay({ prefix: 'pwbu', subnet: SUBNET });
+      for (let i = 0; i < 2; i++) {
+        const n = await createNetns('pwbk');
+        f.made.push(n);
+        f.nodes.push(n);
+        await attachToUnderlay({ netnsPath: f.underlay.netns.path, subnet: SUBNET }, n, i, 'eth0');
+        await enableForwarding(n);
+      }
+    })();
+  }
+  const f = fabric;
+  try {
+    await f.ready;
+  } catch (e) {
+    await releaseFabric(f, true);
+    throw e;
+  }
+  f.users++;
+  return f;
+}
+
+async function releaseFabric(f: Fabric, force = false): Promise<void> {
+  if (!force) f.users--;
+  if (f.users > 0 && !force) return;
+  if (fabric === f) fabric = undefined;
+  for (const n of f.made) await n.remove();
+  await f.underlay?.remove();
+}
+
+export const underlay: Topology = {
+  name: 'underlay',
+  scope: 'cross-node',
+  limit: 'underlay',
+  async setup() {
+    const f = await useFabric();
+    return { client: f.nodes[0]!.path, server: f.nodes[1]!.path, serverIp: nodeIp(1), describe: `node ↔ node over switch ${f.underlay.netns.name}`, teardown: () => releaseFabric(f) };
+  },
+};
+
+/** flannel host-gw / Calico without overlay: routed pods, podCIDR routed via the node IP. */
+export const hostGw: Topology = {
+  name: 'host-gw',
+  scope: 'cross-node',
+  limit: 'underlay',
+  async setup() {
+    const f = await useFabric();
+    const pods: Netns[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const pod = await createNetns('pwbh');
+        pods.push(pod);
+        await wireRoutedPod(f.nodes[i]!, pod, `10.96.${i + 1}.2`);
+        await f.nodes[i]!.exec('ip', ['route', 'add', `10.96.${2 - i}.0/24`, 'via', nodeIp(1 - i)]);
+      }
+      return {
+        client: pods[0]!.path,
+        server: pods[1]!.path,
+        serverIp: '10.96.2.2',
+        describe: 'kernel routes 10.96.N.0/24 via node IP',
+        teardown: async () => {
+          for (const p of pods) await p.remove();
+          await releaseFabric(f);
+        },
+      };
+    } catch (e) {
+      for (const p of pods) await p.remove();
+      await releaseFabric(f);
+      throw e;
+    }
+  },
+};
+
+/** flannel vxlan style: a VXLAN device per node (VNI, port 8472, no learning), static
+ * neighbour + FDB entries for the other node's VTEP, pods at MTU 1450. */
+export const kernelVxlan: Topology = {
+  name: 'kernel-vxlan',
+  scope: 'cross-node',
+  limit: 'underlay',
+  async setup() {
+    const f = await useFabric();
+    const pods: Netns[] = [];
+    try {
+      const macs: string[] = [];
+      for (let i = 0; i < 2; i++) {
+        const n = f.nodes[i]!;
+        await n.exec('ip', ['-batch', '-'], {
+          input:
+            `link add ${VXLAN_DEV} mtu ${VXLAN_MTU} type vxlan id 42 local ${nodeIp(i)} dev eth0 dstport 8472 nolearning\n` +
+            `addr add 10.95.${i + 1}.0/32 dev ${VXLAN_DEV}\nlink set ${VXLAN_DEV} up\n`,
+        });
+        macs.push(await macOf(n, VXLAN_DEV));
+      }
+      for (let i = 0; i < 2; i++) {
+        const n = f.nodes[i]!;
+        const j = 1 - i;
+        await n.exec('ip', ['-batch', '-'], {
+          input:
+            `neigh replace 10.95.${j + 1}.0 lladdr ${macs[j]} dev ${VXLAN_DEV} nud permanent\n` +
+            `route add 10.95.${j + 1}.0/24 via 10.95.${j + 1}.0 dev ${VXLAN_DEV} onlink\n`,
+        });
+        await n.exec('bridge', ['fdb', 'append', macs[j]!, 'dev', VXLAN_DEV, 'dst', nodeIp(j)]);
+        const pod = await createNetns('pwbx');
+        pods.push(pod);
+        await wireRoutedPod(n, pod, `10.95.${i + 1}.2`, { mtu: VXLAN_MTU });
+      }
+      return {
+        client: pods[0]!.path,
+        server: pods[1]!.path,
+        serverIp: '10.95.2.2',
+        describe: `kernel VXLAN ${VXLAN_DEV} (VNI 42, :8472), pod MTU ${VXLAN_MTU}`,
+        teardown: async () => {
+          for (const p of pods) await p.remove();
+          for (const n of f.nodes) await n.exec('ip', ['link', 'del', VXLAN_DEV], { reject: false });
+          await releaseFabric(f);
+        },
+      };
+    } catch (e) {
+      for (const p of pods) await p.remove();
+      for (const n of f.nodes) await n.exec('ip', ['link', 'del', VXLAN_DEV], { reject: false });
+      await releaseFabric(f);
+      throw e;
+    }
+  },
+};
+
+function podwireLab(name: TopologyName, mode: 'native' | 'vxlan'): Topology {
+  return {
+    name,
+    scope: 'cross-node',
+    limit: 'underlay',
+    async setup(log) {
+      const id = randomBytes(3).toString('hex');
+      const lab = await Lab.up({
+        nodes: 2,
+        podsPerNode: 1,
+        mode,
+        name: `b${id.slice(0, 3)}`,
+        statePath: `/run/podwire/bench-lab-${id}.json`,
+        dir: `/run/podwire/bench-lab-${id}`,
+        log: (l) => log(`  ${name}: ${l}`),
+      });
+      const [a, b] = [lab.state.pods.find((p) => p.node === 'node-1'), lab.state.pods.find((p) => p.node === 'node-2')];
+      if (!a || !b) {
+        await lab.down();
+        throw new Error(`lab ${lab.state.name} has no pod on node-1 and node-2`);
+      }
+      return { client: a.netnsPath, server: b.netnsPath, serverIp: b.ip, describe: `lab ${lab.state.name} (${mode}): ${a.ip}@node-1 → ${b.ip}@node-2`, teardown: () => lab.down() };
+    },
+  };
+}
+
+export const podwireNative = podwireLab('podwire-native', 'native');
+export const podwireVxlan = podwireLab('podwire-vxlan', 'vxlan');

@@ -1,0 +1,33 @@
+// A forwarding topology: something that, once set up, gives a client namespace, a server
+// namespace and the address the client sends to. Every topology makes its own uniquely named
+// namespaces/devices/pins and removes all of them in teardown().
+import type { Endpoints } from './tools.js';
+
+export type TopologyName =
+  | 'direct'
+  | 'bridge'
+  | 'routed'
+  | 'podwire-same-node'
+  | 'underlay'
+  | 'host-gw'
+  | 'kernel-vxlan'
+  | 'podwire-native'
+  | 'podwire-vxlan';
+
+export interface Running extends Endpoints {
+  /** Facts worth printing (addresses, MTU, what was wired). */
+  describe: string;
+  teardown(): Promise<void>;
+}
+
+export interface Topology {
+  name: TopologyName;
+  scope: 'same-node' | 'cross-node';
+  /** The limit row this topology's ratios are computed against. */
+  limit: 'direct' | 'underlay';
+  setup(log: (line: string) => void): Promise<Running>;
+}
+
+export const SAME_NODE: readonly TopologyName[] = ['direct', 'bridge', 'routed', 'podwire-same-node'];
+export const CROSS_NODE: readonly TopologyName[] = ['underlay', 'host-gw', 'kernel-vxlan', 'podwire-native', 'podwire-vxlan'];
+export const ALL_TOPOLOGIES: readonly TopologyName[] = [...SAME_NODE, ...CROSS_NODE];

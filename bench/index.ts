@@ -1,0 +1,96 @@
+// `npm run bench`: forwarding next to the kernel's own dataplanes, per-packet program cost,
+// control-plane rates and the scale simulation, in one run on one machine. Writes
+//   OUT/latest.json      {machine, startedAt, rows: [{topology, metric, unit, median, min, max, samples, ratio, ratioTo}]}
+//   OUT/latest.raw.json  every raw sample, machine facts, options, errors
+//   OUT/latest.md        targets next to measured ratios, where podwire falls short and why
+//   OUT/latest.svg       ratio chart
+// and prints the table. Exit status 1 when any measurement failed (the rows are still written).
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { packageRoot } from '../src/assets/index.js';
+import { isPodwireError } from '../src/errors/index.js';
+import { runControlPlane } from './control/index.js';
+import { runForwarding } from './forwarding/index.js';
+import { machineFacts } from './machine.js';
+import { parseOptions } from './options.js';
+import { runProgCost } from './prog-cost/index.js';
+import { Progress } from './progress.js';
+import { renderMarkdown } from './report/markdown.js';
+import { renderSvg } from './report/svg.js';
+import { renderTable } from './report/table.js';
+import { Collector } from './results.js';
+import { runScale } from './scale/index.js';
+
+async function writeAtomic(path: string, text: string): Promise<void> {
+  // bench/results/*.tmp is git-ignored: a crashed run never leaves a half-written latest.*
+  await writeFile(`${path}.tmp`, text);
+  await rename(`${path}.tmp`, path);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const opts = parseOptions(argv, join(packageRoot(), 'bench', 'results'));
+  const progress = new Progress(opts.quiet);
+  const col = new Collector();
+  const startedAt = new Date().toISOString();
+  const machine = await machineFacts();
+  progress.section(`podwire bench (${opts.quick ? 'quick' : 'full'}): ${[...opts.sections].join(', ')} on ${machine.cpuModel}, ${machine.cpus} CPUs, kernel ${machine.kernel}`);
+  if (opts.quick) col.notes.push('QUICK run: one repetition of 1-second measurements and a scaled-down simulation — indicative figures, not results.');
+
+  if (opts.sections.has('forwarding') && opts.topologies.length) {
+    progress.section(`forwarding: ${opts.topologies.join(', ')} — ${opts.reps} interleaved repetition(s) × ${opts.seconds} s`);
+    await runForwarding({ topologies: opts.topologies, reps: opts.reps, seconds: opts.seconds, secondary: opts.secondary }, col, progress);
+  }
+  if (opts.sections.has('prog-cost')) {
+    progress.section('per-packet program cost (BPF_PROG_TEST_RUN)');
+    await runProgCost({ quick: opts.quick }, col, progress);
+  }
+  if (opts.sections.has('control-plane')) {
+    progress.section('control plane');
+    await runControlPlane({ quick: opts.quick }, col, progress);
+  }
+  if (opts.sections.has('scale')) {
+    progress.section(`scale simulation: ${opts.scaleNodes.toLocaleString('en')} Nodes, ${opts.scalePods.toLocaleString('en')} Pods`);
+    await runScale({ nodes: opts.scaleNodes, pods: opts.scalePods, quick: opts.quick }, col, progress);
+  }
+
+  const finishedAt = new Date().toISOString();
+  const load = col.load();
+  if (load && load.max > 1.5) {
+    col.notes.push(
+      `The machine was not idle: 1-minute load average median ${load.median.toFixed(2)}, max ${load.max.toFixed(2)} on ${machine.cpus} CPUs while samples were taken ` +
+        '(per-sample values in latest.raw.json). Interleaving spreads that noise over all topologies, but min–max ranges are wide; compare ratios, not absolute figures.',
+    );
+  }
+  const rows = col.rows();
+  const options = { quick: opts.quick, sections: [...opts.sections], topologies: opts.topologies, reps: opts.reps, seconds: opts.seconds, secondary: opts.secondary, scaleNodes: opts.scaleNodes, scalePods: opts.scalePods };
+  const mode = opts.quick ? 'quick' : 'full';
+  await mkdir(opts.outDir, { recursive: true });
+  await writeAtomic(join(opts.outDir, 'latest.json'), `${JSON.stringify({ machine, startedAt, finishedAt, mode, rows, errors: col.errors, notes: col.notes }, null, 2)}\n`);
+  await writeAtomic(join(opts.outDir, 'latest.raw.json'), `${JSON.stringify({ machine, startedAt, finishedAt, mode, options, samples: col.samples, errors: col.errors, notes: col.notes }, null, 2)}\n`);
+  const findingsPath = join(packageRoot(), 'bench', 'report', 'findings.md');
+  const findings = existsSync(findingsPath) ? readFileSync(findingsPath, 'utf8') : undefined;
+  await writeAtomic(join(opts.outDir, 'latest.md'), renderMarkdown({ machine, startedAt, finishedAt, mode, options, rows, errors: col.errors, notes: col.notes, metricInfo: col.metricInfo, findings }));
+  await writeAtomic(join(opts.outDir, 'latest.svg'), renderSvg(rows, `podwire vs kernel dataplanes — ${mode} run ${startedAt.slice(0, 16)}Z, ${machine.cpuModel}`));
+
+  process.stdout.write(`\n${renderTable(rows)}\n\n`);
+  for (const n of col.notes) process.stdout.write(`note: ${n}\n`);
+  process.stdout.write(`results: ${join(opts.outDir, 'latest.{json,raw.json,md,svg}')}\n`);
+  if (col.errors.length) {
+    process.stderr.write(`\n${col.errors.length} measurement(s) failed:\n`);
+    for (const e of col.errors) process.stderr.write(`  ${e.section}/${e.topology}/${e.stage}: ${e.message.split('\n')[0]}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    // commander's --help / --version / usage errors (exitOverride): it already printed them
+    const c = e as { code?: string; exitCode?: number };
+    if (typeof c.code === 'string' && c.code.startsWith('commander.')) process.exit(c.exitCode ?? 2);
+    process.stderr.write(`bench: ${isPodwireError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(isPodwireError(e, 'USAGE') ? 2 : 1);
+  },
+);

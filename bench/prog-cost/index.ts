@@ -1,0 +1,156 @@
+// Per-packet program cost with BPF_PROG_TEST_RUN: podwire's programs on the hit (same-node
+// redirect), miss (to the stack), cross-node (native FIB + redirect_neigh, and VXLAN tunnel
+// key) and drop (spoofed source) paths, and the receive side (from_uplink hit), next to an empty
+// tc program as the floor. Everything runs in a namespace and pin directory made here.
+//
+// test_run reuses ONE skb for all `repeat` runs, so a forwarding path sees its own writes again:
+// TTL drops by one per run and the rewritten source MAC must still pass anti-spoofing. Hence
+// every path runs with TTL 255 and repeat 250 (a forward stays a forward for all 250 runs; the
+// verdict is checked after each batch), the destination endpoint's host MAC equals the source
+// pod's MAC (so the rewritten frame is again a valid frame from that pod), and every path —
+// the floor included — uses the same repeat so test_run's fixed overhead is identical.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bpfSourceDir, packageRoot } from '../../src/assets/index.js';
+import { run, runJson } from '../../src/exec/run.js';
+import { loadDatapath, pinPaths, unloadDatapath } from '../../src/loader/index.js';
+import { openEndpoints, openNodeConfig, openRoutes } from '../../src/maps/index.js';
+import { enums, structs } from '../../src/maps/generated/layouts.js';
+import { createNetns, uniqueName, type Netns } from '../../src/netns/index.js';
+import { registerCleanup } from '../cleanup.js';
+import type { Progress } from '../progress.js';
+import type { Collector } from '../results.js';
+import { udpFrame } from './packets.js';
+
+const REPEAT = 250;
+const R = enums.pw_reason.values;
+
+interface PathCase {
+  name: string;
+  prog: string;
+  frame: Buffer;
+  ifindex: number;
+  ingressIfindex?: number;
+  expect: number;
+  /** node_cfg mode to set before this case. */
+  mode?: 'native' | 'vxlan';
+}
+
+async function ifindexOf(ns: Netns, dev: string): Promise<number> {
+  const r = await ns.exec('ip', ['-j', 'link', 'show', 'dev', dev]);
+  return (JSON.parse(r.stdout) as Array<{ ifindex: number }>)[0]!.ifindex;
+}
+
+export async function runProgCost(o: { quick: boolean }, col: Collector, progress: Progress): Promise<void> {
+  col.metricInfo.set('ns_per_pkt', { unit: 'ns/pkt', better: 'lower', describe: `BPF_PROG_TEST_RUN duration per run (repeat ${REPEAT}, median over batches)` });
+  const batches = o.quick ? 40 : 400;
+  const ns = await createNetns('pwbc');
+  const pinDir = `/sys/fs/bpf/${uniqueName('pwbc-')}`;
+  const floorPin = `/sys/fs/bpf/${uniqueName('pwbc-empty-')}`;
+  const work = await mkdtemp(join(tmpdir(), 'pwbc-'));
+  const cleanup = async () => {
+    await unloadDatapath({ pinDir, netns: ns.path }).catch(() => {});
+    await rm(floorPin, { force: true });
+    await rm(work, { recursive: true, force: true });
+    await ns.remove();
+  };
+  const unregister = registerCleanup(cleanup);
+  try {
+    // devices: two host veths (source and destination endpoints) and an uplink with a route
+    // to the remote node, so the FIB lookup of the native path succeeds
+    const [h1, h2, up] = [uniqueName('pwbch'), uniqueName('pwbch'), uniqueName('pwbcu')];
+    await ns.exec('ip', ['-batch', '-'], {
+      input:
+        `link add ${h1} type veth peer name ${h1}p\nlink add ${h2} type veth peer name ${h2}p\nlink add ${up} type veth peer name ${up}p\n` +
+        `link set ${h1} up\nlink set ${h1}p up\nlink set ${h2} up\nlink set ${h2}p up\nlink set ${up} up\nlink set ${up}p up\n` +
+        `addr add 172.29.0.11/24 dev ${up}\nneigh replace 172.29.0.12 lladdr 02:00:00:00:00:12 dev ${up} nud permanent\n`,
+    });
+    await ns.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    await ns.exec('sysctl', ['-qw', `net.ipv4.conf.${h1}.forwarding=1`]);
+    const [i1, i2, iu] = [await ifindexOf(ns, h1), await ifindexOf(ns, h2), await ifindexOf(ns, up)];
+
+    progress.info(`loading the datapath into ${pinDir} (namespace ${ns.name})`);
+    await loadDatapath({ pinDir, netns: ns.path });
+    const podA = { ip: '10.90.1.2', mac: '02:aa:00:00:00:02' };
+    const podB = { ip: '10.90.1.3', mac: '02:bb:00:00:00:03' };
+    const eps = openEndpoints(pinDir);
+    const routes = openRoutes(pinDir);
+    const cfg = openNodeConfig(pinDir);
+    try {
+      eps.setBatch([
+        { ip: podA.ip, ifindex: i1, podMac: podA.mac, hostMac: '02:ee:00:00:00:01', flags: 0, endpointId: 1 },
+        // host MAC = pod A's MAC: the frame rewritten for B is again a valid frame from A
+        { ip: podB.ip, ifindex: i2, podMac: podB.mac, hostMac: podA.mac, flags: 0, endpointId: 2 },
+      ]);
+      routes.setBatch([
+        { cidr: '10.90.1.0/24', nodeIp: '172.29.0.11', kind: 'local' },
+        { cidr: '10.90.2.0/24', nodeIp: '172.29.0.12', kind: 'remote' },
+      ]);
+      cfg.set({ mode: 'native', nodeIp: '172.29.0.11', uplinkIfindex: iu, vxlanIfindex: 0, vni: 0 });
+    } finally {
+      eps.close();
+      routes.close();
+      cfg.close();
+    }
+
+    // the floor: compile and load the empty program
+    const obj = join(work, 'empty.o');
+    await run('clang-16', ['-O2', '-g', '-target', 'bpf', '-I/usr/include/x86_64-linux-gnu', '-I', bpfSourceDir(), '-c', join(packageRoot(), 'bench', 'prog-cost', 'empty.c'), '-o', obj]);
+    await run('bpftool', ['prog', 'load', obj, floorPin, 'type', 'classifier']);
+
+    const P = pinPaths(pinDir).progs;
+    const fromA = (daddr: string, saddr = podA.ip) => udpFrame({ dmac: '02:ee:00:00:00:01', smac: podA.mac, saddr, daddr, ttl: 255 });
+    const cases: PathCase[] = [
+      { name: 'empty', prog: floorPin, frame: fromA(podB.ip), ifindex: i1, expect: -1 },
+      { name: 'from_pod:hit', prog: P.fromPod, frame: fromA(podB.ip), ifindex: i1, expect: R.FWD_LOCAL_PEER },
+      { name: 'from_pod:miss', prog: P.fromPod, frame: fromA('192.0.2.1'), ifindex: i1, expect: R.PASS_STACK_MISS },
+      { name: 'from_pod:route-native', prog: P.fromPod, frame: fromA('10.90.2.7'), ifindex: i1, ingressIfindex: i1, expect: R.FWD_REMOTE_NATIVE, mode: 'native' },
+      { name: 'from_pod:route-vxlan', prog: P.fromPod, frame: fromA('10.90.2.7'), ifindex: i1, expect: R.FWD_REMOTE_VXLAN, mode: 'vxlan' },
+      { name: 'from_pod:drop-spoofed', prog: P.fromPod, frame: fromA(podB.ip, '10.90.1.99'), ifindex: i1, expect: R.DROP_SPOOFED_SRC_IP },
+      { name: 'from_uplink:hit', prog: P.fromUplink, frame: udpFrame({ dmac: '02:ee:00:00:00:99', smac: '02:00:00:00:00:12', saddr: '10.90.2.7', daddr: podB.ip, ttl: 255 }), ifindex: iu, expect: R.FWD_LOCAL_PEER },
+    ];
+
+    const skb = structs.__sk_buff;
+    progress.total += cases.length;
+    for (const c of cases) {
+      if (c.mode) {
+        const m = openNodeConfig(pinDir);
+        try {
+          m.set({ mode: c.mode, nodeIp: '172.29.0.11', uplinkIfindex: iu, vxlanIfindex: c.mode === 'vxlan' ? iu : 0, vni: c.mode === 'vxlan' ? 42 : 0 });
+        } finally {
+          m.close();
+        }
+      }
+      const ctx = Buffer.alloc(skb.size);
+      ctx.writeUInt32LE(c.ifindex, skb.fields.ifindex.offset);
+      if (c.ingressIfindex) ctx.writeUInt32LE(c.ingressIfindex, skb.fields.ingress_ifindex.offset);
+      const f = (n: string) => join(work, `${c.name.replace(/[:]/g, '_')}.${n}`);
+      await writeFile(f('data'), c.frame);
+      await writeFile(f('ctx'), ctx);
+      // 1) the verdict is the one this path is meant to measure, also after REPEAT runs
+      const ctxOut = f('ctxout');
+      await run('bpftool', ['prog', 'run', 'pinned', c.prog, 'data_in', f('data'), 'ctx_in', f('ctx'), 'ctx_out', ctxOut, 'repeat', String(REPEAT)], { netns: ns.path });
+      const reason = (await readFile(ctxOut)).readUInt32LE(skb.fields.cb.offset);
+      if (c.expect >= 0 && reason !== c.expect) {
+        const name = Object.entries(R).find(([, v]) => v === reason)?.[0] ?? String(reason);
+        throw new Error(`prog-cost ${c.name}: after ${REPEAT} runs the verdict is ${name}, not the path being measured`);
+      }
+      // 2) the timing: `batches` runs of REPEAT, one bpftool process (bpftool batch)
+      const line = `prog run pinned ${c.prog} data_in ${f('data')} ctx_in ${f('ctx')} repeat ${REPEAT}\n`;
+      await writeFile(f('batch'), line.repeat(batches));
+      const out = await runJson<Array<{ output: { retval: number; duration: number } }>>('bpftool', ['-j', 'batch', 'file', f('batch')], { netns: ns.path, timeoutMs: 120_000 });
+      const durations = out.map((x) => x.output.duration);
+      for (const [i, d] of durations.entries()) col.add({ section: 'prog-cost', topology: c.name, metric: 'ns_per_pkt', unit: 'ns/pkt', value: d, rep: i });
+      col.limits.set(c.name, 'empty');
+      const sorted = [...durations].sort((a, b) => a - b);
+      progress.step(`${c.name.padEnd(24)} ${sorted[Math.floor(sorted.length / 2)]} ns/pkt (median of ${durations.length} × ${REPEAT} runs)`);
+    }
+  } catch (e) {
+    progress.warn(`prog-cost: ${(e as Error).message}`);
+    col.error({ section: 'prog-cost', topology: 'prog-cost', stage: 'run', message: (e as Error).message });
+  } finally {
+    unregister();
+    await cleanup();
+  }
+}

@@ -1,0 +1,86 @@
+// podwire's targets from issue 5 (benchmark goals, not test assertions), and the kernel
+// baselines the issue measured on this class of machine, so the report can put each measured
+// figure next to what it should be.
+import type { Row } from '../results.js';
+
+export interface Target {
+  id: string;
+  what: string;
+  topology: string;
+  metric: string;
+  /** 'ratio': row.ratio vs threshold; 'value': row.median vs threshold; 'vs': median / other topology's median. */
+  kind: 'ratio' | 'value' | 'vs';
+  op: '>=' | '<=' | '<';
+  threshold: number;
+  vs?: string;
+  unit?: string;
+}
+
+export const TARGETS: Target[] = [
+  { id: 'same-pps', what: 'same node UDP pps ≥ 0.95× direct veth', topology: 'podwire-same-node', metric: 'udp64_pps', kind: 'ratio', op: '>=', threshold: 0.95 },
+  { id: 'same-lat', what: 'same node latency p50 ≤ 1.05× direct veth', topology: 'podwire-same-node', metric: 'rr_p50_us', kind: 'ratio', op: '<=', threshold: 1.05 },
+  { id: 'same-tcp', what: 'same node single-stream TCP ≥ 0.98× direct veth', topology: 'podwire-same-node', metric: 'tcp1c_gbps', kind: 'ratio', op: '>=', threshold: 0.98 },
+  { id: 'native-pps', what: 'cross node native UDP pps ≥ 0.85× underlay', topology: 'podwire-native', metric: 'udp64_pps', kind: 'ratio', op: '>=', threshold: 0.85 },
+  { id: 'native-lat', what: 'cross node native latency p50 ≤ 1.15× underlay', topology: 'podwire-native', metric: 'rr_p50_us', kind: 'ratio', op: '<=', threshold: 1.15 },
+  { id: 'vxlan-pps', what: 'VXLAN UDP pps ≥ 1.15× the kernel VXLAN device', topology: 'podwire-vxlan', metric: 'udp64_pps', kind: 'vs', vs: 'kernel-vxlan', op: '>=', threshold: 1.15 },
+  { id: 'cni-add', what: 'CNI ADD p50 ≤ 40 ms', topology: 'cni', metric: 'add_p50_ms', kind: 'value', op: '<=', threshold: 40, unit: 'ms' },
+  { id: 'map-sync', what: '100k map entries synced in < 1 s', topology: 'endpoints-map', metric: 'sync_100k_ms', kind: 'value', op: '<', threshold: 1000, unit: 'ms' },
+  { id: 'scale-time', what: 'the 65,000-node simulation converges in < 5 s', topology: 'scale', metric: 'converge_s', kind: 'value', op: '<', threshold: 5, unit: 's' },
+  { id: 'scale-rss', what: '… under 300 MB agent RSS', topology: 'scale', metric: 'agent_peak_rss_mb', kind: 'value', op: '<', threshold: 300, unit: 'MB' },
+];
+
+/** Kernel baselines as measured when the issue was written (ratios to direct / underlay). */
+export const ISSUE_BASELINES: Array<{ topology: string; metric: string; ratio: number }> = [
+  { topology: 'bridge', metric: 'udp64_pps', ratio: 0.73 },
+  { topology: 'bridge', metric: 'rr_p50_us', ratio: 1.23 },
+  { topology: 'routed', metric: 'udp64_pps', ratio: 0.83 },
+  { topology: 'routed', metric: 'rr_p50_us', ratio: 1.16 },
+  { topology: 'host-gw', metric: 'udp64_pps', ratio: 0.7 },
+  { topology: 'kernel-vxlan', metric: 'udp64_pps', ratio: 0.51 },
+];
+
+export interface Verdict {
+  target: Target;
+  measured: number | null;
+  status: 'met' | 'missed' | 'not measured';
+  detail: string;
+}
+
+function cmp(op: Target['op'], a: number, b: number): boolean {
+  return op === '>=' ? a >= b : op === '<=' ? a <= b : a < b;
+}
+
+export function judge(rows: Row[], targets: Target[] = TARGETS): Verdict[] {
+  const find = (t: string, m: string) => rows.find((r) => r.topology === t && r.metric === m);
+  return targets.map((t) => {
+    const row = find(t.topology, t.metric);
+    let measured: number | null = null;
+    let detail = '';
+    if (row) {
+      if (t.kind === 'ratio' && row.ratio !== null) {
+        measured = row.ratio;
+        detail = `${fmt(row.median)} ${row.unit} vs ${row.ratioTo} ${fmt(row.median / row.ratio)} ${row.unit}`;
+      } else if (t.kind === 'value') {
+        measured = row.median;
+        detail = `${fmt(row.median)} ${row.unit} (min ${fmt(row.min)}, max ${fmt(row.max)})`;
+      } else if (t.kind === 'vs' && t.vs) {
+        const other = find(t.vs, t.metric);
+        if (other && other.median > 0) {
+          measured = row.median / other.median;
+          detail = `${fmt(row.median)} vs ${t.vs} ${fmt(other.median)} ${row.unit}`;
+        }
+      }
+    }
+    const status = measured === null ? 'not measured' : cmp(t.op, measured, t.threshold) ? 'met' : 'missed';
+    return { target: t, measured, status, detail };
+  });
+}
+
+export function fmt(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  const a = Math.abs(x);
+  if (a >= 100_000) return Math.round(x).toLocaleString('en');
+  if (a >= 100) return x.toFixed(0);
+  if (a >= 10) return x.toFixed(1);
+  return x.toFixed(2);
+}
