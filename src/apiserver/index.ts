@@ -3,6 +3,7 @@
 // replay, bookmarks and 410 Expired), node-IPAM podCIDR assignment, discovery that kubectl
 // accepts, and fault injection for resilience tests. In-process (startApiServer) or as a
 // background process (`podwire lab apiserver`).
+import { rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { PodwireError } from '../errors/index.js';
 import { Faults, type FaultRequest, type FaultResult } from './faults.js';
@@ -32,6 +33,12 @@ export interface ApiServerOptions {
   bookmarkIntervalMs?: number;
   /** A watcher whose unsent output exceeds this is closed (slow client). */
   maxWatchBufferBytes?: number;
+  /**
+   * Also serve the same API on this Unix socket: the lab orchestrator's control channel (it
+   * runs in the root namespace, which has no route to the underlay). Faults do not apply to it,
+   * so a test can still drive the server while the TCP port refuses connections.
+   */
+  socketPath?: string;
 }
 
 export interface ApiServerFaults {
@@ -102,8 +109,10 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const listener = new Listener(server, host);
   const faults = new Faults(store, hub, listener);
   const hostForUrl = host.includes(':') ? `[${host}]` : host;
-  server.on('request', createHandler({ store, hub, faults, address: () => `${hostForUrl}:${listener.port}` }));
+  const handler = createHandler({ store, hub, faults, address: () => `${hostForUrl}:${listener.port}` });
+  server.on('request', handler);
   await listener.listen(port);
+  const control = opts.socketPath ? await listenUnix(opts.socketPath, handler) : undefined;
 
   const def = (r: ResourceName) => {
     const d = RESOURCES[r];
@@ -155,6 +164,18 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       faults.stop();
       hub.stop();
       await listener.close();
+      if (control) await new Promise<void>((resolve) => control.close(() => resolve()));
     },
   };
+}
+
+async function listenUnix(path: string, handler: Parameters<typeof createServer>[1]): Promise<ReturnType<typeof createServer>> {
+  await rm(path, { force: true }); // a stale socket from a killed server
+  const srv = createServer({ keepAlive: true }, handler);
+  srv.requestTimeout = 0;
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(path, () => resolve());
+  });
+  return srv;
 }

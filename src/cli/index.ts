@@ -14,8 +14,11 @@ export async function cliMain(argv: string[]): Promise<number> {
   registerDatapath(program);
   registerDemo(program);
   (await import('./agent.js')).registerAgent(program);
+  (await import('./install.js')).registerInstall(program);
   (await import('./maps.js')).registerMaps(program);
   (await import('./trace.js')).registerTrace(program);
+  const lab = (await import('./lab.js')).registerLab(program);
+  (await import('./lab-apiserver.js')).registerLabApiserver(lab);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

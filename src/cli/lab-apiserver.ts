@@ -28,7 +28,8 @@ export function registerLabApiserver(lab: Command): void {
     .option('--cluster-cidr <cidr>', 'cluster CIDR node podCIDRs are assigned from', '10.244.0.0/16')
     .option('--node-cidr-mask-size <bits>', 'prefix length of each node podCIDR', parseIntOption('--node-cidr-mask-size'), 24)
     .option('--history <events>', 'watch history kept for replay (older versions get 410)', parseIntOption('--history'), 1000)
-    .action(async (o: { listen: string; clusterCidr: string; nodeCidrMaskSize: number; history: number }) => {
+    .option('--socket <path>', 'also serve on this Unix socket (the lab orchestrator\'s channel; faults do not apply)')
+    .action(async (o: { listen: string; clusterCidr: string; nodeCidrMaskSize: number; history: number; socket?: string }) => {
       const { startApiServer } = await import('../apiserver/index.js');
       const { host, port } = parseListen(o.listen);
       const server = await startApiServer({
@@ -37,6 +38,7 @@ export function registerLabApiserver(lab: Command): void {
         clusterCIDR: o.clusterCidr,
         nodeCIDRMaskSize: o.nodeCidrMaskSize,
         historyLimit: o.history,
+        socketPath: o.socket,
       });
       process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);
       await new Promise<void>((resolve) => {
