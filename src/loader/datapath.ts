@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LINKED_OBJECT } from '../build/bpf.mjs';
 import { openEndpoints } from '../maps/endpoints.js';
-import { attachFromPodMany, detachFromPod, linkNames, type NetnsOption } from './attach.js';
+import { openNodeConfig } from '../maps/node-config.js';
+import { attachFromPodMany, attachProgram, detachFromPod, linkNames, type NetnsOption } from './attach.js';
 import { compileSources, type Defines } from './compile.js';
 import { linkObjects } from './link.js';
 import { loadAndPin } from './load.js';
@@ -26,7 +27,7 @@ export interface LoadResult {
   programs: string[];
   /** Maps that were already pinned and kept (with their contents). */
   reusedMaps: string[];
-  /** Host veths whose ingress filter now runs the new program. */
+  /** Devices whose ingress filter now runs the new program (host veths, plus the uplink or VXLAN device of a set-up node). */
   reattached: number;
 }
 
@@ -45,6 +46,23 @@ async function endpointIfnames(pinDir: string, opts: NetnsOption): Promise<strin
   return ifindexes.map((i) => names.get(i)).filter((n): n is string => n !== undefined);
 }
 
+/** The node program setupNode attached (from_uplink on the uplink or from_vxlan on the VXLAN
+ * device) per node_cfg, with its device name; undefined when the node is not set up. */
+async function nodeProgram(pinDir: string, opts: NetnsOption): Promise<{ prog: 'from_uplink' | 'from_vxlan'; ifname: string } | undefined> {
+  if (!existsSync(pinPaths(pinDir).maps.nodeCfg)) return undefined;
+  const m = openNodeConfig(pinDir);
+  let c;
+  try {
+    c = m.get();
+  } finally {
+    m.close();
+  }
+  if (c.mode === 'none') return undefined;
+  const [prog, ifindex] = c.mode === 'native' ? (['from_uplink', c.uplinkIfindex] as const) : (['from_vxlan', c.vxlanIfindex] as const);
+  const ifname = (await linkNames(opts)).get(ifindex);
+  return ifname ? { prog, ifname } : undefined;
+}
+
 export async function loadDatapath(opts: LoadOptions): Promise<LoadResult> {
   const work = await mkdtemp(join(tmpdir(), 'podwire-bpf-'));
   try {
@@ -52,20 +70,28 @@ export async function loadDatapath(opts: LoadOptions): Promise<LoadResult> {
     const linked = await linkObjects(join(work, LINKED_OBJECT), objects);
     const pinned = await loadAndPin(linked, pinPaths(opts.pinDir));
     // tc filters hold the program they were given, not the pin: point every known veth at the new one
-    const reattached = pinned.programs.includes('from_pod')
+    let reattached = pinned.programs.includes('from_pod')
       ? await attachFromPodMany(await endpointIfnames(opts.pinDir, opts), opts.pinDir, opts)
       : 0;
+    // likewise the uplink/VXLAN program of a node that setupNode already configured
+    const node = await nodeProgram(opts.pinDir, opts);
+    if (node && pinned.programs.includes(node.prog)) {
+      await attachProgram(node.prog, node.ifname, opts.pinDir, opts);
+      reattached++;
+    }
     return { programs: pinned.programs, reusedMaps: pinned.reusedMaps, reattached };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
 }
 
-/** Detach from the host veths in the endpoints map, then remove every pin and the pin dir. Idempotent. */
+/** Detach from the host veths in the endpoints map (and the node's uplink/VXLAN device), then
+ * remove every pin and the pin dir. Idempotent. */
 export async function unloadDatapath(opts: { pinDir: string } & NetnsOption): Promise<void> {
   if (!existsSync(opts.pinDir)) return;
   // an unreadable/mismatched endpoints map must not block the cleanup
   const ifnames = await endpointIfnames(opts.pinDir, opts).catch(() => []);
-  await detachFromPod(ifnames, opts);
+  const node = await nodeProgram(opts.pinDir, opts).catch(() => undefined);
+  await detachFromPod(node ? [...ifnames, node.ifname] : ifnames, opts);
   await rm(opts.pinDir, { recursive: true, force: true });
 }

@@ -10,7 +10,7 @@ import { createKernelCrossNode } from '../../src/lab/kernel-cross-node.js';
 import { LabNode, type LabPod } from '../../src/lab/node.js';
 import { iperfTcp, ping, startTcpEcho, tcpProbe } from '../../src/lab/traffic.js';
 import { createUnderlay, type Underlay } from '../../src/lab/underlay.js';
-import { attachedProgramId, pinnedProgramId } from '../../src/loader/index.js';
+import { attachedProgramId, loadDatapath, pinnedProgramId } from '../../src/loader/index.js';
 import { openCounters, openNodeConfig, openRoutes } from '../../src/maps/index.js';
 import type { DatapathMode } from '../../src/maps/index.js';
 
@@ -205,6 +205,23 @@ function crossNodeSuite(mode: DatapathMode): void {
       expect((await listKernelRoutes(ns)).map((r) => r.cidr)).toEqual([cidrs[1]]);
       // still forwarding after all that
       expect((await ping(node.netns.path, b1.ip)).ok).toBe(true);
+    });
+
+    it('a datapath reload re-attaches the new uplink/VXLAN program too, keeps the maps, and traffic keeps flowing', async () => {
+      const node = nodes[0]!;
+      const ns = { netns: node.netns.path };
+      const [prog, dev] = mode === 'native' ? (['from_uplink', 'eth0'] as const) : (['from_vxlan', VXLAN_DEVICE] as const);
+      const oldId = await attachedProgramId(dev, ns);
+      const r = await loadDatapath({ pinDir: node.pinDir, ...ns });
+      expect(r.reusedMaps).toEqual(['counters', 'endpoints', 'node_cfg', 'routes']);
+      expect(r.reattached).toBe(3); // a1's and a2's host veths + the node's device
+      const newId = await attachedProgramId(dev, ns);
+      expect(newId).not.toBe(oldId);
+      expect(newId).toBe(await pinnedProgramId(node.pinDir, prog));
+      const p = await ping(a1.netns.path, b1.ip, { count: 3 });
+      expect(p.ok, p.output).toBe(true);
+      const back = await ping(b1.netns.path, a1.ip, { count: 3 });
+      expect(back.ok, back.output).toBe(true);
     });
 
     it(`measures cross-node RTT and TCP throughput (podwire ${mode})`, async () => {
