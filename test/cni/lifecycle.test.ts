@@ -62,6 +62,14 @@ describe('ADD result shapes', () => {
       expect(view.defaultVia).toBe('169.254.1.1');
       const mac = JSON.parse((await pod.exec('ip', ['-j', 'link', 'show', 'eth0'])).stdout)[0].address;
       expect(mac).toBe(podIf.mac);
+      // the gateway resolves to the host veth permanently; the node routes the pod IP to it
+      // and forwards on it (bpf_fib_lookup needs that)
+      const neigh = JSON.parse((await pod.exec('ip', ['-j', 'neigh', 'show', '169.254.1.1', 'dev', 'eth0'])).stdout)[0];
+      expect(neigh).toMatchObject({ lladdr: hostIf.mac, state: ['PERMANENT'] });
+      const podIp = ip.address.replace('/32', '');
+      expect(await h.nodeRoutes()).toContainEqual(expect.objectContaining({ dst: podIp, dev: hostIf.name }));
+      expect((await h.node.exec('cat', [`/proc/sys/net/ipv4/conf/${hostIf.name}/forwarding`])).stdout.trim()).toBe('1');
+      expect(h.endpoints().find((e) => e.ip === podIp)).toMatchObject({ podMac: podIf.mac, hostMac: hostIf.mac, flags: 0 });
 
       expect((await h.cni('DEL', { containerId: id, netns: pod.path, cniVersion: version, extra: { prevResult: res } })).exitCode).toBe(0);
     });
