@@ -60,7 +60,8 @@ describe('@kubernetes/client-node against the lab API server', () => {
 
   it('an informer converges through watch close, 410 Expired and a 500', async () => {
     const fieldSelector = 'spec.nodeName=cn-1';
-    const informer = k8s.makeInformer(kc, '/api/v1/pods', () => core.listPodForAllNamespaces({ fieldSelector }), undefined, fieldSelector);
+    // makeInformer in 1.4.0 takes no field selector; ListWatch does (list and watch both filtered).
+    const informer = new k8s.ListWatch<k8s.V1Pod>('/api/v1/pods', new k8s.Watch(kc), () => core.listPodForAllNamespaces({ fieldSelector }), false, undefined, fieldSelector);
     informers.push(informer);
     const log: string[] = [];
     const errors: unknown[] = [];
@@ -89,6 +90,8 @@ describe('@kubernetes/client-node against the lab API server', () => {
     await core.createNamespacedPod({ namespace: 'default', body: pod('cp-3', { nodeName: 'cn-1' }) as k8s.V1Pod });
     await until(() => log.includes('add cp-3') && connects > connectsBefore, 'relist after 410');
     expect(informer.list().map((p) => p.metadata?.name).sort()).toEqual(['cp-1', 'cp-3']);
+    // The pod on another node never reached this informer.
+    expect(log.filter((l) => l.includes('elsewhere'))).toEqual([]);
     expect(errors).toEqual([]);
 
     // 500 on the watch: 1.4.x reports the error and stops for good (DESIGN.md).
