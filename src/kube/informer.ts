@@ -77,7 +77,13 @@ export function resilientInformer<T extends KubernetesObject>(kc: KubeConfig, sp
     lists++;
     synced = true;
     healthy = true;
-    log.debug('listed', { informer: spec.name, items: l.items.length, resourceVersion: l.metadata?.resourceVersion });
+    // a relist (after 410 or a restart) is worth an info line: it is how the cache converges
+    (lists === 1 ? log.debug : log.info)(lists === 1 ? 'listed' : 'relisted', {
+      informer: spec.name,
+      items: l.items.length,
+      resourceVersion: l.metadata?.resourceVersion,
+      lists,
+    });
     // The ListWatch applies the list to its cache after this promise settles; a macrotask later
     // the cache is current. Fire even when nothing changed: the first (possibly empty) list is
     // what lets the agent reconcile at all.

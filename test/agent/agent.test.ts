@@ -123,7 +123,14 @@ describe('podwire agent against the lab API server', () => {
         expect(hits.length).toBeGreaterThan(0);
       },
     ],
-    ['410 Gone (history compacted)', () => cluster.faults({ expireHistory: true }), () => {}],
+    [
+      '410 Gone (history compacted)',
+      () => cluster.faults({ expireHistory: true }),
+      (before) => {
+        const relists = readLog(agent.log).slice(before).filter((l) => l.msg === 'relisted');
+        expect(relists.map((l) => l['informer']).sort()).toEqual(['nodes', 'pods']);
+      },
+    ],
     [
       'connection refused for 3 s',
       async () => {
@@ -147,12 +154,15 @@ describe('podwire agent against the lab API server', () => {
     try {
       await inject();
       // a change made after the fault must arrive: the watch is back (or a relist happened)
+      const t0 = performance.now();
       const cidr = await cluster.createNodeObject(`node-f${i}`, `172.30.0.${60 + i}`);
-      await waitFor(`route of node-f${i} after the fault`, () => routeOf(cidr)?.nodeIp === `172.30.0.${60 + i}`, 30_000);
+      await waitFor(`route of node-f${i} after the fault`, () => routeOf(cidr)?.nodeIp === `172.30.0.${60 + i}`, 30_000, 10);
+      console.log(`[agent] after "${_name}": a new Node reached the routes map in ${Math.round(performance.now() - t0)} ms`);
     } finally {
       result = s.stop();
     }
-    expect(result.samples).toBeGreaterThan(10);
+    console.log(`[agent] "${_name}": ${result.samples} routes-map samples, ${result.missing.length} missing an entry`);
+    expect(result.samples).toBeGreaterThanOrEqual(5);
     expect(result.missing).toEqual([]);
     check(logBefore);
     expect(agent.child.exitCode).toBeNull();
@@ -180,6 +190,8 @@ describe('podwire agent against the lab API server', () => {
     const adopted = await cluster.waitLog(agent, 'datapath adopted', (l) => l.msg === 'datapath adopted' || l.msg === 'loading datapath');
     expect(adopted.msg).toBe('datapath adopted');
     expect(adopted['programs']).toEqual(ids);
+    const first = readLog(cluster.procs[0]!.log).find((l) => l.msg === 'datapath loaded')!;
+    console.log(`[agent] datapath: compile+load ${first['durationMs']} ms, adopt after SIGKILL ${adopted['durationMs']} ms`);
     await waitFor('convergence after restart', () => routeOf(d)?.nodeIp === '172.30.0.70' && routeOf(gone) === undefined);
     expect(await pinnedProgramIds(node.pinDir)).toEqual(ids);
     expect(await attachedProgramId('eth0', { netns: node.netns.path })).toBe(uplinkProg);
@@ -266,6 +278,10 @@ describe('podwire agent against the lab API server', () => {
     expect(await agent.exited).toEqual({ code: 0, signal: null });
     expect(readLog(agent.log).at(-1)?.msg).toBe('agent stopped');
     expect(readLog(agent.log).filter((l) => l.level === 'error')).toEqual([]);
+    // the abort that stopping an informer causes is not mistaken for a failure
+    const stopping = readLog(agent.log).findIndex((l) => l.msg === 'agent stopping; pins and conflist stay');
+    expect(stopping).toBeGreaterThan(0);
+    expect(readLog(agent.log).slice(stopping).filter((l) => l.msg === 'watch failed; restarting')).toEqual([]);
     expect(await pinnedProgramIds(node.pinDir)).toEqual(ids);
     expect(existsSync(join(node.confDir, CONFLIST))).toBe(true);
   });
