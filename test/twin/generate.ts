@@ -1,0 +1,247 @@
+// Random map contents and random frames for the differential test: valid traffic, spoofing of
+// every kind, TTL edges, ARP/IPv6/VLAN/odd ethertypes, malformed IPv4 (version, IHL, options,
+// total length), truncation, byte flips and noise; maps with hits, misses, overlapping and
+// host-bit-carrying prefixes, invalid route kinds and node configs. Values are drawn from small
+// pools so hits, MAC matches and prefix overlaps are frequent.
+import { inetChecksum } from '../../src/twin/index.js';
+import { enums } from '../../src/maps/generated/layouts.js';
+import type { Device, KernelEnv } from './kernel-env.js';
+import type { Rng } from './rng.js';
+
+export interface EndpointSpec {
+  ip: string;
+  ifindex: number;
+  podMac: string;
+  hostMac: string;
+  endpointId: number;
+}
+
+export interface RouteSpec {
+  prefixlen: number;
+  /** May carry host bits: the kernel's LPM trie ignores them, and so must the twin. */
+  addr: string;
+  nodeIp: string;
+  kind: number;
+}
+
+export interface NodeCfgSpec {
+  mode: number;
+  nodeIp: string;
+  uplinkIfindex: number;
+  vxlanIfindex: number;
+  vni: number;
+}
+
+export interface MapState {
+  endpoints: EndpointSpec[];
+  routes: RouteSpec[];
+  nodeCfg: NodeCfgSpec;
+}
+
+export type Program = 'from_pod' | 'from_uplink' | 'from_vxlan';
+
+export interface Case {
+  program: Program;
+  kind: string;
+  frame: Buffer;
+  ifindex: number;
+  ingressIfindex: number;
+}
+
+const MODE = enums.pw_mode.values;
+const KIND = enums.pw_route_kind.values;
+const POD_MACS = ['02:00:0a:f4:00:01', '02:00:0a:f4:00:02', '02:00:0a:f4:00:03'];
+const OTHER_MACS = ['02:66:66:66:66:66', 'ff:ff:ff:ff:ff:ff', '00:00:00:00:00:00'];
+
+const mac = (rng: Rng) => [0x02, ...rng.bytes(5)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+const ipOf = (n: number) => [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff].join('.');
+
+function realDevice(rng: Rng, env: KernelEnv): Device {
+  return rng.pick(env.devices);
+}
+
+export function randomMapState(rng: Rng, env: KernelEnv): MapState {
+  const endpoints: EndpointSpec[] = [];
+  const used = new Set<string>();
+  const n = rng.int(13);
+  for (let i = 0; i < n; i++) {
+    const ip = rng.chance(0.85) ? `10.244.0.${1 + rng.int(14)}` : `10.244.1.${1 + rng.int(5)}`;
+    if (used.has(ip)) continue;
+    used.add(ip);
+    const ifindex = rng.chance(0.8) ? rng.pick(env.podVeths).ifindex : rng.chance(0.5) ? realDevice(rng, env).ifindex : 5000 + rng.int(100);
+    endpoints.push({ ip, ifindex, podMac: rng.pick(POD_MACS), hostMac: mac(rng), endpointId: rng.u32() });
+  }
+  const candidates: Array<[number, string]> = [
+    [24, '10.244.0.0'], [24, '10.244.1.0'], [24, '10.244.2.0'], [25, '10.244.2.128'], [16, '10.244.0.0'],
+    [32, '10.244.3.7'], [0, '0.0.0.0'], [8, '10.0.0.0'], [24, '192.168.77.0'], [28, '10.244.0.0'],
+  ];
+  const routes: RouteSpec[] = [];
+  for (const [prefixlen, base] of candidates) {
+    if (!rng.chance(prefixlen === 0 ? 0.15 : 0.5)) continue;
+    let addr = base;
+    if (prefixlen < 32 && rng.chance(0.2)) {
+      // host bits set in the stored key
+      const [a, b, c, d] = base.split('.').map(Number) as [number, number, number, number];
+      const host = rng.u32() & (prefixlen === 0 ? 0xffffffff : (1 << (32 - prefixlen)) - 1);
+      addr = ipOf((((a << 24) | (b << 16) | (c << 8) | d) | host) >>> 0);
+    }
+    const kind = rng.pick([KIND.LOCAL, KIND.REMOTE, KIND.REMOTE, KIND.REMOTE, KIND.UNSPEC, 7]);
+    routes.push({ prefixlen, addr, nodeIp: rng.pick(env.nodeIps), kind });
+  }
+  const mode = Number(rng.weighted({ [MODE.NATIVE]: 4, [MODE.VXLAN]: 4, [MODE.NONE]: 1, 9: 1 }));
+  const nodeCfg: NodeCfgSpec = {
+    mode,
+    nodeIp: rng.pick(env.nodeIps),
+    uplinkIfindex: env.uplink.ifindex,
+    vxlanIfindex: rng.chance(0.85) ? env.vxlan.ifindex : rng.chance(0.5) ? 0 : 7000 + rng.int(10),
+    vni: rng.int(0x1000000),
+  };
+  return { endpoints, routes, nodeCfg };
+}
+
+/** An address inside a stored prefix (what reaches the route decisions). */
+function inRoute(rng: Rng, state: MapState): string | undefined {
+  if (!state.routes.length) return undefined;
+  const r = rng.pick(state.routes);
+  const base = r.addr.split('.').map(Number) as [number, number, number, number];
+  const n = ((base[0] << 24) | (base[1] << 16) | (base[2] << 8) | base[3]) >>> 0;
+  const hostMask = r.prefixlen === 0 ? 0xffffffff : r.prefixlen === 32 ? 0 : ((1 << (32 - r.prefixlen)) - 1) >>> 0;
+  return ipOf(((n & ~hostMask) | (rng.u32() & hostMask)) >>> 0);
+}
+
+function destination(rng: Rng, state: MapState, env: KernelEnv): string {
+  if (rng.chance(0.3)) {
+    const d = inRoute(rng, state);
+    if (d) return d;
+  }
+  switch (rng.int(7)) {
+    case 0:
+    case 1:
+      return state.endpoints.length ? rng.pick(state.endpoints).ip : `10.244.0.${rng.int(256)}`;
+    case 2:
+      return `10.244.${rng.int(4)}.${rng.int(256)}`;
+    case 3:
+      return rng.pick(['10.244.2.5', '10.244.2.200', '10.244.3.7', '10.244.3.8', '10.244.9.9', '10.1.2.3']);
+    case 4:
+      return rng.pick(env.nodeIps);
+    case 5:
+      return rng.pick(['8.8.8.8', '169.254.1.1', '224.0.0.1', '255.255.255.255', '0.0.0.0']);
+    default:
+      return ipOf(rng.u32());
+  }
+}
+
+function eth(dmac: string, smac: string, ethertype: number): Buffer {
+  const h = Buffer.alloc(14);
+  Buffer.from(dmac.replaceAll(':', ''), 'hex').copy(h, 0);
+  Buffer.from(smac.replaceAll(':', ''), 'hex').copy(h, 6);
+  h.writeUInt16BE(ethertype, 12);
+  return h;
+}
+
+function ipv4(rng: Rng, o: { src: string; dst: string; ttl: number }): { ip: Buffer; kind: string } {
+  const ihlWords = rng.chance(0.85) ? 5 : 6 + rng.int(10);
+  const payload = rng.bytes(rng.int(65));
+  const hlen = ihlWords * 4;
+  const ip = Buffer.alloc(hlen);
+  let kind = 'ipv4';
+  let version = 4;
+  let ihlField = ihlWords;
+  if (rng.chance(0.05)) {
+    version = rng.pick([0, 5, 6, 15]);
+    kind = 'bad-version';
+  } else if (rng.chance(0.05)) {
+    ihlField = rng.int(5);
+    kind = 'bad-ihl';
+  }
+  ip.writeUInt8((version << 4) | ihlField, 0);
+  ip.writeUInt8(rng.chance(0.8) ? 0 : rng.int(256), 1);
+  let totLen = hlen + payload.length;
+  const t = rng.int(20);
+  if (t === 0) {
+    totLen = 0; // IPv4 BIG TCP: length in skb->len
+    kind = 'tot-len-0';
+  } else if (t === 1) {
+    totLen = hlen + payload.length + 1 + rng.int(1500); // truncated packet
+    kind = 'truncated';
+  } else if (t === 2) {
+    totLen = rng.int(hlen); // shorter than its own header
+    kind = 'tot-len<ihl';
+  } else if (t === 3 && payload.length > 0) {
+    totLen = hlen + rng.int(payload.length); // trailing bytes (Ethernet padding)
+    kind = 'padded';
+  }
+  ip.writeUInt16BE(totLen & 0xffff, 2);
+  ip.writeUInt16BE(rng.int(0x10000), 4);
+  ip.writeUInt8(o.ttl, 8);
+  ip.writeUInt8(rng.pick([6, 17, 1, 47, 132]), 9);
+  Buffer.from(o.src.split('.').map(Number)).copy(ip, 12);
+  Buffer.from(o.dst.split('.').map(Number)).copy(ip, 16);
+  for (let i = 20; i < hlen; i++) ip[i] = i === 20 ? 1 : rng.int(256); // options: NOPs then noise
+  ip.writeUInt16BE(inetChecksum(ip.subarray(0, 20)), 10);
+  return { ip: Buffer.concat([ip, payload]), kind };
+}
+
+export function randomCase(rng: Rng, state: MapState, env: KernelEnv): Case {
+  const program = rng.weighted<Program>({ from_pod: 6, from_uplink: 2, from_vxlan: 2 });
+  const fromPod = program === 'from_pod';
+  // mostly a source whose veth is a real device, so the anti-spoofing checks can pass
+  const real = state.endpoints.filter((e) => env.devices.some((d) => d.ifindex === e.ifindex));
+  const ep = real.length && rng.chance(0.75) ? rng.pick(real) : state.endpoints.length && rng.chance(0.6) ? rng.pick(state.endpoints) : undefined;
+
+  // where the packet arrives (always a real device: test_run resolves ctx.ifindex)
+  let ifindex: number;
+  if (fromPod) {
+    const epDev = ep && env.devices.find((d) => d.ifindex === ep.ifindex);
+    ifindex = epDev && rng.chance(0.85) ? epDev.ifindex : rng.chance(0.7) ? rng.pick(env.podVeths).ifindex : realDevice(rng, env).ifindex;
+  } else {
+    const dev = program === 'from_uplink' ? env.uplink : env.vxlan;
+    ifindex = rng.chance(0.9) ? dev.ifindex : realDevice(rng, env).ifindex;
+  }
+  // skb->ingress_ifindex (the FIB's input device): usually the same device
+  const ingressIfindex = rng.chance(0.85) ? ifindex : rng.chance(0.6) ? realDevice(rng, env).ifindex : rng.pick([0, 4242]);
+
+  const src = fromPod && ep && rng.chance(0.85) ? ep.ip : rng.chance(0.5) ? `10.244.${rng.int(4)}.${rng.int(256)}` : ipOf(rng.u32());
+  const smac = ep && src === ep.ip && rng.chance(0.85) ? ep.podMac : rng.pick([...POD_MACS, ...OTHER_MACS]);
+  const dmac = ep?.hostMac ?? mac(rng);
+  const ttl = rng.pick([64, 64, 64, 2, 1, 0, 255]);
+
+  const shape = rng.weighted({ ipv4: 70, arp: 4, ipv6: 4, vlan: 3, ethertype: 3, short: 4, mutate: 8, noise: 4 });
+  let frame: Buffer;
+  let kind: string = shape;
+  switch (shape) {
+    case 'ipv4': {
+      const r = ipv4(rng, { src, dst: destination(rng, state, env), ttl });
+      frame = Buffer.concat([eth(dmac, smac, 0x0800), r.ip]);
+      kind = r.kind;
+      break;
+    }
+    case 'arp':
+      frame = Buffer.concat([eth('ff:ff:ff:ff:ff:ff', smac, 0x0806), rng.bytes(rng.chance(0.8) ? 28 : 1 + rng.int(27))]);
+      break;
+    case 'ipv6':
+      frame = Buffer.concat([eth('33:33:00:00:00:01', smac, 0x86dd), Buffer.from([0x60]), rng.bytes(39 + rng.int(40))]);
+      break;
+    case 'vlan':
+      frame = Buffer.concat([eth(dmac, smac, 0x8100), rng.bytes(4 + rng.int(60))]);
+      break;
+    case 'ethertype':
+      frame = Buffer.concat([eth(dmac, smac, rng.pick([0x0000, 0x05dc, 0x88cc, 0x8847, 0xffff, 0x0801, 0x0900])), rng.bytes(1 + rng.int(60))]);
+      break;
+    case 'short': {
+      // truncated IPv4 base header (test_run refuses these) or a barely-there non-IP frame
+      const full = Buffer.concat([eth(dmac, smac, rng.chance(0.6) ? 0x0800 : 0x0806), ipv4(rng, { src, dst: destination(rng, state, env), ttl }).ip]);
+      frame = full.subarray(0, 12 + rng.int(22));
+      break;
+    }
+    case 'mutate': {
+      const r = ipv4(rng, { src, dst: destination(rng, state, env), ttl });
+      frame = Buffer.concat([eth(dmac, smac, 0x0800), r.ip]);
+      for (let k = 1 + rng.int(3); k > 0; k--) frame[rng.int(Math.min(frame.length, 40))] = rng.int(256);
+      break;
+    }
+    default:
+      frame = rng.bytes(15 + rng.int(80));
+  }
+  return { program, kind, frame, ifindex, ingressIfindex };
+}
