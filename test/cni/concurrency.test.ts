@@ -45,8 +45,8 @@ describe(`${N} concurrent ADDs and DELs`, () => {
     expect(h.endpoints()).toEqual([]);
     expect(await h.hostVeths()).toEqual([]);
     expect(await h.nodeRoutes()).toEqual([]);
-    // bounded: on two cores each wave takes a few seconds
-    expect(addMs).toBeLessThan(30_000);
-    expect(delMs).toBeLessThan(30_000);
-  }, 90_000);
+    // bounded: a wave takes ~3 s on two idle cores; the margin covers a loaded CI machine
+    expect(addMs).toBeLessThan(60_000);
+    expect(delMs).toBeLessThan(60_000);
+  }, 150_000);
 });
