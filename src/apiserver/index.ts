@@ -57,6 +57,8 @@ export interface ApiServerFaults {
 /** Direct store access for in-process callers (the lab, benchmarks): same rules as HTTP, no I/O. */
 export interface ApiServerObjects {
   create(resource: ResourceName, obj: KubeObject, opts?: { keepStatus?: boolean }): KubeObject;
+  /** Bulk create for seeding large clusters (benchmarks): no copies returned; returns how many were created. */
+  load(resource: ResourceName, objs: Iterable<KubeObject>, opts?: { keepStatus?: boolean }): number;
   get(resource: ResourceName, namespace: string, name: string): KubeObject | undefined;
   update(resource: ResourceName, obj: KubeObject, opts?: { subresource?: 'status' }): KubeObject;
   delete(resource: ResourceName, namespace: string, name: string): KubeObject;
@@ -121,6 +123,15 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   };
   const objects: ApiServerObjects = {
     create: (r, obj, o) => copy(store.create(def(r), obj.metadata?.namespace ?? 'default', structuredClone(obj), o)),
+    load: (r, objs, o) => {
+      const d = def(r);
+      let n = 0;
+      for (const obj of objs) {
+        store.create(d, obj.metadata?.namespace ?? 'default', structuredClone(obj), o);
+        n++;
+      }
+      return n;
+    },
     get: (r, ns, name) => {
       const e = store.get(def(r), ns, name);
       return e && copy(e);

@@ -36,7 +36,8 @@ export class Table {
 
   /** Keys in etcd order (sorted); rebuilt lazily after a create or delete, not on updates. */
   sortedKeys(): string[] {
-    return (this.sorted ??= [...this.byKey.keys()].sort());
+    // An explicit comparator sorts strings ~2× faster than the default (which compares as UTF-16 too).
+    return (this.sorted ??= [...this.byKey.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
   }
 
   insert(e: Entry, prev?: Entry): void {
@@ -90,23 +91,31 @@ export function serialize(def: ResourceDef, obj: KubeObject): string {
   return def.jsonPrefix + JSON.stringify(rest).slice(1);
 }
 
-const now = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+// RFC 3339 seconds, as metav1.Time; formatted once per second (creates come in bursts of thousands).
+let nowSecond = -1;
+let nowText = '';
+function now(): string {
+  const sec = Math.floor(Date.now() / 1000);
+  if (sec !== nowSecond) {
+    nowSecond = sec;
+    nowText = new Date(sec * 1000).toISOString().replace('.000Z', 'Z');
+  }
+  return nowText;
+}
 
 // Server-owned metadata first, in the order the real server prints it; the rest as given.
+const META_ORDER = ['name', 'generateName', 'namespace', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'labels', 'annotations'];
+const META_KNOWN = new Set(META_ORDER);
 function canonicalMeta(m: ObjectMeta): ObjectMeta {
-  const { name, generateName: gen, namespace, uid, resourceVersion, generation, creationTimestamp, deletionTimestamp, labels, annotations, ...rest } = m;
   const out: ObjectMeta = {};
-  if (name !== undefined) out.name = name;
-  if (gen !== undefined) out.generateName = gen;
-  if (namespace !== undefined) out.namespace = namespace;
-  if (uid !== undefined) out.uid = uid;
-  if (resourceVersion !== undefined) out.resourceVersion = resourceVersion;
-  if (generation !== undefined) out.generation = generation;
-  if (creationTimestamp !== undefined) out.creationTimestamp = creationTimestamp;
-  if (deletionTimestamp !== undefined) out.deletionTimestamp = deletionTimestamp;
-  if (labels !== undefined && labels !== null) out.labels = labels;
-  if (annotations !== undefined && annotations !== null) out.annotations = annotations;
-  return Object.assign(out, rest);
+  for (const k of META_ORDER) {
+    const v = m[k];
+    if (v !== undefined && v !== null) out[k] = v;
+  }
+  for (const k in m) {
+    if (!META_KNOWN.has(k) && m[k] !== undefined) out[k] = m[k];
+  }
+  return out;
 }
 
 export interface WriteOptions {
@@ -196,14 +205,11 @@ export class Store {
     const table = this.tables[def.name];
     if (table.byKey.has(key)) throw alreadyExists(def.name, name);
     const rv = ++this.rv;
-    obj.metadata = canonicalMeta({
-      ...meta,
-      uid: randomUUID(),
-      resourceVersion: String(rv),
-      creationTimestamp: now(),
-      deletionTimestamp: undefined,
-    });
-    if (obj.metadata.deletionTimestamp === undefined) delete obj.metadata.deletionTimestamp;
+    meta.uid = randomUUID();
+    meta.resourceVersion = String(rv);
+    meta.creationTimestamp = now();
+    delete meta.deletionTimestamp;
+    obj.metadata = canonicalMeta(meta);
     const entry: Entry = { key, obj, json: serialize(def, obj), rv };
     table.insert(entry);
     this.commit({ type: 'ADDED', rv, def, namespace, obj, json: entry.json });
