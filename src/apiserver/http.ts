@@ -187,7 +187,7 @@ async function route(deps: RouterDeps, req: IncomingMessage, res: ServerResponse
       const entry = store.create(t.def, ns, await readBody(req));
       return sendJson(res, 201, entry.json);
     }
-    if (method === 'DELETE' && t.def.verbs.includes('deletecollection')) {
+    if (method === 'DELETE' && t.def.verbs.includes('deletecollection') && !(t.def.namespaced && t.namespace === undefined)) {
       const label = parseLabelSelector(q.get('labelSelector') ?? undefined);
       const field = parseFieldSelector(q.get('fieldSelector') ?? undefined, t.def.fieldLabels);
       const victims = [...candidates(store, { def: t.def, namespace: t.namespace, label, field })];

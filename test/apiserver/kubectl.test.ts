@@ -91,25 +91,34 @@ describe('kubectl v1.34 against the lab API server', () => {
     };
     const plain = spawnWatch([]);
     const typed = spawnWatch(['--output-watch-events']);
+    // And the human form: `get -w` without -o watches in the Table format.
+    const table = spawn(kubectlBin(), kargs(['get', 'pods', '-n', 'default', '-w']), { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(table.pid!);
+    const tbl = { out: '', exited: new Promise<void>((r) => table.once('exit', () => r())), pid: table.pid! };
+    table.stdout.on('data', (c: Buffer) => (tbl.out += c.toString()));
+    const rows = () => tbl.out.split('\n').filter((l) => l.startsWith('kw-1 '));
     const pretty = (text: string): any[] => text.split(/^}$/m).slice(0, -1).map((t) => JSON.parse(`${t}}`));
     try {
       // kubectl lists, then watches from the list's version: wait (bounded) for both watches.
-      for (let i = 0; i < 200 && s.stats().openWatches < 2; i++) await new Promise((r) => setTimeout(r, 25));
-      expect(s.stats().openWatches).toBe(2);
+      for (let i = 0; i < 200 && s.stats().openWatches < 3; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(s.stats().openWatches).toBe(3);
       s.objects.create('pods', pod('kw-1') as any);
       const cur = s.objects.get('pods', 'default', 'kw-1')!;
       s.objects.update('pods', { ...cur, metadata: { ...cur.metadata, labels: { v: '2' } } });
       s.objects.delete('pods', 'default', 'kw-1');
-      for (let i = 0; i < 200 && (documents(typed.out).length < 3 || pretty(plain.out).length < 3); i++) {
+      for (let i = 0; i < 200 && (documents(typed.out).length < 3 || pretty(plain.out).length < 3 || rows().length < 3); i++) {
         await new Promise((r) => setTimeout(r, 25));
       }
     } finally {
-      for (const w of [plain, typed]) process.kill(w.pid, 'SIGTERM');
-      await Promise.all([plain.exited, typed.exited]);
+      for (const w of [plain, typed, tbl]) process.kill(w.pid, 'SIGTERM');
+      await Promise.all([plain.exited, typed.exited, tbl.exited]);
     }
     const events = documents(typed.out);
     expect(events.map((e) => `${e.type} ${e.object.metadata.name}`), typed.err).toEqual(['ADDED kw-1', 'MODIFIED kw-1', 'DELETED kw-1']);
     expect(events[1].object.metadata.labels).toEqual({ v: '2' });
+    expect(tbl.out).toMatch(/^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\n/);
+    expect(rows()).toHaveLength(3);
+    expect(rows()[0]).toMatch(/^kw-1\s+0\/1\s+Pending\s+0\s+\S+$/);
     const objs = pretty(plain.out);
     expect(objs.map((o) => `${o.kind} ${o.metadata.name} ${o.metadata.resourceVersion}`), plain.err).toEqual(
       events.map((e) => `Pod kw-1 ${e.object.metadata.resourceVersion}`),
