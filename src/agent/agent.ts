@@ -7,7 +7,7 @@
 // SIGTERM/SIGINT: stop the watches, close the maps, keep every pin and the conflist, so pods
 // keep forwarding and being wired while the agent is away. SIGKILL leaves the same state.
 import type { AgentConfig } from './config.js';
-import { writeConflist } from './conflist.js';
+import { negotiateChain, writeConflist, type ChainChoice } from './conflist.js';
 import { ensureDatapath } from './datapath.js';
 import { kernelDataplane, type Dataplane, type NodeSetup } from './dataplane.js';
 import { startHealthServer } from './health.js';
@@ -100,6 +100,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
   }
   log.info('API server', { server: client.server });
 
+  let chain: ChainChoice | undefined;
   let kick = () => {};
   const watchOpts = (name: string) => ({ onChange: () => kick(), log: log.with({ informer: name }) });
   const nodes = kube.watchNodes(client, watchOpts('nodes'));
@@ -112,8 +113,9 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     log,
     gcGraceMs: config.gcGraceMs,
     onReady: async (podCIDR) => {
-      const changed = await writeConflist(config.cniConfDir, { podCIDR, pinDir: config.pinDir, stateDir: config.stateDir, mtu: config.podMtu });
-      if (changed) log.info('conflist written', { dir: config.cniConfDir, podCIDR, mtu: config.podMtu });
+      chain ??= await negotiateChain(config.cniBinDirs);
+      const changed = await writeConflist(config.cniConfDir, { podCIDR, pinDir: config.pinDir, stateDir: config.stateDir, mtu: config.podMtu, ...chain });
+      if (changed) log.info('conflist written', { dir: config.cniConfDir, podCIDR, mtu: config.podMtu, cniVersion: chain.cniVersion, chain: chain.note });
       state.conflist = true;
     },
   });

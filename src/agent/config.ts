@@ -14,6 +14,7 @@ export type Mode = 'native' | 'vxlan';
 export const VXLAN_OVERHEAD = 50;
 export const DEFAULT_STATE_DIR = '/var/lib/podwire';
 export const DEFAULT_CNI_CONF_DIR = '/etc/cni/net.d';
+export const DEFAULT_CNI_BIN_DIR = '/opt/cni/bin';
 export const DEFAULT_HEALTH_LISTEN = '127.0.0.1:9879';
 /** A pod just ADDed by the CNI may not be published in the API yet: leave its endpoint alone this long. */
 export const DEFAULT_GC_GRACE_MS = 60_000;
@@ -37,6 +38,8 @@ export interface AgentConfig {
   pinDir: string;
   stateDir: string;
   cniConfDir: string;
+  /** Where the runtime finds CNI plugins (to negotiate the chain's version). */
+  cniBinDirs: string[];
   health: { host: string; port: number };
   gcGraceMs: number;
 }
@@ -52,6 +55,7 @@ export interface AgentFlags {
   pinDir?: string;
   stateDir?: string;
   cniConfDir?: string;
+  cniBinDir?: string;
   healthListen?: string;
   gcGrace?: string;
 }
@@ -67,6 +71,7 @@ export const ENV_FALLBACK: Record<keyof AgentFlags, string> = {
   pinDir: 'PODWIRE_PIN_DIR',
   stateDir: 'PODWIRE_STATE_DIR',
   cniConfDir: 'PODWIRE_CNI_CONF_DIR',
+  cniBinDir: 'PODWIRE_CNI_BIN_DIR',
   healthListen: 'PODWIRE_HEALTH_LISTEN',
   gcGrace: 'PODWIRE_GC_GRACE',
 };
@@ -81,6 +86,7 @@ const FLAG_NAME: Record<keyof AgentFlags, string> = {
   pinDir: '--pin-dir',
   stateDir: '--state-dir',
   cniConfDir: '--cni-conf-dir',
+  cniBinDir: '--cni-bin-dir',
   healthListen: '--health-listen',
   gcGrace: '--gc-grace',
 };
@@ -182,9 +188,19 @@ export function parseAgentFlags(
     pinDir: absDir(flags, env, 'pinDir', DEFAULT_PIN_DIR),
     stateDir: absDir(flags, env, 'stateDir', DEFAULT_STATE_DIR),
     cniConfDir: absDir(flags, env, 'cniConfDir', DEFAULT_CNI_CONF_DIR),
+    cniBinDirs: cniBinDirs(flags, env),
     health: parseHostPort('healthListen', pick(flags, env, 'healthListen') ?? DEFAULT_HEALTH_LISTEN),
     gcGraceMs,
   };
+}
+
+/** --cni-bin-dir: one or more absolute directories, ':'- or ','-separated (like CNI_PATH). */
+function cniBinDirs(flags: AgentFlags, env: NodeJS.ProcessEnv): string[] {
+  const raw = pick(flags, env, 'cniBinDir') ?? DEFAULT_CNI_BIN_DIR;
+  const dirs = raw.split(/[:,]/).filter(Boolean);
+  for (const d of dirs) if (!isAbsolute(d)) throw invalid('cniBinDir', raw, `must list absolute directories (e.g. ${DEFAULT_CNI_BIN_DIR})`);
+  if (!dirs.length) throw invalid('cniBinDir', raw, `must name at least one directory (e.g. ${DEFAULT_CNI_BIN_DIR})`);
+  return dirs;
 }
 
 interface IpLink {

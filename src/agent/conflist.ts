@@ -4,8 +4,11 @@
 // wire them. Written atomically (temp file + rename in the same directory) because the runtime
 // may read the directory at any moment; rewritten only when its content changes; left in place
 // on shutdown so pods keep being wired while the agent restarts.
-import { mkdir, readFile, rename, writeFile, unlink } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, rename, writeFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SUPPORTED_VERSIONS } from '../cni/version.js';
 
 export const CONFLIST_NAME = '05-podwire.conflist';
 
@@ -14,18 +17,76 @@ export interface ConflistInput {
   pinDir: string;
   stateDir: string;
   mtu: number;
+  /** The list's cniVersion: one every plugin of the chain supports (see negotiateChain). */
+  cniVersion?: string;
+  /** Chain portmap after podwire (hostPort); false when no portmap binary was found. */
+  portmap?: boolean;
 }
 
 export function renderConflist(c: ConflistInput): string {
   const conf = {
-    cniVersion: '1.1.0',
+    cniVersion: c.cniVersion ?? '1.1.0',
     name: 'podwire',
     plugins: [
       { type: 'podwire', podCIDR: c.podCIDR, pinDir: c.pinDir, stateDir: c.stateDir, mtu: c.mtu },
-      { type: 'portmap', capabilities: { portMappings: true } },
+      ...(c.portmap === false ? [] : [{ type: 'portmap', capabilities: { portMappings: true } }]),
     ],
   };
   return `${JSON.stringify(conf, null, 2)}\n`;
+}
+
+export interface ChainChoice {
+  cniVersion: string;
+  portmap: boolean;
+  /** Why the choice was made, for the agent's log. */
+  note: string;
+}
+
+const semver = (v: string): number[] => v.split('.').map(Number);
+const newer = (a: string, b: string): number => {
+  const [x, y] = [semver(a), semver(b)];
+  for (let i = 0; i < 3; i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
+  return 0;
+};
+
+/** Ask a plugin which spec versions it speaks (CNI VERSION), as a runtime would. */
+function pluginVersions(path: string): Promise<string[] | undefined> {
+  return new Promise((resolve) => {
+    const child = execFile(path, [], { env: { ...process.env, CNI_COMMAND: 'VERSION' }, timeout: 5000 }, (err, stdout) => {
+      if (err) return resolve(undefined);
+      try {
+        const v = (JSON.parse(stdout) as { supportedVersions?: unknown }).supportedVersions;
+        resolve(Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : undefined);
+      } catch {
+        resolve(undefined);
+      }
+    });
+    child.stdin?.end('{"cniVersion":"0.4.0"}');
+  });
+}
+
+/**
+ * The newest spec version that podwire and every chained plugin support, so the runtime can
+ * run the whole list (Debian's portmap 1.1.1 stops at 1.0.0; podwire speaks 1.1.0). Without a
+ * portmap binary in the plugin directories the list has podwire alone rather than failing
+ * every ADD.
+ */
+export async function negotiateChain(binDirs: readonly string[]): Promise<ChainChoice> {
+  const ours = [...SUPPORTED_VERSIONS];
+  const newest = (vs: string[]) => vs.sort(newer).at(-1)!;
+  let found: string | undefined;
+  for (const d of binDirs) {
+    const p = join(d, 'portmap');
+    if (await access(p, constants.X_OK).then(() => true, () => false)) {
+      found = p;
+      break;
+    }
+  }
+  if (!found) return { cniVersion: newest(ours), portmap: false, note: `no portmap in ${binDirs.join(':')}: hostPort disabled` };
+  const theirs = await pluginVersions(found);
+  const common = ours.filter((v) => theirs?.includes(v));
+  if (!common.length) return { cniVersion: newest(ours), portmap: false, note: `${found} shares no CNI version with podwire: hostPort disabled` };
+  return { cniVersion: newest(common), portmap: true, note: `${found} speaks up to ${newest([...(theirs ?? [])])}` };
 }
 
 /** Write the conflist if its content differs; returns true when the file changed. */

@@ -181,36 +181,38 @@ export class Lab {
     });
 
     await writeFile(node.kubeconfig, kubeconfig(s.apiServer.url));
-    node.agentPid = this.spawnDetached(
-      [
-        `--net=${node.netnsPath}`, '--', podwireBin(), 'agent',
-        '--node-name', name,
-        '--kubeconfig', node.kubeconfig,
-        '--mode', s.mode,
-        '--uplink', node.uplink,
-        '--pin-dir', node.pinDir,
-        '--state-dir', node.stateDir,
-        '--cni-conf-dir', node.cniConfDir,
-        '--health-listen', '127.0.0.1:9879',
-      ],
-      node.agentLog,
-    );
+    node.agentPid = this.spawnDetached(this.agentArgs(node), node.agentLog);
     await this.save();
     return node;
+  }
+
+  /** nsenter arguments that run a node's agent inside the node namespace. */
+  private agentArgs(node: LabNodeState): string[] {
+    const s = this.state;
+    return [
+      `--net=${node.netnsPath}`, '--', podwireBin(), 'agent',
+      '--node-name', node.name,
+      '--kubeconfig', node.kubeconfig,
+      '--mode', s.mode,
+      '--uplink', node.uplink,
+      '--pin-dir', node.pinDir,
+      '--state-dir', node.stateDir,
+      '--cni-conf-dir', node.cniConfDir,
+      '--cni-bin-dir', this.pluginDirs().join(':'),
+      '--health-listen', '127.0.0.1:9879',
+    ];
+  }
+
+  /** Where the lab's runtime (and the agent, to negotiate the chain) finds CNI plugins. */
+  pluginDirs(): string[] {
+    return [join(this.state.dir, 'cni-bin'), '/usr/lib/cni'];
   }
 
   /** Restart one node's agent (e.g. after a test killed it). */
   async startAgent(nodeName: string): Promise<number> {
     const node = this.node(nodeName);
     const s = this.state;
-    node.agentPid = this.spawnDetached(
-      [
-        `--net=${node.netnsPath}`, '--', podwireBin(), 'agent',
-        '--node-name', node.name, '--kubeconfig', node.kubeconfig, '--mode', s.mode, '--uplink', node.uplink,
-        '--pin-dir', node.pinDir, '--state-dir', node.stateDir, '--cni-conf-dir', node.cniConfDir, '--health-listen', '127.0.0.1:9879',
-      ],
-      node.agentLog,
-    );
+    node.agentPid = this.spawnDetached(this.agentArgs(node), node.agentLog);
     await this.save();
     return node.agentPid;
   }
@@ -250,7 +252,7 @@ export class Lab {
       netns: pod.netnsPath,
       ifname: pod.ifname,
       args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${pod.namespace};K8S_POD_NAME=${pod.name};K8S_POD_INFRA_CONTAINER_ID=${pod.containerId}`,
-      pluginDirs: [join(this.state.dir, 'cni-bin'), '/usr/lib/cni'],
+      pluginDirs: this.pluginDirs(),
       nodeNetns: node.netnsPath,
     };
   }

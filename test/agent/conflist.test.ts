@@ -8,8 +8,9 @@ import { datapathHash } from '../../src/agent/datapath.js';
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
+const input = { podCIDR: '10.244.1.0/24', pinDir: '/sys/fs/bpf/p', stateDir: '/var/lib/p', mtu: 1450 };
+
 describe('conflist', () => {
-  const input = { podCIDR: '10.244.1.0/24', pinDir: '/sys/fs/bpf/p', stateDir: '/var/lib/p', mtu: 1450 };
 
   it('renders podwire first and portmap chained, with cniVersion 1.1.0', () => {
     expect(JSON.parse(renderConflist(input))).toEqual({
@@ -43,5 +44,18 @@ describe('datapathHash', () => {
     expect(datapathHash({ B: 2, A: 1 }).hash).toBe(a);
     expect(datapathHash({ A: 1, B: 3 }).hash).not.toBe(a);
     expect(datapathHash({}).hash).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+describe('negotiateChain', () => {
+  it("picks the newest version Debian's portmap shares with podwire, and drops portmap when absent", async () => {
+    const { negotiateChain } = await import('../../src/agent/conflist.js');
+    const withPortmap = await negotiateChain(['/nonexistent', '/usr/lib/cni']);
+    // containernetworking-plugins 1.1.1 speaks up to 1.0.0; podwire up to 1.1.0.
+    expect(withPortmap).toMatchObject({ cniVersion: '1.0.0', portmap: true });
+    const dir = mkdtempSync(join(tmpdir(), 'pwbin-'));
+    dirs.push(dir);
+    expect(await negotiateChain([dir])).toMatchObject({ cniVersion: '1.1.0', portmap: false });
+    expect(JSON.parse(renderConflist({ ...input, cniVersion: '1.1.0', portmap: false })).plugins).toHaveLength(1);
   });
 });
