@@ -211,7 +211,6 @@ export class Lab {
   /** Restart one node's agent (e.g. after a test killed it). */
   async startAgent(nodeName: string): Promise<number> {
     const node = this.node(nodeName);
-    const s = this.state;
     node.agentPid = this.spawnDetached(this.agentArgs(node), node.agentLog);
     await this.save();
     return node.agentPid;
