@@ -3,7 +3,6 @@
 // map's type — exact match for hashes, index for arrays, longest prefix for LPM tries — and
 // return one element's bytes (CPU 0's share of a per-CPU value).
 import { PodwireError } from '../errors/index.js';
-import { readU32 } from '../maps/codec.js';
 import { openRawPinned, pinnedMapNames, type RawPinnedMap } from '../maps/pinned.js';
 import type { MapSnapshot, SnapshotMap } from '../maps/snapshot.js';
 
@@ -17,45 +16,88 @@ export interface MapSource {
 
 type Lookup = (key: Uint8Array) => Uint8Array | undefined;
 
-const str = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+/** FNV-1a over the key bytes: a number is a much cheaper Map key than a string of the bytes. */
+function hashBytes(b: Uint8Array, from = 0): number {
+  let h = 0x811c9dc5;
+  for (let i = from; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Exact-match table keyed by a hash of the bytes, collisions resolved by comparing them. Keys and
+ * values are kept as plain Uint8Arrays so the hot lookup loop sees one array shape. */
+class ByteTable {
+  private readonly buckets = new Map<number, Uint8Array[]>(); // [key, value, key, value, ...]
+
+  set(k: Uint8Array, v: Uint8Array): void {
+    const key = new Uint8Array(k);
+    const value = new Uint8Array(v);
+    const h = hashBytes(key);
+    const b = this.buckets.get(h);
+    if (!b) {
+      this.buckets.set(h, [key, value]);
+      return;
+    }
+    for (let i = 0; i < b.length; i += 2) {
+      if (sameBytes(b[i]!, key)) {
+        b[i + 1] = value;
+        return;
+      }
+    }
+    b.push(key, value);
+  }
+
+  get(k: Uint8Array): Uint8Array | undefined {
+    const b = this.buckets.get(hashBytes(k));
+    if (!b) return undefined;
+    for (let i = 0; i < b.length; i += 2) if (sameBytes(b[i]!, k)) return b[i + 1];
+    return undefined;
+  }
+}
 
 function hashLookup(m: SnapshotMap): Lookup {
-  const byKey = new Map<string, Uint8Array>();
-  for (const [k, v] of m.entries) byKey.set(str(k), v);
-  return (key) => byKey.get(str(key));
+  const t = new ByteTable();
+  for (const [k, v] of m.entries) t.set(k, v);
+  return (key) => t.get(key);
 }
+
+/** Array keys are u32 indexes in host order (little-endian on every target podwire runs on). */
+const u32le = (b: Uint8Array): number => (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
 
 function arrayLookup(m: SnapshotMap): Lookup {
   const byIndex = new Map<number, Uint8Array>();
-  for (const [k, v] of m.entries) byIndex.set(readU32(Buffer.from(k), 0), v);
-  return (key) => byIndex.get(readU32(Buffer.from(key.buffer, key.byteOffset, 4), 0));
+  for (const [k, v] of m.entries) byIndex.set(u32le(k), new Uint8Array(v));
+  return (key) => byIndex.get(u32le(key));
 }
 
-/** Masks `data` to its first `bits` bits (the part an LPM entry of that prefix compares). */
-function masked(data: Uint8Array, bits: number): string {
-  const out = Buffer.alloc(data.length);
-  for (let i = 0; i < data.length && bits > 0; i++, bits -= 8) out[i] = (data[i] ?? 0) & (bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff);
-  return out.toString('latin1');
+/** `data` masked to its first `bits` bits (the part an LPM entry of that prefix compares). */
+function masked(data: Uint8Array, bits: number, out: Uint8Array = new Uint8Array(data.length)): Uint8Array {
+  for (let i = 0; i < data.length; i++, bits -= 8) out[i] = bits >= 8 ? data[i]! : bits > 0 ? data[i]! & ((0xff << (8 - bits)) & 0xff) : 0;
+  return out;
 }
 
-/** LPM_TRIE: key = u32 prefixlen (host order) + data; the longest stored prefix ≤ the key's wins. */
+/** LPM_TRIE: key = u32 prefixlen (host order) + data; the longest stored prefix <= the key's wins. */
 function lpmLookup(m: SnapshotMap): Lookup {
-  const byLen = new Map<number, Map<string, Uint8Array>>();
+  const byLen = new Map<number, ByteTable>();
   for (const [k, v] of m.entries) {
-    const kb = Buffer.from(k);
-    const len = readU32(kb, 0);
+    const len = u32le(k);
     let t = byLen.get(len);
-    if (!t) byLen.set(len, (t = new Map()));
-    t.set(masked(kb.subarray(4), len), v);
+    if (!t) byLen.set(len, (t = new ByteTable()));
+    t.set(masked(k.subarray(4), len), v);
   }
   const lens = [...byLen.keys()].sort((a, b) => b - a);
+  const scratch = new Uint8Array(Math.max(0, m.keySize - 4));
   return (key) => {
-    const kb = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
-    const want = readU32(kb, 0);
-    const data = kb.subarray(4);
+    const want = u32le(key);
+    const data = key.subarray(4);
     for (const len of lens) {
       if (len > want) continue;
-      const hit = byLen.get(len)!.get(masked(data, len));
+      const hit = byLen.get(len)!.get(masked(data, len, scratch));
       if (hit) return hit;
     }
     return undefined;

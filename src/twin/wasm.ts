@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { packageRoot } from '../assets/index.js';
 import { TWIN_WASM } from '../build/twin.mjs';
 import { PodwireError } from '../errors/index.js';
-import { enumNames, readU32 } from '../maps/codec.js';
+import { enumNames } from '../maps/codec.js';
 import { enums, maps as mapLayouts, structs } from '../maps/generated/layouts.js';
 import { type Fib, noFib } from './fib.js';
 import type { MapSource } from './sources.js';
-import { decodeStruct, formatIpv4Bytes, type FieldValue } from './struct.js';
+import { decodeStruct, type FieldValue } from './struct.js';
 
 export const twinWasmPath = (): string => join(packageRoot(), TWIN_WASM);
 
@@ -76,17 +76,19 @@ interface Exports {
   pw_twin_sizeof_verdict(): number;
 }
 
-let compiled: WebAssembly.Module | undefined;
+const compiled = new Map<string, WebAssembly.Module>();
 
 function wasmModule(path = twinWasmPath()): WebAssembly.Module {
-  if (compiled) return compiled;
+  let mod = compiled.get(path);
+  if (mod) return mod;
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
   } catch (cause) {
-    throw new PodwireError('DATAPATH_NOT_LOADED', `the WebAssembly twin ${path} is missing: run \`npm run build\``, { cause });
+    throw new PodwireError('IO_FAILED', `the WebAssembly twin ${path} is missing: run \`npm run build\``, { cause });
   }
-  return (compiled = new WebAssembly.Module(new Uint8Array(bytes)));
+  compiled.set(path, (mod = new WebAssembly.Module(new Uint8Array(bytes))));
+  return mod;
 }
 
 export class Twin {
@@ -95,6 +97,7 @@ export class Twin {
   private readonly ex: Exports;
   private readonly progs = new Map<string, ProgFn>();
   private mem: Uint8Array;
+  private dv: DataView;
   private readonly dataPtr: number;
   private readonly dataMax: number;
   private readonly verdictPtr: number;
@@ -113,6 +116,7 @@ export class Twin {
     }
     this.programs = [...this.progs.keys()];
     this.mem = new Uint8Array(this.ex.memory.buffer);
+    this.dv = new DataView(this.ex.memory.buffer);
     this.dataPtr = this.ex.pw_twin_data();
     this.dataMax = this.ex.pw_twin_data_max();
     this.verdictPtr = this.ex.pw_twin_verdict();
@@ -160,8 +164,12 @@ export class Twin {
   }
 
   private view(): Uint8Array {
-    // the twin never grows its memory, but a grown memory detaches the old buffer
-    if (this.mem.buffer !== this.ex.memory.buffer) this.mem = new Uint8Array(this.ex.memory.buffer);
+    // the twin never grows its memory (no allocator), but a grown memory would detach the old
+    // buffer, which then reads as 0 bytes long: cheaper to test than the memory.buffer getter
+    if (this.mem.byteLength === 0) {
+      this.mem = new Uint8Array(this.ex.memory.buffer);
+      this.dv = new DataView(this.ex.memory.buffer);
+    }
     return this.mem;
   }
 
@@ -181,13 +189,13 @@ export class Twin {
 
   private fibLookup(ifindex: number, src: number, dst: number, tos: number, protocol: number, outIf: number, outNh: number): number {
     const mem = this.view();
-    const addr = (n: number) => formatIpv4Bytes(new Uint8Array(new Uint32Array([n]).buffer)); // LE u32 holding network-order bytes
+    // an i32 holding network-order bytes read little-endian: the first byte is the low one
+    const addr = (n: number) => `${n & 0xff}.${(n >>> 8) & 0xff}.${(n >>> 16) & 0xff}.${n >>> 24}`;
     const q = { ingressIfindex: ifindex, src: addr(src), dst: addr(dst), tos, protocol };
     const a = this.fib(q);
     this.fibQuery = { ingressIfindex: ifindex, dst: q.dst, ...(a ? { rc: a.rc, ifindex: a.ifindex, nexthop: a.nexthop } : {}) };
     if (!a) return FIB_UNKNOWN;
-    const dv = new DataView(mem.buffer);
-    dv.setUint32(outIf, a.ifindex >>> 0, true);
+    this.dv.setUint32(outIf, a.ifindex >>> 0, true);
     const nh = a.nexthop.split('.').map(Number);
     for (let i = 0; i < 4; i++) mem[outNh + i] = nh[i] ?? 0;
     return a.rc;
@@ -214,13 +222,16 @@ export class Twin {
   }
 
   private core(): CoreVerdict {
-    const b = Buffer.from(this.ex.memory.buffer, this.verdictPtr, structs.pw_verdict.size);
+    this.view();
+    const dv = this.dv;
+    const p = this.verdictPtr;
+    // wasm32 is little-endian, like the hosts podwire runs on
     return {
-      reason: readU32(b, V.reason.offset),
-      action: readU32(b, V.action.offset),
-      ifindex: readU32(b, V.ifindex.offset),
-      nhAddr: readU32(b, V.nh_addr.offset),
-      tunnelId: readU32(b, V.tunnel_id.offset),
+      reason: dv.getUint32(p + V.reason.offset, true),
+      action: dv.getUint32(p + V.action.offset, true),
+      ifindex: dv.getUint32(p + V.ifindex.offset, true),
+      nhAddr: dv.getUint32(p + V.nh_addr.offset, true),
+      tunnelId: dv.getUint32(p + V.tunnel_id.offset, true),
     };
   }
 
