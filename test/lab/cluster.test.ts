@@ -1,0 +1,160 @@
+// The 2-node lab end to end, in both cross-node modes: API server, one agent per node, pods
+// wired through the CNI chain the agent's conflist names. Connectivity matrix (pod↔pod same
+// and cross node, node↔local pod, hostNetwork pod↔remote pod) without NAT and without the
+// nodes' IP stacks forwarding pod traffic; convergence when pods and nodes come and go; an
+// agent SIGKILLed in the middle of a stream.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../src/exec/run.js';
+import { Lab, alive } from '../../src/lab/cluster.js';
+import { connectivityMatrix } from '../../src/lab/matrix.js';
+import { forwardedDatagrams } from '../../src/lab/snmp.js';
+import { ping } from '../../src/lab/traffic.js';
+import { pinnedProgramId } from '../../src/loader/index.js';
+import { openEndpoints, openRoutes } from '../../src/maps/index.js';
+
+async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+function routeCidrs(pinDir: string): string[] {
+  const r = openRoutes(pinDir);
+  try {
+    return r.list().map((x) => x.cidr).sort();
+  } finally {
+    r.close();
+  }
+}
+
+for (const mode of ['native', 'vxlan'] as const) {
+  describe(`2-node lab, ${mode} mode`, () => {
+    let lab: Lab;
+    let tmp: string;
+
+    beforeAll(async () => {
+      tmp = await mkdtemp(join(tmpdir(), `pwlab-${mode}-`));
+      lab = await Lab.up({ nodes: 2, podsPerNode: 2, mode, statePath: join(tmp, 'lab.json'), dir: join(tmp, 'lab'), name: `t${mode.slice(0, 1)}${Math.random().toString(16).slice(2, 6)}` });
+      for (const n of lab.state.nodes) await lab.addPod(n.name, `host-${n.name}`, { hostNetwork: true });
+    }, 180_000);
+
+    afterAll(async () => {
+      await lab?.down();
+      if (tmp) await rm(tmp, { recursive: true, force: true });
+    }, 60_000);
+
+    it('fills every node\'s routes map with every podCIDR', () => {
+      const cidrs = lab.state.nodes.map((n) => n.podCIDR).sort();
+      for (const n of lab.state.nodes) expect(routeCidrs(n.pinDir)).toEqual(cidrs);
+    });
+
+    it('connects pods on the same and on different nodes without NAT or host forwarding', async () => {
+      const pods = lab.state.pods.filter((p) => !p.hostNetwork).map((p) => ({ name: p.name, netnsPath: p.netnsPath, ip: p.ip }));
+      expect(pods).toHaveLength(4);
+      const before = await Promise.all(lab.state.nodes.map((n) => forwardedDatagrams(n.netnsPath)));
+      const cells = await connectivityMatrix(pods);
+      expect(cells.filter((c) => !c.ok).map((c) => `${c.from}→${c.to}: ${c.detail}`)).toEqual([]);
+      expect(cells).toHaveLength(12);
+      const after = await Promise.all(lab.state.nodes.map((n) => forwardedDatagrams(n.netnsPath)));
+      expect(after).toEqual(before);
+    });
+
+    it('connects each node to its pods and hostNetwork pods to remote pods, keeping source IPs', async () => {
+      const byName = new Map(lab.state.pods.map((p) => [p.name, { name: p.name, netnsPath: p.netnsPath, ip: p.ip }]));
+      const pairs: Array<[string, string]> = [
+        ['host-node-1', 'pod-1-1'], ['pod-1-1', 'host-node-1'], // node ↔ local pod
+        ['host-node-2', 'pod-2-2'], ['pod-2-2', 'host-node-2'],
+        ['host-node-1', 'pod-2-1'], ['pod-2-1', 'host-node-1'], // hostNetwork ↔ remote pod
+        ['host-node-2', 'pod-1-2'], ['pod-1-2', 'host-node-2'],
+      ];
+      const cells = await connectivityMatrix([...byName.values()], { pairs });
+      expect(cells.filter((c) => !c.ok).map((c) => `${c.from}→${c.to}: ${c.detail}`)).toEqual([]);
+    });
+
+    it('converges when pods and nodes come and go, and traffic follows', async () => {
+      const [n1, n2] = lab.state.nodes;
+      const client = lab.pod('pod-1-1');
+      // A new pod on node 2: reachable from node 1 at once (routes cover its podCIDR).
+      const fresh = await lab.addPod(n2!.name, 'late-2');
+      expect((await ping(client.netnsPath, fresh.ip, { count: 2 })).ok).toBe(true);
+      await lab.delPod('late-2');
+      const eps = openEndpoints(n2!.pinDir);
+      try {
+        expect(eps.get(fresh.ip)).toBeUndefined();
+      } finally {
+        eps.close();
+      }
+      expect((await ping(client.netnsPath, fresh.ip, { count: 1 })).ok).toBe(false);
+
+      // A stale endpoint (veth gone behind the CNI's back) is collected by the agent.
+      const victim = await lab.addPod(n2!.name, 'stale-2');
+      await run('ip', ['netns', 'del', victim.netnsName]); // removes the pod's veth pair
+      await until('agent to collect the stale endpoint', () => {
+        const m = openEndpoints(n2!.pinDir);
+        try {
+          return m.get(victim.ip) === undefined ? true : undefined;
+        } finally {
+          m.close();
+        }
+      });
+      lab.state.pods = lab.state.pods.filter((p) => p.name !== 'stale-2');
+      await lab.save();
+
+      // A third node joins: every node learns its podCIDR, its pods are reachable; it leaves:
+      // the route disappears everywhere.
+      const t0 = performance.now();
+      const n3 = await lab.addNode();
+      const all = () => lab.state.nodes.map((n) => n.podCIDR).sort();
+      for (const n of [n1!, n2!]) await until(`routes on ${n.name} to include ${n3.podCIDR}`, () => (JSON.stringify(routeCidrs(n.pinDir)) === JSON.stringify(all()) ? true : undefined));
+      const joinMs = performance.now() - t0;
+      await lab.waitReady(60_000);
+      await until(`routes on ${n3.name}`, () => (JSON.stringify(routeCidrs(n3.pinDir)) === JSON.stringify(all()) ? true : undefined));
+      const p3 = await lab.addPod(n3.name, 'pod-3-1');
+      await until(`pod-1-1 → pod-3-1`, async () => ((await ping(client.netnsPath, p3.ip, { count: 1 })).ok ? true : undefined));
+      const t1 = performance.now();
+      await lab.removeNode(n3.name);
+      for (const n of [n1!, n2!]) await until(`routes on ${n.name} to drop ${n3.podCIDR}`, () => (!routeCidrs(n.pinDir).includes(n3.podCIDR) ? true : undefined));
+      // Reported in the closing note (not asserted: timing on a shared machine).
+      process.stdout.write(`[${mode}] node join → podCIDR in both other nodes' routes: ${joinMs.toFixed(0)} ms; node removal → routes gone: ${(performance.now() - t1).toFixed(0)} ms (incl. stopping its agent)\n`);
+    }, 120_000);
+
+    it('keeps forwarding while an agent is SIGKILLed, and the restarted agent adopts the pinned datapath', async () => {
+      const [n1, n2] = lab.state.nodes;
+      const server = lab.pod('pod-2-1');
+      const client = lab.pod('pod-1-1');
+      const idsBefore = await Promise.all([n1!, n2!].map((n) => pinnedProgramId(n.pinDir)));
+      // A bounded UDP stream across nodes (1000 pps for 6 s); both agents die at ~2 s.
+      const srv = run('iperf3', ['-s', '-1', '-B', server.ip, '-p', '5301'], { netns: server.netnsPath, reject: false, timeoutMs: 30_000 });
+      await sleep(300);
+      const cli = run('iperf3', ['-c', server.ip, '-p', '5301', '-u', '-b', '8M', '-l', '1000', '-t', '6', '-J'], { netns: client.netnsPath, reject: false, timeoutMs: 30_000 });
+      await sleep(2000);
+      for (const n of [n1!, n2!]) process.kill(n.agentPid!, 'SIGKILL');
+      await until('agents to die', () => ([n1!, n2!].every((n) => !alive(n.agentPid!)) ? true : undefined), 5000);
+      await sleep(2000);
+      for (const n of [n1!, n2!]) await lab.startAgent(n.name);
+      const out = await cli;
+      await srv;
+      const j = JSON.parse(out.stdout) as { end: { sum: { lost_percent: number; packets: number; lost_packets: number } } };
+      // Loss is reported in the closing note; forwarding must not have stopped.
+      process.stdout.write(`[${mode}] agent SIGKILL: ${j.end.sum.lost_packets}/${j.end.sum.packets} datagrams lost (${j.end.sum.lost_percent.toFixed(2)}%)\n`);
+      expect(j.end.sum.packets).toBeGreaterThan(4000);
+      expect(j.end.sum.lost_percent).toBeLessThan(1);
+      // The restarted agents become ready again without reloading the programs.
+      await until('restarted agents to be ready', async () => {
+        const ok = await Promise.all([n1!, n2!].map((n) => run('nsenter', [`--net=${n.netnsPath}`, '--', process.execPath, '-e', "fetch('http://127.0.0.1:9879/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"], { reject: false })));
+        return ok.every((r) => r.exitCode === 0) ? true : undefined;
+      }, 60_000);
+      const idsAfter = await Promise.all([n1!, n2!].map((n) => pinnedProgramId(n.pinDir)));
+      expect(idsAfter).toEqual(idsBefore);
+      expect((await ping(client.netnsPath, server.ip, { count: 2 })).ok).toBe(true);
+    }, 120_000);
+  });
+}
