@@ -84,7 +84,12 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2)).then(
+// `__scale-apiserver` is the scale simulation's own API server process (bench/scale), started
+// by the bench itself inside a namespace; not a user-facing mode.
+const argv = process.argv.slice(2);
+const entry = argv[0] === '__scale-apiserver' ? import('./scale/apiserver.js').then((m) => m.scaleApiServer(argv.slice(1))).then(() => 0) : main(argv);
+
+entry.then(
   (code) => process.exit(code),
   (e: unknown) => {
     // commander's --help / --version / usage errors (exitOverride): it already printed them
