@@ -94,28 +94,40 @@ export interface IperfResult {
   retransmits?: number;
 }
 
+/** Wait until something listens on a TCP port inside a namespace (bounded). */
+export async function waitListening(netns: string, port: number, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await run('ss', ['-Hltn', `sport = :${port}`], { netns, reject: false });
+    if (r.stdout.trim()) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port} in ${netns} after ${timeoutMs} ms`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
 /** A bounded iperf3 TCP run from one namespace to another (server is one-shot). */
 export async function iperfTcp(serverNetns: string, serverIp: string, clientNetns: string, opts: { seconds?: number; port?: number } = {}): Promise<IperfResult> {
   const port = opts.port ?? 5201;
   const seconds = opts.seconds ?? 2;
   const server = execa('nsenter', [`--net=${serverNetns}`, '--', 'iperf3', '-s', '-1', '-B', serverIp, '-p', String(port)], { reject: false });
   try {
-    // iperf3 has no readiness signal on stdout we can rely on with -1; retry the client briefly.
-    let last = '';
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const r = await run('iperf3', ['-c', serverIp, '-p', String(port), '-t', String(seconds), '-J'], {
-        netns: clientNetns,
-        reject: false,
-        timeoutMs: (seconds + 10) * 1000,
-      });
-      if (r.exitCode === 0) {
-        const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number }; sum_sent: { retransmits?: number } } };
-        return { gbps: j.end.sum_received.bits_per_second / 1e9, retransmits: j.end.sum_sent.retransmits };
-      }
-      last = r.stdout + r.stderr;
-      await new Promise((res) => setTimeout(res, 100));
+    await waitListening(serverNetns, port);
+    const r = await run('iperf3', ['-c', serverIp, '-p', String(port), '-t', String(seconds), '-J'], {
+      netns: clientNetns,
+      reject: false,
+      timeoutMs: (seconds + 15) * 1000,
+    });
+    let j: { error?: string; end?: { sum_received?: { bits_per_second: number }; sum_sent?: { retransmits?: number } } } = {};
+    try {
+      j = JSON.parse(r.stdout) as typeof j;
+    } catch {
+      // reported below
     }
-    throw new Error(`iperf3 to ${serverIp} failed: ${last.slice(0, 500)}`);
+    const received = j.end?.sum_received?.bits_per_second;
+    if (r.exitCode !== 0 || received === undefined) {
+      throw new Error(`iperf3 to ${serverIp}:${port} failed: ${j.error ?? (r.stderr || r.stdout).slice(0, 500)}`);
+    }
+    return { gbps: received / 1e9, retransmits: j.end?.sum_sent?.retransmits };
   } finally {
     server.kill('SIGTERM');
     await server;
