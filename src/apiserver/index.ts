@@ -175,7 +175,11 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       faults.stop();
       hub.stop();
       await listener.close();
-      if (control) await new Promise<void>((resolve) => control.close(() => resolve()));
+      if (control) {
+        const closed = new Promise<void>((resolve) => control.close(() => resolve()));
+        control.closeAllConnections(); // idle keep-alive sockets would hold close() for seconds
+        await closed;
+      }
     },
   };
 }
