@@ -15,12 +15,13 @@ need_root() {
 need_root
 
 # Debian packages: toolchain for the datapath, tools the tests and the demo drive, and the real
-# CNI runtimes the tests exercise (podman with its CNI backend, runc, reference plugins);
+# CNI runtimes the tests exercise (podman with its CNI backend, containerd 1.6, runc, reference
+# plugins);
 # binutils' strip shrinks the node binary inside dist/podwire (npm run build:bin).
 pkgs=(
   clang-16 lld-16 llvm-16 libbpf-dev bpftool linux-libc-dev binutils
   iproute2 iputils-ping iperf3 sockperf ethtool util-linux procps
-  containernetworking-plugins podman runc busybox-static iptables
+  containernetworking-plugins podman runc busybox-static iptables containerd
 )
 missing=()
 for p in "${pkgs[@]}"; do
