@@ -12,14 +12,14 @@ import { packageRoot } from '../src/assets/index.js';
 import { isPodwireError } from '../src/errors/index.js';
 import { runControlPlane } from './control/index.js';
 import { runForwarding } from './forwarding/index.js';
-import { machineFacts } from './machine.js';
-import { parseOptions } from './options.js';
+import { machineFacts, type Machine } from './machine.js';
+import { parseOptions, type BenchOptions } from './options.js';
 import { runProgCost } from './prog-cost/index.js';
 import { Progress } from './progress.js';
 import { renderMarkdown } from './report/markdown.js';
 import { renderSvg } from './report/svg.js';
 import { renderTable } from './report/table.js';
-import { Collector } from './results.js';
+import { Collector, type BenchError, type MetricInfo, type Row, type Sample } from './results.js';
 import { runScale } from './scale/index.js';
 
 async function writeAtomic(path: string, text: string): Promise<void> {
@@ -28,8 +28,20 @@ async function writeAtomic(path: string, text: string): Promise<void> {
   await rename(`${path}.tmp`, path);
 }
 
-async function main(argv: string[]): Promise<number> {
-  const opts = parseOptions(argv, join(packageRoot(), 'bench', 'results'));
+interface RawFile {
+  machine: Machine;
+  startedAt: string;
+  finishedAt: string;
+  mode: 'full' | 'quick';
+  options: Record<string, unknown>;
+  samples: Sample[];
+  errors: BenchError[];
+  notes: string[];
+  limits: Record<string, string>;
+  metricInfo: Record<string, MetricInfo>;
+}
+
+async function measure(opts: BenchOptions): Promise<RawFile> {
   const progress = new Progress(opts.quiet);
   const col = new Collector();
   const startedAt = new Date().toISOString();
@@ -43,7 +55,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (opts.sections.has('prog-cost')) {
     progress.section('per-packet program cost (BPF_PROG_TEST_RUN)');
-    await runProgCost({ quick: opts.quick }, col, progress);
+    await runProgCost({ quick: opts.quick, ...(opts.bpfDir ? { bpfDir: opts.bpfDir } : {}) }, col, progress);
   }
   if (opts.sections.has('control-plane')) {
     progress.section('control plane');
@@ -54,7 +66,6 @@ async function main(argv: string[]): Promise<number> {
     await runScale({ nodes: opts.scaleNodes, pods: opts.scalePods, quick: opts.quick }, col, progress);
   }
 
-  const finishedAt = new Date().toISOString();
   const load = col.load();
   if (load && load.max > 1.5) {
     col.notes.push(
@@ -62,23 +73,52 @@ async function main(argv: string[]): Promise<number> {
         '(per-sample values in latest.raw.json). Interleaving spreads that noise over all topologies, but min–max ranges are wide; compare ratios, not absolute figures.',
     );
   }
+  const options = { quick: opts.quick, bpfDir: opts.bpfDir, sections: [...opts.sections], topologies: opts.topologies, reps: opts.reps, seconds: opts.seconds, secondary: opts.secondary, scaleNodes: opts.scaleNodes, scalePods: opts.scalePods };
+  return {
+    machine,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    mode: opts.quick ? 'quick' : 'full',
+    options,
+    samples: col.samples,
+    errors: col.errors,
+    notes: col.notes,
+    limits: Object.fromEntries(col.limits),
+    metricInfo: Object.fromEntries(col.metricInfo),
+  };
+}
+
+async function writeOutputs(raw: RawFile, outDir: string, writeRaw: boolean): Promise<{ rows: Row[] }> {
+  const col = new Collector();
+  col.samples.push(...raw.samples);
+  for (const [k, v] of Object.entries(raw.limits)) col.limits.set(k, v);
+  for (const [k, v] of Object.entries(raw.metricInfo)) col.metricInfo.set(k, v);
   const rows = col.rows();
-  const options = { quick: opts.quick, sections: [...opts.sections], topologies: opts.topologies, reps: opts.reps, seconds: opts.seconds, secondary: opts.secondary, scaleNodes: opts.scaleNodes, scalePods: opts.scalePods };
-  const mode = opts.quick ? 'quick' : 'full';
-  await mkdir(opts.outDir, { recursive: true });
-  await writeAtomic(join(opts.outDir, 'latest.json'), `${JSON.stringify({ machine, startedAt, finishedAt, mode, rows, errors: col.errors, notes: col.notes }, null, 2)}\n`);
-  await writeAtomic(join(opts.outDir, 'latest.raw.json'), `${JSON.stringify({ machine, startedAt, finishedAt, mode, options, samples: col.samples, errors: col.errors, notes: col.notes }, null, 2)}\n`);
+  const { machine, startedAt, finishedAt, mode } = raw;
+  await mkdir(outDir, { recursive: true });
+  await writeAtomic(join(outDir, 'latest.json'), `${JSON.stringify({ machine, startedAt, finishedAt, mode, rows, errors: raw.errors, notes: raw.notes }, null, 2)}\n`);
+  if (writeRaw) await writeAtomic(join(outDir, 'latest.raw.json'), `${JSON.stringify(raw, null, 2)}\n`);
   const findingsPath = join(packageRoot(), 'bench', 'report', 'findings.md');
   const findings = existsSync(findingsPath) ? readFileSync(findingsPath, 'utf8') : undefined;
-  await writeAtomic(join(opts.outDir, 'latest.md'), renderMarkdown({ machine, startedAt, finishedAt, mode, options, rows, errors: col.errors, notes: col.notes, metricInfo: col.metricInfo, findings }));
-  await writeAtomic(join(opts.outDir, 'latest.svg'), renderSvg(rows, `podwire vs kernel dataplanes — ${mode} run ${startedAt.slice(0, 16)}Z, ${machine.cpuModel}`));
+  await writeAtomic(
+    join(outDir, 'latest.md'),
+    renderMarkdown({ machine, startedAt, finishedAt, mode, options: raw.options, rows, errors: raw.errors, notes: raw.notes, metricInfo: col.metricInfo, findings }),
+  );
+  await writeAtomic(join(outDir, 'latest.svg'), renderSvg(rows, `podwire vs kernel dataplanes — ${mode} run ${startedAt.slice(0, 16)}Z, ${machine.cpuModel}`));
+  return { rows };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const opts = parseOptions(argv, join(packageRoot(), 'bench', 'results'));
+  const raw = opts.render ? (JSON.parse(readFileSync(opts.render, 'utf8')) as RawFile) : await measure(opts);
+  const { rows } = await writeOutputs(raw, opts.outDir, !opts.render);
 
   process.stdout.write(`\n${renderTable(rows)}\n\n`);
-  for (const n of col.notes) process.stdout.write(`note: ${n}\n`);
+  for (const n of raw.notes) process.stdout.write(`note: ${n}\n`);
   process.stdout.write(`results: ${join(opts.outDir, 'latest.{json,raw.json,md,svg}')}\n`);
-  if (col.errors.length) {
-    process.stderr.write(`\n${col.errors.length} measurement(s) failed:\n`);
-    for (const e of col.errors) process.stderr.write(`  ${e.section}/${e.topology}/${e.stage}: ${e.message.split('\n')[0]}\n`);
+  if (raw.errors.length) {
+    process.stderr.write(`\n${raw.errors.length} measurement(s) failed:\n`);
+    for (const e of raw.errors) process.stderr.write(`  ${e.section}/${e.topology}/${e.stage}: ${e.message.split('\n')[0]}\n`);
     return 1;
   }
   return 0;

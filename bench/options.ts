@@ -16,6 +16,10 @@ export interface BenchOptions {
   scaleNodes: number;
   scalePods: number;
   quiet: boolean;
+  /** prog-cost: measure the datapath built from this source tree instead of bpf/ (variant experiments). */
+  bpfDir?: string;
+  /** Re-render the outputs from this latest.raw.json instead of measuring. */
+  render?: string;
 }
 
 const GROUPS: Record<string, { sections: SectionName[]; topologies?: readonly TopologyName[] }> = {
@@ -46,15 +50,17 @@ export function parseOptions(argv: string[], defaultOut: string): BenchOptions {
       'all',
     )
     .option('--reps <n>', 'interleaved repetitions of every forwarding measurement (default 5, --quick 1)', positiveInt('--reps'))
-    .option('--seconds <n>', 'seconds per forwarding measurement (default 3, --quick 1)', positiveInt('--seconds'))
+    .option('--seconds <n>', 'seconds per forwarding measurement (default 2, --quick 1)', positiveInt('--seconds'))
     .option('--no-secondary', 'skip cross-CPU latency and multi-stream TCP')
     .option('--out <dir>', 'where latest.{json,raw.json,md,svg} are written', defaultOut)
     .option('--scale-nodes <n>', 'simulated Nodes (default 65000, --quick 5000)', positiveInt('--scale-nodes'))
     .option('--scale-pods <n>', 'simulated Pods (default 1000000, --quick 50000)', positiveInt('--scale-pods'))
     .option('--quiet', 'no progress lines (errors are still printed)')
+    .option('--render <raw.json>', 'measure nothing: rebuild latest.{json,md,svg} from a latest.raw.json (e.g. after editing bench/report/findings.md)')
+    .option('--bpf-dir <dir>', 'prog-cost only: measure a datapath variant built from this copy of bpf/ (e.g. with a hot-path change) instead of bpf/')
     .exitOverride();
   program.parse(argv, { from: 'user' });
-  const o = program.opts<{ quick?: boolean; only: string; reps?: number; seconds?: number; secondary: boolean; out: string; scaleNodes?: number; scalePods?: number; quiet?: boolean }>();
+  const o = program.opts<{ quick?: boolean; only: string; reps?: number; seconds?: number; secondary: boolean; out: string; scaleNodes?: number; scalePods?: number; quiet?: boolean; bpfDir?: string; render?: string }>();
 
   const sections = new Set<SectionName>();
   const topologies = new Set<TopologyName>();
@@ -79,11 +85,13 @@ export function parseOptions(argv: string[], defaultOut: string): BenchOptions {
     sections,
     topologies: ALL_TOPOLOGIES.filter((t) => topologies.has(t)),
     reps: o.reps ?? (quick ? 1 : 5),
-    seconds: o.seconds ?? (quick ? 1 : 3),
+    seconds: o.seconds ?? (quick ? 1 : 2),
     secondary: o.secondary,
     outDir: o.out,
     scaleNodes: o.scaleNodes ?? (quick ? 5_000 : 65_000),
     scalePods: o.scalePods ?? (quick ? 50_000 : 1_000_000),
     quiet: Boolean(o.quiet),
+    ...(o.bpfDir ? { bpfDir: o.bpfDir } : {}),
+    ...(o.render ? { render: o.render } : {}),
   };
 }

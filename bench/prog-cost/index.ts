@@ -42,7 +42,7 @@ async function ifindexOf(ns: Netns, dev: string): Promise<number> {
   return (JSON.parse(r.stdout) as Array<{ ifindex: number }>)[0]!.ifindex;
 }
 
-export async function runProgCost(o: { quick: boolean }, col: Collector, progress: Progress): Promise<void> {
+export async function runProgCost(o: { quick: boolean; bpfDir?: string }, col: Collector, progress: Progress): Promise<void> {
   col.metricInfo.set('ns_per_pkt', { unit: 'ns/pkt', better: 'lower', describe: `BPF_PROG_TEST_RUN duration per run (repeat ${REPEAT}, median over batches)` });
   const batches = o.quick ? 40 : 400;
   const ns = await createNetns('pwbc');
@@ -70,8 +70,8 @@ export async function runProgCost(o: { quick: boolean }, col: Collector, progres
     await ns.exec('sysctl', ['-qw', `net.ipv4.conf.${h1}.forwarding=1`]);
     const [i1, i2, iu] = [await ifindexOf(ns, h1), await ifindexOf(ns, h2), await ifindexOf(ns, up)];
 
-    progress.info(`loading the datapath into ${pinDir} (namespace ${ns.name})`);
-    await loadDatapath({ pinDir, netns: ns.path });
+    progress.info(`loading the datapath${o.bpfDir ? ` from ${o.bpfDir}` : ''} into ${pinDir} (namespace ${ns.name})`);
+    await loadDatapath({ pinDir, netns: ns.path, ...(o.bpfDir ? { bpfDir: o.bpfDir } : {}) });
     const podA = { ip: '10.90.1.2', mac: '02:aa:00:00:00:02' };
     const podB = { ip: '10.90.1.3', mac: '02:bb:00:00:00:03' };
     const eps = openEndpoints(pinDir);

@@ -134,7 +134,7 @@ export async function runScale(o: { nodes: number; pods: number; quick: boolean 
     }
     const pid = agent.pid!;
     const want = o.nodes + 1;
-    const timeoutMs = o.quick ? 90_000 : 240_000;
+    const timeoutMs = o.quick ? 90_000 : 120_000;
     let seen = 0;
     let readyMs: number | undefined;
     let convergedMs: number | undefined;
