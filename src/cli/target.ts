@@ -2,11 +2,10 @@
 // `--node NAME` of a running lab (its pin dir, network namespace, CNI state dir and pods from
 // the lab state file). One place, so every inspection command resolves nodes the same way.
 import type { Command } from 'commander';
+import { DEFAULT_STATE_DIR } from '../cni/config.js';
 import { PodwireError } from '../errors/index.js';
 import { DEFAULT_PIN_DIR } from '../loader/pins.js';
 import type { SnapshotPod } from '../maps/snapshot.js';
-
-const DEFAULT_STATE_DIR = '/var/lib/podwire'; // the CNI's default stateDir (IPAM records)
 
 export interface TargetFlags {
   node?: string;

@@ -71,7 +71,8 @@ async function trace(f: TraceFlags): Promise<void> {
       return;
     }
     const lines = [`trace ${r.packet.proto} ${r.packet.src}${r.packet.sport === undefined ? '' : `:${r.packet.sport}`} → ${r.packet.dst}${r.packet.dport === undefined ? '' : `:${r.packet.dport}`} (${r.source})`];
-    r.steps.forEach((s, i) => lines.push(`${String(i + 1).padStart(2)}. ${s.text}`));
+    // the verdict step is the last line, once
+    r.steps.filter((s) => s.kind !== 'verdict').forEach((s, i) => lines.push(`${String(i + 1).padStart(2)}. ${s.text}`));
     for (const n of r.notes) lines.push(`note: ${n}`);
     lines.push(`verdict: ${r.verdict.summary}`);
     process.stdout.write(`${lines.join('\n')}\n`);

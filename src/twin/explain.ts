@@ -157,7 +157,7 @@ function describeVerdict(run: TwinRun, names: NodeNames, fibNote: string | undef
     default:
       text = `${reasonWords(reason)}: ${run.actionName.toLowerCase()} ${ifLabel(names, run.core.ifindex)}, reason ${reason}`;
   }
-  steps.push({ kind: 'verdict', text, data: { action: run.actionName, reason, ...v, action_name: run.actionName } });
+  steps.push({ kind: 'verdict', text, data: { ...v, action: run.actionName, reason } });
   return steps;
 }
 

@@ -4,7 +4,7 @@
 // the bytes the program wrote must all agree. PODWIRE_DIFF_SEED fixes the seed (CI default
 // below), PODWIRE_DIFF_CASES the number of cases (default 4000).
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -81,6 +81,8 @@ describe('twin vs kernel (BPF_PROG_TEST_RUN)', () => {
   it(`agrees on every verdict for ${CASES} random cases (seed ${SEED})`, { timeout: 600_000 }, async () => {
     const rng = new Rng(SEED);
     const twin = await Twin.load(liveSource(pinDir), env!.fib);
+    // a program added to bpf/ without its twin entry would go untested: fail loudly instead
+    expect([...twin.programs].sort()).toEqual((await readdir(pinPaths(pinDir).progsDir)).sort());
     const progs = pinPaths(pinDir).progs;
     const progPin = { from_pod: progs.fromPod, from_uplink: progs.fromUplink, from_vxlan: progs.fromVxlan };
     const reasons = new Map<string, number>();
@@ -149,7 +151,7 @@ describe('twin vs kernel (BPF_PROG_TEST_RUN)', () => {
       });
       live.close();
       await rm(work, { recursive: true, force: true });
-      await import('node:fs/promises').then((fs) => fs.mkdir(work, { recursive: true }));
+      await mkdir(work, { recursive: true });
       round++;
     }
     const ms = performance.now() - t0;

@@ -149,13 +149,22 @@ describe('twin', () => {
       return { wall: ((performance.now() - w0) * 1e6) / n, cpu: ((c.user + c.system) * 1e3) / n };
     };
     const N = 200_000;
-    measure(20_000, (i) => twin.decide('from_pod', frames[i & 255]!.f, frames[i & 255]!.ctx)); // warm-up
-    const d = measure(N, (i) => twin.decide('from_pod', frames[i & 255]!.f, frames[i & 255]!.ctx));
+    const at = (fs: typeof frames) => (i: number) => twin.decide('from_pod', fs[i & 255]!.f, fs[i & 255]!.ctx);
+    measure(20_000, at(frames)); // warm-up
+    const d = measure(N, at(frames));
+    const only = (dst: (i: number) => string) =>
+      frames.map((x, i) => ({ f: frameFrom(eps[i % eps.length]!, dst(i)), ctx: { ifindex: eps[i % eps.length]!.ifindex } }));
+    const local = measure(N, at(only((i) => eps[(i * 7) % eps.length]!.ip)));
+    const remote = measure(N, at(only(() => '10.244.2.9')));
+    const arp = Buffer.alloc(42);
+    arp.writeUInt16BE(0x0806, 12);
+    const none = measure(N, at(frames.map((x) => ({ f: arp, ctx: x.ctx }))));
     const r = measure(N / 10, (i) => twin.run('from_pod', frames[i & 255]!.f, frames[i & 255]!.ctx));
+    const fmt = (m: { wall: number; cpu: number }) => `${m.cpu.toFixed(0)} ns CPU (${m.wall.toFixed(0)} ns wall)`;
     console.log(
-      `twin cost from JS (${N} verdicts, snapshot maps, ${eps.length} endpoints, mixed local/remote/spoof/miss): ` +
-        `decide() ${d.cpu.toFixed(0)} ns CPU (${d.wall.toFixed(0)} ns wall) per verdict; ` +
-        `run() with lookups recorded and structs decoded ${r.cpu.toFixed(0)} ns CPU (${r.wall.toFixed(0)} ns wall)`,
+      `twin cost from JS per verdict (${N} verdicts each, snapshot maps, ${eps.length} endpoints): mix of local/remote/spoof/miss ${fmt(d)}; ` +
+        `local forward (2 lookups) ${fmt(local)}; remote native (3 lookups + FIB answer) ${fmt(remote)}; ARP (no lookup) ${fmt(none)}; ` +
+        `run() with lookups recorded and structs decoded ${fmt(r)}`,
     );
     expect(d.wall).toBeGreaterThan(0);
   });
