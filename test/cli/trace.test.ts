@@ -90,10 +90,14 @@ describe('podwire trace', () => {
     await expectKernelAgrees(dead);
   });
 
-  it('a packet arriving on the uplink runs from_uplink (picked from the lab state) and is delivered', async () => {
+  it('a packet arriving on the uplink runs from_uplink (picked from the lab state), on the VXLAN device from_vxlan', async () => {
     const t = await trace(['--node', n().nodeName, '--lab-state', n().labState, '--src', '10.244.9.7', '--dst', n().podA.ip, '--ingress-if', 'up0', '--ttl', '63']);
     expect([t.program, t.verdict.reason, t.verdict.ifindex]).toEqual(['from_uplink', 'FWD_LOCAL_PEER', n().podA.ifindex]);
     await expectKernelAgrees(t);
+    // the VXLAN device is recognised by its link kind
+    const v = await trace(['--node', n().nodeName, '--lab-state', n().labState, '--src', '10.244.9.7', '--dst', '10.244.0.250', '--ingress-if', 'pwvxlan0']);
+    expect([v.program, v.verdict.reason]).toEqual(['from_vxlan', 'DROP_NO_ENDPOINT']);
+    await expectKernelAgrees(v);
   });
 
   it('from a snapshot: same verdicts and names offline; a native route stops before the FIB, saying why', async () => {
