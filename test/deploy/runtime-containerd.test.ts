@@ -113,6 +113,7 @@ describe('containerd 1.6 on a 2-node lab, all dist/podwire', () => {
     }
     await sl?.lab.down();
     delete process.env['PODWIRE_BIN'];
+    delete process.env['PODWIRE_CACHE_DIR'];
     // only the empty directories it made, and only if there was no containerd here before us
     if (!runDirExisted) await run('find', [RUN_DIR, '-depth', '-type', 'd', '-empty', '-delete'], { reject: false });
     // containerd's root holds read-only image layers owned by root: rm -rf handles them

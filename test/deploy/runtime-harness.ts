@@ -28,6 +28,9 @@ export async function upSeaLab(dir: string, mode: 'native' | 'vxlan' = 'native')
     if (tool.startsWith('/') && !existsSync(tool)) throw new Error(`${tool} is missing: run deploy/host-prereqs.sh`);
   }
   process.env['PODWIRE_BIN'] = podwireSeaBin();
+  // every dist/podwire process (agents, plugin via the runtimes, which pass their environment on)
+  // extracts its assets here instead of /run/podwire/assets, so the test leaves nothing behind
+  process.env['PODWIRE_CACHE_DIR'] = join(dir, 'sea-cache');
   const name = uniqueName('rt').slice(-6);
   const lab = await Lab.up({ nodes: 2, mode, name, statePath: join(dir, 'lab.json'), dir: join(dir, 'lab'), readyTimeoutMs: 120_000 });
 

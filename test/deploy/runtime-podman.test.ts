@@ -72,6 +72,7 @@ describe('podman on a 2-node lab, all dist/podwire', () => {
     for (const p of pm) await p.run(['rmi', '-f', image], { reject: false });
     await sl?.lab.down();
     delete process.env['PODWIRE_BIN'];
+    delete process.env['PODWIRE_CACHE_DIR'];
     if (dir) await rm(dir, { recursive: true, force: true });
   }, 180_000);
 

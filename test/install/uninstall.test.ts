@@ -31,6 +31,8 @@ describe.each(['native', 'vxlan'] as const)('podwire install-cni / uninstall on 
   beforeAll(async () => {
     if (!existsSync(podwireSeaBin())) throw new Error(`${podwireSeaBin()} is missing: run \`npm run build:bin\``);
     dir = await mkdtemp(join(tmpdir(), 'pwun-'));
+    // dist/podwire extracts its assets into the test's directory, not /run/podwire/assets
+    process.env['PODWIRE_CACHE_DIR'] = join(dir, 'sea-cache');
     confDir = join(dir, 'net.d');
     binDir = join(dir, 'bin');
     stateDir = join(dir, 'state');
@@ -51,6 +53,7 @@ describe.each(['native', 'vxlan'] as const)('podwire install-cni / uninstall on 
     await pod?.remove();
     await node?.remove();
     if (existsSync(pinDir)) await unloadDatapath({ pinDir }).catch(() => {});
+    delete process.env['PODWIRE_CACHE_DIR'];
     if (dir) await rm(dir, { recursive: true, force: true });
   }, 60_000);
 
