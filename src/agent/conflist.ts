@@ -61,6 +61,8 @@ function pluginVersions(path: string): Promise<string[] | undefined> {
         resolve(undefined);
       }
     });
+    // A plugin may answer VERSION without reading stdin and exit: the write then fails (EPIPE).
+    child.stdin?.on('error', () => {});
     child.stdin?.end('{"cniVersion":"0.4.0"}');
   });
 }

@@ -38,6 +38,7 @@ describe('parseAgentFlags', () => {
       pinDir: '/sys/fs/bpf/podwire',
       stateDir: '/var/lib/podwire',
       cniConfDir: '/etc/cni/net.d',
+      cniBinDirs: ['/opt/cni/bin'],
       health: { host: '127.0.0.1', port: 9879 },
       gcGraceMs: 60_000,
     });

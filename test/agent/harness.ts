@@ -226,6 +226,7 @@ export class AgentCluster {
         '--pin-dir', node.pinDir,
         '--state-dir', node.stateDir,
         '--cni-conf-dir', node.confDir,
+        '--cni-bin-dir', '/usr/lib/cni', // Debian's portmap: the chain's version is negotiated with it
         '--health-listen', '127.0.0.1:9879',
         ...(opts.extra ?? []),
       ],
