@@ -60,12 +60,19 @@ export function openPinnedMap(pinDir: string, name: MapName): MapRef {
     );
   }
   if (!isPercpu(name)) return ref;
-  const valueSize = roundup8(want.valueSize) * possibleCpus();
+  return percpuView(ref, want.valueSize);
+}
+
+/**
+ * A view of a per-CPU map's ref whose valueSize is the whole per-CPU buffer (roundup8(value
+ * size) × possible CPUs): the size the kernel copies and the `bpf` package's RawMap checks.
+ */
+export function percpuView(ref: MapRef, elemSize: number): MapRef {
   return {
     type: ref.type,
     id: ref.id,
     keySize: ref.keySize,
-    valueSize,
+    valueSize: roundup8(elemSize) * possibleCpus(),
     maxEntries: ref.maxEntries,
     flags: ref.flags,
     name: ref.name,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createMapRef, MapType, objGet, RawMap, type MapRef } from 'bpf';
 import { PodwireError } from '../errors/index.js';
 import { pinPaths } from '../loader/pins.js';
-import { possibleCpus, roundup8 } from './open.js';
+import { percpuView } from './open.js';
 
 /** Lower-case map type name as in the generated layouts ("hash", "percpu_array", …). */
 export function mapTypeName(type: number): string {
@@ -79,20 +79,6 @@ export function openRawPinned(pinDir: string, name: string): RawPinnedMap {
   }
   const percpu = isPercpuType(ref.type);
   const elemSize = ref.valueSize;
-  const view: MapRef = percpu
-    ? {
-        type: ref.type,
-        id: ref.id,
-        keySize: ref.keySize,
-        valueSize: roundup8(elemSize) * possibleCpus(),
-        maxEntries: ref.maxEntries,
-        flags: ref.flags,
-        name: ref.name,
-        get fd() {
-          return ref.fd;
-        },
-        close: () => ref.close(),
-      }
-    : ref;
+  const view: MapRef = percpu ? percpuView(ref, elemSize) : ref;
   return { name, path, ref: view, map: new RawMap(view), elemSize, percpu, close: () => ref.close() };
 }
