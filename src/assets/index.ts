@@ -1,7 +1,8 @@
 // Where podwire's own files are at run time: the package root (found by walking up from this
 // module to the directory holding package.json, which works from src/ under vitest and from
 // the build/js bundle; in the single executable, the tree its assets were extracted to), the
-// BPF sources, the compiled objects, the WebAssembly twin and the podwire program itself. The
+// BPF sources, the compiled objects, the WebAssembly twin, the pw-tcx helper and the podwire
+// program itself. The
 // ONE place that knows, so the same code runs from the repo and from dist/podwire.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -30,6 +31,11 @@ export const bpfSourceDir = (): string => join(packageRoot(), 'bpf');
 export const bpfObjectDir = (): string => join(packageRoot(), 'build', 'bpf');
 /** The WebAssembly twin of the decision headers. */
 export const twinWasm = (): string => join(packageRoot(), 'build', 'twin', 'decide.wasm');
+/**
+ * pw-tcx (bpf/tools/pw-tcx.c, built by npm run build): creates, updates, detaches and reads tcx
+ * links, which nothing else on the node can. In the single executable it is an extracted asset.
+ */
+export const tcxHelper = (): string => join(packageRoot(), 'build', 'bin', 'pw-tcx');
 /**
  * The program to exec for another role (lab agents, API server, CNI): the SEA itself or
  * bin/podwire. PODWIRE_BIN overrides it, so a whole lab can run on dist/podwire (tests of the

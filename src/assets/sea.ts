@@ -1,6 +1,7 @@
 // Assets of the single-executable application (dist/podwire). Files the program needs as files —
 // the datapath C sources (the agent compiles them at start), the prebuilt objects, the
-// WebAssembly twin and the `bpf` package's native addon (dlopen needs a path) — travel inside
+// WebAssembly twin, the pw-tcx helper (exec needs a path) and the `bpf` package's native addon
+// (dlopen needs a path) — travel inside
 // the binary as SEA assets and are extracted once into a content-addressed directory that only
 // this user can write, so a root process never dlopens or compiles a file someone else planted.
 // Outside a SEA every function here answers "not a SEA" and costs nothing.
@@ -20,6 +21,13 @@ export const MANIFEST_KEY = 'podwire/manifest.json';
 export const FILE_PREFIX = 'podwire/files/';
 /** Where the native addon of the `bpf` package sits inside the extracted tree. */
 export const BPF_ADDON_PATH = 'native/bpf.node';
+
+/** Host programs the SEA carries (pw-tcx); like the addon they must be executable once extracted. */
+export const EXECUTABLE_DIR = 'build/bin/';
+
+function isExecutableAsset(path: string): boolean {
+  return path.endsWith('.node') || path.startsWith(EXECUTABLE_DIR);
+}
 
 type SeaModule = typeof import('node:sea');
 // getBuiltinModule works in both module formats (the SEA bundle is CommonJS, build/js is ESM)
@@ -82,7 +90,7 @@ export function seaRoot(): string | undefined {
       const out = join(tmp, f);
       mkdirSync(dirname(out), { recursive: true, mode: 0o755 });
       // getRawAsset: no copy (the types also allow a string, which it never returns for a file)
-      writeFileSync(out, new Uint8Array(sea.getRawAsset(`${FILE_PREFIX}${f}`) as ArrayBuffer), { mode: f.endsWith('.node') ? 0o755 : 0o644 });
+      writeFileSync(out, new Uint8Array(sea.getRawAsset(`${FILE_PREFIX}${f}`) as ArrayBuffer), { mode: isExecutableAsset(f) ? 0o755 : 0o644 });
     }
     writeFileSync(join(tmp, '.complete'), `${manifest.hash}\n`);
     try {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // npm run build: compile the datapath objects (a build-time check and the source of the
-// generated layouts), bundle the TypeScript into build/js with esbuild (code-split so each
-// role loads only its own chunk), and write the bin/podwire launcher.
+// generated layouts) and the host helpers (build/bin/pw-tcx), bundle the TypeScript into
+// build/js with esbuild (code-split so each role loads only its own chunk), and write the
+// bin/podwire launcher.
 import { build } from 'esbuild';
 import { mkdir, writeFile, chmod } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +21,13 @@ try {
   // the WebAssembly twin of the decision headers (podwire trace, differential tests)
   const twin = await import('./twin.mjs');
   steps.push(twin.buildTwin(root));
+} catch (e) {
+  if (e?.code !== 'ERR_MODULE_NOT_FOUND') throw e;
+}
+try {
+  // host helpers (pw-tcx: tcx links) into build/bin
+  const tools = await import('./tools.mjs');
+  steps.push(tools.buildTools(root));
 } catch (e) {
   if (e?.code !== 'ERR_MODULE_NOT_FOUND') throw e;
 }

@@ -4,9 +4,10 @@
 // script and its require() sees only built-ins, so everything, including the bpf package, is
 // inlined; the bpf native addon is loaded from an extracted asset instead of node_modules), list
 // the files that must exist as files at run time as SEA assets (datapath sources, compiled
-// objects, the wasm twin, the addon), let node write the blob with a V8 code cache (start-up is
-// paid on every CNI exec), copy this node binary, strip it, inject the blob with postject.
-// Expects `npm run build` to have produced build/bpf and build/twin (build:bin runs it first).
+// objects, the wasm twin, the pw-tcx helper, the addon), let node write the blob with a V8 code
+// cache (start-up is paid on every CNI exec), copy this node binary, strip it, inject the blob
+// with postject. Expects `npm run build` to have produced build/bpf, build/twin and build/bin
+// (build:bin runs it first).
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -88,6 +89,10 @@ for (const sub of ['build/bpf', 'build/twin']) {
   }
   for (const f of filesUnder(d)) if (/\.(o|wasm)$/.test(f)) add(relative(root, f), f);
 }
+// host helpers (pw-tcx); src/assets/sea.ts extracts everything under build/bin/ executable
+const tcx = join(root, 'build/bin/pw-tcx');
+if (!existsSync(tcx)) throw new Error(`${tcx} is missing: run npm run build first`);
+for (const f of filesUnder(join(root, 'build/bin'))) add(relative(root, f), f);
 const addon = join(root, 'node_modules/bpf/prebuilds', `linux-${process.arch}`, 'node.napi.node');
 if (!existsSync(addon)) throw new Error(`${addon} is missing: the bpf package ships no prebuilt addon for linux-${process.arch}`);
 add(BPF_ADDON_PATH, addon);

@@ -2,7 +2,8 @@
 // private mount namespace where the node executable is covered by an empty, non-executable
 // file and PATH holds only the system directories, it answers CNI VERSION exactly like
 // bin/podwire, runs the CLI, and compiles + loads + unloads the datapath from the C sources it
-// carries (extracted into a private cache directory that this test owns and removes).
+// carries (extracted into a private cache directory that this test owns and removes), with the
+// pw-tcx helper extracted executable.
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -98,9 +99,15 @@ describe('dist/podwire (single-executable application)', () => {
     const trees = (await readdir(cache)).filter((f) => f.startsWith('podwire-'));
     expect(trees).toHaveLength(1);
     const tree = join(cache, trees[0]!);
-    for (const f of ['bpf/from_pod.c', 'bpf/lib/common.h', 'build/bpf/datapath.o', 'native/bpf.node', 'package.json', '.complete']) {
+    for (const f of ['bpf/from_pod.c', 'bpf/lib/common.h', 'build/bpf/datapath.o', 'build/bin/pw-tcx', 'native/bpf.node', 'package.json', '.complete']) {
       expect(existsSync(join(tree, f)), f).toBe(true);
     }
+    // the tcx helper is extracted executable and runs on the host without node
+    const tcx = join(tree, 'build/bin/pw-tcx');
+    expect((await stat(tcx)).mode & 0o777).toBe(0o755);
+    const q = await withoutNode(`${tcx} query --dev lo --dir ingress`);
+    expect(q.exitCode, q.stderr).toBe(0);
+    expect(JSON.parse(q.stdout)).toMatchObject({ ifindex: 1, dir: 'ingress' });
     const u = await withoutNode(`${podwireSeaBin()} datapath unload --pin-dir ${pinDir}`);
     expect(u.exitCode, u.stderr).toBe(0);
     expect(existsSync(pinDir)).toBe(false);

@@ -1,0 +1,29 @@
+// Host helper programs (called by build.mjs): every bpf/tools/*.c is a small C program for the
+// host, not the BPF target, compiled with clang-16 into build/bin/<name>. Today that is pw-tcx,
+// which creates tcx links (nothing else on Debian 12 can; see its contract comment).
+// src/assets/index.ts tcxHelper() is where the program finds it; src/build/sea.mjs packs it.
+import { execa } from 'execa';
+import { mkdir, readdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { CLANG } from './bpf.mjs';
+
+export const TOOLS_SOURCE_DIR = 'bpf/tools';
+export const TOOLS_OUT_DIR = 'build/bin';
+
+/** Compile each bpf/tools/*.c to build/bin/NAME; returns the output paths. */
+export async function buildTools(root) {
+  const srcDir = join(root, TOOLS_SOURCE_DIR);
+  const outDir = join(root, TOOLS_OUT_DIR);
+  await mkdir(outDir, { recursive: true });
+  const sources = (await readdir(srcDir)).filter((n) => n.endsWith('.c')).sort();
+  return Promise.all(
+    sources.map(async (name) => {
+      const out = join(outDir, basename(name, '.c'));
+      // -Werror: the helper's struct layouts are checked with _Static_assert; a warning here is a bug
+      const args = ['-O2', '-g', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-I/usr/include/x86_64-linux-gnu', join(srcDir, name), '-o', out];
+      const r = await execa(CLANG, args, { reject: false });
+      if (r.exitCode !== 0) throw new Error(`${CLANG} ${args.join(' ')} failed (exit ${r.exitCode}):\n${r.stderr || r.stdout}`);
+      return out;
+    }),
+  );
+}
