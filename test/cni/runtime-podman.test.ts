@@ -3,18 +3,17 @@
 // talk TCP (the server sees the client's pod IP), a mapped port works through portmap, and
 // removing the containers runs DEL and leaves nothing behind.
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { podwireBin } from '../../src/assets/index.js';
 import { run } from '../../src/exec/run.js';
+import { busyboxRootfsTar, privatePodman, type PrivatePodman } from '../../src/lab/podman.js';
 import { startTcpEcho, tcpProbe, type TcpEchoServer } from '../../src/lab/traffic.js';
 import { loadDatapath, unloadDatapath } from '../../src/loader/index.js';
 import { openEndpoints } from '../../src/maps/index.js';
 import { createNetns, uniqueName, type Netns } from '../../src/netns/index.js';
-
-const BUSYBOX_APPLETS = ['sh', 'ping', 'nc', 'sleep', 'cat', 'echo', 'ip', 'true'];
 
 describe('podman (CNI backend) on a podwire + portmap conflist', () => {
   let host: Netns;
@@ -24,7 +23,7 @@ describe('podman (CNI backend) on a podwire + portmap conflist', () => {
   const image = `localhost/${uniqueName('pwbb')}`;
   const containers: string[] = [];
   const servers: TcpEchoServer[] = [];
-  let podman: (args: string[], opts?: { reject?: boolean }) => ReturnType<typeof run>;
+  let podman: PrivatePodman['run'];
 
   beforeAll(async () => {
     if (!existsSync(podwireBin())) throw new Error(`${podwireBin()} is missing: run \`npm run build\``);
@@ -54,33 +53,9 @@ describe('podman (CNI backend) on a podwire + portmap conflist', () => {
         { type: 'portmap', capabilities: { portMappings: true } },
       ],
     }));
-    const conf = join(dir, 'containers.conf');
-    await writeFile(conf, [
-      '[containers]',
-      'default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]',
-      '[network]',
-      'network_backend = "cni"',
-      `network_config_dir = "${confDir}"`,
-      `cni_plugin_dirs = ["${pluginDir}", "/usr/lib/cni"]`,
-      '[engine]',
-      'cgroup_manager = "cgroupfs"',
-      'events_logger = "file"',
-      'runtime = "runc"',
-      '',
-    ].join('\n'));
-
-    const storage = ['--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), '--storage-driver', 'vfs', '--tmpdir', join(dir, 'tmp')];
-    podman = (args, opts = {}) =>
-      run('env', [`CONTAINERS_CONF=${conf}`, 'podman', ...storage, ...args], { netns: host.path, timeoutMs: 60_000, reject: opts.reject });
-
-    // A registry-free image: busybox-static and the applets the test uses.
-    const rootfs = join(dir, 'rootfs');
-    await mkdir(join(rootfs, 'bin'), { recursive: true });
-    await copyFile('/bin/busybox', join(rootfs, 'bin/busybox'));
-    await chmod(join(rootfs, 'bin/busybox'), 0o755);
-    for (const a of BUSYBOX_APPLETS) await symlink('busybox', join(rootfs, 'bin', a));
-    await run('tar', ['-C', rootfs, '-cf', join(dir, 'rootfs.tar'), '.']);
-    await podman(['import', '--change', 'CMD ["/bin/sh"]', join(dir, 'rootfs.tar'), image]);
+    const pm = await privatePodman({ dir: join(dir, 'podman'), netnsPath: host.path, confDir, pluginDirs: [pluginDir, '/usr/lib/cni'], timeoutMs: 60_000 });
+    podman = (args, opts = {}) => pm.run(args, opts);
+    await podman(['import', '--change', 'CMD ["/bin/sh"]', await busyboxRootfsTar(dir), image]);
   }, 180_000);
 
   afterAll(async () => {

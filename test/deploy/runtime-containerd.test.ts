@@ -21,7 +21,8 @@ import type { LabNodeState } from '../../src/lab/state.js';
 import { startTcpEcho, tcpProbe } from '../../src/lab/traffic.js';
 import { openEndpoints } from '../../src/maps/index.js';
 import { createNetns, uniqueName, type Netns } from '../../src/netns/index.js';
-import { agentConflist, busyboxRootfsTar, median, shimOverheadMs, timings, upSeaLab, type SeaLab } from './runtime-harness.js';
+import { busyboxRootfsTar } from '../../src/lab/podman.js';
+import { agentConflist, median, shimOverheadMs, timings, upSeaLab, type SeaLab } from './runtime-harness.js';
 
 const NS = 'k8s.io';
 

@@ -3,7 +3,7 @@
 // `podwire install-cni` into a per-test CNI bin directory (never the real /opt/cni/bin) behind a
 // timing shim that records how long each CNI command took, and the conflist the agent wrote.
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { podwireSeaBin } from '../../src/assets/index.js';
 import { CONFLIST_NAME } from '../../src/agent/conflist.js';
@@ -12,7 +12,6 @@ import { Lab } from '../../src/lab/cluster.js';
 import type { LabNodeState } from '../../src/lab/state.js';
 import { uniqueName } from '../../src/netns/index.js';
 
-export const BUSYBOX_APPLETS = ['sh', 'ping', 'nc', 'sleep', 'cat', 'echo', 'ip', 'true', 'ifconfig'];
 
 export interface SeaLab {
   lab: Lab;
@@ -85,14 +84,3 @@ export function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-/** A registry-free busybox image as a tar (rootfs). */
-export async function busyboxRootfsTar(dir: string): Promise<string> {
-  const rootfs = join(dir, 'rootfs');
-  await mkdir(join(rootfs, 'bin'), { recursive: true });
-  await copyFile('/bin/busybox', join(rootfs, 'bin/busybox'));
-  await chmod(join(rootfs, 'bin/busybox'), 0o755);
-  for (const a of BUSYBOX_APPLETS) await symlink('busybox', join(rootfs, 'bin', a));
-  const tar = join(dir, 'rootfs.tar');
-  await run('tar', ['-C', rootfs, '-cf', tar, '.']);
-  return tar;
-}

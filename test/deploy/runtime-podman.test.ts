@@ -12,7 +12,8 @@ import { iperfTcp, startTcpEcho, tcpProbe, type TcpEchoServer } from '../../src/
 import type { LabNodeState } from '../../src/lab/state.js';
 import { openEndpoints } from '../../src/maps/index.js';
 import { uniqueName } from '../../src/netns/index.js';
-import { agentConflist, busyboxRootfsTar, median, shimOverheadMs, timings, upSeaLab, type SeaLab } from './runtime-harness.js';
+import { busyboxRootfsTar, privatePodman } from '../../src/lab/podman.js';
+import { agentConflist, median, shimOverheadMs, timings, upSeaLab, type SeaLab } from './runtime-harness.js';
 
 const RATE_BITS = 20_000_000; // bandwidth plugin ingressRate (to the pod), bits/s
 
@@ -41,26 +42,8 @@ describe('podman on a 2-node lab, all dist/podwire', () => {
       const conf = await agentConflist(node, [{ type: 'bandwidth', ingressRate: RATE_BITS, ingressBurst: 1_000_000 }]);
       network = conf.name;
       await writeFile(join(confDir, '05-podwire.conflist'), conf.text);
-      const containersConf = join(nd, 'containers.conf');
-      await writeFile(containersConf, [
-        '[containers]',
-        'default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]',
-        '[network]',
-        'network_backend = "cni"',
-        `network_config_dir = "${confDir}"`,
-        `cni_plugin_dirs = ["${sl.binDir}", "/usr/lib/cni"]`,
-        '[engine]',
-        'cgroup_manager = "cgroupfs"',
-        'events_logger = "file"',
-        'runtime = "runc"',
-        '',
-      ].join('\n'));
-      const storage = ['--root', join(nd, 'root'), '--runroot', join(nd, 'runroot'), '--storage-driver', 'vfs', '--tmpdir', join(nd, 'tmp')];
-      const p: Podman = {
-        node,
-        run: (args, opts = {}) =>
-          run('env', [`CONTAINERS_CONF=${containersConf}`, 'podman', ...storage, ...args], { netns: node.netnsPath, timeoutMs: 90_000, reject: opts.reject }),
-      };
+      const pod = await privatePodman({ dir: join(nd, 'podman'), netnsPath: node.netnsPath, confDir, pluginDirs: [sl.binDir, '/usr/lib/cni'] });
+      const p: Podman = { node, run: pod.run };
       await p.run(['import', '--change', 'CMD ["/bin/sh"]', tar, image]);
       pm.push(p);
     }
