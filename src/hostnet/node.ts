@@ -1,7 +1,7 @@
 // setupNode / teardownNode: the node's host networking around the datapath. Idempotent: an
-// agent calls setupNode on every start (and after every datapath reload, since tc filters hold
-// the program they were given, not the pin); a second call with the same input changes nothing,
-// a call with another mode switches the node over.
+// agent calls setupNode on every start (and after every datapath reload; the attach re-points
+// the device's pinned tcx link at the current program); a second call with the same input
+// changes nothing, a call with another mode switches the node over.
 import { existsSync } from 'node:fs';
 import { PodwireError } from '../errors/index.js';
 import { run } from '../exec/run.js';
@@ -86,11 +86,13 @@ export async function setupNode(o: SetupNodeOptions): Promise<SetupNodeResult> {
   if (o.mode === 'vxlan') {
     podMtu = uplink.mtu - VXLAN_OVERHEAD;
     // mode switch: natively routed packets no longer arrive; the uplink program would only cost
-    await detachProgram([o.uplink], { netns: o.netns });
+    await detachProgram([o.uplink], o.pinDir, { netns: o.netns });
     vxlanIfindex = await ensureVxlan(podMtu, o.netns);
     await applyNodeSysctls({ devices: [o.uplink, VXLAN_DEVICE], netns: o.netns });
     await attachProgram('from_vxlan', VXLAN_DEVICE, o.pinDir, { netns: o.netns });
   } else {
+    // the device's link pin would outlive the device (deleting it only detaches the link)
+    await detachProgram([VXLAN_DEVICE], o.pinDir, { netns: o.netns });
     if (await readLink(VXLAN_DEVICE, o.netns)) await run('ip', ['link', 'del', VXLAN_DEVICE], { netns: o.netns, errorCode: 'IO_FAILED' });
     await applyNodeSysctls({ devices: [o.uplink], netns: o.netns });
     await attachProgram('from_uplink', o.uplink, o.pinDir, { netns: o.netns });
@@ -115,7 +117,7 @@ export interface TeardownNodeOptions {
 
 /**
  * Undo setupNode: node_cfg back to mode none (from_pod hands remote traffic to the stack), the
- * uplink filter detached, the VXLAN device and every podwire kernel route deleted. Sysctls stay
+ * uplink's and VXLAN device's tcx links detached and unpinned, the VXLAN device and every podwire kernel route deleted. Sysctls stay
  * (other software on the node may rely on forwarding). Idempotent; works without the pins too.
  */
 export async function teardownNode(o: TeardownNodeOptions): Promise<void> {
@@ -130,7 +132,7 @@ export async function teardownNode(o: TeardownNodeOptions): Promise<void> {
       cfg.close();
     }
   }
-  if (uplink) await detachProgram([uplink], { netns: o.netns });
+  await detachProgram(uplink ? [uplink, VXLAN_DEVICE] : [VXLAN_DEVICE], o.pinDir, { netns: o.netns });
   // deleting the device also removes the routes through it; the sync removes native ones
   if (await readLink(VXLAN_DEVICE, o.netns)) await run('ip', ['link', 'del', VXLAN_DEVICE], { netns: o.netns, errorCode: 'IO_FAILED' });
   await syncKernelRoutes({ mode: 'native', remote: [], netns: o.netns });

@@ -1,5 +1,5 @@
-// loadDatapath / unloadDatapath: compile -> link -> load+pin (reusing pinned maps) -> re-attach
-// the new program to every host veth in the endpoints map, and the reverse.
+// loadDatapath / unloadDatapath: compile -> link -> load+pin (reusing pinned maps) -> point every
+// pinned tcx link (host veths, uplink / VXLAN device) at the new programs, and the reverse.
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { LINKED_OBJECT } from '../build/bpf.mjs';
 import { openEndpoints } from '../maps/endpoints.js';
 import { openNodeConfig } from '../maps/node-config.js';
-import { attachFromPodMany, attachProgram, detachFromPod, linkNames, type NetnsOption } from './attach.js';
+import { attachFromPodMany, attachProgram, detachAllLinks, detachProgram, linkNames, updateLinks, type NetnsOption } from './attach.js';
 import { compileSources, type Defines } from './compile.js';
 import { linkObjects } from './link.js';
 import { loadAndPin } from './load.js';
-import { pinPaths } from './pins.js';
+import { linkPin, pinPaths } from './pins.js';
 import { datapathSourceDir } from './source.js';
 
 export interface LoadOptions extends NetnsOption {
@@ -27,8 +27,10 @@ export interface LoadResult {
   programs: string[];
   /** Maps that were already pinned and kept (with their contents). */
   reusedMaps: string[];
-  /** Devices whose ingress filter now runs the new program (host veths, plus the uplink or VXLAN device of a set-up node). */
+  /** Devices whose tcx link now runs the new program (host veths, plus the uplink or VXLAN device of a set-up node). */
   reattached: number;
+  /** Link pins dropped because their device is gone (a veth deleted without a CNI DEL). */
+  staleLinks: string[];
 }
 
 /** Host veth names of the endpoints, resolved in the given namespace (missing ones skipped). */
@@ -69,29 +71,36 @@ export async function loadDatapath(opts: LoadOptions): Promise<LoadResult> {
     const objects = await compileSources(opts.bpfDir ?? datapathSourceDir(), work, opts.defines ?? {});
     const linked = await linkObjects(join(work, LINKED_OBJECT), objects);
     const pinned = await loadAndPin(linked, pinPaths(opts.pinDir));
-    // tc filters hold the program they were given, not the pin: point every known veth at the new one
-    let reattached = pinned.programs.includes('from_pod')
-      ? await attachFromPodMany(await endpointIfnames(opts.pinDir, opts), opts.pinDir, opts)
-      : 0;
-    // likewise the uplink/VXLAN program of a node that setupNode already configured
+    // A link holds the program it was given, not the pin: re-point every pinned link at the new
+    // program (BPF_LINK_UPDATE, atomic per device) and drop pins whose device is gone.
+    const links = await updateLinks(opts.pinDir);
+    let reattached = links.updated.length;
+    // Devices without a link pin yet: host veths attached by a pre-tcx podwire (their clsact
+    // filter is removed by the attach), and likewise the uplink/VXLAN device of a set-up node.
+    const unlinked = (ifname: string): boolean => !existsSync(linkPin(opts.pinDir, ifname));
+    if (pinned.programs.includes('from_pod')) {
+      reattached += await attachFromPodMany((await endpointIfnames(opts.pinDir, opts)).filter(unlinked), opts.pinDir, opts);
+    }
     const node = await nodeProgram(opts.pinDir, opts);
-    if (node && pinned.programs.includes(node.prog)) {
+    if (node && pinned.programs.includes(node.prog) && unlinked(node.ifname)) {
       await attachProgram(node.prog, node.ifname, opts.pinDir, opts);
       reattached++;
     }
-    return { programs: pinned.programs, reusedMaps: pinned.reusedMaps, reattached };
+    return { programs: pinned.programs, reusedMaps: pinned.reusedMaps, reattached, staleLinks: links.removed };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
 }
 
-/** Detach from the host veths in the endpoints map (and the node's uplink/VXLAN device), then
- * remove every pin and the pin dir. Idempotent. */
+/** Detach every pinned link (host veths, the node's uplink/VXLAN device), and any pre-tcx filter
+ * on the endpoints' veths and the node device, then remove every pin and the pin dir. Idempotent. */
 export async function unloadDatapath(opts: { pinDir: string } & NetnsOption): Promise<void> {
   if (!existsSync(opts.pinDir)) return;
+  const detached = await detachAllLinks(opts.pinDir);
   // an unreadable/mismatched endpoints map must not block the cleanup
   const ifnames = await endpointIfnames(opts.pinDir, opts).catch(() => []);
   const node = await nodeProgram(opts.pinDir, opts).catch(() => undefined);
-  await detachFromPod(node ? [...ifnames, node.ifname] : ifnames, opts);
+  const legacy = (node ? [...ifnames, node.ifname] : ifnames).filter((i) => !detached.includes(i));
+  await detachProgram(legacy, opts.pinDir, opts);
   await rm(opts.pinDir, { recursive: true, force: true });
 }

@@ -1,5 +1,5 @@
 // The datapath loader: compile, link, load, pin, attach. Small files per concern.
-export { DEFAULT_PIN_DIR, pinPaths, type PinPaths, type ProgName } from './pins.js';
+export { DEFAULT_PIN_DIR, pinPaths, linkPin, type PinPaths, type ProgName } from './pins.js';
 export { isDatapathLoaded } from './status.js';
 export { loadDatapath, unloadDatapath, type LoadOptions, type LoadResult } from './datapath.js';
 export {
@@ -8,11 +8,15 @@ export {
   attachFromPod,
   attachFromPodMany,
   detachFromPod,
+  detachAllLinks,
+  updateLinks,
+  linkPinIfnames,
   attachedProgramId,
   pinnedProgramId,
   linkNames,
   type NetnsOption,
 } from './attach.js';
+export { tcxAttach, tcxDetach, tcxInfo, tcxQuery, tcxUpdateFromDir, type TcxAttachResult, type TcxLinkInfo, type TcxQueryResult } from './tcx.js';
 export { compileSources, type Defines } from './compile.js';
 export { linkObjects } from './link.js';
 export { loadAndPin, loadError } from './load.js';

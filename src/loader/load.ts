@@ -69,6 +69,7 @@ async function listDir(dir: string): Promise<string[]> {
 export async function loadAndPin(obj: string, paths: PinPaths): Promise<PinResult> {
   await mkdir(paths.mapsDir, { recursive: true });
   await mkdir(paths.progsDir, { recursive: true });
+  await mkdir(paths.linksDir, { recursive: true });
 
   const { maps } = await readObjectLayouts(obj);
   const reusedMaps = Object.keys(maps).filter((n) => existsSync(join(paths.mapsDir, n)));

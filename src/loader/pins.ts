@@ -9,6 +9,8 @@ export interface PinPaths {
   root: string;
   mapsDir: string;
   progsDir: string;
+  /** tcx links, one pin per device: links/<ifname> (see linkPin). */
+  linksDir: string;
   maps: { endpoints: string; counters: string; routes: string; nodeCfg: string };
   progs: { fromPod: string; fromUplink: string; fromVxlan: string };
 }
@@ -23,6 +25,7 @@ export function pinPaths(pinDir: string = DEFAULT_PIN_DIR): PinPaths {
     root: pinDir,
     mapsDir,
     progsDir,
+    linksDir: join(pinDir, 'links'),
     maps: {
       endpoints: join(mapsDir, 'endpoints'),
       counters: join(mapsDir, 'counters'),
@@ -31,6 +34,20 @@ export function pinPaths(pinDir: string = DEFAULT_PIN_DIR): PinPaths {
     },
     progs: { fromPod: join(progsDir, 'from_pod'), fromUplink: join(progsDir, 'from_uplink'), fromVxlan: join(progsDir, 'from_vxlan') },
   };
+}
+
+/**
+ * The pin of the tcx link that attaches a program to ifname's ingress. bpffs refuses names with a
+ * '.', which interface names may contain (VLANs: eth0.100), so '.' becomes ':', a character
+ * interface names can never have — the mapping stays one-to-one.
+ */
+export function linkPin(pinDir: string, ifname: string): string {
+  return join(pinPaths(pinDir).linksDir, ifname.replaceAll('.', ':'));
+}
+
+/** The interface name a link pin's file name stands for (inverse of linkPin). */
+export function linkPinIfname(pinName: string): string {
+  return pinName.replaceAll(':', '.');
 }
 
 /**

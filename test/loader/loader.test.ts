@@ -57,14 +57,14 @@ describe('loader', () => {
   it('loads and pins programs and maps under the pin dir', async () => {
     expect(isDatapathLoaded(pinDir)).toBe(false);
     const r = await loadDatapath({ pinDir, netns: ns!.path });
-    expect(r).toEqual({ programs: ['from_pod', 'from_uplink', 'from_vxlan'], reusedMaps: [], reattached: 0 });
+    expect(r).toEqual({ programs: ['from_pod', 'from_uplink', 'from_vxlan'], reusedMaps: [], reattached: 0, staleLinks: [] });
     expect(isDatapathLoaded(pinDir)).toBe(true);
-    expect(readdirSync(pinDir).sort()).toEqual(['maps', 'progs']); // no staging leftovers
+    expect(readdirSync(pinDir).sort()).toEqual(['links', 'maps', 'progs']); // no staging leftovers
     expect(readdirSync(pinPaths(pinDir).mapsDir).sort()).toEqual(['counters', 'endpoints', 'node_cfg', 'routes']);
     expect(await pinnedProgramId(pinDir)).toBeGreaterThan(0);
   });
 
-  it('attaches from_pod to a host veth with one tc exec, and reports the attached id', async () => {
+  it('attaches from_pod to a host veth with one pw-tcx exec, and reports the attached id', async () => {
     expect(await attachedProgramId('h1', { netns: ns!.path })).toBeUndefined();
     await attachFromPod('h1', pinDir, { netns: ns!.path });
     expect(await attachedProgramId('h1', { netns: ns!.path })).toBe(await pinnedProgramId(pinDir));
@@ -89,7 +89,7 @@ describe('loader', () => {
     const again = openEndpoints(pinDir);
     expect(again.get(ep.ip)).toEqual(ep);
     again.close();
-    expect(readdirSync(pinDir).sort()).toEqual(['maps', 'progs']);
+    expect(readdirSync(pinDir).sort()).toEqual(['links', 'maps', 'progs']);
   });
 
   it('passes -D defines to clang (map capacity) and refuses to reuse a map whose definition changed', async () => {
@@ -126,7 +126,7 @@ char LICENSE[] SEC("license") = "GPL";
     expect(e.message).toMatch(/outside of the packet/);
     expect(e.details).toMatch(/invalid access to packet/);
     expect(isDatapathLoaded(dir)).toBe(false);
-    expect(readdirSync(dir).sort()).toEqual(['maps', 'progs']); // staging removed
+    expect(readdirSync(dir).sort()).toEqual(['links', 'maps', 'progs']); // staging removed
     expect(readdirSync(pinPaths(dir).progsDir)).toEqual([]);
   });
 
