@@ -34,6 +34,7 @@ export async function benchCni(o: { pods: number; concurrent: number }, col: Col
   const unregister = registerCleanup(cleanup);
   try {
     const total = o.pods + o.concurrent;
+    progress.total += 3;
     progress.info(`CNI: ${total} pod namespaces on lab node ${node.netns.name}`);
     for (let i = 0; i < total; i++) slots.push({ name: `bench-${i}`, containerId: randomBytes(16).toString('hex'), netns: await createNetns('pwbq') });
 

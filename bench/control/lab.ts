@@ -39,6 +39,7 @@ export async function benchLab(o: { watchEvents: number; restarts: number }, col
   const unregister = registerCleanup(() => lab.down());
   try {
     const node = lab.state.nodes[0]!;
+    progress.total += o.watchEvents + o.restarts * 2;
     const socket = lab.state.apiServer.socket;
 
     // watch event → routes map entry

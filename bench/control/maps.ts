@@ -24,6 +24,7 @@ export async function benchMapSync(o: { sizes: number[]; iterations: number }, c
   const cleanup = () => unloadDatapath({ pinDir });
   const unregister = registerCleanup(cleanup);
   try {
+    progress.total += o.sizes.length * 2;
     await loadDatapath({ pinDir, defines: { PW_ENDPOINTS_MAX: CAPACITY, PW_ROUTES_MAX: CAPACITY } });
     const eps = openEndpoints(pinDir);
     const routes = openRoutes(pinDir);

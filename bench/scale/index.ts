@@ -77,6 +77,7 @@ export async function runScale(o: { nodes: number; pods: number; quick: boolean 
   };
   const unregister = registerCleanup(cleanup);
   try {
+    progress.total += 1;
     const port = await attachToUnderlay({ netnsPath: underlay.netns.path, subnet: SUBNET }, node, 0, 'eth0');
     // The simulated nodes' IPs (100.64.0.0/10) must be on-link for the agent's kernel routes
     // (podCIDR via node IP needs an on-link gateway, as with flannel host-gw): one address in
