@@ -19,8 +19,10 @@
 #define PW_ENDPOINTS_MAX 65536
 #endif
 
+/* One route per Node podCIDR: room for twice the largest published cluster (GKE: 65,000 nodes).
+ * The trie allocates on insert (BPF_F_NO_PREALLOC), so an empty capacity costs nothing. */
 #ifndef PW_ROUTES_MAX
-#define PW_ROUTES_MAX 16384
+#define PW_ROUTES_MAX 131072
 #endif
 
 /* Pod IP -> endpoint on this node. */

@@ -44,7 +44,7 @@ describe('podwire maps / endpoints / routes / counters', () => {
       ['counters', 'percpu_array', 4, 16, 128, 128, 'ok'],
       ['endpoints', 'hash', 20, 24, 2, 65536, 'ok'],
       ['node_cfg', 'array', 4, 24, 1, 1, 'ok'],
-      ['routes', 'lpm_trie', 8, 16, 3, 16384, 'ok'],
+      ['routes', 'lpm_trie', 8, 16, 3, 131072, 'ok'],
     ]);
     const text = (await n().cli(['maps', 'list', '--pin-dir', n().pinDir])).stdout.split('\n');
     expect(text[0]).toMatch(/^NAME\s+TYPE\s+KEY\s+VALUE\s+ENTRIES\s+MAX\s+ID\s+LAYOUT$/);

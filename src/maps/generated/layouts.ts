@@ -150,7 +150,7 @@ export const maps = {
     type: 'lpm_trie',
     keySize: 8,
     valueSize: 16,
-    maxEntries: 16384,
+    maxEntries: 131072,
     key: 'pw_route_key',
     value: 'pw_route',
   },
