@@ -143,10 +143,12 @@ export class Reconciler {
       const remoteKey = keyOfRemote(desired);
       if (remoteKey !== this.lastRemoteKey || this.kernelRoutesDue) {
         const remote = desired.filter((r) => r.kind === 'remote').map((r) => ({ cidr: r.cidr, nodeIp: r.nodeIp }));
-        const k = await dataplane.syncKernelRoutes(remote);
+        const k = (await dataplane.syncKernelRoutes(remote)) as { failed?: string[] } | undefined;
         this.lastRemoteKey = remoteKey;
-        this.kernelRoutesDue = false;
+        // Refused routes (e.g. native mode toward an off-link node) are retried on the next pass.
+        this.kernelRoutesDue = (k?.failed?.length ?? 0) > 0;
         fields['kernelRoutes'] = k ?? remote.length;
+        if (k?.failed?.length) this.o.log.warn('kernel refused host routes to remote podCIDRs (nodes not on the uplink\'s link need --mode vxlan)', { failed: k.failed.slice(0, 5), count: k.failed.length });
       }
     }
 

@@ -36,6 +36,12 @@ export interface SyncKernelRoutesResult {
   replaced: number;
   deleted: number;
   unchanged: number;
+  /**
+   * Routes the kernel refused, with its reason (e.g. native mode toward a node that is not on
+   * the uplink's link: "Nexthop has invalid gateway" — such nodes need vxlan mode). The others
+   * were applied; the pod datapath itself does not depend on these host routes.
+   */
+  failed: string[];
 }
 
 /** A route as we compare it: everything that must match for a route to count as unchanged. */
@@ -129,7 +135,7 @@ export async function syncKernelRoutes(o: SyncKernelRoutesOptions): Promise<Sync
   checkRemote(o.remote);
   const have = new Map((await listKernelRoutes(o.netns)).map((r) => [r.cidr, r]));
   const lines: string[] = [];
-  const res: SyncKernelRoutesResult = { added: 0, replaced: 0, deleted: 0, unchanged: 0 };
+  const res: SyncKernelRoutesResult = { added: 0, replaced: 0, deleted: 0, unchanged: 0, failed: [] };
   const want = new Set<string>();
   for (const r of o.remote) {
     const d = desired(o, r);
@@ -153,7 +159,14 @@ export async function syncKernelRoutes(o: SyncKernelRoutesOptions): Promise<Sync
     // -force: one bad route (e.g. a gateway not on any link yet) must not block the others
     const r = await run('ip', ['-force', '-batch', '-'], { input: `${lines.join('\n')}\n`, netns: o.netns, reject: false });
     if (r.exitCode !== 0) {
-      throw new PodwireError('IO_FAILED', `syncing kernel routes failed: ${r.stderr.trim()}`, { details: `${lines.join('\n')}\n${r.stderr}` });
+      // ip -batch prints the kernel's reason, then "Command failed -:N" naming the line.
+      let why = '';
+      for (const l of r.stderr.split('\n').map((x) => x.trim()).filter(Boolean)) {
+        const m = /^Command failed -:(\d+)$/.exec(l);
+        if (m) res.failed.push(`${lines[Number(m[1]) - 1] ?? `line ${m[1]}`}: ${why.replace(/^Error: /, '')}`);
+        else why = l;
+      }
+      if (res.failed.length === 0) throw new PodwireError('IO_FAILED', `syncing kernel routes failed (exit ${r.exitCode})`, { details: lines.join('\n') });
     }
   }
   return res;

@@ -196,13 +196,22 @@ function crossNodeSuite(mode: DatapathMode): void {
       const again = await setupNode({ pinDir: node.pinDir, mode, uplink: 'eth0', vni: VNI, netns: ns });
       expect(again).toEqual(setups[0]);
       const remote = [{ cidr: cidrs[1]!, nodeIp: ips[1]! }];
-      expect(await syncKernelRoutes({ mode, remote, netns: ns, vni: VNI, nodeIp: ips[0] })).toEqual({ added: 0, replaced: 0, deleted: 0, unchanged: 1 });
+      expect(await syncKernelRoutes({ mode, remote, netns: ns, vni: VNI, nodeIp: ips[0] })).toEqual({ added: 0, replaced: 0, deleted: 0, unchanged: 1, failed: [] });
       const more = [...remote, { cidr: '10.244.3.0/24', nodeIp: '172.30.0.13' }];
-      expect(await syncKernelRoutes({ mode, remote: more, netns: ns, vni: VNI, nodeIp: ips[0] })).toEqual({ added: 1, replaced: 0, deleted: 0, unchanged: 1 });
+      expect(await syncKernelRoutes({ mode, remote: more, netns: ns, vni: VNI, nodeIp: ips[0] })).toEqual({ added: 1, replaced: 0, deleted: 0, unchanged: 1, failed: [] });
       const moved = [remote[0]!, { cidr: '10.244.3.0/24', nodeIp: '172.30.0.14' }];
-      expect(await syncKernelRoutes({ mode, remote: moved, netns: ns, vni: VNI, nodeIp: ips[0] })).toEqual({ added: 0, replaced: 1, deleted: 0, unchanged: 1 });
-      expect(await syncKernelRoutes({ mode, remote, netns: ns, vni: VNI, nodeIp: ips[0] })).toEqual({ added: 0, replaced: 0, deleted: 1, unchanged: 1 });
+      expect(await syncKernelRoutes({ mode, remote: moved, netns: ns, vni: VNI, nodeIp: ips[0] })).toEqual({ added: 0, replaced: 1, deleted: 0, unchanged: 1, failed: [] });
+      expect(await syncKernelRoutes({ mode, remote, netns: ns, vni: VNI, nodeIp: ips[0] })).toEqual({ added: 0, replaced: 0, deleted: 1, unchanged: 1, failed: [] });
       expect((await listKernelRoutes(ns)).map((r) => r.cidr)).toEqual([cidrs[1]]);
+      if (mode === 'native') {
+        // A node that is not on the uplink's link cannot be a native next hop: the kernel refuses
+        // that one route, the others are applied, and the failure is reported, not thrown.
+        const offLink = [...remote, { cidr: '10.244.9.0/24', nodeIp: '192.0.2.99' }];
+        const r = await syncKernelRoutes({ mode, remote: offLink, netns: ns, vni: VNI, nodeIp: ips[0] });
+        expect(r.failed).toHaveLength(1);
+        expect((await listKernelRoutes(ns)).map((x) => x.cidr)).toEqual([cidrs[1]]);
+        await syncKernelRoutes({ mode, remote, netns: ns, vni: VNI, nodeIp: ips[0] });
+      }
       // still forwarding after all that
       expect((await ping(node.netns.path, b1.ip)).ok).toBe(true);
     });
