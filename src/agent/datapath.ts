@@ -23,6 +23,8 @@ export interface DatapathState {
   defines: Defines;
   /** Program name → BPF program ID pinned at PINDIR/progs/NAME. */
   programs: Record<string, number>;
+  /** How loadDatapath attached the programs; absent = clsact filters (podwire before tcx links). */
+  attach?: 'tcx';
   loadedAt: string;
 }
 
@@ -104,6 +106,8 @@ async function adoptionBlocker(pinDir: string, state: DatapathState | undefined,
   if (state.hash !== hash) return 'sources, defines or version changed';
   const missingMap = Object.keys(mapLayouts).find((m) => !existsSync(join(pinPaths(pinDir).mapsDir, m)));
   if (missingMap) return `map ${missingMap} is not pinned`;
+  // a pre-tcx podwire attached with clsact filters: reload once so every device moves to tcx links
+  if (state.attach !== 'tcx') return 'programs are attached with tc filters (loaded by a pre-tcx podwire)';
   const pinned = await pinnedProgramIds(pinDir).catch(() => ({}) as Record<string, number>);
   for (const [name, id] of Object.entries(state.programs)) {
     if (pinned[name] !== id) return `program ${name} is ${pinned[name] === undefined ? 'not pinned' : `id ${pinned[name]}, not ${id}`}`;
@@ -125,7 +129,7 @@ export async function ensureDatapath(opts: { pinDir: string; stateDir: string; d
   opts.log.info('loading datapath', { pinDir: opts.pinDir, reason: blocker, defines: opts.defines });
   const r = await loadDatapath({ pinDir: opts.pinDir, defines: opts.defines });
   const programs = await pinnedProgramIds(opts.pinDir);
-  await writeState(opts.stateDir, { hash, version: v, defines: opts.defines, programs, loadedAt: new Date().toISOString() });
+  await writeState(opts.stateDir, { hash, version: v, defines: opts.defines, programs, attach: 'tcx', loadedAt: new Date().toISOString() });
   const durationMs = Math.round(performance.now() - t0);
   opts.log.info('datapath loaded', { programs, reusedMaps: r.reusedMaps, reattached: r.reattached, hash: hash.slice(0, 12), durationMs });
   return { adopted: false, programs, hash, ...(blocker === undefined ? {} : { reason: blocker }), durationMs };

@@ -17,7 +17,7 @@ export function registerDatapath(program: Command): void {
   const dp = program.command('datapath').description('compile, load and pin (or remove) the eBPF datapath');
 
   dp.command('load')
-    .description('compile bpf/, load and pin it (keeping pinned maps), re-attach known host veths')
+    .description('compile bpf/, load and pin it (keeping pinned maps), point every pinned tcx link at the new programs')
     .option('--pin-dir <dir>', 'bpffs pin directory', DEFAULT_PIN_DIR)
     .option('-D, --define <NAME=VALUE>', 'compile-time constant (repeatable)', parseDefine)
     .option('-o, --output <format>', 'text or json', 'text')
@@ -27,12 +27,13 @@ export function registerDatapath(program: Command): void {
       print(
         o.output === 'json',
         { pinDir: o.pinDir, ...r },
-        `loaded ${r.programs.join(', ')} at ${o.pinDir}; reused maps: ${r.reusedMaps.join(', ') || 'none'}; re-attached ${r.reattached} veth(s)`,
+        `loaded ${r.programs.join(', ')} at ${o.pinDir}; reused maps: ${r.reusedMaps.join(', ') || 'none'}; re-attached ${r.reattached} device(s)` +
+          (r.staleLinks.length > 0 ? `; removed link pins of vanished devices: ${r.staleLinks.join(', ')}` : ''),
       );
     });
 
   dp.command('unload')
-    .description('detach from known host veths and remove every pin under the pin directory')
+    .description('detach every pinned tcx link and remove every pin under the pin directory')
     .option('--pin-dir <dir>', 'bpffs pin directory', DEFAULT_PIN_DIR)
     .option('-o, --output <format>', 'text or json', 'text')
     .action(async (o: { pinDir: string; output: string }) => {

@@ -1,8 +1,10 @@
 // DEL: best effort and idempotent. Works without prevResult and without the netns (the runtime
 // may call it twice, or after the pod's namespace is gone). Removes the endpoint entry and the
-// veth (its peer, the host route and the tc filter go with it), and releases the address
-// last, so the address is never handed out while anything still points at it.
+// veth (its peer, the host route and the tcx link go with it) and then the link's pin, and
+// releases the address last, so the address is never handed out while anything still points
+// at it.
 import { IpamStore } from '../ipam/store.js';
+import { removeLinkPins } from './attach.js';
 import type { NetConf } from './config.js';
 import { removeEndpoint } from './endpoint.js';
 import type { CniEnv } from './env.js';
@@ -25,5 +27,7 @@ export async function cmdDel(env: CniEnv, conf: NetConf): Promise<void> {
     linkNames().has(host) ? deleteLinks([host]) : undefined,
   ]);
   for (const s of settled) if (s.status === 'rejected') throw s.reason;
+  // after the veth: unpinning a live link would detach from_pod while the pod still sends
+  await removeLinkPins([host], conf.pinDir);
   store.release(key);
 }

@@ -1,5 +1,5 @@
 // GC (1.1.0): release every attachment the runtime no longer lists in
-// cni.dev/valid-attachments — address, host veth, endpoint entry — plus debris no record
+// cni.dev/valid-attachments — address, host veth, its tcx link pin, endpoint entry — plus debris no record
 // explains (a podwire-named veth or an endpoint of podCIDR without an address record).
 // Snapshot order matters: links and endpoints are read BEFORE the records, because a
 // concurrent ADD makes its record first; anything in the earlier snapshots that belongs to a
@@ -9,6 +9,7 @@ import { PodwireError, isPodwireError } from '../errors/index.js';
 import { cidrContains, parseIpv4 } from '../ipam/cidr.js';
 import { attachmentId, IpamStore, type AttachmentKey } from '../ipam/store.js';
 import type { NetConf } from './config.js';
+import { linkPinIfnames, removeLinkPins } from './attach.js';
 import { importMaps } from './datapath.js';
 import { hostVethName, isHostVethName } from './names.js';
 import { linkNames } from './procfs.js';
@@ -62,6 +63,8 @@ export async function cmdGc(conf: NetConf): Promise<void> {
     const doomed = links.filter((l) => !keepHosts.has(l));
     try {
       await deleteLinks(doomed);
+      // their tcx link pins, and pins left by podwire veths that vanished without a DEL
+      await removeLinkPins(linkPinIfnames(conf.pinDir).filter((l) => isHostVethName(l) && !keepHosts.has(l)), conf.pinDir);
     } catch (e) {
       failures.push((e as Error).message);
     }

@@ -2,9 +2,10 @@
 // requested version, CHECK (pass, then catch a removed address), DEL (twice, and after the
 // pod's netns is gone), GC against cni.dev/valid-attachments, STATUS with and without a
 // datapath, ADD without a datapath.
+import { existsSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containerId, createHarness, podView, type Harness } from './harness.js';
-import { attachedProgramId, pinnedProgramId } from '../../src/loader/index.js';
+import { attachedProgramId, linkPin, pinnedProgramId, pinPaths, tcxDetach } from '../../src/loader/index.js';
 import { openEndpoints } from '../../src/maps/index.js';
 
 let h: Harness;
@@ -107,7 +108,7 @@ describe('CHECK', () => {
     const add = await h.cni('ADD', { containerId: id, netns: pod.path });
     const res = add.json as Json;
     const host = res['interfaces'][0].name as string;
-    await h.node.exec('tc', ['filter', 'del', 'dev', host, 'ingress', 'pref', '1', 'handle', '1', 'bpf']);
+    await tcxDetach(linkPin(h.pinDir, host));
     const ip = (res['ips'][0].address as string).replace('/32', '');
     const eps = openEndpoints(h.pinDir);
     try {
@@ -132,6 +133,8 @@ describe('DEL', () => {
     const ip = ((add.json as Json)['ips'][0].address as string).replace('/32', '');
     expect(h.records()).toContain(ip);
     expect(h.endpoints().map((e) => e.ip)).toContain(ip);
+    const pin = linkPin(h.pinDir, (add.json as Json)['interfaces'][0].name as string);
+    expect(existsSync(pin)).toBe(true);
 
     const del1 = await h.cni('DEL', { containerId: id, netns: pod.path, extra: { prevResult: add.json } });
     expect(del1.exitCode, del1.stdout).toBe(0);
@@ -139,6 +142,7 @@ describe('DEL', () => {
     expect(h.records()).not.toContain(ip);
     expect(h.endpoints().map((e) => e.ip)).not.toContain(ip);
     expect(await h.hostVeths()).toEqual([]);
+    expect(existsSync(pin)).toBe(false); // the tcx link's pin would outlive the veth
     expect((await h.nodeRoutes()).map((r) => r.dst)).not.toContain(ip);
     expect((await pod.exec('ip', ['link', 'show', 'eth0'], { reject: false })).exitCode).not.toBe(0);
 
@@ -151,6 +155,7 @@ describe('DEL', () => {
     const id = containerId();
     const add = await h.cni('ADD', { containerId: id, netns: pod.path });
     const ip = ((add.json as Json)['ips'][0].address as string).replace('/32', '');
+    const pin = linkPin(h.pinDir, (add.json as Json)['interfaces'][0].name as string);
     await pod.remove();
     const del = await h.cni('DEL', { containerId: id, netns: pod.path });
     expect(del.exitCode, del.stdout).toBe(0);
@@ -159,6 +164,7 @@ describe('DEL', () => {
     expect(h.records()).not.toContain(ip);
     expect(h.endpoints().map((e) => e.ip)).not.toContain(ip);
     expect(await h.hostVeths()).toEqual([]);
+    expect(existsSync(pin)).toBe(false);
   });
 });
 
@@ -176,6 +182,7 @@ describe('GC', () => {
     expect(h.records()).toEqual([ips[0]]);
     expect(h.endpoints().map((e) => e.ip)).toEqual([ips[0]]);
     expect(await h.hostVeths()).toEqual([keepHost]);
+    expect(readdirSync(pinPaths(h.pinDir).linksDir)).toEqual([keepHost]); // tcx link pins follow the veths
     expect((await h.nodeRoutes()).map((r) => r.dst)).toEqual([ips[0]]);
     // the kept pod still checks out
     const check = await h.cni('CHECK', { containerId: ids[0], netns: pods[0]!.path, extra: { prevResult: adds[0]!.json } });
@@ -189,6 +196,7 @@ describe('GC', () => {
     expect((await h.cni('GC', { extra: { 'cni.dev/valid-attachments': [] } })).exitCode).toBe(0);
     expect(h.records()).toEqual([]);
     expect(await h.hostVeths()).toEqual([]);
+    expect(readdirSync(pinPaths(h.pinDir).linksDir)).toEqual([]);
   });
 });
 
