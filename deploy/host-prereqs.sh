@@ -20,7 +20,7 @@ need_root
 # binutils' strip shrinks the node binary inside dist/podwire (npm run build:bin).
 pkgs=(
   clang-16 lld-16 llvm-16 libbpf-dev bpftool linux-libc-dev binutils
-  iproute2 iputils-ping iperf3 sockperf ethtool util-linux procps
+  iproute2 iputils-ping iperf3 sockperf ethtool util-linux procps curl file python3
   containernetworking-plugins podman runc busybox-static iptables containerd
 )
 missing=()
