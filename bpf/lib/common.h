@@ -62,7 +62,7 @@ enum pw_direction {
 
 /* What the program does with the packet; the BPF file maps these to TC_ACT_* codes. */
 enum pw_action {
-	PW_ACT_PASS = 0,          /* TC_ACT_OK: hand to the host stack */
+	PW_ACT_PASS = 0,          /* TC_ACT_UNSPEC: on to other tc users, then the host stack */
 	PW_ACT_DROP = 1,          /* TC_ACT_SHOT */
 	PW_ACT_REDIRECT_PEER = 2, /* bpf_redirect_peer(verdict.ifindex) */
 	PW_ACT_REDIRECT_NEIGH = 3, /* FIB lookup of verdict.nh_addr, then bpf_redirect_neigh(ifindex, next hop) */

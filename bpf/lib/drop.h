@@ -47,7 +47,11 @@ static __always_inline int pw_finish(struct __sk_buff *skb, const struct pw_verd
 		/* the tunnel key was set by pw_apply(); the device's xmit encapsulates */
 		return bpf_redirect(v->ifindex, 0);
 	case PW_ACT_PASS:
-		return TC_ACT_OK;
+		/* TC_ACT_UNSPEC (tcx "next"), not TC_ACT_OK: under tcx, OK ends tc processing, so the
+		 * filters other tools hang on the ingress qdisc (e.g. the bandwidth plugin's mirror to
+		 * its ifb) would never see packets we hand to the stack. UNSPEC lets them run, then the
+		 * stack takes the packet as with OK. */
+		return TC_ACT_UNSPEC;
 	default:
 		return TC_ACT_SHOT;
 	}

@@ -10,7 +10,8 @@ import { enums } from '../../src/maps/generated/layouts.js';
 import { createNetns, type Netns } from '../../src/netns/index.js';
 import { arpRequest, ETH_HLEN, ethHeader, ipChecksum, ipv4Frame, testRun } from './packets.js';
 
-const TC_ACT_OK = 0;
+// "pass to the stack" is TC_ACT_UNSPEC (-1, tcx "next"); BPF_PROG_TEST_RUN reports the u32 retval.
+const TC_ACT_UNSPEC = 0xffffffff;
 const TC_ACT_SHOT = 2;
 const TC_ACT_REDIRECT = 7;
 const R = enums.pw_reason.values;
@@ -162,7 +163,7 @@ describe('from_pod toward other nodes (BPF_PROG_TEST_RUN)', () => {
     setCfg({ mode: 'native' });
     const frame = toRemote({ daddr: REMOTE_NODE });
     const r = await run(progs.fromPod, frame, podA.ifindex, 'PASS_STACK_MISS', 'EGRESS');
-    expect(r.retval).toBe(TC_ACT_OK);
+    expect(r.retval).toBe(TC_ACT_UNSPEC);
     expect(r.dataOut).toEqual(frame);
   });
 
@@ -175,7 +176,7 @@ describe('from_pod toward other nodes (BPF_PROG_TEST_RUN)', () => {
     setCfg({ mode: 'none', nodeIp: '0.0.0.0', uplinkIfindex: 0 });
     const frame = toRemote();
     const r = await run(progs.fromPod, frame, podA.ifindex, 'PASS_STACK_NO_NODE_CFG', 'EGRESS');
-    expect(r.retval).toBe(TC_ACT_OK);
+    expect(r.retval).toBe(TC_ACT_UNSPEC);
     expect(r.dataOut).toEqual(frame);
   });
 });
@@ -206,9 +207,9 @@ describe('from_uplink / from_vxlan (BPF_PROG_TEST_RUN)', () => {
     const toNode = fromRemote(NODE_IP);
     expect((await run(progs.fromUplink, toNode, uplink, 'PASS_STACK_MISS', 'INGRESS')).dataOut).toEqual(toNode);
     const arp = arpRequest(PEER_MAC, REMOTE_NODE, NODE_IP);
-    expect((await run(progs.fromUplink, arp, uplink, 'PASS_STACK_ARP', 'INGRESS')).retval).toBe(TC_ACT_OK);
+    expect((await run(progs.fromUplink, arp, uplink, 'PASS_STACK_ARP', 'INGRESS')).retval).toBe(TC_ACT_UNSPEC);
     const junk = ipv4Frame({ dmac: UPLINK_MAC, smac: PEER_MAC, saddr: '10.244.9.7', daddr: podA.ip, totLen: 1500 });
-    expect((await run(progs.fromUplink, junk, uplink, 'PASS_STACK_UNPARSED', 'INGRESS')).retval).toBe(TC_ACT_OK);
+    expect((await run(progs.fromUplink, junk, uplink, 'PASS_STACK_UNPARSED', 'INGRESS')).retval).toBe(TC_ACT_UNSPEC);
     expect((await run(progs.fromUplink, fromRemote('10.244.0.77'), uplink, 'DROP_NO_ENDPOINT', 'INGRESS')).retval).toBe(TC_ACT_SHOT);
     expect((await run(progs.fromUplink, fromRemote(podA.ip, 1), uplink, 'DROP_TTL_EXCEEDED', 'INGRESS')).retval).toBe(TC_ACT_SHOT);
   });

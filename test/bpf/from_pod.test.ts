@@ -7,7 +7,8 @@ import { enums } from '../../src/maps/generated/layouts.js';
 import { createNetns, type Netns } from '../../src/netns/index.js';
 import { arpRequest, ETH_HLEN, ethHeader, ipChecksum, ipv4Frame, testRun } from './packets.js';
 
-const TC_ACT_OK = 0;
+// "pass to the stack" is TC_ACT_UNSPEC (-1, tcx "next"); BPF_PROG_TEST_RUN reports the u32 retval.
+const TC_ACT_UNSPEC = 0xffffffff;
 const TC_ACT_SHOT = 2;
 const TC_ACT_REDIRECT = 7;
 const R = enums.pw_reason.values;
@@ -100,7 +101,7 @@ describe('from_pod (BPF_PROG_TEST_RUN)', () => {
   it('passes a packet for an unknown destination to the stack, untouched', async () => {
     const frame = ipv4Frame({ dmac: podA.hostMac, smac: podA.podMac, saddr: podA.ip, daddr: '192.0.2.1' });
     const r = await send(frame, podA, 'PASS_STACK_MISS');
-    expect(r.retval).toBe(TC_ACT_OK);
+    expect(r.retval).toBe(TC_ACT_UNSPEC);
     expect(r.cb[1]).toBe(A.PASS);
     expect(r.dataOut).toEqual(frame);
   });
@@ -129,7 +130,7 @@ describe('from_pod (BPF_PROG_TEST_RUN)', () => {
   it('passes ARP to the stack', async () => {
     const frame = arpRequest(podA.podMac, podA.ip, '169.254.1.1');
     const r = await send(frame, podA, 'PASS_STACK_ARP');
-    expect(r.retval).toBe(TC_ACT_OK);
+    expect(r.retval).toBe(TC_ACT_UNSPEC);
     expect(r.dataOut).toEqual(frame);
   });
 
@@ -140,7 +141,7 @@ describe('from_pod (BPF_PROG_TEST_RUN)', () => {
     ip6.writeUInt8(64, 7);
     const frame = Buffer.concat([ethHeader('33:33:00:00:00:01', podA.podMac, 0x86dd), ip6]);
     const r = await send(frame, podA, 'PASS_STACK_NON_IP');
-    expect(r.retval).toBe(TC_ACT_OK);
+    expect(r.retval).toBe(TC_ACT_UNSPEC);
   });
 
   it('drops TTL 1 on a forward, without writing the packet', async () => {

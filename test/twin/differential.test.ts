@@ -25,7 +25,8 @@ const PER_ROUND = 100; // one map state and one bpftool batch per round
 const A = enums.pw_action.values;
 const R = enums.pw_reason.values;
 const fibNames = enumNames(enums.pw_fib_rc);
-const TC_ACT_OK = 0;
+// "pass to the stack" is TC_ACT_UNSPEC (-1, tcx "next"); BPF_PROG_TEST_RUN reports the u32 retval.
+const TC_ACT_UNSPEC = 0xffffffff;
 const TC_ACT_SHOT = 2;
 const TC_ACT_REDIRECT = 7;
 
@@ -47,7 +48,7 @@ afterAll(async () => {
 });
 
 function expectedRetval(action: number): number {
-  return action === A.PASS ? TC_ACT_OK : action === A.DROP ? TC_ACT_SHOT : TC_ACT_REDIRECT;
+  return action === A.PASS ? TC_ACT_UNSPEC : action === A.DROP ? TC_ACT_SHOT : TC_ACT_REDIRECT;
 }
 
 /** The frame the program leaves behind for the twin's verdict: the writes of lib/forward.h. */
