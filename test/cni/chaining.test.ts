@@ -137,6 +137,9 @@ describe('chained after podwire', () => {
     );
     // the node's stack → pod direction goes through the host veth's root TBF
     expect(nodeToPod.gbps * 1e9).toBeLessThan(RATE * 1.5);
+    // pod → node is handed to the stack with TC_ACT_UNSPEC, so bandwidth's mirror to its ifb
+    // (egressRate) still runs after our tcx program
+    expect(podToNode.gbps * 1e9).toBeLessThan(RATE * 1.5);
     // pod → pod never meets the host veth's qdiscs: bpf_redirect_peer goes straight into the peer
     expect(podToPod.gbps * 1e9).toBeGreaterThan(RATE * 5);
 
