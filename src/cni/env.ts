@@ -58,7 +58,8 @@ export function parseCniArgs(text: string): PodIdentity {
   return pod;
 }
 
-export function readEnv(env: NodeJS.ProcessEnv = process.env): CniEnv {
+/** The env object is always passed in: the agent serves requests whose env is not its own. */
+export function readEnv(env: Readonly<Record<string, string | undefined>>): CniEnv {
   const command = env['CNI_COMMAND'] ?? '';
   if (!(COMMANDS as readonly string[]).includes(command)) {
     throw new PodwireError('ENV_INVALID', `CNI_COMMAND ${JSON.stringify(command)} is not one of ${COMMANDS.join(', ')}`);

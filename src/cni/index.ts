@@ -37,9 +37,20 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function print(obj: unknown): void {
-  process.stdout.write(`${JSON.stringify(obj)}\n`);
+/** What one CNI invocation produced: the exit status, stdout (the runtime acts on it), a log line. */
+export interface CniOutcome {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
 }
+
+/** One CNI request: the environment (only CNI_* keys matter) and stdin's text. */
+export interface CniRequest {
+  env: Readonly<Record<string, string | undefined>>;
+  stdin: string;
+}
+
+const line = (obj: unknown): string => `${JSON.stringify(obj)}\n`;
 
 /** VERSION answers with the version it was asked in, or the latest when it was not asked. */
 function versionReply(text: string): Record<string, unknown> {
@@ -52,22 +63,25 @@ function versionReply(text: string): Record<string, unknown> {
   return { cniVersion: typeof asked === 'string' ? asked : LATEST_VERSION, supportedVersions: [...SUPPORTED_VERSIONS] };
 }
 
-export async function cniMain(): Promise<number> {
+/**
+ * The plugin itself, free of process state: it reads nothing from process.env or stdin and
+ * writes nothing, so the same code serves the exec'd binary (cniMain) and the agent's socket
+ * (src/agent/cni-server.ts), where many requests run at once in one process.
+ */
+export async function runCni(req: CniRequest): Promise<CniOutcome> {
   let version = LATEST_VERSION;
   try {
-    const env = readEnv();
-    const text = await readStdin();
-    if (env.command === 'VERSION') {
-      print(versionReply(text));
-      return 0;
-    }
+    const env = readEnv(req.env);
+    const text = req.stdin;
+    if (env.command === 'VERSION') return { exitCode: 0, stdout: line(versionReply(text)), stderr: '' };
     const raw = decodeConfig(text);
     version = requestVersion(raw, env.command);
     const conf = parseNetConf(raw, env.command);
+    let stdout = '';
     switch (env.command) {
       case 'ADD': {
         const { cmdAdd } = await import('./add.js');
-        print(shapeResult(await cmdAdd(env, conf), version));
+        stdout = line(shapeResult(await cmdAdd(env, conf), version));
         break;
       }
       case 'DEL': {
@@ -91,12 +105,38 @@ export async function cniMain(): Promise<number> {
         break;
       }
     }
-    return 0;
+    return { exitCode: 0, stdout, stderr: '' };
   } catch (e) {
     const err = toCniError(e, version);
-    print(err);
     // One line for the runtime's log; the JSON on stdout is what it acts on.
-    process.stderr.write(`podwire: CNI error ${err.code}: ${err.msg}\n`);
-    return 1;
+    return { exitCode: 1, stdout: line(err), stderr: `podwire: CNI error ${err.code}: ${err.msg}\n` };
   }
+}
+
+/** The exec'd plugin: process.env + stdin in, stdout/stderr out, the exit code returned. */
+export async function cniMain(): Promise<number> {
+  let stdin: string;
+  try {
+    stdin = await readStdin();
+  } catch (e) {
+    // A bad environment is reported ahead of an unreadable stdin, as the runtime expects.
+    try {
+      readEnv(process.env);
+    } catch {
+      return emit(await runCni({ env: process.env, stdin: '' }));
+    }
+    return emit({ exitCode: 1, ...errorOut(e) });
+  }
+  return emit(await runCni({ env: process.env, stdin }));
+}
+
+function errorOut(e: unknown): { stdout: string; stderr: string } {
+  const err = toCniError(e, LATEST_VERSION);
+  return { stdout: line(err), stderr: `podwire: CNI error ${err.code}: ${err.msg}\n` };
+}
+
+function emit(out: CniOutcome): number {
+  if (out.stdout) process.stdout.write(out.stdout);
+  if (out.stderr) process.stderr.write(out.stderr);
+  return out.exitCode;
 }
