@@ -7,6 +7,7 @@
 // SIGTERM/SIGINT: stop the watches, close the maps, keep every pin and the conflist, so pods
 // keep forwarding and being wired while the agent is away. SIGKILL leaves the same state.
 import type { AgentConfig } from './config.js';
+import { startCniServer } from './cni-server.js';
 import { negotiateChain, writeConflist, type ChainChoice } from './conflist.js';
 import { ensureDatapath } from './datapath.js';
 import { kernelDataplane, type Dataplane, type NodeSetup } from './dataplane.js';
@@ -84,6 +85,11 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     const t0 = performance.now();
     state.setup = await dataplane.setupNode();
     log.info('node set up', { ...state.setup, durationMs: Math.round(performance.now() - t0) });
+    // The CNI shim's fast path: served once the datapath can take ADDs (before that the shim
+    // finds no socket and execs the full plugin, which reports the same state).
+    const cniServer = await startCniServer({ path: config.cniSocket, log });
+    cleanups.push(() => cniServer.close());
+    log.info('CNI requests served', { socket: cniServer.path });
   } catch (e) {
     await cleanup();
     throw e;
@@ -114,7 +120,14 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     gcGraceMs: config.gcGraceMs,
     onReady: async (podCIDR) => {
       chain ??= await negotiateChain(config.cniBinDirs);
-      const changed = await writeConflist(config.cniConfDir, { podCIDR, pinDir: config.pinDir, stateDir: config.stateDir, mtu: config.podMtu, ...chain });
+      const changed = await writeConflist(config.cniConfDir, {
+        podCIDR,
+        pinDir: config.pinDir,
+        stateDir: config.stateDir,
+        mtu: config.podMtu,
+        agentSocket: config.cniSocket,
+        ...chain,
+      });
       if (changed) log.info('conflist written', { dir: config.cniConfDir, podCIDR, mtu: config.podMtu, cniVersion: chain.cniVersion, chain: chain.note });
       state.conflist = true;
     },

@@ -16,6 +16,10 @@ export const DEFAULT_STATE_DIR = '/var/lib/podwire';
 export const DEFAULT_CNI_CONF_DIR = '/etc/cni/net.d';
 export const DEFAULT_CNI_BIN_DIR = '/opt/cni/bin';
 export const DEFAULT_HEALTH_LISTEN = '127.0.0.1:9879';
+/** Where the agent serves CNI requests for the native shim (bpf/tools/podwire-cni.c has the same default). */
+export const DEFAULT_CNI_SOCKET = '/run/podwire/cni.sock';
+/** sun_path is 108 bytes including the terminating NUL. */
+const MAX_SOCKET_PATH = 107;
 /** A pod just ADDed by the CNI may not be published in the API yet: leave its endpoint alone this long. */
 export const DEFAULT_GC_GRACE_MS = 60_000;
 export const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
@@ -42,6 +46,8 @@ export interface AgentConfig {
   cniBinDirs: string[];
   health: { host: string; port: number };
   gcGraceMs: number;
+  /** Unix socket the CNI shim hands requests to. */
+  cniSocket: string;
 }
 
 /** Raw option values as commander hands them over (all strings, all optional). */
@@ -58,6 +64,7 @@ export interface AgentFlags {
   cniBinDir?: string;
   healthListen?: string;
   gcGrace?: string;
+  cniSocket?: string;
 }
 
 /** Flag name → environment variable that stands in for it. */
@@ -74,6 +81,7 @@ export const ENV_FALLBACK: Record<keyof AgentFlags, string> = {
   cniBinDir: 'PODWIRE_CNI_BIN_DIR',
   healthListen: 'PODWIRE_HEALTH_LISTEN',
   gcGrace: 'PODWIRE_GC_GRACE',
+  cniSocket: 'PODWIRE_CNI_SOCKET',
 };
 
 const FLAG_NAME: Record<keyof AgentFlags, string> = {
@@ -89,6 +97,7 @@ const FLAG_NAME: Record<keyof AgentFlags, string> = {
   cniBinDir: '--cni-bin-dir',
   healthListen: '--health-listen',
   gcGrace: '--gc-grace',
+  cniSocket: '--cni-socket',
 };
 
 function invalid(key: keyof AgentFlags, value: string, fix: string): PodwireError {
@@ -178,6 +187,11 @@ export function parseAgentFlags(
   const gcRaw = pick(flags, env, 'gcGrace');
   const gcGraceMs = gcRaw === undefined ? DEFAULT_GC_GRACE_MS : parseDuration('gcGrace', gcRaw);
 
+  const cniSocket = absDir(flags, env, 'cniSocket', DEFAULT_CNI_SOCKET);
+  if (Buffer.byteLength(cniSocket) > MAX_SOCKET_PATH) {
+    throw invalid('cniSocket', cniSocket, `is longer than ${MAX_SOCKET_PATH} bytes, the limit of a Unix socket path: choose a shorter path`);
+  }
+
   return {
     nodeName,
     api,
@@ -191,6 +205,7 @@ export function parseAgentFlags(
     cniBinDirs: cniBinDirs(flags, env),
     health: parseHostPort('healthListen', pick(flags, env, 'healthListen') ?? DEFAULT_HEALTH_LISTEN),
     gcGraceMs,
+    cniSocket,
   };
 }
 

@@ -19,6 +19,8 @@ export interface ConflistInput {
   mtu: number;
   /** The list's cniVersion: one every plugin of the chain supports (see negotiateChain). */
   cniVersion?: string;
+  /** The agent's CNI socket: the native shim sends requests there (the full plugin ignores it). */
+  agentSocket?: string;
   /** Chain portmap after podwire (hostPort); false when no portmap binary was found. */
   portmap?: boolean;
 }
@@ -28,7 +30,14 @@ export function renderConflist(c: ConflistInput): string {
     cniVersion: c.cniVersion ?? '1.1.0',
     name: 'podwire',
     plugins: [
-      { type: 'podwire', podCIDR: c.podCIDR, pinDir: c.pinDir, stateDir: c.stateDir, mtu: c.mtu },
+      {
+        type: 'podwire',
+        podCIDR: c.podCIDR,
+        pinDir: c.pinDir,
+        stateDir: c.stateDir,
+        mtu: c.mtu,
+        ...(c.agentSocket === undefined ? {} : { agentSocket: c.agentSocket }),
+      },
       ...(c.portmap === false ? [] : [{ type: 'portmap', capabilities: { portMappings: true } }]),
     ],
   };

@@ -20,6 +20,7 @@ export function registerAgent(program: Command): void {
     .option('--cni-bin-dir <dirs>', 'CNI plugin directories, \':\'-separated, searched for chained plugins (env PODWIRE_CNI_BIN_DIR; default /opt/cni/bin)')
     .option('--health-listen <host:port>', '/healthz and /readyz (env PODWIRE_HEALTH_LISTEN; default 127.0.0.1:9879)')
     .option('--gc-grace <duration>', 'how long an endpoint unknown to the API is kept before GC (env PODWIRE_GC_GRACE; default 60s)')
+    .option('--cni-socket <path>', 'Unix socket where the CNI shim hands requests to the agent (env PODWIRE_CNI_SOCKET; default /run/podwire/cni.sock)')
     .action(async (flags: AgentFlags) => {
       const [{ readAgentConfig }, { runAgent }] = await Promise.all([import('../agent/config.js'), import('../agent/index.js')]);
       const config = await readAgentConfig(flags, process.env);

@@ -41,7 +41,14 @@ describe('parseAgentFlags', () => {
       cniBinDirs: ['/opt/cni/bin'],
       health: { host: '127.0.0.1', port: 9879 },
       gcGraceMs: 60_000,
+      cniSocket: '/run/podwire/cni.sock',
     });
+  });
+
+  it('--cni-socket (PODWIRE_CNI_SOCKET): an absolute path that fits a Unix socket address', () => {
+    expect(parseAgentFlags({ nodeName: 'n', kubeconfig }, { PODWIRE_CNI_SOCKET: '/run/x/cni.sock' }).cniSocket).toBe('/run/x/cni.sock');
+    fails(() => parseAgentFlags({ nodeName: 'n', kubeconfig, cniSocket: 'cni.sock' }, {}), '--cni-socket (PODWIRE_CNI_SOCKET)', '"cni.sock"', 'absolute');
+    fails(() => parseAgentFlags({ nodeName: 'n', kubeconfig, cniSocket: `/${'a'.repeat(110)}` }, {}), '--cni-socket', 'longer than 107 bytes');
   });
 
   it('takes environment fallbacks, and flags win over them', () => {

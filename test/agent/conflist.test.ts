@@ -23,6 +23,10 @@ describe('conflist', () => {
     });
   });
 
+  it('names the agent\'s CNI socket for the native shim when given', () => {
+    expect(JSON.parse(renderConflist({ ...input, agentSocket: '/run/podwire/cni.sock' })).plugins[0]).toMatchObject({ type: 'podwire', agentSocket: '/run/podwire/cni.sock' });
+  });
+
   it('writes atomically, only when the content changes, and leaves no temp file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pwconf-'));
     dirs.push(dir);

@@ -228,6 +228,8 @@ export class AgentCluster {
         '--cni-conf-dir', node.confDir,
         '--cni-bin-dir', '/usr/lib/cni', // Debian's portmap: the chain's version is negotiated with it
         '--health-listen', '127.0.0.1:9879',
+        // its own CNI socket: test agents run side by side and must not take each other's
+        '--cni-socket', join(this.dir, node.name, 'cni.sock'),
         ...(opts.extra ?? []),
       ],
       { stdio: ['ignore', fd, fd] },
