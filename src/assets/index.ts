@@ -37,6 +37,12 @@ export const twinWasm = (): string => join(packageRoot(), 'build', 'twin', 'deci
  */
 export const tcxHelper = (): string => join(packageRoot(), 'build', 'bin', 'pw-tcx');
 /**
+ * podwire-cni (bpf/tools/podwire-cni.c, built by npm run build): the native CNI shim that hands
+ * requests to the agent's socket and execs `<its path>-full` (or the config's "fallback") when no
+ * agent answers. In the single executable it is an extracted asset.
+ */
+export const cniShim = (): string => join(packageRoot(), 'build', 'bin', 'podwire-cni');
+/**
  * The program to exec for another role (lab agents, API server, CNI): the SEA itself or
  * bin/podwire. PODWIRE_BIN overrides it, so a whole lab can run on dist/podwire (tests of the
  * self-contained binary); it names a program, not a setting of podwire's behaviour.

@@ -1,7 +1,8 @@
 // Host helper programs (called by build.mjs): every bpf/tools/*.c is a small C program for the
-// host, not the BPF target, compiled with clang-16 into build/bin/<name>. Today that is pw-tcx,
-// which creates tcx links (nothing else on Debian 12 can; see its contract comment).
-// src/assets/index.ts tcxHelper() is where the program finds it; src/build/sea.mjs packs it.
+// host, not the BPF target, compiled with clang-16 into build/bin/<name>: pw-tcx, which creates
+// tcx links (nothing else on Debian 12 can; see its contract comment), and podwire-cni, the
+// native CNI shim that hands requests to the agent's socket. src/assets/index.ts tcxHelper() and
+// cniShim() are where the program finds them; src/build/sea.mjs packs everything in build/bin.
 import { execa } from 'execa';
 import { mkdir, readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';

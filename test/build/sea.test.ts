@@ -99,7 +99,7 @@ describe('dist/podwire (single-executable application)', () => {
     const trees = (await readdir(cache)).filter((f) => f.startsWith('podwire-'));
     expect(trees).toHaveLength(1);
     const tree = join(cache, trees[0]!);
-    for (const f of ['bpf/from_pod.c', 'bpf/lib/common.h', 'build/bpf/datapath.o', 'build/bin/pw-tcx', 'native/bpf.node', 'package.json', '.complete']) {
+    for (const f of ['bpf/from_pod.c', 'bpf/lib/common.h', 'build/bpf/datapath.o', 'build/bin/pw-tcx', 'build/bin/podwire-cni', 'native/bpf.node', 'package.json', '.complete']) {
       expect(existsSync(join(tree, f)), f).toBe(true);
     }
     // the tcx helper is extracted executable and runs on the host without node
