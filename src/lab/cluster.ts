@@ -9,7 +9,7 @@ import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { podwireBin } from '../assets/index.js';
+import { cniShim, podwireBin } from '../assets/index.js';
 import { PodwireError } from '../errors/index.js';
 import { run } from '../exec/run.js';
 import { createNetns, uniqueName, type Netns } from '../netns/index.js';
@@ -76,10 +76,13 @@ export class Lab {
       await lab.startApiServer();
       log(`API server ${state.apiServer.url} (pid ${state.apiServer.pid})`);
 
-      // Plugins the lab's runtime finds: podwire itself, then Debian's reference plugins.
+      // Plugins the lab's runtime finds: podwire itself, then Debian's reference plugins. The
+      // plugin `podwire` is the native shim (requests go to the node's agent over its socket);
+      // `podwire-full` is the full plugin it execs when no agent answers (its fallback rule).
       const cniBin = join(dir, 'cni-bin');
       await mkdir(cniBin, { recursive: true });
-      await symlink(podwireBin(), join(cniBin, 'podwire'));
+      await symlink(cniShim(), join(cniBin, 'podwire'));
+      await symlink(podwireBin(), join(cniBin, 'podwire-full'));
 
       for (let i = 0; i < nodes; i++) {
         const node = await lab.addNode();
@@ -200,6 +203,7 @@ export class Lab {
       '--cni-conf-dir', node.cniConfDir,
       '--cni-bin-dir', this.pluginDirs().join(':'),
       '--health-listen', '127.0.0.1:9879',
+      '--cni-socket', join(s.dir, node.name, 'cni.sock'),
     ];
   }
 
