@@ -10,7 +10,7 @@ export async function runControlPlane(o: { quick: boolean }, col: Collector, pro
   const parts: Array<[string, () => Promise<void>]> = [
     ['cni', () => benchCni({ pods: o.quick ? 10 : 100, concurrent: o.quick ? 10 : 50 }, col, progress)],
     ['map-sync', () => benchMapSync({ sizes: [10_000, 100_000], iterations: o.quick ? 2 : 10 }, col, progress)],
-    ['agent', () => benchLab({ watchEvents: o.quick ? 3 : 20, restarts: o.quick ? 1 : 3 }, col, progress)],
+    ['agent', () => benchLab({ watchEvents: o.quick ? 3 : 20, restarts: o.quick ? 1 : 3, shimPods: o.quick ? 10 : 100 }, col, progress)],
   ];
   for (const [name, fn] of parts) {
     try {

@@ -15,6 +15,7 @@ import { openRoutes } from '../../src/maps/index.js';
 import { registerCleanup } from '../cleanup.js';
 import type { Progress } from '../progress.js';
 import type { Collector } from '../results.js';
+import { benchCniShim } from './cni-shim.js';
 
 async function until(what: string, timeoutMs: number, cond: () => boolean | Promise<boolean>, pollMs = 1): Promise<number> {
   const t0 = performance.now();
@@ -32,7 +33,7 @@ async function stopPid(pid: number): Promise<void> {
   if (alive(pid)) process.kill(pid, 'SIGKILL');
 }
 
-export async function benchLab(o: { watchEvents: number; restarts: number }, col: Collector, progress: Progress): Promise<void> {
+export async function benchLab(o: { watchEvents: number; restarts: number; shimPods: number }, col: Collector, progress: Progress): Promise<void> {
   const id = randomBytes(3).toString('hex');
   progress.info('one-node lab for watch latency and agent start …');
   const lab = await Lab.up({ nodes: 1, podsPerNode: 0, name: `c${id.slice(0, 3)}`, statePath: `/run/podwire/bench-cp-${id}.json`, dir: `/run/podwire/bench-cp-${id}`, log: (l) => progress.info(`  ${l}`) });
@@ -69,6 +70,9 @@ export async function benchLab(o: { watchEvents: number; restarts: number }, col
     } finally {
       routes.close();
     }
+
+    // CNI ADD/DEL through the native shim and this node's running agent (row cni-shim)
+    await benchCniShim(lab, { pods: o.shimPods }, col, progress);
 
     // agent start → ready (conflist written), cold (no pins) and warm (pins kept)
     for (let i = 0; i < o.restarts; i++) {
