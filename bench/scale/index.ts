@@ -129,6 +129,7 @@ export async function runScale(o: { nodes: number; pods: number; quick: boolean 
       agent = spawn('nsenter', [
         `--net=${node.path}`, '--', podwireBin(), 'agent', '--node-name', REAL_NODE, '--kubeconfig', kubeconfig, '--mode', 'native', '--uplink', 'eth0',
         '--pin-dir', pinDir, '--state-dir', join(work, 'state'), '--cni-conf-dir', confDir, '--health-listen', '127.0.0.1:9879',
+        '--cni-socket', join(work, 'cni.sock'), // not the node-wide default socket
       ], { stdio: ['ignore', fd, fd], env: env() });
     } finally {
       closeSync(fd);
