@@ -9,16 +9,16 @@ export const DEFAULT_CNI_BIN_DIR = '/opt/cni/bin';
 export function registerInstall(program: Command): void {
   program
     .command('install-cni')
-    .description('copy this self-contained binary into the CNI bin directory atomically (temp file, then rename)')
+    .description('install the plugin atomically (temp file, then rename): the native shim as podwire, this self-contained binary as podwire-full')
     .option('--dest <dir>', 'CNI bin directory', DEFAULT_CNI_BIN_DIR)
-    .option('--source <file>', 'binary to install (default: this executable, when it is dist/podwire)')
+    .option('--source <file>', 'full plugin to install as podwire-full (default: this executable, when it is dist/podwire)')
+    .option('--shim <file>', 'native shim to install as podwire (default: the one this program carries)')
     .option('-o, --output <format>', 'text or json', 'text')
-    .action(async (o: { dest: string; source?: string; output: string }) => {
+    .action(async (o: { dest: string; source?: string; shim?: string; output: string }) => {
       const { installCni } = await import('../install/index.js');
-      const r = await installCni({ dest: o.dest, ...(o.source === undefined ? {} : { source: o.source }) });
-      process.stdout.write(
-        o.output === 'json' ? `${JSON.stringify(r)}\n` : `${r.changed ? 'installed' : 'already up to date:'} ${r.path} (${r.bytes} bytes)\n`,
-      );
+      const r = await installCni({ dest: o.dest, ...(o.source === undefined ? {} : { source: o.source }), ...(o.shim === undefined ? {} : { shim: o.shim }) });
+      const line = (f: { changed: boolean; path: string; bytes: number }) => `${f.changed ? 'installed' : 'already up to date:'} ${f.path} (${f.bytes} bytes)`;
+      process.stdout.write(o.output === 'json' ? `${JSON.stringify(r)}\n` : `${line(r.full)}\n${line(r)}\n`);
     });
 
   program

@@ -16,7 +16,7 @@ import { attachedProgramId, linkNames } from '../loader/attach.js';
 import { unloadDatapath } from '../loader/datapath.js';
 import { pinPaths } from '../loader/pins.js';
 import { openNodeConfig } from '../maps/node-config.js';
-import { CNI_BIN_NAME } from './cni-bin.js';
+import { CNI_BIN_NAME, CNI_FULL_BIN_NAME } from './cni-bin.js';
 
 export interface UninstallOptions {
   pinDir: string;
@@ -122,14 +122,16 @@ export async function uninstall(o: UninstallOptions): Promise<UninstallResult> {
   }
 
   // 4. the plugin binary (and an install-cni temp file a crash left behind)
-  const bin = join(o.cniBinDir, CNI_BIN_NAME);
-  if (existsSync(bin)) {
-    await rm(bin, { force: true });
-    removed.push({ what: 'binary', path: bin });
-  }
-  for (const t of await strayTemps(o.cniBinDir, `.${CNI_BIN_NAME}.tmp-`)) {
-    await rm(t, { force: true });
-    removed.push({ what: 'temp-file', path: t });
+  for (const name of [CNI_BIN_NAME, CNI_FULL_BIN_NAME]) {
+    const bin = join(o.cniBinDir, name);
+    if (existsSync(bin)) {
+      await rm(bin, { force: true });
+      removed.push({ what: 'binary', path: bin });
+    }
+    for (const t of await strayTemps(o.cniBinDir, `.${name}.tmp-`)) {
+      await rm(t, { force: true });
+      removed.push({ what: 'temp-file', path: t });
+    }
   }
 
   // 5. state: IPAM store and datapath.json

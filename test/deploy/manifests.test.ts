@@ -166,6 +166,16 @@ describe('deploy/ policy', () => {
     expect(envOf(agent(), 'NODE_NAME')?.valueFrom).toEqual({ fieldRef: { fieldPath: 'spec.nodeName' } });
   });
 
+  it('CNI fast path: the agent serves the shim on a host-path socket and sees pod netns by their host paths', () => {
+    const sock = envOf(agent(), 'PODWIRE_CNI_SOCKET')?.value;
+    expect(sock).toBe('/run/podwire/cni.sock');
+    const run = hostPathMount(agent(), '/run/podwire');
+    expect(run?.mountPath).toBe('/run/podwire');
+    const netns = hostPathMount(agent(), '/run/netns');
+    expect(netns?.mountPath).toBe('/run/netns');
+    expect(netns?.mountPropagation).toBe('HostToContainer');
+  });
+
   it('install-cni: the init container runs the atomic installer into the host\'s /opt/cni/bin', () => {
     const init = pod().initContainers!.find((c) => c.name === 'install-cni')!;
     const mount = hostPathMount(init, '/opt/cni/bin')!;

@@ -57,24 +57,33 @@ describe.each(['native', 'vxlan'] as const)('podwire install-cni / uninstall on 
     if (dir) await rm(dir, { recursive: true, force: true });
   }, 60_000);
 
-  it('install-cni writes the binary through a temp file and rename, and is a no-op the second time', async () => {
+  it('install-cni writes the shim and the full binary through temp files and renames, and is a no-op the second time', async () => {
     await mkdir(binDir);
     // a temp file a crashed install left behind: uninstall must sweep it
     await writeFile(join(binDir, tempName()), 'partial');
-    const first = JSON.parse((await run(podwireSeaBin(), ['install-cni', '--dest', binDir, '-o', 'json'])).stdout) as { changed: boolean; path: string };
+    type Installed = { changed: boolean; path: string; bytes: number };
+    const first = JSON.parse((await run(podwireSeaBin(), ['install-cni', '--dest', binDir, '-o', 'json'])).stdout) as Installed & { full: Installed };
     expect(first).toMatchObject({ changed: true, path: join(binDir, 'podwire') });
-    const st = await stat(first.path);
+    expect(first.full).toMatchObject({ changed: true, path: join(binDir, 'podwire-full') });
+    const st = await stat(first.full.path);
     expect(st.mode & 0o777).toBe(0o755);
     expect(st.size).toBe((await stat(podwireSeaBin())).size);
-    const again = JSON.parse((await run(podwireSeaBin(), ['install-cni', '--dest', binDir, '-o', 'json'])).stdout) as { changed: boolean };
+    // the shim is the small native plugin the SEA carries, not a copy of the SEA
+    const shim = await stat(first.path);
+    expect(shim.mode & 0o777).toBe(0o755);
+    expect(shim.size).toBeLessThan(1_000_000);
+    const again = JSON.parse((await run(podwireSeaBin(), ['install-cni', '--dest', binDir, '-o', 'json'])).stdout) as Installed & { full: Installed };
     expect(again.changed).toBe(false);
+    expect(again.full.changed).toBe(false);
     // bin/podwire is not self-contained: it refuses to install itself
     const js = await run('node', ['bin/podwire', 'install-cni', '--dest', binDir], { reject: false });
     expect(js.exitCode).not.toBe(0);
     expect(js.stderr).toContain('self-contained');
-    // the installed copy is a working plugin
-    const v = await execCni({ plugin: first.path, command: 'VERSION', config: { cniVersion: '1.0.0' } });
-    expect(v.json?.['supportedVersions']).toContain('1.1.0');
+    // both are working plugins (no agent here: the shim falls back to podwire-full)
+    for (const plugin of [first.path, first.full.path]) {
+      const v = await execCni({ plugin, command: 'VERSION', config: { cniVersion: '1.0.0' }, env: { PODWIRE_CNI_SOCKET: join(dir, 'no-agent.sock') } });
+      expect(v.json?.['supportedVersions']).toContain('1.1.0');
+    }
   });
 
   it('the installed binary wires a pod, attached to the datapath', async () => {
@@ -87,6 +96,8 @@ describe.each(['native', 'vxlan'] as const)('podwire install-cni / uninstall on 
       path: [binDir],
       config: { cniVersion: '1.1.0', name: 'podwire', type: 'podwire', podCIDR: '10.244.76.0/24', pinDir, stateDir },
       nodeNetns: node.path,
+      // no agent serves this node: the shim takes its fallback, the installed podwire-full
+      env: { PODWIRE_CNI_SOCKET: join(dir, 'no-agent.sock') },
     });
     expect(add.exitCode, add.stdout + add.stderr).toBe(0);
     const hostVeth = (add.json?.['interfaces'] as { name: string; sandbox?: string }[]).find((i) => !i.sandbox)!.name;
@@ -101,7 +112,7 @@ describe.each(['native', 'vxlan'] as const)('podwire install-cni / uninstall on 
     const r = await run(podwireSeaBin(), [...args, '-o', 'json'], { netns: node.path });
     const out = JSON.parse(r.stdout) as { removed: { what: string; path: string }[]; kept: unknown[] };
     expect(out.removed.map((x) => x.what).sort()).toEqual(
-      ['binary', 'conflist', 'datapath', 'kernel-routes', 'state', 'temp-file', mode === 'native' ? 'uplink-program' : 'vxlan-device'].sort(),
+      ['binary', 'binary', 'conflist', 'datapath', 'kernel-routes', 'state', 'temp-file', mode === 'native' ? 'uplink-program' : 'vxlan-device'].sort(),
     );
     expect(await readdir(confDir)).toEqual(['10-other.conflist']);
     expect(await readdir(binDir)).toEqual([]);
