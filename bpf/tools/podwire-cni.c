@@ -19,7 +19,9 @@
  *      else the path this program was invoked as (argv[0], which runtimes set to the plugin's
  *      full path) with "-full" appended, e.g. /opt/cni/bin/podwire-full — with the same argv,
  *      the same environment and the saved stdin on fd 0 through a pipe, so it sees exactly the
- *      input we saw. VERSION therefore works with no agent.
+ *      input we saw.
+ *   6. VERSION is answered here, with no agent and no fallback (podman sends it before every
+ *      command): the versions come from src/cni/version.ts through the build.
  *   5. Once connected there is no fallback (a half-done ADD must not run twice): a lost
  *      connection or a malformed reply prints a CNI error JSON (code 5 for I/O, 999 for
  *      anything else) on stdout, one line on stderr, and exits 1.
@@ -43,6 +45,15 @@
 extern char **environ;
 
 #define DEFAULT_SOCKET "/run/podwire/cni.sock"
+
+/* The spec versions the plugin speaks: passed by the build from src/cni/version.ts (the one
+ * source), so VERSION — which podman sends before every command — needs no agent and no Node. */
+#ifndef PW_CNI_SUPPORTED
+#error "build with -DPW_CNI_SUPPORTED='\"0.3.0\",…' (src/build/tools.mjs does)"
+#endif
+#ifndef PW_CNI_LATEST
+#error "build with -DPW_CNI_LATEST='\"1.1.0\"' (src/build/tools.mjs does)"
+#endif
 #define CNI_IO_FAILED 5
 #define CNI_INTERNAL 999
 
@@ -51,7 +62,7 @@ struct buf {
 	size_t len, cap;
 };
 
-static const char *cni_version = "1.1.0";
+static const char *cni_version = PW_CNI_LATEST;
 
 /* The spec's error JSON on stdout (what the runtime acts on) plus one line on stderr. */
 static void __attribute__((noreturn, format(printf, 2, 3))) fail(int code, const char *fmt, ...)
@@ -351,6 +362,18 @@ int main(int argc, char **argv)
 	static char version[32];
 	if (config_string(in.p, "cniVersion", version, sizeof(version)))
 		cni_version = version;
+
+	/* VERSION answers locally, byte for byte what the full plugin prints: the version it was
+	 * asked in (else the latest) and the supported list. */
+	const char *command = getenv("CNI_COMMAND");
+	if (command && strcmp(command, "VERSION") == 0) {
+		static const char *const supported[] = {PW_CNI_SUPPORTED};
+		printf("{\"cniVersion\":\"%s\",\"supportedVersions\":[", cni_version);
+		for (size_t i = 0; i < sizeof(supported) / sizeof(supported[0]); i++)
+			printf("%s\"%s\"", i ? "," : "", supported[i]);
+		printf("]}\n");
+		return fflush(stdout) == 0 ? 0 : 1;
+	}
 
 	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	static char found[4096];

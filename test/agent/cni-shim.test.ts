@@ -82,7 +82,8 @@ describe('podwire-cni shim', () => {
 
     it('VERSION and errors: byte-identical to bin/podwire, exit status passed on', async () => {
       const configs: Array<[CniCommand, Record<string, unknown> | string]> = [
-        ['VERSION', { cniVersion: '0.4.0', ...viaAgent() }],
+        // STATUS at 0.4.0 is refused by the plugin (code 1): proof the request made the round trip
+        ['STATUS', { cniVersion: '0.4.0', ...viaAgent() }],
         // non-ASCII, quotes and control characters survive both JSON hops
         ['ADD', { ...h.conf(viaAgent()), podCIDR: 'ü"\u0001😀' }],
         ['ADD', `{"agentSocket":"${server.socket}","fallback":"/nonexistent/x"} trailing`],
@@ -99,16 +100,27 @@ describe('podwire-cni shim', () => {
     });
 
     it('the socket path also comes from PODWIRE_CNI_SOCKET when the config names none', async () => {
-      const r = await shim('VERSION', { cniVersion: '1.0.0', fallback: '/nonexistent/podwire' }, { env: { PODWIRE_CNI_SOCKET: server.socket } });
-      expect(r.exitCode, r.stdout).toBe(0);
-      expect(r.json).toMatchObject({ cniVersion: '1.0.0' });
+      const r = await shim('STATUS', { ...h.conf({}), cniVersion: '1.1.0', fallback: '/nonexistent/podwire' }, { env: { PODWIRE_CNI_SOCKET: server.socket } });
+      expect(r.exitCode, r.stdout + r.stderr).toBe(0); // the datapath is loaded: STATUS succeeds, silently
+      expect(r.stdout).toBe('');
     });
 
     it('a config larger than a pipe buffer reaches the agent whole', async () => {
       const config = `{"pad":"${'x'.repeat(300_000)}","agentSocket":"${server.socket}","fallback":"/nonexistent/x","cniVersion":"0.3.1"}`;
-      const r = await shim('VERSION', config);
-      expect(r.json).toMatchObject({ cniVersion: '0.3.1' });
+      const r = await shim('STATUS', config);
+      // the plugin parsed the whole config: it names the version at its end
+      expect(r.json).toMatchObject({ code: 1, msg: expect.stringContaining('0.3.1') });
     });
+  });
+
+  it('VERSION is answered by the shim itself, byte-identical to bin/podwire, with no agent and no fallback', async () => {
+    for (const config of [{ cniVersion: '0.4.0' }, {}]) {
+      const nowhere = { ...config, agentSocket: join(dir, 'absent.sock'), fallback: join(dir, 'nope') };
+      const a = await shim('VERSION', nowhere);
+      const b = await h.cni('VERSION', { containerId: containerId(), config: nowhere });
+      expect(a.exitCode, a.stderr).toBe(0);
+      expect(a.stdout).toBe(b.stdout);
+    }
   });
 
   describe('no agent: falls back to <argv0>-full (bin/podwire)', () => {
@@ -118,23 +130,24 @@ describe('podwire-cni shim', () => {
       await lifecycle(noSocket());
     });
 
-    it('a stale socket path (nothing listening) falls back too; VERSION works', async () => {
+    it('a stale socket path (nothing listening) falls back too', async () => {
       const stale = join(dir, 'stale.sock');
       await writeFile(stale, '');
-      const r = await shim('VERSION', { cniVersion: '0.4.0', agentSocket: stale });
+      const r = await shim('STATUS', { ...h.conf({}), cniVersion: '1.1.0', agentSocket: stale });
       expect(r.exitCode, r.stdout + r.stderr).toBe(0);
-      expect(r.json).toMatchObject({ cniVersion: '0.4.0', supportedVersions: expect.arrayContaining(['1.1.0']) });
+      expect(r.stdout).toBe('');
     });
 
     it('the full plugin sees exactly our stdin, also beyond a pipe buffer (300 kB)', async () => {
       const config = `{"pad":"${'x'.repeat(300_000)}","agentSocket":"${join(dir, 'absent.sock')}","cniVersion":"0.3.1"}`;
-      const r = await shim('VERSION', config);
-      expect(r.exitCode, r.stderr).toBe(0);
-      expect(r.json).toMatchObject({ cniVersion: '0.3.1' });
+      const r = await shim('STATUS', config);
+      expect(r.exitCode).toBe(1);
+      // the plugin parsed the whole config: it names the version at its end
+      expect(r.json).toMatchObject({ code: 1, msg: expect.stringContaining('0.3.1') });
     });
 
     it('a missing fallback is a CNI error JSON naming the path and the fix', async () => {
-      const r = await shim('VERSION', { cniVersion: '1.0.0', agentSocket: join(dir, 'absent.sock'), fallback: join(dir, 'nope') });
+      const r = await shim('STATUS', { cniVersion: '1.0.0', agentSocket: join(dir, 'absent.sock'), fallback: join(dir, 'nope') });
       expect(r.exitCode).toBe(1);
       expect(r.json).toMatchObject({ cniVersion: '1.0.0', code: 5, msg: expect.stringContaining(`${join(dir, 'nope')}: No such file or directory`) });
       expect(r.json?.['msg']).toMatch(/"fallback"/);
