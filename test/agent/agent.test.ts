@@ -110,7 +110,7 @@ describe('podwire agent against the lab API server', () => {
     expect(typeof diff['durationMs']).toBe('number');
   });
 
-  const faults: Array<[string, () => Promise<unknown>, (before: number) => void]> = [
+  const faults: Array<[string, () => Promise<unknown>, (before: number) => void | Promise<void>]> = [
     ['watches closed by the server', () => cluster.faults({ closeWatches: true }), () => {}],
     [
       'HTTP 500 on the next watches',
@@ -126,9 +126,11 @@ describe('podwire agent against the lab API server', () => {
     [
       '410 Gone (history compacted)',
       () => cluster.faults({ expireHistory: true }),
-      (before) => {
-        const relists = readLog(agent.log).slice(before).filter((l) => l.msg === 'relisted');
-        expect(relists.map((l) => l['informer']).sort()).toEqual(['nodes', 'pods']);
+      async (before) => {
+        // both informers relist; the pods one may finish after the Node change above arrived
+        const relisted = () => readLog(agent.log).slice(before).filter((l) => l.msg === 'relisted').map((l) => String(l['informer']));
+        await waitFor('both informers to relist', () => relisted().includes('nodes') && relisted().includes('pods'), 15_000);
+        expect([...new Set(relisted())].sort()).toEqual(['nodes', 'pods']);
       },
     ],
     [
@@ -164,7 +166,7 @@ describe('podwire agent against the lab API server', () => {
     console.log(`[agent] "${_name}": ${result.samples} routes-map samples, ${result.missing.length} missing an entry`);
     expect(result.samples).toBeGreaterThanOrEqual(5);
     expect(result.missing).toEqual([]);
-    check(logBefore);
+    await check(logBefore);
     expect(agent.child.exitCode).toBeNull();
   }, 60_000);
 
