@@ -23,7 +23,9 @@ export const TARGETS: Target[] = [
   { id: 'native-pps', what: 'cross node native UDP pps ≥ 0.85× underlay', topology: 'podwire-native', metric: 'udp64_pps', kind: 'ratio', op: '>=', threshold: 0.85 },
   { id: 'native-lat', what: 'cross node native latency p50 ≤ 1.15× underlay', topology: 'podwire-native', metric: 'rr_p50_us', kind: 'ratio', op: '<=', threshold: 1.15 },
   { id: 'vxlan-pps', what: 'VXLAN UDP pps ≥ 1.15× the kernel VXLAN device', topology: 'podwire-vxlan', metric: 'udp64_pps', kind: 'vs', vs: 'kernel-vxlan', op: '>=', threshold: 1.15 },
-  { id: 'cni-add', what: 'CNI ADD p50 ≤ 40 ms', topology: 'cni', metric: 'add_p50_ms', kind: 'value', op: '<=', threshold: 40, unit: 'ms' },
+  // judged on what install-cni puts on a node: the native shim handing ADD to the agent (the
+  // `cni` row, bin/podwire started per pod, is the fallback and stays in the tables)
+  { id: 'cni-add', what: 'CNI ADD p50 ≤ 40 ms (installed plugin: shim → agent)', topology: 'cni-shim', metric: 'add_p50_ms', kind: 'value', op: '<=', threshold: 40, unit: 'ms' },
   { id: 'map-sync', what: '100k map entries synced in < 1 s', topology: 'endpoints-map', metric: 'sync_100k_ms', kind: 'value', op: '<', threshold: 1000, unit: 'ms' },
   { id: 'scale-time', what: 'the 65,000-node simulation converges in < 5 s', topology: 'scale', metric: 'converge_s', kind: 'value', op: '<', threshold: 5, unit: 's' },
   { id: 'scale-rss', what: '… under 300 MB agent RSS', topology: 'scale', metric: 'agent_peak_rss_mb', kind: 'value', op: '<', threshold: 300, unit: 'MB' },
