@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { packageRoot, bpfSourceDir } from '../assets/index.js';
-import { BPFTOOL } from '../build/bpf.mjs';
+import { BPFTOOL } from '../build/toolchain.mjs';
 import { runJson } from '../exec/run.js';
 import { loadDatapath, pinPaths, type Defines } from '../loader/index.js';
 import { maps as mapLayouts } from '../maps/generated/layouts.js';

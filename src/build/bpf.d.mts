@@ -1,6 +1,5 @@
 // Types for bpf.mjs (plain JS because it runs at build time before TypeScript is compiled).
-export declare const CLANG: string;
-export declare const BPFTOOL: string;
+export { CLANG, BPFTOOL } from './toolchain.mjs';
 export declare const LINKED_OBJECT: string;
 export declare const LAYOUTS_FILE: string;
 export declare function clangArgs(

@@ -7,9 +7,9 @@
 import { execa } from 'execa';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, basename } from 'node:path';
+import { BPFTOOL, CLANG } from './toolchain.mjs';
 
-export const CLANG = 'clang-16';
-export const BPFTOOL = 'bpftool';
+export { BPFTOOL, CLANG };
 export const LINKED_OBJECT = 'datapath.o';
 export const LAYOUTS_FILE = 'src/maps/generated/layouts.ts';
 

@@ -5,7 +5,7 @@ import { statSync } from 'node:fs';
 import { PodwireError } from '../errors/index.js';
 import { IpamStore, type AttachmentKey } from '../ipam/store.js';
 import type { NetConf } from './config.js';
-import { attachFromPod } from './attach.js';
+import { attachFromPod } from '../loader/attach.js';
 import { isDatapathLoaded, notLoadedMessage } from './datapath.js';
 import { removeEndpoint, writeEndpoint } from './endpoint.js';
 import type { CniEnv } from './env.js';

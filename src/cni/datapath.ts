@@ -1,7 +1,7 @@
 // The datapath modules, imported by file rather than through the loader/maps index modules:
-// those re-export the compiler and load steps, which pull in execa (~70 ms of imports). The
-// hot paths (ADD, DEL, STATUS) need only the pin check; CHECK and GC load the endpoints map
-// (native bpf addon) and the attach inspection lazily.
+// those re-export the compiler and load steps, which pull in execa and the build machinery.
+// The hot paths (ADD, DEL, STATUS) need only the pin check and the attach; CHECK and GC load
+// the endpoints map (native bpf addon) lazily.
 export { isDatapathLoaded } from '../loader/status.js';
 
 export type MapsModule = typeof import('../maps/endpoints.js');
@@ -11,7 +11,7 @@ export function importMaps(): Promise<MapsModule> {
   return import('../maps/endpoints.js');
 }
 
-/** attachedProgramId/pinnedProgramId: CHECK only, so the loader's heavier imports are fine. */
+/** attachedProgramId/pinnedProgramId: CHECK only. */
 export function importAttachInfo(): Promise<AttachInfoModule> {
   return import('../loader/attach.js');
 }

@@ -4,7 +4,7 @@
 // releases the address last, so the address is never handed out while anything still points
 // at it.
 import { IpamStore } from '../ipam/store.js';
-import { removeLinkPins } from './attach.js';
+import { removeLinkPins } from '../loader/attach.js';
 import type { NetConf } from './config.js';
 import { removeEndpoint } from './endpoint.js';
 import type { CniEnv } from './env.js';

@@ -7,10 +7,8 @@
 import { encodeEndpoint, encodeEndpointKey, type Endpoint } from '../maps/codec.js';
 import { pinPaths } from '../loader/pins.js';
 import { PodwireError } from '../errors/index.js';
-import { exec } from './exec.js';
-
-// Same tool as BPFTOOL in src/build/bpf.mjs (not imported: that module loads execa).
-const BPFTOOL = 'bpftool';
+import { BPFTOOL } from '../build/toolchain.mjs';
+import { run } from '../exec/run.js';
 
 function hex(b: Buffer): string[] {
   return [...b].map((x) => x.toString(16).padStart(2, '0'));
@@ -19,17 +17,17 @@ function hex(b: Buffer): string[] {
 export async function writeEndpoint(pinDir: string, ep: Endpoint): Promise<void> {
   const map = pinPaths(pinDir).maps.endpoints;
   const args = ['map', 'update', 'pinned', map, 'key', 'hex', ...hex(encodeEndpointKey(ep.ip)), 'value', 'hex', ...hex(encodeEndpoint(ep)), 'any'];
-  const r = await exec(BPFTOOL, args);
-  if (r.code !== 0) {
-    throw new PodwireError('IO_FAILED', `writing endpoint ${ep.ip} to ${map} failed: ${r.stderr.trim() || `bpftool exit ${r.code}`}`);
+  const r = await run(BPFTOOL, args, { reject: false });
+  if (r.exitCode !== 0) {
+    throw new PodwireError('IO_FAILED', `writing endpoint ${ep.ip} to ${map} failed: ${r.stderr.trim() || `bpftool exit ${r.exitCode}`}`);
   }
 }
 
 /** Remove an endpoint entry; absent entries and an absent map are success (DEL is idempotent). */
 export async function removeEndpoint(pinDir: string, ip: string): Promise<void> {
   const map = pinPaths(pinDir).maps.endpoints;
-  const r = await exec(BPFTOOL, ['map', 'delete', 'pinned', map, 'key', 'hex', ...hex(encodeEndpointKey(ip))]);
-  if (r.code === 0) return;
+  const r = await run(BPFTOOL, ['map', 'delete', 'pinned', map, 'key', 'hex', ...hex(encodeEndpointKey(ip))], { reject: false });
+  if (r.exitCode === 0) return;
   if (/No such file or directory|not found/i.test(r.stderr)) return;
-  throw new PodwireError('IO_FAILED', `removing endpoint ${ip} from ${map} failed: ${r.stderr.trim() || `bpftool exit ${r.code}`}`);
+  throw new PodwireError('IO_FAILED', `removing endpoint ${ip} from ${map} failed: ${r.stderr.trim() || `bpftool exit ${r.exitCode}`}`);
 }

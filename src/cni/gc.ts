@@ -9,7 +9,7 @@ import { PodwireError, isPodwireError } from '../errors/index.js';
 import { cidrContains, parseIpv4 } from '../ipam/cidr.js';
 import { attachmentId, IpamStore, type AttachmentKey } from '../ipam/store.js';
 import type { NetConf } from './config.js';
-import { linkPinIfnames, removeLinkPins } from './attach.js';
+import { linkPinIfnames, removeLinkPins } from '../loader/attach.js';
 import { importMaps } from './datapath.js';
 import { hostVethName, isHostVethName } from './names.js';
 import { linkNames } from './procfs.js';
@@ -64,7 +64,7 @@ export async function cmdGc(conf: NetConf): Promise<void> {
     try {
       await deleteLinks(doomed);
       // their tcx link pins, and pins left by podwire veths that vanished without a DEL
-      await removeLinkPins(linkPinIfnames(conf.pinDir).filter((l) => isHostVethName(l) && !keepHosts.has(l)), conf.pinDir);
+      await removeLinkPins((await linkPinIfnames(conf.pinDir)).filter((l) => isHostVethName(l) && !keepHosts.has(l)), conf.pinDir);
     } catch (e) {
       failures.push((e as Error).message);
     }

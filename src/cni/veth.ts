@@ -4,7 +4,7 @@
 // gateway to the host veth's MAC, so every packet the pod sends lands on the host veth's tc
 // ingress (the from-pod program) without any address on the host side.
 import { PodwireError } from '../errors/index.js';
-import { exec, execOk } from './exec.js';
+import { run } from '../exec/run.js';
 
 export const POD_GATEWAY = '169.254.1.1';
 
@@ -52,8 +52,8 @@ export async function createVeth(s: VethSpec): Promise<{ ok: true; hostIfindex: 
     `route replace ${s.podIp}/32 dev ${s.host} scope link`,
     `link show dev ${s.host}`,
   ].join('\n');
-  const r = await exec('ip', ['-j', '-batch', '-'], { input: `${batch}\n` });
-  if (r.code !== 0) return { ok: false, failure: batchFailure(r.stderr) };
+  const r = await run('ip', ['-j', '-batch', '-'], { input: `${batch}\n`, reject: false });
+  if (r.exitCode !== 0) return { ok: false, failure: batchFailure(r.stderr) };
   const link = parseJsonLines(r.stdout)[0]?.[0] as { ifindex?: number } | undefined;
   if (typeof link?.ifindex !== 'number') {
     return { ok: false, failure: { line: 4, message: `ip printed no ifindex for ${s.host}` } };
@@ -70,8 +70,8 @@ export async function configurePod(s: VethSpec): Promise<void> {
     `route replace default via ${POD_GATEWAY} dev ${s.ifname}`,
     `neigh replace ${POD_GATEWAY} lladdr ${s.hostMac} dev ${s.ifname} nud permanent`,
   ].join('\n');
-  const r = await exec('ip', ['-batch', '-'], { input: `${batch}\n`, netns: s.netns });
-  if (r.code !== 0) {
+  const r = await run('ip', ['-batch', '-'], { input: `${batch}\n`, netns: s.netns, reject: false });
+  if (r.exitCode !== 0) {
     const f = batchFailure(r.stderr);
     throw new PodwireError('IO_FAILED', `configuring ${s.ifname} in ${s.netns} failed at step ${f.line}: ${f.message}`);
   }
@@ -81,8 +81,8 @@ export async function configurePod(s: VethSpec): Promise<void> {
 export async function deleteLinks(names: readonly string[]): Promise<void> {
   if (names.length === 0) return;
   // -force keeps going after a failure, so one vanished link does not stop the rest.
-  const r = await exec('ip', ['-force', '-batch', '-'], { input: names.map((n) => `link del dev ${n}\n`).join('') });
-  if (r.code === 0) return;
+  const r = await run('ip', ['-force', '-batch', '-'], { input: names.map((n) => `link del dev ${n}\n`).join(''), reject: false });
+  if (r.exitCode === 0) return;
   const real = r.stderr
     .split('\n')
     .filter((l) => l.trim() !== '' && !l.startsWith('Command failed') && !/Cannot find device/.test(l));
@@ -96,8 +96,8 @@ export interface HostLinkState {
 
 /** The host veth's ifindex and MAC, or undefined when it does not exist. */
 export async function inspectHostLink(name: string): Promise<HostLinkState | undefined> {
-  const r = await exec('ip', ['-j', 'link', 'show', 'dev', name]);
-  if (r.code !== 0) return undefined;
+  const r = await run('ip', ['-j', 'link', 'show', 'dev', name], { reject: false });
+  if (r.exitCode !== 0) return undefined;
   const l = parseJsonLines(r.stdout)[0]?.[0] as { ifindex?: number; address?: string } | undefined;
   return l && typeof l.ifindex === 'number' ? { ifindex: l.ifindex, mac: String(l.address ?? '') } : undefined;
 }
@@ -115,7 +115,7 @@ export interface PodState {
 /** What CHECK needs from inside the pod, one exec; undefined when the interface is missing. */
 export async function inspectPod(netns: string, ifname: string): Promise<PodState | undefined> {
   const batch = [`addr show dev ${ifname}`, `route show default`, `neigh show ${POD_GATEWAY} dev ${ifname}`].join('\n');
-  const r = await execOk('ip', ['-j', '-batch', '-'], `inspecting ${ifname} in ${netns}`, { input: `${batch}\n`, netns }).catch(
+  const r = await run('ip', ['-j', '-batch', '-'], { input: `${batch}\n`, netns, errorCode: 'IO_FAILED' }).catch(
     (e: unknown) => e as PodwireError,
   );
   if (r instanceof PodwireError) {

@@ -1,18 +1,20 @@
-// The one way podwire runs external tools (ip, tc, bpftool, clang, nsenter). Every failure
-// becomes a PodwireError carrying the command line and its stderr, so callers never parse
-// execa's error shapes themselves.
-import { execa } from 'execa';
+// The one way podwire runs external tools (ip, tc, bpftool, pw-tcx, clang, nsenter). Every
+// failure becomes a PodwireError carrying the command line and its stderr. Built on
+// node:child_process rather than execa: this runs on the CNI ADD path, where execa's import
+// alone (tens of milliseconds) would cost more than the commands; a fixed argv, optional stdin,
+// collected output and a timeout are all we need. (The lab's long-lived processes use execa.)
+import { spawn } from 'node:child_process';
 import { PodwireError, type ErrorCode } from '../errors/index.js';
 
 export interface RunOptions {
   /** Run inside this network namespace (a path such as /run/netns/x or /proc/PID/ns/net). */
-  netns?: string;
-  input?: string;
+  netns?: string | undefined;
+  input?: string | undefined;
   /** Error code to raise on failure (default EXEC_FAILED). */
   errorCode?: ErrorCode;
   /** Do not throw on a non-zero exit; return the result instead. */
-  reject?: boolean;
-  timeoutMs?: number;
+  reject?: boolean | undefined;
+  timeoutMs?: number | undefined;
 }
 
 export interface RunResult {
@@ -21,24 +23,46 @@ export interface RunResult {
   exitCode: number;
 }
 
+const stripFinalNewline = (s: string): string => (s.endsWith('\n') ? s.slice(0, s.endsWith('\r\n') ? -2 : -1) : s);
+
 export async function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   // nsenter --net keeps /sys and bpffs as they are (ip netns exec would remount /sys and hide pins).
   const [file, argv] = opts.netns ? ['nsenter', [`--net=${opts.netns}`, '--', cmd, ...args]] : [cmd, [...args]];
-  const r = await execa(file, argv, {
-    reject: false,
-    input: opts.input,
-    timeout: opts.timeoutMs ?? 60_000,
-    stripFinalNewline: true,
+  const where = opts.netns ? ` (in netns ${opts.netns})` : '';
+  const res = await new Promise<RunResult & { timedOut: boolean }>((resolve, reject) => {
+    const child = spawn(file, argv, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 60_000 });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on('data', (b: Buffer) => out.push(b));
+    child.stderr?.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      const hint = e.code === 'ENOENT' ? ` (${file} is not installed or not in PATH)` : '';
+      const message = `cannot run ${cmd}${where}${hint}: ${e.message}`;
+      // reject: false promises a result, never an exception: a command that cannot start failed
+      if (opts.reject === false) resolve({ stdout: '', stderr: message, exitCode: -1, timedOut: false });
+      else reject(new PodwireError(opts.errorCode ?? 'EXEC_FAILED', message, { cause: e }));
+    });
+    child.on('close', (code, signal) => {
+      resolve({
+        stdout: stripFinalNewline(Buffer.concat(out).toString('utf8')),
+        stderr: stripFinalNewline(Buffer.concat(err).toString('utf8')),
+        exitCode: code ?? -1,
+        timedOut: signal === 'SIGTERM' && code === null,
+      });
+    });
+    if (opts.input !== undefined) {
+      // A child that exits early closes its stdin; the close event reports the real failure.
+      child.stdin?.on('error', () => {});
+      child.stdin?.end(opts.input);
+    }
   });
-  const res: RunResult = { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: r.exitCode ?? -1 };
   if (res.exitCode !== 0 && opts.reject !== false) {
-    const where = opts.netns ? ` (in netns ${opts.netns})` : '';
-    const why = res.stderr.trim() || res.stdout.trim() || (r.timedOut ? 'timed out' : `exit ${res.exitCode}`);
+    const why = res.stderr.trim() || res.stdout.trim() || (res.timedOut ? 'timed out' : `exit ${res.exitCode}`);
     throw new PodwireError(opts.errorCode ?? 'EXEC_FAILED', `${cmd} ${args.join(' ')}${where} failed: ${why}`, {
       details: res.stderr,
     });
   }
-  return res;
+  return { stdout: res.stdout, stderr: res.stderr, exitCode: res.exitCode };
 }
 
 /** Run a JSON-printing command (ip -j, tc -j, bpftool -j) and parse its output. */

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BPFTOOL } from '../build/bpf.mjs';
+import { BPFTOOL } from '../build/toolchain.mjs';
 import { PodwireError } from '../errors/index.js';
 import { run, runJson } from '../exec/run.js';
 import { linkPin, linkPinIfname, pinPaths, type ProgName } from './pins.js';
@@ -40,10 +40,15 @@ export async function attachProgram(progName: ProgName, ifname: string, pinDir: 
   const prog = join(pinPaths(pinDir).progsDir, progName);
   if (!existsSync(prog)) throw notLoaded(pinDir);
   mkdirSync(pinPaths(pinDir).linksDir, { recursive: true });
-  return tcxAttach({ prog, dev: ifname, dir: 'ingress', pin: linkPin(pinDir, ifname), netns: opts.netns });
+  try {
+    return await tcxAttach({ prog, dev: ifname, dir: 'ingress', pin: linkPin(pinDir, ifname), netns: opts.netns });
+  } catch (e) {
+    const why = e instanceof PodwireError ? (e.details?.trim() || e.message) : String(e);
+    throw new PodwireError('IO_FAILED', `attaching ${prog} to ${ifname} failed: ${why}`, { cause: e });
+  }
 }
 
-/** Attach PINDIR/progs/from_pod to ingress of a host veth. One exec (the CNI's copy is src/cni/attach.ts). */
+/** Attach PINDIR/progs/from_pod to ingress of a host veth. One exec: the CNI ADD path calls this. */
 export async function attachFromPod(ifname: string, pinDir: string, opts: NetnsOption = {}): Promise<TcxAttachResult> {
   return attachProgram('from_pod', ifname, pinDir, opts);
 }
@@ -94,6 +99,11 @@ async function removeLegacyFilters(ifnames: readonly string[], opts: NetnsOption
 export async function linkPinIfnames(pinDir: string): Promise<string[]> {
   const dir = pinPaths(pinDir).linksDir;
   return existsSync(dir) ? (await readdir(dir)).sort().map(linkPinIfname) : [];
+}
+
+/** The link pin outlives its device (deleting a veth only detaches the link): CNI DEL/GC remove it. */
+export async function removeLinkPins(ifnames: readonly string[], pinDir: string): Promise<void> {
+  await Promise.all(ifnames.map((i) => rm(linkPin(pinDir, i), { force: true })));
 }
 
 /**

@@ -1,0 +1,2 @@
+export declare const CLANG: string;
+export declare const BPFTOOL: string;
