@@ -21,7 +21,7 @@ need_root
 pkgs=(
   clang-16 lld-16 llvm-16 libbpf-dev bpftool linux-libc-dev binutils
   iproute2 iputils-ping iperf3 sockperf ethtool util-linux procps curl file python3
-  containernetworking-plugins podman runc busybox-static iptables containerd
+  containernetworking-plugins podman runc busybox-static iptables nftables conntrack containerd linux-perf
 )
 missing=()
 for p in "${pkgs[@]}"; do
