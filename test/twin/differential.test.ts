@@ -92,7 +92,7 @@ class CtOverlay implements MapSource {
     const p = run.pkt;
     const l4 = Number(p['l4']);
     if (run.program !== 'from_pod' || Number(p['l3']) !== enums.pw_l3.values.IPV4) return;
-    if (![R.PASS_STACK_MISS, R.PASS_STACK_NO_NODE_CFG, R.PASS_STACK_NAT_REPLY].includes(run.core.reason)) return;
+    if (!([R.PASS_STACK_MISS, R.PASS_STACK_NO_NODE_CFG, R.PASS_STACK_NAT_REPLY] as number[]).includes(run.core.reason)) return;
     const L4 = enums.pw_l4.values;
     if (l4 === L4.FRAGMENT || l4 === L4.OPTIONS || l4 === L4.ICMP_ERROR) return;
     const proto = Number(p['protocol']);
