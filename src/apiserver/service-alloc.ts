@@ -96,7 +96,9 @@ export class NodePortAllocator {
     }
     this.min = min;
     this.max = max;
-    this.next = min;
+    // As for ClusterIPs, dynamic ports start above upstream's static band min(max(16, size/32), 128).
+    const size = max - min + 1;
+    this.next = min + Math.min(Math.min(Math.max(16, Math.floor(size / 32)), 128), size - 1);
   }
 
   get text(): string {
