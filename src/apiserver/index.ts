@@ -7,7 +7,8 @@
 // for resilience tests. In-process (startApiServer) or as a background process
 // (`podwire lab apiserver`).
 import { chmod, rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { PodwireError } from '../errors/index.js';
 import { Faults, type FaultRequest, type FaultResult } from './faults.js';
 import { createHandler } from './http.js';
@@ -27,6 +28,7 @@ export type { StatusObject } from './status.js';
 export { parseLabelSelector, parseFieldSelector, matchLabels, matchFields } from './selectors.js';
 export { NodeCidrAllocator } from './node-ipam.js';
 export { strategicMergePatch } from './smp.js';
+export { selfSignedCert, readTls, type TlsFiles } from './tls.js';
 export { SERVICE_NAME_LABEL, MANAGED_BY_LABEL, CONTROLLER_NAME } from './endpointslice-controller.js';
 
 export interface ApiServerOptions {
@@ -56,6 +58,11 @@ export interface ApiServerOptions {
    * The Unix socket stays unauthenticated: it is the orchestrator's 0600 channel.
    */
   token?: string;
+  /**
+   * Serve https on the TCP listener with this certificate and key (PEM). kubectl sends a bearer
+   * token only over TLS, so a `token` server meant for kubectl needs it (see tls.ts).
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Bind unbound Pods to the Ready Node with the fewest pods (default true). */
   scheduler?: boolean;
 }
@@ -140,7 +147,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     store.create(RESOURCES.namespaces, '', { metadata: { name } });
   }
 
-  const server = createServer({ keepAlive: true });
+  // https.Server emits the same 'request' and 'connection' events; the listener only needs those.
+  const server = (opts.tls ? createHttpsServer({ keepAlive: true, cert: opts.tls.cert, key: opts.tls.key }) : createServer({ keepAlive: true })) as Server;
   // Watches are long-lived; the defaults would cut them after 5 minutes.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
@@ -180,7 +188,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
 
   let stopped = false;
   return {
-    url: `http://${hostForUrl}:${listener.port}`,
+    url: `${opts.tls ? 'https' : 'http'}://${hostForUrl}:${listener.port}`,
     host,
     port: listener.port,
     get resourceVersion() {

@@ -1,5 +1,5 @@
 // `podwire lab apiserver --listen HOST:PORT [--cluster-cidr CIDR] [--service-cidr CIDR]
-// [--service-node-port-range MIN-MAX] [--token-file PATH]`: the lab's Kubernetes API server as a
+// [--service-node-port-range MIN-MAX] [--token-file PATH] [--tls-cert-file PATH --tls-key-file PATH]`: the lab's Kubernetes API server as a
 // background process. It prints one JSON line {"url":…} once it accepts connections (so a parent
 // can wait for exactly that line) and runs until SIGTERM or SIGINT.
 import { readFile } from 'node:fs/promises';
@@ -49,13 +49,23 @@ export function registerLabApiserver(lab: Command): void {
     .option('--service-cidr <cidr>', 'range Service ClusterIPs are allocated from', '10.96.0.0/12')
     .option('--service-node-port-range <min-max>', 'range Service NodePorts are allocated from', '30000-32767')
     .option('--token-file <path>', 'require "Authorization: Bearer <token>" on the TCP listener (health checks and the --socket channel excepted)')
+    .option('--tls-cert-file <path>', 'serve https with this PEM certificate (kubectl sends tokens only over TLS)')
+    .option('--tls-key-file <path>', 'the PEM private key of --tls-cert-file')
     .action(async (o: {
       listen: string; clusterCidr: string; nodeCidrMaskSize: number; history: number; socket?: string;
-      serviceCidr: string; serviceNodePortRange: string; tokenFile?: string;
+      serviceCidr: string; serviceNodePortRange: string; tokenFile?: string; tlsCertFile?: string; tlsKeyFile?: string;
     }) => {
       const { startApiServer } = await import('../apiserver/index.js');
       const { host, port } = parseListen(o.listen);
       const token = o.tokenFile === undefined ? undefined : await readToken(o.tokenFile);
+      if ((o.tlsCertFile === undefined) !== (o.tlsKeyFile === undefined)) {
+        throw new PodwireError('USAGE', '--tls-cert-file and --tls-key-file go together; give both (e.g. from `openssl req -x509 …`) or neither');
+      }
+      const { readTls } = await import('../apiserver/tls.js');
+      const tls = o.tlsCertFile && o.tlsKeyFile ? await readTls({ certFile: o.tlsCertFile, keyFile: o.tlsKeyFile }) : undefined;
+      if (token !== undefined && !tls) {
+        process.stderr.write('podwire lab apiserver: --token-file without --tls-cert-file: kubectl will not send the token over plain http (client-go sends credentials only over TLS)\n');
+      }
       const server = await startApiServer({
         host,
         port,
@@ -66,6 +76,7 @@ export function registerLabApiserver(lab: Command): void {
         serviceCIDR: o.serviceCidr,
         serviceNodePortRange: o.serviceNodePortRange,
         token,
+        tls,
       });
       process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);
       await new Promise<void>((resolve) => {
