@@ -121,7 +121,7 @@ export function readMapStats(pinDir: string): MapStat[] {
   for (const name of pinnedMapNames(pinDir)) {
     const m = openRawPinned(pinDir, name);
     try {
-      stats.push({ name, entries: hasFillLevel(m.ref.type) ? countEntries(m.map, m.ref.type) : undefined, maxEntries: m.ref.maxEntries });
+      stats.push({ name, entries: hasFillLevel(m.ref.type) ? countEntries(m.map, m.ref) : undefined, maxEntries: m.ref.maxEntries });
     } finally {
       m.close();
     }
