@@ -10,6 +10,7 @@ import type { MapRef, RawMap } from 'bpf';
 // counting needs neither. Same syscall, buffers reused across calls. Not part of the package's
 // typed API: if a release drops it, countEntries falls back to RawMap.getBatch.
 import { native } from 'bpf/dist/util.js';
+import { PodwireError } from '../errors/index.js';
 import { mapTypeName } from '../maps/pinned.js';
 
 const ENOENT = 2;
@@ -22,7 +23,7 @@ const binding = native as Partial<NativeBatch> | undefined;
 /** Entries of a hash-type map via BPF_MAP_LOOKUP_BATCH into reused buffers. */
 function countBatched(ref: MapRef): number {
   const lookup = binding?.mapLookupBatch;
-  if (typeof lookup !== 'function') throw new Error('no mapLookupBatch in the bpf binding');
+  if (typeof lookup !== 'function') throw new PodwireError('IO_FAILED', 'the bpf package\'s binding has no mapLookupBatch');
   const keys = Buffer.alloc(BATCH * ref.keySize);
   const values = Buffer.alloc(BATCH * ref.valueSize);
   // the kernel's batch cursor is opaque; for hash maps it is a u32 bucket index
@@ -33,7 +34,7 @@ function countBatched(ref: MapRef): number {
   for (;;) {
     const [status, count] = lookup.call(binding, ref.fd, cursorIn, cursorOut, keys, values, BATCH, { elemFlags: 0 });
     // ENOENT: the walk is over (count holds the last batch); any other error: let the caller fall back
-    if (status !== 0 && status !== -ENOENT) throw new Error(`bpf_map_lookup_batch: errno ${-status}`);
+    if (status !== 0 && status !== -ENOENT) throw new PodwireError('IO_FAILED', `bpf_map_lookup_batch on map ${ref.id ?? '?'}: errno ${-status}`);
     n += count ?? 0;
     if (status === -ENOENT) return n;
     cursorIn = cursorOut;
