@@ -11,6 +11,7 @@ import { chmod, mkdir, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { PodwireError } from '../errors/index.js';
+import { observeCniOperation } from '../metrics/index.js';
 import type { Logger } from './log.js';
 
 /** A CNI config is a few KiB (a prevResult with many IPs a few more); anything larger is not one. */
@@ -61,14 +62,20 @@ async function errorReply(e: unknown): Promise<Reply> {
 }
 
 async function answer(text: string): Promise<Reply> {
+  const t0 = performance.now();
+  let command: string | undefined;
+  let reply: Reply;
   try {
     const req = parseCniRequest(text);
+    command = req.env['CNI_COMMAND'];
     // Lazy: the CNI core (and the datapath modules ADD needs) load on the first request.
     const { runCni } = await import('../cni/index.js');
-    return await runCni(req);
+    reply = await runCni(req);
   } catch (e) {
-    return errorReply(e);
+    reply = await errorReply(e);
   }
+  observeCniOperation(command, reply.exitCode === 0, (performance.now() - t0) / 1000);
+  return reply;
 }
 
 function serve(sock: Socket, log: Logger | undefined): void {

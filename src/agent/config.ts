@@ -45,6 +45,8 @@ export interface AgentConfig {
   /** Where the runtime finds CNI plugins (to negotiate the chain's version). */
   cniBinDirs: string[];
   health: { host: string; port: number };
+  /** Where /metrics is served: its own listener, or undefined = on the health listener. */
+  metrics?: { host: string; port: number };
   gcGraceMs: number;
   /** Unix socket the CNI shim hands requests to. */
   cniSocket: string;
@@ -63,6 +65,7 @@ export interface AgentFlags {
   cniConfDir?: string;
   cniBinDir?: string;
   healthListen?: string;
+  metricsListen?: string;
   gcGrace?: string;
   cniSocket?: string;
 }
@@ -80,6 +83,7 @@ export const ENV_FALLBACK: Record<keyof AgentFlags, string> = {
   cniConfDir: 'PODWIRE_CNI_CONF_DIR',
   cniBinDir: 'PODWIRE_CNI_BIN_DIR',
   healthListen: 'PODWIRE_HEALTH_LISTEN',
+  metricsListen: 'PODWIRE_METRICS_LISTEN',
   gcGrace: 'PODWIRE_GC_GRACE',
   cniSocket: 'PODWIRE_CNI_SOCKET',
 };
@@ -96,6 +100,7 @@ const FLAG_NAME: Record<keyof AgentFlags, string> = {
   cniConfDir: '--cni-conf-dir',
   cniBinDir: '--cni-bin-dir',
   healthListen: '--health-listen',
+  metricsListen: '--metrics-listen',
   gcGrace: '--gc-grace',
   cniSocket: '--cni-socket',
 };
@@ -192,6 +197,14 @@ export function parseAgentFlags(
     throw invalid('cniSocket', cniSocket, `is longer than ${MAX_SOCKET_PATH} bytes, the limit of a Unix socket path: choose a shorter path`);
   }
 
+  const health = parseHostPort('healthListen', pick(flags, env, 'healthListen') ?? DEFAULT_HEALTH_LISTEN);
+  const metricsRaw = pick(flags, env, 'metricsListen');
+  const metrics = metricsRaw === undefined ? undefined : parseHostPort('metricsListen', metricsRaw);
+  // the same address twice would fail at listen time with a less helpful EADDRINUSE
+  if (metrics && metrics.port !== 0 && metrics.port === health.port && (metrics.host === health.host || metrics.host === '0.0.0.0' || health.host === '0.0.0.0')) {
+    throw invalid('metricsListen', metricsRaw!, `is the health listener's address (--health-listen ${health.host}:${health.port}): leave it unset to serve /metrics there, or pick another port`);
+  }
+
   return {
     nodeName,
     api,
@@ -203,7 +216,8 @@ export function parseAgentFlags(
     stateDir: absDir(flags, env, 'stateDir', DEFAULT_STATE_DIR),
     cniConfDir: absDir(flags, env, 'cniConfDir', DEFAULT_CNI_CONF_DIR),
     cniBinDirs: cniBinDirs(flags, env),
-    health: parseHostPort('healthListen', pick(flags, env, 'healthListen') ?? DEFAULT_HEALTH_LISTEN),
+    health,
+    ...(metrics === undefined ? {} : { metrics }),
     gcGraceMs,
     cniSocket,
   };

@@ -35,6 +35,8 @@ export interface ReconcilerOptions {
   /** Periodic run: GC grace expiry, kernel-route drift. */
   resyncMs?: number;
   now?: () => number;
+  /** Every run's duration in seconds and whether it succeeded (the reconcile histogram). */
+  onRun?: (seconds: number, ok: boolean) => void;
 }
 
 export interface ReconcileStats {
@@ -110,9 +112,12 @@ export class Reconciler {
     do {
       this.again = false;
       if (this.stopped) return;
+      const t0 = performance.now();
       try {
         await this.once();
+        this.o.onRun?.((performance.now() - t0) / 1000, true);
       } catch (e) {
+        this.o.onRun?.((performance.now() - t0) / 1000, false);
         this.stats.errors++;
         this.o.log.error('reconcile failed; retrying', { error: e, details: (e as { details?: string }).details });
         // retry on our own: nothing else may kick us while the cluster is quiet

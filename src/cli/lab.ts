@@ -50,6 +50,8 @@ export function registerLab(program: Command): Command {
       for (const n of view.nodes) {
         out.push(`${n.name.padEnd(10)}${n.underlayIp.padEnd(16)}${n.podCIDR.padEnd(17)}${String(n.agentPid ?? '-').padEnd(6)}${n.agentRunning ? '   ' : ' ✗ '}${n.netns}  ${n.pinDir}`);
       }
+      out.push('', 'METRICS (curl from the node\'s netns or any namespace on the underlay)');
+      for (const n of view.nodes) out.push(`${n.name.padEnd(10)}${n.metricsUrl ?? '-'}`);
       out.push('', 'POD                 NODE      IP              NETNS');
       for (const p of view.pods) out.push(`${p.name.padEnd(20)}${p.node.padEnd(10)}${p.ip.padEnd(16)}${p.netns}${p.hostNetwork ? ' (hostNetwork)' : ''}`);
       process.stdout.write(`${out.join('\n')}\n`);
@@ -121,6 +123,7 @@ export function statusView(s: State, alive: (pid: number) => boolean = () => tru
       agentPid: n.agentPid,
       agentRunning: n.agentPid ? alive(n.agentPid) : false,
       agentLog: n.agentLog,
+      metricsUrl: n.metricsUrl ?? null,
     })),
     pods: s.pods.map((p) => ({ name: p.name, namespace: p.namespace, node: p.node, netns: p.netnsPath, ip: p.ip, hostNetwork: p.hostNetwork })),
   };

@@ -32,6 +32,8 @@ export interface LabUpOptions {
 }
 
 const API_PORT = 6443;
+/** Each agent serves /metrics on its underlay address (reachable from every namespace on the underlay). */
+const LAB_METRICS_PORT = 9880;
 
 /** A handle on a running lab (from `up` or `attach`). All state lives in the state file. */
 export class Lab {
@@ -167,6 +169,7 @@ export class Lab {
     await mkdir(node.cniConfDir, { recursive: true });
     const port = await attachToUnderlay(s.underlay, netns, index, node.uplink);
     node.underlayIp = port.ip;
+    node.metricsUrl = `http://${port.ip}:${LAB_METRICS_PORT}/metrics`;
 
     // Register the Node as kubelet would; the API server's node-IPAM assigns its podCIDR.
     await api(s.apiServer.socket, 'POST', '/api/v1/nodes', {
@@ -203,6 +206,7 @@ export class Lab {
       '--cni-conf-dir', node.cniConfDir,
       '--cni-bin-dir', this.pluginDirs().join(':'),
       '--health-listen', '127.0.0.1:9879',
+      '--metrics-listen', `${node.underlayIp}:${LAB_METRICS_PORT}`,
       '--cni-socket', join(s.dir, node.name, 'cni.sock'),
     ];
   }

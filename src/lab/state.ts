@@ -20,6 +20,8 @@ export interface LabNodeState {
   agentPid?: number;
   agentLog: string;
   kubeconfig: string;
+  /** The agent's /metrics (--metrics-listen on the underlay IP): reachable from every lab namespace on the underlay. */
+  metricsUrl?: string;
 }
 
 export interface LabPodState {

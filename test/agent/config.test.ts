@@ -51,6 +51,16 @@ describe('parseAgentFlags', () => {
     fails(() => parseAgentFlags({ nodeName: 'n', kubeconfig, cniSocket: `/${'a'.repeat(110)}` }, {}), '--cni-socket', 'longer than 107 bytes');
   });
 
+  it('--metrics-listen (PODWIRE_METRICS_LISTEN): unset = /metrics on the health listener; else HOST:PORT, not the health address', () => {
+    const base = { nodeName: 'n', kubeconfig };
+    expect(parseAgentFlags(base, {}).metrics).toBeUndefined();
+    expect(parseAgentFlags(base, { PODWIRE_METRICS_LISTEN: '0.0.0.0:9962' }).metrics).toEqual({ host: '0.0.0.0', port: 9962 });
+    expect(parseAgentFlags({ ...base, metricsListen: '10.0.0.1:9100' }, { PODWIRE_METRICS_LISTEN: '0.0.0.0:9962' }).metrics).toEqual({ host: '10.0.0.1', port: 9100 });
+    fails(() => parseAgentFlags({ ...base, metricsListen: '9962' }, {}), '--metrics-listen (PODWIRE_METRICS_LISTEN) "9962"', 'HOST:PORT');
+    fails(() => parseAgentFlags({ ...base, metricsListen: '127.0.0.1:9879' }, {}), '--metrics-listen', "health listener's address", 'leave it unset');
+    fails(() => parseAgentFlags({ ...base, metricsListen: '0.0.0.0:9879' }, {}), '--metrics-listen', "health listener's address");
+  });
+
   it('takes environment fallbacks, and flags win over them', () => {
     const env = { NODE_NAME: 'from-env', KUBECONFIG: kubeconfig, PODWIRE_MODE: 'vxlan', PODWIRE_MTU: '9000', PODWIRE_PIN_DIR: '/sys/fs/bpf/x/' };
     const c = parseAgentFlags({ mode: 'native' }, env);
