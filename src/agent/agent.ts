@@ -106,7 +106,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     const cniServer = await startCniServer({ path: config.cniSocket, log });
     cleanups.push(() => cniServer.close());
     log.info('CNI requests served', { socket: cniServer.path });
-    const ctGc = startCtGc({ pinDir: config.pinDir, log: log.with({ component: 'ct-gc' }) });
+    const ctGc = startCtGc({ pinDir: config.pinDir, log: log.with({ component: 'ct-gc' }), onRun: (r) => metrics.recordConntrackGc(r.expired) });
     cleanups.push(() => ctGc.stop());
   } catch (e) {
     await cleanup();
