@@ -10,6 +10,7 @@ import { BACKENDS, CLIENT_IP, NODE_IP, ProxyWorld, sleep, waitFor } from './topo
 const WEB = '10.96.0.10';
 const STICKY = '10.96.0.11';
 const EMPTY = '10.96.0.12';
+const SELF = '10.96.0.13';
 
 function service(name: string, clusterIP: string, extra: Record<string, unknown> = {}, ports?: unknown[]) {
   return {
@@ -37,6 +38,8 @@ const ALL_IPS = BACKENDS.map((b) => b.ip);
 describe.each(['iptables', 'nftables'] as const)('lab kube-proxy (%s mode) on the kernel', (mode) => {
   let w: ProxyWorld;
   let synced: Record<string, unknown>;
+  // iptables mode learns the node IP from the Node object, nftables mode is given --node-ip
+  const args = mode === 'iptables' ? ['--proxy-mode', mode] : ['--proxy-mode', mode, '--node-ip', NODE_IP];
 
   beforeAll(async () => {
     w = await ProxyWorld.create();
@@ -52,19 +55,21 @@ describe.each(['iptables', 'nftables'] as const)('lab kube-proxy (%s mode) on th
     w.api.put('services', service('sticky', STICKY, { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 300 } } }));
     w.api.put('endpointslices', slice('sticky', ALL_IPS));
     w.api.put('services', service('empty', EMPTY));
+    w.api.put('services', service('self', SELF));
+    w.api.put('endpointslices', slice('self', [BACKENDS[0].ip]));
     w.api.put('services', service('headless', 'None'));
     w.api.put('endpointslices', slice('headless', ALL_IPS));
     // malformed: must be logged and skipped, never crash the proxy
     w.api.put('services', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'broken', namespace: 'default' }, spec: { clusterIP: 'bogus', ports: [{ port: 80 }] } });
-    synced = await w.startProxy(['--proxy-mode', mode]);
+    synced = await w.startProxy(args);
   }, 120_000);
 
   afterAll(async () => {
     await w?.cleanup();
   }, 60_000);
 
-  it('announces the first sync with the node IP learned from the Node object', () => {
-    expect(synced).toMatchObject({ synced: true, mode, node: 'n1', nodeIP: NODE_IP, servicePorts: 4 });
+  it('announces the first sync with the node IP (from the Node object or --node-ip)', () => {
+    expect(synced).toMatchObject({ synced: true, mode, node: 'n1', nodeIP: NODE_IP, servicePorts: 5 });
   });
 
   it('programs kube-proxy\'s layout in the node namespace', async () => {
@@ -109,6 +114,13 @@ describe.each(['iptables', 'nftables'] as const)('lab kube-proxy (%s mode) on th
   it('the outside reaches the NodePort; the node itself reaches the ClusterIP (both masqueraded)', async () => {
     for (const r of await w.call('tcp', NODE_IP, 30080, 4, w.outside)) expect(r).toMatch(/^b[12] 169\.254\.1\.1$/);
     for (const r of await w.call('tcp', WEB, 80, 2, w.node)) expect(r).toMatch(/^b[12] 169\.254\.1\.1$/);
+  });
+
+  it('hairpin: a backend reaching itself through its service sees a masqueraded source', async () => {
+    const rs = await w.call('tcp', SELF, 80, 3, w.backends[0]);
+    expect(rs).toEqual(['b1 169.254.1.1', 'b1 169.254.1.1', 'b1 169.254.1.1']);
+    // another pod through the same service keeps its own address
+    expect(await w.call('tcp', SELF, 80, 1)).toEqual([`b1 ${CLIENT_IP}`]);
   });
 
   it('ClientIP affinity sticks to one backend', async () => {
@@ -163,5 +175,20 @@ describe.each(['iptables', 'nftables'] as const)('lab kube-proxy (%s mode) on th
     // rules stay: the service still answers with the proxy gone
     const rs = await w.call('tcp', WEB, 80, 2);
     for (const r of rs) expect(r).toMatch(/^b[12] /);
+  });
+
+  it('a restarted proxy adopts the rules it left and removes what changed while it was down', async () => {
+    w.api.delete('services', 'default', 'self');
+    const again = await w.startProxy(args);
+    expect(again).toMatchObject({ synced: true, servicePorts: 3 });
+    const firsts = w.logLines().filter((l) => l.msg === 'first sync done');
+    expect(firsts).toHaveLength(2);
+    // the jump rules from the built-in chains were still there: none added twice
+    expect(firsts[1]).toMatchObject({ jumpsAdded: 0 });
+    expect(Number(firsts[1]!.deletedChains)).toBeGreaterThan(0);
+    const rules = mode === 'iptables' ? (await w.node.exec('iptables-save', [])).stdout : (await w.node.exec('nft', ['list', 'ruleset'])).stdout;
+    expect(rules).not.toContain('default/self');
+    if (mode === 'iptables') expect(rules.match(/-A PREROUTING .*-j KUBE-SERVICES/g)).toHaveLength(1);
+    for (const r of await w.call('tcp', WEB, 80, 4)) expect(r).toMatch(new RegExp(`^b[12] ${CLIENT_IP.replace(/\./g, '\\.')}$`));
   });
 });

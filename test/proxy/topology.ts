@@ -219,6 +219,7 @@ export class ProxyWorld {
 
   async startProxy(args: string[]): Promise<Record<string, unknown>> {
     const entry = await this.entry();
+    this.proxyOut = '';
     this.proxyLog = join(this.dir, 'kube-proxy.log');
     const fd = openSync(this.proxyLog, 'a');
     const child = spawn(
