@@ -11,6 +11,7 @@ const WEB = '10.96.0.10';
 const STICKY = '10.96.0.11';
 const EMPTY = '10.96.0.12';
 const SELF = '10.96.0.13';
+const LOCAL = '10.96.0.14';
 
 function service(name: string, clusterIP: string, extra: Record<string, unknown> = {}, ports?: unknown[]) {
   return {
@@ -21,14 +22,14 @@ function service(name: string, clusterIP: string, extra: Record<string, unknown>
   };
 }
 
-function slice(svc: string, ips: readonly string[], ports = [{ name: 'http', port: 8080, protocol: 'TCP' }]) {
+function slice(svc: string, ips: readonly string[], ports = [{ name: 'http', port: 8080, protocol: 'TCP' }], nodeOf: (ip: string) => string = () => 'n1') {
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
     metadata: { name: `${svc}-x1`, namespace: 'default', labels: { 'kubernetes.io/service-name': svc } },
     addressType: 'IPv4',
     ports,
-    endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true } })),
+    endpoints: ips.map((ip) => ({ addresses: [ip], nodeName: nodeOf(ip), conditions: { ready: true } })),
   };
 }
 
@@ -57,6 +58,9 @@ describe.each(['iptables', 'nftables'] as const)('lab kube-proxy (%s mode) on th
     w.api.put('services', service('empty', EMPTY));
     w.api.put('services', service('self', SELF));
     w.api.put('endpointslices', slice('self', [BACKENDS[0].ip]));
+    // externalTrafficPolicy Local: only b1 is on this node (n1); b2 is on another node
+    w.api.put('services', service('local', LOCAL, { type: 'NodePort', externalTrafficPolicy: 'Local' }, [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080, nodePort: 30090 }]));
+    w.api.put('endpointslices', slice('local', ALL_IPS, undefined, (ip) => (ip === BACKENDS[0].ip ? 'n1' : 'n2')));
     w.api.put('services', service('headless', 'None'));
     w.api.put('endpointslices', slice('headless', ALL_IPS));
     // malformed: must be logged and skipped, never crash the proxy
@@ -69,7 +73,7 @@ describe.each(['iptables', 'nftables'] as const)('lab kube-proxy (%s mode) on th
   }, 60_000);
 
   it('announces the first sync with the node IP (from the Node object or --node-ip)', () => {
-    expect(synced).toMatchObject({ synced: true, mode, node: 'n1', nodeIP: NODE_IP, servicePorts: 5 });
+    expect(synced).toMatchObject({ synced: true, mode, node: 'n1', nodeIP: NODE_IP, servicePorts: 6 });
   });
 
   it('programs kube-proxy\'s layout in the node namespace', async () => {
@@ -121,6 +125,14 @@ describe.each(['iptables', 'nftables'] as const)('lab kube-proxy (%s mode) on th
     expect(rs).toEqual(['b1 169.254.1.1', 'b1 169.254.1.1', 'b1 169.254.1.1']);
     // another pod through the same service keeps its own address
     expect(await w.call('tcp', SELF, 80, 1)).toEqual([`b1 ${CLIENT_IP}`]);
+  });
+
+  it('externalTrafficPolicy Local: the outside reaches only this node\'s endpoint and keeps its address; pods use all', async () => {
+    const out = await w.call('tcp', NODE_IP, 30090, 8, w.outside);
+    expect(new Set(out)).toEqual(new Set(['b1 192.168.77.2']));
+    const pods = await w.call('tcp', NODE_IP, 30090, 30);
+    expect(pods.filter((r) => r.startsWith('ERR'))).toEqual([]);
+    expect(backendsOf(pods)).toEqual(new Set(['b1', 'b2']));
   });
 
   it('ClientIP affinity sticks to one backend', async () => {
@@ -180,7 +192,7 @@ describe.each(['iptables', 'nftables'] as const)('lab kube-proxy (%s mode) on th
   it('a restarted proxy adopts the rules it left and removes what changed while it was down', async () => {
     w.api.delete('services', 'default', 'self');
     const again = await w.startProxy(args);
-    expect(again).toMatchObject({ synced: true, servicePorts: 3 });
+    expect(again).toMatchObject({ synced: true, servicePorts: 4 });
     const firsts = w.logLines().filter((l) => l.msg === 'first sync done');
     expect(firsts).toHaveLength(2);
     // the jump rules from the built-in chains were still there: none added twice
