@@ -10,6 +10,7 @@
 //   affinity (-m recent --rcheck), then picks an endpoint with -m statistic (1/n, 1/(n-1), …,
 //   last unconditional). KUBE-SEP-<hash> marks hairpin traffic (-s <endpoint>), records
 //   affinity (--set) and DNATs. KUBE-POSTROUTING masquerades marked packets and clears the mark.
+//   Local traffic policies (see plan.ts) add KUBE-SVL-<hash> with this node's endpoints only.
 //
 // The whole kube-proxy-owned chain set is declared (":CHAIN - [0:0]" flushes it) and refilled in
 // one `iptables-restore --noflush`, so the kernel switches atomically and non-KUBE rules stay.

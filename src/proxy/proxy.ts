@@ -81,6 +81,7 @@ export async function runKubeProxy(opts: KubeProxyOptions): Promise<void> {
               nodeIP = ip;
               log.info('node IP from the Node object', { nodeIP: ip });
             }
+            kick();
           },
         })
       : undefined;
@@ -89,6 +90,10 @@ export async function runKubeProxy(opts: KubeProxyOptions): Promise<void> {
     if (stopped) return;
     // kube-proxy waits for both initial lists: rules from half a view would drop live services
     if (!services.synced || !slices.synced) return;
+    // like kube-proxy, learn the node IP before the first sync (the rules do not depend on it:
+    // NodePorts answer on every local address; it is reported and logged)
+    if (node !== undefined && !node.synced) return;
+    if (node !== undefined && nodeIP === undefined && !synced) log.warn('Node object has no InternalIP (or does not exist); continuing without a node IP', { node: opts.nodeName });
     running = true;
     again = false;
     lastSyncAt = Date.now();
