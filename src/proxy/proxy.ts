@@ -76,10 +76,15 @@ export async function runKubeProxy(opts: KubeProxyOptions): Promise<void> {
       ? watchOwnNode(client, opts.nodeName, {
           log: log.with({ informer: 'node' }),
           onChange: () => {
-            const ip = node?.list().map(nodeFacts).find((n) => n.name === opts.nodeName)?.internalIp;
-            if (ip !== undefined && ip !== nodeIP) {
-              nodeIP = ip;
-              log.info('node IP from the Node object', { nodeIP: ip });
+            try {
+              const ip = node?.list().map(nodeFacts).find((n) => n.name === opts.nodeName)?.internalIp;
+              if (ip !== undefined && ip !== nodeIP) {
+                nodeIP = ip;
+                log.info('node IP from the Node object', { nodeIP: ip });
+              }
+            } catch (e) {
+              // a malformed Node must not take the proxy down (this runs in the watch's handler)
+              log.warn('cannot read the node IP from the Node object', { error: e });
             }
             kick();
           },
