@@ -1,6 +1,7 @@
 // `podwire lab …`: a local multi-node cluster on one machine (see src/lab/cluster.ts).
 import type { Command } from 'commander';
 import { PodwireError } from '../errors/index.js';
+import { registerLabKubeProxy } from './lab-kube-proxy.js';
 
 interface CommonOpts {
   state?: string;
@@ -89,6 +90,7 @@ export function registerLab(program: Command): Command {
       process.stdout.write(`pod ${name} deleted\n`);
     });
 
+  registerLabKubeProxy(lab);
   return lab;
 }
 
