@@ -5,7 +5,7 @@
 // an internal error), it comes within a bound (no hang), and nothing is left behind: no IPAM
 // record, endpoint entry, tcx link pin, host veth, node route or stray link, in the node or the
 // pods. A fully valid ADD must succeed; it is then DELeted and must leave nothing either.
-// Fixed seed; PODWIRE_FUZZ_RUNS=N runs N cases per path (default 200 binary, 2000 socket; most fail validation in milliseconds, about 3% are real ADD+DEL).
+// Fixed seed; PODWIRE_FUZZ_RUNS=N runs N cases per path (default 100 binary, 2000 socket; most fail validation in milliseconds, about 3% are real ADD+DEL).
 import fc from 'fast-check';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,7 +21,7 @@ import { createHarness, type Harness } from './harness.js';
 
 const SEED = 0x9d5e1;
 const RUNS = Number(process.env['PODWIRE_FUZZ_RUNS'] ?? 0);
-const BIN_RUNS = RUNS > 0 ? RUNS : 200;
+const BIN_RUNS = RUNS > 0 ? RUNS : 100;
 const SOCKET_RUNS = RUNS > 0 ? RUNS : 2000;
 /** Per-case bound; a loaded 2-core machine can take seconds for a real ADD. */
 const CASE_BOUND_MS = 30_000;
