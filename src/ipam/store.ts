@@ -297,7 +297,8 @@ export class IpamStore {
         record = parseRecord(readRegular(this.ipPath(ip)));
       } catch (e) {
         if (errno(e) === 'ENOENT') continue; // released while we listed
-        throw e;
+        // not a regular file (a FIFO, a symlink): reported as unreadable, so GC releases it
+        if (errno(e) !== 'EINVAL' && errno(e) !== 'ELOOP') throw e;
       }
       out.push(record ? { ip, record } : { ip });
     }
