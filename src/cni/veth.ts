@@ -1,5 +1,6 @@
 // The pod's veth pair and its addressing through iproute2. Strings from the runtime (the pod's
-// interface name, the netns path) only ever travel as argv elements: never through `ip -batch`.
+// interface name, the netns path) only ever travel as argv elements: never through `ip -batch`
+// or any other parser of lines.
 // Pods reach everything through a link-local gateway: the pod has IP/32, a link route to
 // 169.254.1.1, a default route via it, and a permanent neighbour entry that resolves the
 // gateway to the host veth's MAC, so every packet the pod sends lands on the host veth's tc
@@ -34,12 +35,6 @@ function parseJsonLines(stdout: string): unknown[][] {
     .map((l) => JSON.parse(l) as unknown[]);
 }
 
-/** ip -batch reports "Command failed -:N" after the kernel's reason; keep only the reason. */
-function batchMessage(stderr: string): string {
-  const lines = stderr.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('Command failed'));
-  return lines.join('; ') || stderr.trim();
-}
-
 // Tokens podwire generates itself. Only these may go through `ip -batch` (a line parser: '#'
 // starts a comment anywhere on a line, quotes group words), so a batch never carries a string
 // from the runtime. Checked, not assumed: a bug that let one through would fail loudly here.
@@ -51,29 +46,45 @@ function batchLine(...tokens: Array<string | number>): string {
   return tokens.join(' ');
 }
 
+// Each side is ONE exec of a fixed POSIX shell script running iproute2 once per step: one
+// process start per side (as with `ip -batch`, which parses its input and must never see a
+// runtime's string), while every value — our own and the runtime's — reaches the script only as
+// a positional parameter and ip only as one argv element ("$n" is never re-parsed by the shell).
+// The exit status says which step failed.
+const STEP_FIRST_FAILED = 21;
+const STEP_LATER_FAILED = 22;
+
+const HOST_SCRIPT = [
+  // $1 host  $2 host MAC  $3 mtu  $4 pod ifname  $5 pod MAC  $6 netns  $7 pod IP/32
+  `ip link add "$1" address "$2" mtu "$3" type veth peer name "$4" address "$5" mtu "$3" netns "$6" || exit ${STEP_FIRST_FAILED}`,
+  `ip link set dev "$1" up || exit ${STEP_LATER_FAILED}`,
+  `ip route replace "$7" dev "$1" scope link || exit ${STEP_LATER_FAILED}`,
+  `ip -j link show dev "$1" || exit ${STEP_LATER_FAILED}`,
+].join('\n');
+
+const POD_SCRIPT = [
+  // $1 pod IP/32  $2 pod ifname  $3 gateway  $4 host MAC
+  'ip addr add "$1" dev "$2" || exit 1',
+  'ip link set dev "$2" up || exit 2',
+  'ip route replace "$3" dev "$2" scope link || exit 3',
+  'ip route replace default via "$3" dev "$2" || exit 4',
+  'ip neigh replace "$3" lladdr "$4" dev "$2" nud permanent || exit 5',
+].join('\n');
+
 /**
  * Host side: create the pair with the peer made straight inside the pod netns under its final
- * name (no rename/move step) — ONE argv exec, because the pod-side name and the netns path come
- * from the runtime — then, in one batch of podwire-made tokens only: bring the host end up,
- * route the pod IP to it, and print it so we learn its ifindex.
+ * name (no rename/move step), bring the host end up, route the pod IP to it, and print it so we
+ * learn its ifindex.
  */
 export async function createVeth(s: VethSpec): Promise<{ ok: true; hostIfindex: number } | { ok: false; failure: VethFailure }> {
-  const add = await run(
-    'ip',
-    ['link', 'add', s.host, 'address', s.hostMac, 'mtu', String(s.mtu), 'type', 'veth', 'peer', 'name', s.ifname, 'address', s.podMac, 'mtu', String(s.mtu), 'netns', s.netns],
-    { reject: false },
-  );
-  if (add.exitCode !== 0) {
-    // RTM_NEWLINK is all or nothing: a failed add leaves no pair behind.
-    return { ok: false, failure: { podNameTaken: /File exists/.test(add.stderr), pairExists: false, message: add.stderr.trim() || `ip exit ${add.exitCode}` } };
+  const r = await run('sh', ['-c', HOST_SCRIPT, 'podwire-veth', s.host, s.hostMac, String(s.mtu), s.ifname, s.podMac, s.netns, `${s.podIp}/32`], { reject: false });
+  if (r.exitCode !== 0) {
+    const message = r.stderr.trim() || `exit ${r.exitCode}`;
+    // RTM_NEWLINK is all or nothing: when the first step failed, no pair exists. Any other
+    // failure (a later step, or sh itself) may have left one: the caller deletes it.
+    if (r.exitCode === STEP_FIRST_FAILED) return { ok: false, failure: { podNameTaken: /File exists/.test(message), pairExists: false, message } };
+    return { ok: false, failure: { podNameTaken: false, pairExists: true, message } };
   }
-  const batch = [
-    batchLine('link', 'set', 'dev', s.host, 'up'),
-    batchLine('route', 'replace', `${s.podIp}/32`, 'dev', s.host, 'scope', 'link'),
-    batchLine('link', 'show', 'dev', s.host),
-  ].join('\n');
-  const r = await run('ip', ['-j', '-batch', '-'], { input: `${batch}\n`, reject: false });
-  if (r.exitCode !== 0) return { ok: false, failure: { podNameTaken: false, pairExists: true, message: batchMessage(r.stderr) } };
   const link = parseJsonLines(r.stdout)[0]?.[0] as { ifindex?: number } | undefined;
   if (typeof link?.ifindex !== 'number') {
     return { ok: false, failure: { podNameTaken: false, pairExists: true, message: `ip printed no ifindex for ${s.host}` } };
@@ -81,33 +92,11 @@ export async function createVeth(s: VethSpec): Promise<{ ok: true; hostIfindex: 
   return { ok: true, hostIfindex: link.ifindex };
 }
 
-/** Run argv execs of ip in a netns side by side; wait for all, then report every failure. */
-async function ipAll(netns: string, cmds: readonly string[][]): Promise<string[]> {
-  const rs = await Promise.all(cmds.map((args) => run('ip', args, { netns, reject: false })));
-  return rs.flatMap((r, i) => (r.exitCode === 0 ? [] : [`ip ${cmds[i]!.join(' ')}: ${r.stderr.trim() || `exit ${r.exitCode}`}`]));
-}
-
-/**
- * Pod side, argv execs inside the pod netns (the interface name is the runtime's): address and
- * link up, then the gateway's link route, the default route via it (onlink: the gateway is on
- * the link by construction, so it need not wait for the link route) and its permanent neighbour.
- */
+/** Pod side, one exec inside the pod netns: address, link up, gateway route, default route, neighbour. */
 export async function configurePod(s: VethSpec): Promise<void> {
-  const dev = ['dev', s.ifname];
-  const stages = [
-    [
-      ['addr', 'add', `${s.podIp}/32`, ...dev],
-      ['link', 'set', ...dev, 'up'],
-    ],
-    [
-      ['route', 'replace', POD_GATEWAY, ...dev, 'scope', 'link'],
-      ['route', 'replace', 'default', 'via', POD_GATEWAY, ...dev, 'onlink'],
-      ['neigh', 'replace', POD_GATEWAY, 'lladdr', s.hostMac, ...dev, 'nud', 'permanent'],
-    ],
-  ];
-  for (const [i, cmds] of stages.entries()) {
-    const failed = await ipAll(s.netns, cmds);
-    if (failed.length > 0) throw new PodwireError('IO_FAILED', `configuring ${JSON.stringify(s.ifname)} in ${s.netns} failed at stage ${i + 1}: ${failed.join('; ')}`);
+  const r = await run('sh', ['-c', POD_SCRIPT, 'podwire-pod', `${s.podIp}/32`, s.ifname, POD_GATEWAY, s.hostMac], { netns: s.netns, reject: false });
+  if (r.exitCode !== 0) {
+    throw new PodwireError('IO_FAILED', `configuring ${JSON.stringify(s.ifname)} in ${s.netns} failed at step ${r.exitCode}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
   }
 }
 
