@@ -95,6 +95,9 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
       mode: config.mode,
       uplink: config.uplink,
       ...(config.vni === undefined ? {} : { vni: config.vni }),
+      // GC runs the chained plugins' DEL (portmap) from libcni's cache: see gc-chain.ts
+      cniBinDirs: config.cniBinDirs,
+      cniCacheDir: config.cniCacheDir,
     });
     cleanups.push(() => dataplane.close());
     const t0 = performance.now();

@@ -15,6 +15,8 @@ export const VXLAN_OVERHEAD = 50;
 export const DEFAULT_STATE_DIR = '/var/lib/podwire';
 export const DEFAULT_CNI_CONF_DIR = '/etc/cni/net.d';
 export const DEFAULT_CNI_BIN_DIR = '/opt/cni/bin';
+/** libcni's result cache (libcni.CacheDir): GC runs the chain's DEL from it. */
+export const DEFAULT_CNI_CACHE_DIR = '/var/lib/cni';
 export const DEFAULT_HEALTH_LISTEN = '127.0.0.1:9879';
 /** Where the agent serves CNI requests for the native shim (bpf/tools/podwire-cni.c has the same default). */
 export const DEFAULT_CNI_SOCKET = '/run/podwire/cni.sock';
@@ -44,6 +46,8 @@ export interface AgentConfig {
   cniConfDir: string;
   /** Where the runtime finds CNI plugins (to negotiate the chain's version). */
   cniBinDirs: string[];
+  /** libcni's cache dir, where runtimes keep each attachment's config and result. */
+  cniCacheDir: string;
   health: { host: string; port: number };
   /** Where /metrics is served: its own listener, or undefined = on the health listener. */
   metrics?: { host: string; port: number };
@@ -64,6 +68,7 @@ export interface AgentFlags {
   stateDir?: string;
   cniConfDir?: string;
   cniBinDir?: string;
+  cniCacheDir?: string;
   healthListen?: string;
   metricsListen?: string;
   gcGrace?: string;
@@ -82,6 +87,7 @@ export const ENV_FALLBACK: Record<keyof AgentFlags, string> = {
   stateDir: 'PODWIRE_STATE_DIR',
   cniConfDir: 'PODWIRE_CNI_CONF_DIR',
   cniBinDir: 'PODWIRE_CNI_BIN_DIR',
+  cniCacheDir: 'PODWIRE_CNI_CACHE_DIR',
   healthListen: 'PODWIRE_HEALTH_LISTEN',
   metricsListen: 'PODWIRE_METRICS_LISTEN',
   gcGrace: 'PODWIRE_GC_GRACE',
@@ -99,6 +105,7 @@ const FLAG_NAME: Record<keyof AgentFlags, string> = {
   stateDir: '--state-dir',
   cniConfDir: '--cni-conf-dir',
   cniBinDir: '--cni-bin-dir',
+  cniCacheDir: '--cni-cache-dir',
   healthListen: '--health-listen',
   metricsListen: '--metrics-listen',
   gcGrace: '--gc-grace',
@@ -216,6 +223,7 @@ export function parseAgentFlags(
     stateDir: absDir(flags, env, 'stateDir', DEFAULT_STATE_DIR),
     cniConfDir: absDir(flags, env, 'cniConfDir', DEFAULT_CNI_CONF_DIR),
     cniBinDirs: cniBinDirs(flags, env),
+    cniCacheDir: absDir(flags, env, 'cniCacheDir', DEFAULT_CNI_CACHE_DIR),
     health,
     ...(metrics === undefined ? {} : { metrics }),
     gcGraceMs,

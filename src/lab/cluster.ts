@@ -205,6 +205,7 @@ export class Lab {
       '--state-dir', node.stateDir,
       '--cni-conf-dir', node.cniConfDir,
       '--cni-bin-dir', this.pluginDirs().join(':'),
+      '--cni-cache-dir', join(s.dir, node.name, 'cni-cache'),
       '--health-listen', '127.0.0.1:9879',
       '--metrics-listen', `${node.underlayIp}:${LAB_METRICS_PORT}`,
       '--cni-socket', join(s.dir, node.name, 'cni.sock'),
@@ -261,6 +262,8 @@ export class Lab {
       args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${pod.namespace};K8S_POD_NAME=${pod.name};K8S_POD_INFRA_CONTAINER_ID=${pod.containerId}`,
       pluginDirs: this.pluginDirs(),
       nodeNetns: node.netnsPath,
+      // libcni's result cache, as containerd keeps it: the agent's GC runs the chain's DEL from it
+      cacheDir: join(this.state.dir, node.name, 'cni-cache'),
     };
   }
 

@@ -39,6 +39,7 @@ describe('parseAgentFlags', () => {
       stateDir: '/var/lib/podwire',
       cniConfDir: '/etc/cni/net.d',
       cniBinDirs: ['/opt/cni/bin'],
+      cniCacheDir: '/var/lib/cni',
       health: { host: '127.0.0.1', port: 9879 },
       gcGraceMs: 60_000,
       cniSocket: '/run/podwire/cni.sock',
