@@ -152,8 +152,16 @@ function crossNodeSuite(mode: DatapathMode): void {
     });
 
     it('same-node pod↔pod still goes by redirect_peer', async () => {
+      // a ping alone would pass through the host stack too (ip_forward=1 on the node): the
+      // datapath counters must show every request and reply redirected, and the stack nothing
+      const node = nodes[0]!;
+      const fwdBefore = await node.forwardedDatagrams();
+      const peerBefore = count(node, 'FWD_LOCAL_PEER', 'EGRESS');
       const p = await ping(a1.netns.path, a2.ip, { count: 3 });
       expect(p.ok, p.output).toBe(true);
+      // 3 requests (a1 → a2) + 3 replies (a2 → a1), each seen by from_pod on its sender's veth
+      expect(count(node, 'FWD_LOCAL_PEER', 'EGRESS') - peerBefore).toBeGreaterThanOrEqual(6n);
+      expect(await node.forwardedDatagrams()).toBe(fwdBefore);
     });
 
     it('node host namespace ↔ its own pods (ping, TCP both ways)', async () => {
