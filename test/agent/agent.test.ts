@@ -227,6 +227,14 @@ describe('podwire agent against the lab API server', () => {
     const pluginConf = { ...conf.plugins[0], cniVersion: conf.cniVersion, name: conf.name };
     const pods: Netns[] = [];
     try {
+      // as kubelet does, the kept pod's object exists before its sandbox and its IP is published
+      // right after its ADD: the 2 s grace must not expire between the two on a loaded machine
+      await cluster.api('POST', '/api/v1/namespaces/default/pods', {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'kept', namespace: 'default' },
+        spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
+      });
       const ips: string[] = [];
       for (const name of ['kept', 'orphan']) {
         const ns = await createNetns('pwagp');
@@ -242,16 +250,13 @@ describe('podwire agent against the lab API server', () => {
           nodeNetns: node.netns.path,
         });
         expect(out.exitCode, out.stdout + out.stderr).toBe(0);
-        ips.push(((out.json!['ips'] as { address: string }[])[0]!.address).split('/')[0]!);
+        const ip = ((out.json!['ips'] as { address: string }[])[0]!.address).split('/')[0]!;
+        ips.push(ip);
+        if (name === 'kept') {
+          await cluster.api('PATCH', '/api/v1/namespaces/default/pods/kept/status', { status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] } }, 'application/merge-patch+json');
+        }
       }
       const [keptIp, orphanIp] = ips as [string, string];
-      await cluster.api('POST', '/api/v1/namespaces/default/pods', {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: 'kept', namespace: 'default' },
-        spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
-      });
-      await cluster.api('PATCH', '/api/v1/namespaces/default/pods/kept/status', { status: { phase: 'Running', podIP: keptIp, podIPs: [{ ip: keptIp }] } }, 'application/merge-patch+json');
 
       const eps = () => {
         const m = openEndpoints(node.pinDir);
