@@ -124,11 +124,11 @@ beforeAll(async () => {
     twin.setSource(snapshotSource(snapshotMaps(pinDir)));
     const rows = ORACLE.filter((r) => r.state === state);
     const runnable = rows.filter((r) => kernelAccepts(r.frame));
-    const results = await runKernelBatch(env, work, state, runnable.map((r) => ({ progPin: progPin[r.program], frame: r.frame, ifindex: ifindexOf(r.dev), ingressIfindex: ifindexOf(r.dev) })));
+    const results = await runKernelBatch(env, work, state, runnable.map((r) => ({ progPin: progPin[r.program], frame: r.frame, ifindex: ifindexOf(r.dev), ingressIfindex: ifindexOf(r.dev), ...(r.gso ? { gsoSize: 1400 } : {}) })));
     runnable.forEach((r, i) => kernel.set(r, results[i]!));
     for (const r of rows) {
       if (!kernelAccepts(r.frame)) kernel.set(r, 'refused');
-      const t = twin.run(r.program, r.frame, { ifindex: ifindexOf(r.dev) });
+      const t = twin.run(r.program, r.frame, { ifindex: ifindexOf(r.dev), gso: r.gso === true });
       twinOut.set(r, { ...t.core, reason: t.reasonName, action: t.actionName, verdict: t.verdict });
     }
   }

@@ -68,6 +68,8 @@ export interface OracleRow {
   dev: DevName;
   frame: Buffer;
   want: OracleWant;
+  /** The skb is a GSO aggregate (test_run: ctx gso_size; twin: RunContext.gso). */
+  gso?: boolean;
   /** Set while the datapath does not implement the expectation yet: the row runs as it.fails. */
   knownFailure?: string;
 }
@@ -246,6 +248,7 @@ for (const [what, o, known] of malformed) {
   if (known) r.knownFailure = known;
   row(r);
 }
+row({ name: 'tot_len 0 on a GSO skb (IPv4 BIG TCP) is valid: delivered', state: 'native', program: 'from_pod', dev: 'hA', gso: true, frame: fromA({ dst: PODS.B.ip, totLen: 0, l4: { proto: TCP, dport: 8080 } }), want: local('B') });
 row({ name: 'malformed and spoofed: malformed wins (parse first)', state: 'native', program: 'from_pod', dev: 'hA', frame: v4({ src: '6.6.6.6', dst: PODS.B.ip, smac: '02:66:66:66:66:66', versionIhl: 0x43 }), want: { reason: 'DROP_MALFORMED' } });
 row({ name: 'truncated base header (IPv4 ethertype, 10 bytes of IP)', state: 'native', program: 'from_pod', dev: 'hA', frame: fromA({ dst: PODS.B.ip, cutTo: 24 }), want: { reason: 'DROP_MALFORMED' } });
 row({ name: 'Ethernet header only (IPv4 ethertype, no IP at all)', state: 'native', program: 'from_pod', dev: 'hA', frame: fromA({ dst: PODS.B.ip, cutTo: 14 }), want: { reason: 'DROP_MALFORMED' } });
@@ -344,6 +347,7 @@ for (const [program, dev, state] of [['from_uplink', 'up0', 'native'], ['from_vx
     if (known) r.knownFailure = known;
     row(r);
   }
+  row({ ...at, name: `${program}: tot_len 0 on a GSO skb (BIG TCP) delivered`, gso: true, frame: remoteSrc({ dst: PODS.B.ip, totLen: 0, l4: { proto: TCP } }), want: local('B') });
   row({ ...at, name: `${program}: truncated base header → the host owns it`, frame: remoteSrc({ dst: PODS.B.ip, cutTo: 30 }), want: { reason: 'PASS_STACK_UNPARSED' } });
 }
 
