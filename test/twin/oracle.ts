@@ -5,7 +5,8 @@
 // every row through the kernel (BPF_PROG_TEST_RUN) and through the twin.
 //
 // Rows name reasons by their enum name (bpf/lib/common.h): a reason that does not exist yet is
-// still a valid expectation, and the row fails until the datapath grows it.
+// still a valid expectation, and the row fails until the datapath grows it (mark such a row
+// knownFailure with the issue; it then runs as it.fails).
 import { ethHeader, ipChecksum } from '../bpf/packets.js';
 import { ipv4Bytes } from '../../src/maps/index.js';
 
@@ -200,9 +201,6 @@ function vlanFrame(inner: Buffer): Buffer {
 // ---- the table ----
 
 const REMOTE_POD = '10.244.1.5';
-const ISSUE_CT = 'issue 9 / DATAPATH-CONTRACT: conntrack (PASS_STACK_NAT_REPLY) is not in the datapath yet';
-const ISSUE_PASS = 'DATAPATH-CONTRACT: fragments, IP options, ICMP errors and pod IPv6 get their own pass/drop reasons';
-const ISSUE_TOTLEN0 = 'issue 14 #6: tot_len 0 is only valid on a GSO skb; a non-GSO one is malformed';
 
 const rows: OracleRow[] = [];
 const row = (r: OracleRow) => rows.push(r);
@@ -223,18 +221,18 @@ row({ name: 'ICMP echo reply between pods is ordinary traffic', state: 'native',
 // from_pod: not IPv4
 row({ name: 'ARP from a pod goes to the host (it answers for the gateway)', state: 'native', program: 'from_pod', dev: 'hA', frame: arpFrame(PODS.A.podMac, PODS.A.ip, '10.244.0.1'), want: { reason: 'PASS_STACK_ARP' } });
 row({ name: 'ARP claiming another pod\'s IP still goes to the host', state: 'native', program: 'from_pod', dev: 'hA', frame: arpFrame(PODS.A.podMac, PODS.B.ip, '10.244.0.1'), want: { reason: 'PASS_STACK_ARP' } });
-row({ name: 'IPv6 from a pod is dropped (podwire is IPv4-only)', state: 'native', program: 'from_pod', dev: 'hA', frame: ipv6Frame(PODS.A.podMac), want: { reason: 'DROP_IPV6' }, knownFailure: ISSUE_PASS });
+row({ name: 'IPv6 from a pod is dropped (podwire is IPv4-only)', state: 'native', program: 'from_pod', dev: 'hA', frame: ipv6Frame(PODS.A.podMac), want: { reason: 'DROP_IPV6' } });
 row({ name: 'VLAN-tagged frame from a pod goes to the stack (not parsed as IPv4)', state: 'native', program: 'from_pod', dev: 'hA', frame: vlanFrame(fromA({ dst: PODS.B.ip })), want: { reason: 'PASS_STACK_NON_IP' } });
 row({ name: 'LLDP ethertype from a pod goes to the stack', state: 'native', program: 'from_pod', dev: 'hA', frame: Buffer.concat([ethHeader('01:80:c2:00:00:0e', PODS.A.podMac, 0x88cc), Buffer.alloc(46)]), want: { reason: 'PASS_STACK_NON_IP' } });
 
 // from_pod: malformed IPv4 is dropped before anything else (even before anti-spoofing)
-const malformed: Array<[string, V4, string?]> = [
+const malformed: Array<[string, V4]> = [
   ['IHL 4 (< 5 words)', { src: PODS.A.ip, dst: PODS.B.ip, versionIhl: 0x44 }],
   ['IHL 0', { src: PODS.A.ip, dst: PODS.B.ip, versionIhl: 0x40 }],
   ['version 6 inside an IPv4 ethertype', { src: PODS.A.ip, dst: PODS.B.ip, versionIhl: 0x65 }],
   ['version 0', { src: PODS.A.ip, dst: PODS.B.ip, versionIhl: 0x05 }],
-  ['tot_len 0 on a non-GSO skb', { src: PODS.A.ip, dst: PODS.B.ip, totLen: 0 }, ISSUE_TOTLEN0],
-  ['tot_len 0 on a non-GSO skb, TCP', { src: PODS.A.ip, dst: PODS.B.ip, totLen: 0, l4: { proto: TCP } }, ISSUE_TOTLEN0],
+  ['tot_len 0 on a non-GSO skb', { src: PODS.A.ip, dst: PODS.B.ip, totLen: 0 }],
+  ['tot_len 0 on a non-GSO skb, TCP', { src: PODS.A.ip, dst: PODS.B.ip, totLen: 0, l4: { proto: TCP } }],
   ['tot_len one byte beyond the frame', { src: PODS.A.ip, dst: PODS.B.ip, totLen: 20 + 20 + 1 }],
   ['tot_len far beyond the frame', { src: PODS.A.ip, dst: PODS.B.ip, totLen: 1500 }],
   ['tot_len 19 (< IHL*4 = 20)', { src: PODS.A.ip, dst: PODS.B.ip, totLen: 19 }],
@@ -243,10 +241,8 @@ const malformed: Array<[string, V4, string?]> = [
   ['IHL 15 reaching beyond the frame', { src: PODS.A.ip, dst: PODS.B.ip, versionIhl: 0x4f, totLen: 60 }],
   ['payload cut off (tot_len > frame)', { src: PODS.A.ip, dst: PODS.B.ip, l4: { proto: TCP }, cutTo: 14 + 20 + 10 }],
 ];
-for (const [what, o, known] of malformed) {
-  const r: OracleRow = { name: `malformed: ${what} → dropped`, state: 'native', program: 'from_pod', dev: 'hA', frame: v4({ smac: PODS.A.podMac, dmac: PODS.A.hostMac, ...o }), want: { reason: 'DROP_MALFORMED' } };
-  if (known) r.knownFailure = known;
-  row(r);
+for (const [what, o] of malformed) {
+  row({ name: `malformed: ${what} → dropped`, state: 'native', program: 'from_pod', dev: 'hA', frame: v4({ smac: PODS.A.podMac, dmac: PODS.A.hostMac, ...o }), want: { reason: 'DROP_MALFORMED' } });
 }
 row({ name: 'tot_len 0 on a GSO skb (IPv4 BIG TCP) is valid: delivered', state: 'native', program: 'from_pod', dev: 'hA', gso: true, frame: fromA({ dst: PODS.B.ip, totLen: 0, l4: { proto: TCP, dport: 8080 } }), want: local('B') });
 row({ name: 'malformed and spoofed: malformed wins (parse first)', state: 'native', program: 'from_pod', dev: 'hA', frame: v4({ src: '6.6.6.6', dst: PODS.B.ip, smac: '02:66:66:66:66:66', versionIhl: 0x43 }), want: { reason: 'DROP_MALFORMED' } });
@@ -269,18 +265,18 @@ row({ name: 'spoof: a spoofed packet with IP options is a spoof first', state: '
 row({ name: 'spoof: a spoofed ICMP error is a spoof first', state: 'native', program: 'from_pod', dev: 'hA', frame: fromA({ smac: '02:66:66:66:66:66', dst: PODS.B.ip, l4: { proto: ICMP, icmpType: 3, icmpCode: 3 } }), want: { reason: 'DROP_SPOOFED_SRC_MAC' } });
 
 // from_pod: what the stack must see (fragments, options, ICMP errors)
-row({ name: 'first fragment (MF, offset 0) → stack', state: 'native', program: 'from_pod', dev: 'hA', frame: fromA({ dst: PODS.B.ip, frag: 0x2000 }), want: { reason: 'PASS_STACK_FRAGMENT' }, knownFailure: ISSUE_PASS });
-row({ name: 'middle fragment (MF, offset 185) → stack', state: 'native', program: 'from_pod', dev: 'hA', frame: fromA({ dst: PODS.B.ip, frag: 0x2000 | 185 }), want: { reason: 'PASS_STACK_FRAGMENT' }, knownFailure: ISSUE_PASS });
-row({ name: 'last fragment (offset 185, no MF) → stack', state: 'native', program: 'from_pod', dev: 'hA', frame: fromA({ dst: PODS.B.ip, frag: 185 }), want: { reason: 'PASS_STACK_FRAGMENT' }, knownFailure: ISSUE_PASS });
-row({ name: 'fragment to a remote pod → stack', state: 'native', program: 'from_pod', dev: 'hA', frame: fromA({ dst: REMOTE_POD, frag: 0x2000 }), want: { reason: 'PASS_STACK_FRAGMENT' }, knownFailure: ISSUE_PASS });
-row({ name: 'IP options (IHL 6) → stack', state: 'native', program: 'from_pod', dev: 'hA', frame: fromA({ dst: PODS.B.ip, optionWords: 1 }), want: { reason: 'PASS_STACK_IP_OPTIONS' }, knownFailure: ISSUE_PASS });
-row({ name: 'IP options (IHL 15, 40 bytes) → stack', state: 'native', program: 'from_pod', dev: 'hA', frame: fromA({ dst: PODS.B.ip, optionWords: 10 }), want: { reason: 'PASS_STACK_IP_OPTIONS' }, knownFailure: ISSUE_PASS });
-row({ name: 'IP options to a remote pod (vxlan) → stack', state: 'vxlan', program: 'from_pod', dev: 'hA', frame: fromA({ dst: REMOTE_POD, optionWords: 2 }), want: { reason: 'PASS_STACK_IP_OPTIONS' }, knownFailure: ISSUE_PASS });
+row({ name: 'first fragment (MF, offset 0) → stack', state: 'native', program: 'from_pod', dev: 'hA', frame: fromA({ dst: PODS.B.ip, frag: 0x2000 }), want: { reason: 'PASS_STACK_FRAGMENT' } });
+row({ name: 'middle fragment (MF, offset 185) → stack', state: 'native', program: 'from_pod', dev: 'hA', frame: fromA({ dst: PODS.B.ip, frag: 0x2000 | 185 }), want: { reason: 'PASS_STACK_FRAGMENT' } });
+row({ name: 'last fragment (offset 185, no MF) → stack', state: 'native', program: 'from_pod', dev: 'hA', frame: fromA({ dst: PODS.B.ip, frag: 185 }), want: { reason: 'PASS_STACK_FRAGMENT' } });
+row({ name: 'fragment to a remote pod → stack', state: 'native', program: 'from_pod', dev: 'hA', frame: fromA({ dst: REMOTE_POD, frag: 0x2000 }), want: { reason: 'PASS_STACK_FRAGMENT' } });
+row({ name: 'IP options (IHL 6) → stack', state: 'native', program: 'from_pod', dev: 'hA', frame: fromA({ dst: PODS.B.ip, optionWords: 1 }), want: { reason: 'PASS_STACK_IP_OPTIONS' } });
+row({ name: 'IP options (IHL 15, 40 bytes) → stack', state: 'native', program: 'from_pod', dev: 'hA', frame: fromA({ dst: PODS.B.ip, optionWords: 10 }), want: { reason: 'PASS_STACK_IP_OPTIONS' } });
+row({ name: 'IP options to a remote pod (vxlan) → stack', state: 'vxlan', program: 'from_pod', dev: 'hA', frame: fromA({ dst: REMOTE_POD, optionWords: 2 }), want: { reason: 'PASS_STACK_IP_OPTIONS' } });
 for (const [type, what] of [[3, 'destination unreachable'], [4, 'source quench'], [5, 'redirect'], [11, 'time exceeded'], [12, 'parameter problem']] as const) {
-  row({ name: `ICMP ${what} (type ${type}) pod → pod → stack`, state: 'native', program: 'from_pod', dev: 'hA', frame: fromA({ dst: PODS.B.ip, l4: { proto: ICMP, icmpType: type } }), want: { reason: 'PASS_STACK_ICMP_ERROR' }, knownFailure: ISSUE_PASS });
+  row({ name: `ICMP ${what} (type ${type}) pod → pod → stack`, state: 'native', program: 'from_pod', dev: 'hA', frame: fromA({ dst: PODS.B.ip, l4: { proto: ICMP, icmpType: type } }), want: { reason: 'PASS_STACK_ICMP_ERROR' } });
 }
-row({ name: 'ICMP port unreachable to a remote pod → stack', state: 'native', program: 'from_pod', dev: 'hA', frame: fromA({ dst: REMOTE_POD, l4: { proto: ICMP, icmpType: 3, icmpCode: 3 } }), want: { reason: 'PASS_STACK_ICMP_ERROR' }, knownFailure: ISSUE_PASS });
-row({ name: 'ICMP time exceeded to a remote pod (vxlan) → stack', state: 'vxlan', program: 'from_pod', dev: 'hA', frame: fromA({ dst: REMOTE_POD, l4: { proto: ICMP, icmpType: 11 } }), want: { reason: 'PASS_STACK_ICMP_ERROR' }, knownFailure: ISSUE_PASS });
+row({ name: 'ICMP port unreachable to a remote pod → stack', state: 'native', program: 'from_pod', dev: 'hA', frame: fromA({ dst: REMOTE_POD, l4: { proto: ICMP, icmpType: 3, icmpCode: 3 } }), want: { reason: 'PASS_STACK_ICMP_ERROR' } });
+row({ name: 'ICMP time exceeded to a remote pod (vxlan) → stack', state: 'vxlan', program: 'from_pod', dev: 'hA', frame: fromA({ dst: REMOTE_POD, l4: { proto: ICMP, icmpType: 11 } }), want: { reason: 'PASS_STACK_ICMP_ERROR' } });
 
 // from_pod: routes (native mode)
 row({ name: 'native: remote pod, node on-link', state: 'native', program: 'from_pod', dev: 'hA', frame: fromA({ dst: REMOTE_POD }), want: { reason: 'FWD_REMOTE_NATIVE', target: 'up0', nh: '192.168.77.2' } });
@@ -324,7 +320,7 @@ const ctRows: Array<[string, Buffer, OracleWant, OracleWant]> = [
   ['a spoofed reply is a spoof first', fromA({ src: '10.244.0.99', dst: PODS.B.ip, l4: { proto: TCP, sport: 80, dport: 8080 } }), { reason: 'DROP_SPOOFED_SRC_IP' }, { reason: 'DROP_SPOOFED_SRC_IP' }],
 ];
 for (const [what, frame, withCt, without] of ctRows) {
-  row({ name: `conntrack entries: ${what}`, state: 'ct', program: 'from_pod', dev: 'hA', frame, want: withCt, knownFailure: ISSUE_CT });
+  row({ name: `conntrack entries: ${what}`, state: 'ct', program: 'from_pod', dev: 'hA', frame, want: withCt });
   row({ name: `no conntrack entry: ${what}`, state: 'native', program: 'from_pod', dev: 'hA', frame, want: without });
 }
 
@@ -342,10 +338,8 @@ for (const [program, dev, state] of [['from_uplink', 'up0', 'native'], ['from_vx
   row({ ...at, name: `${program}: ARP → stack`, frame: arpFrame('02:77:00:00:00:01', '192.168.77.2', NODE_IP), want: { reason: 'PASS_STACK_ARP' } });
   row({ ...at, name: `${program}: IPv6 (host traffic) → stack`, frame: ipv6Frame('02:77:00:00:00:01'), want: { reason: 'PASS_STACK_NON_IP' } });
   row({ ...at, name: `${program}: VLAN → stack`, frame: vlanFrame(remoteSrc({ dst: PODS.B.ip })), want: { reason: 'PASS_STACK_NON_IP' } });
-  for (const [what, o, known] of malformed) {
-    const r: OracleRow = { ...at, name: `${program}: malformed: ${what} → the host owns it`, frame: v4({ ...o, src: REMOTE_POD }), want: { reason: 'PASS_STACK_UNPARSED' } };
-    if (known) r.knownFailure = known;
-    row(r);
+  for (const [what, o] of malformed) {
+    row({ ...at, name: `${program}: malformed: ${what} → the host owns it`, frame: v4({ ...o, src: REMOTE_POD }), want: { reason: 'PASS_STACK_UNPARSED' } });
   }
   row({ ...at, name: `${program}: tot_len 0 on a GSO skb (BIG TCP) delivered`, gso: true, frame: remoteSrc({ dst: PODS.B.ip, totLen: 0, l4: { proto: TCP } }), want: local('B') });
   row({ ...at, name: `${program}: truncated base header → the host owns it`, frame: remoteSrc({ dst: PODS.B.ip, cutTo: 30 }), want: { reason: 'PASS_STACK_UNPARSED' } });
