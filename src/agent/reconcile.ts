@@ -134,9 +134,6 @@ export class Reconciler {
       const actual = dataplane.listRoutes();
       const d = diffRoutes(want.routes, actual);
       if (!isEmptyDiff(d)) dataplane.applyRoutes([...d.add, ...d.update], d.remove);
-      // every deletion from the routes map is reported at info level, whatever the sync state:
-      // "no flush during an API fault" is then checked on the agent's own record, not by sampling
-      if (d.remove.length > 0) log.info('routes removed', { cidrs: d.remove });
       this.stats.routes = want.routes.size;
       Object.assign(fields, { routesAdded: d.add.length, routesUpdated: d.update.length, routesRemoved: d.remove.length, routes: want.routes.size });
       if (want.skipped.length > 0) fields['skippedNodes'] = want.skipped;

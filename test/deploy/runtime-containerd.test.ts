@@ -7,8 +7,8 @@
 // end. The CRI path kubelet uses is reproduced call for call (containerd's CRI plugin needs a
 // kubelet to drive it): loopback at 0.3.1, K8S_POD_* CNI_ARGS, a single CNI_PATH directory,
 // capitalised portMappings keys, DEL twice. Every ADD and DEL is answered by the node's agent
-// (its "cni request served" lines), not by the shim's fallback. hostPort from pods (own node,
-// other node) is a known failure until issue 9's conntrack lands.
+// (its "cni request served" lines), not by the shim's fallback. hostPort is also reached from
+// pods on its own node and on the other node (issue 9).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -307,14 +307,14 @@ describe('containerd 1.6 on a 2-node lab, all dist/podwire', () => {
       expect(t.ok, t.error).toBe(true);
     });
 
-    // Known failures, issue 9 (Services/hostPort from pods): the DNATed pod's reply is forwarded
-    // by the fast path without the stack's un-NAT. Remove `.fails` when the conntrack datapath lands.
-    it.fails('a pod on the same node reaches the hostPort (issue 9)', async () => {
+    // issue 9: the DNATed pod's reply must go back through the stack (conntrack un-NAT), not
+    // straight into the client by the fast path
+    it('a pod on the same node reaches the hostPort (issue 9)', async () => {
       const t = await tcpProbe(sameNode.ns.path, sl!.lab.state.nodes[1]!.underlayIp, HOST_PORT);
       expect(t.ok, t.error).toBe(true);
     });
 
-    it.fails('a pod on the other node reaches the hostPort (issue 9)', async () => {
+    it('a pod on the other node reaches the hostPort (issue 9)', async () => {
       const t = await tcpProbe(otherNode.ns.path, sl!.lab.state.nodes[1]!.underlayIp, HOST_PORT);
       expect(t.ok, t.error).toBe(true);
     });

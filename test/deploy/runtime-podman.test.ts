@@ -3,8 +3,8 @@
 // portmap) with Debian's bandwidth plugin appended. Containers on the two nodes reach each other
 // without NAT, a hostPort is reachable through portmap, the bandwidth plugin's rate limit is in
 // place, and removal leaves nothing behind. Every ADD and DEL is answered by the node's agent
-// (its "cni request served" lines), not by the shim's fallback. hostPort from pods (own node,
-// other node) is a known failure until issue 9's conntrack lands. Prints the plugin's CNI ADD
+// (its "cni request served" lines), not by the shim's fallback. hostPort is also reached from
+// pods on its own node and on the other node (issue 9). Prints the plugin's CNI ADD
 // latency through podman.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -122,9 +122,9 @@ describe('podman on a 2-node lab, all dist/podwire', () => {
 
   let hostPortTarget: { c1: Container; c2: Container } | undefined;
 
-  // Known failures, issue 9 (Services/hostPort from pods): the DNATed pod's reply is forwarded by
-  // the fast path without the stack's un-NAT. Remove `.fails` when the conntrack datapath lands.
-  it.fails('a pod on the other node reaches the hostPort (issue 9)', async () => {
+  // issue 9: the DNATed pod's reply must go back through the stack (conntrack un-NAT), not
+  // straight into the client by the fast path
+  it('a pod on the other node reaches the hostPort (issue 9)', async () => {
     const { c1 } = hostPortTarget!;
     const [, p2] = pm as [Podman, Podman];
     const m = await tcpProbe(c1.netns, p2.node.underlayIp, 18080);
@@ -140,7 +140,7 @@ describe('podman on a 2-node lab, all dist/podwire', () => {
     hostPortTarget = { ...hostPortTarget!, c1: c3 };
   }, 120_000);
 
-  it.fails('a pod on the same node reaches the hostPort (issue 9)', async () => {
+  it('a pod on the same node reaches the hostPort (issue 9)', async () => {
     const [, p2] = pm as [Podman, Podman];
     const m = await tcpProbe(hostPortTarget!.c1.netns, p2.node.underlayIp, 18080);
     expect(m.ok, m.error).toBe(true);
