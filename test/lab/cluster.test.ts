@@ -239,10 +239,7 @@ for (const mode of ['native', 'vxlan'] as const) {
         expect(t.ok, t.error).toBe(true);
       });
 
-      // vxlan mode: red on the conntrack datapath as merged (7b930ae) — reported to the lead with
-      // the pre-existing "hostNetwork pods to remote pods" failure in vxlan mode (same path: a
-      // NAT_REPLY pass out of from_vxlan into the receiving node's stack). Known failure until fixed.
-      (mode === 'vxlan' ? it.fails : it)('is reachable from a pod on the other node (issue 9)', async () => {
+      it('is reachable from a pod on the other node (issue 9)', async () => {
         const t = await tcpProbe(lab.pod('pod-1-1').netnsPath, lab.state.nodes[1]!.underlayIp, HOST_PORT);
         expect(t.ok, t.error).toBe(true);
       });
