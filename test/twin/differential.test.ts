@@ -2,7 +2,10 @@
 // run through the loaded BPF program with BPF_PROG_TEST_RUN (batched through `bpftool batch`)
 // and through the WebAssembly twin; verdict, reason, target, next hop, tunnel id, return code and
 // the bytes the program wrote must all agree. PODWIRE_DIFF_SEED fixes the seed (CI default
-// below), PODWIRE_DIFF_CASES the number of cases (default 4000).
+// below), PODWIRE_DIFF_CASES the number of cases (default 4000). A second case runs the fixed
+// malformed-IPv4 corpus (generate.ts malformedCorpus). Agreement is not correctness: the twin
+// shares bpf/lib/decide.h with the programs, so oracle.test.ts checks both against hand-written
+// verdicts.
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
