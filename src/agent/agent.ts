@@ -92,6 +92,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     dataplane = kernelDataplane({
       pinDir: config.pinDir,
       stateDir: config.stateDir,
+      log,
       mode: config.mode,
       uplink: config.uplink,
       ...(config.vni === undefined ? {} : { vni: config.vni }),

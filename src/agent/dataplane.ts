@@ -12,6 +12,7 @@ import { openRoutes, type RoutesMap } from '../maps/routes.js';
 import type { Mode } from './config.js';
 import type { GcEndpoint, GcRecord } from './gc.js';
 import { DEFAULT_CNI_CACHE_DIR, delChainFromCache, type ChainDelOutcome } from './gc-chain.js';
+import type { Logger } from './log.js';
 import type { Route } from './routes.js';
 
 export interface NodeSetup {
@@ -42,6 +43,8 @@ export interface Dataplane {
 export interface KernelDataplaneOptions {
   pinDir: string;
   stateDir: string;
+  /** Every deletion from the routes map is reported here ("routes removed"): a flush cannot go unseen. */
+  log?: Logger;
   mode: Mode;
   uplink: string;
   vni?: number;
@@ -69,7 +72,10 @@ export function kernelDataplane(o: KernelDataplaneOptions): Dataplane {
     listRoutes: () => r().list(),
     applyRoutes(upserts, removes) {
       if (upserts.length > 0) r().setBatch(upserts);
-      if (removes.length > 0) r().deleteBatch(removes);
+      if (removes.length > 0) {
+        r().deleteBatch(removes);
+        o.log?.info('routes removed', { cidrs: removes });
+      }
     },
     // host-originated packets to remote pods leave with the node IP as source (vxlan)
     syncKernelRoutes: (remote) => syncKernelRoutes({ mode: o.mode, remote, ...vni, ...(nodeIp === undefined ? {} : { nodeIp }) }),
