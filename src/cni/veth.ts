@@ -66,9 +66,10 @@ const POD_SCRIPT = [
   // $1 pod IP/32  $2 pod ifname  $3 gateway  $4 host MAC
   'ip addr add "$1" dev "$2" || exit 1',
   // IPv6 off on the pod interface before it comes up (no link-local address, DAD or router
-  // solicitation): the pod network is IPv4-only and from_pod drops IPv6 (DROP_IPV6). Kernels
-  // without IPv6 have nothing to turn off.
-  'if [ -d /proc/sys/net/ipv6/conf ]; then echo 1 > "/proc/sys/net/ipv6/conf/$2/disable_ipv6" || exit 6; fi',
+  // solicitation): the pod network is IPv4-only and from_pod drops IPv6 (DROP_IPV6). A kernel
+  // without IPv6, or an MTU below IPv6's 1280 (the kernel then drops the interface's IPv6 state),
+  // leaves nothing to turn off.
+  'if [ -d "/proc/sys/net/ipv6/conf/$2" ]; then echo 1 > "/proc/sys/net/ipv6/conf/$2/disable_ipv6" || exit 6; fi',
   'ip link set dev "$2" up || exit 2',
   'ip route replace "$3" dev "$2" scope link || exit 3',
   'ip route replace default via "$3" dev "$2" || exit 4',

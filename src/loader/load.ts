@@ -70,6 +70,7 @@ export async function loadAndPin(obj: string, paths: PinPaths): Promise<PinResul
   await mkdir(paths.mapsDir, { recursive: true });
   await mkdir(paths.progsDir, { recursive: true });
   await mkdir(paths.linksDir, { recursive: true });
+  await mkdir(paths.egressLinksDir, { recursive: true });
 
   const { maps } = await readObjectLayouts(obj);
   const reusedMaps = Object.keys(maps).filter((n) => existsSync(join(paths.mapsDir, n)));

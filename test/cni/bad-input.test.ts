@@ -57,6 +57,8 @@ async function brokenPinDir(suffix: string, pins: { endpoints: string; fromPod: 
   await run('bpftool', ['map', 'pin', 'pinned', pins.endpoints, broken.maps.endpoints]);
   await run('bpftool', ['map', 'pin', 'pinned', maps.counters, broken.maps.counters]);
   await run('bpftool', [pins.fromPod.includes('/maps/') ? 'map' : 'prog', 'pin', 'pinned', pins.fromPod, broken.progs.fromPod]);
+  // the host veth's egress program is the real one: only the parts named above are broken
+  await run('bpftool', ['prog', 'pin', 'pinned', pinPaths(h.pinDir).progs.toPod, broken.progs.toPod]);
   return broken.root;
 }
 

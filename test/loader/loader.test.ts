@@ -59,7 +59,7 @@ describe('loader', () => {
     const r = await loadDatapath({ pinDir, netns: ns!.path });
     expect(r).toEqual({ programs: ['from_pod', 'from_uplink', 'from_vxlan', 'to_pod'], reusedMaps: [], reattached: 0, staleLinks: [] });
     expect(isDatapathLoaded(pinDir)).toBe(true);
-    expect(readdirSync(pinDir).sort()).toEqual(['links', 'maps', 'progs']); // no staging leftovers
+    expect(readdirSync(pinDir).sort()).toEqual(['links', 'links-egress', 'maps', 'progs']); // no staging leftovers
     expect(readdirSync(pinPaths(pinDir).mapsDir).sort()).toEqual(['counters', 'ct', 'endpoints', 'node_cfg', 'routes']);
     expect(await pinnedProgramId(pinDir)).toBeGreaterThan(0);
   });
@@ -89,7 +89,7 @@ describe('loader', () => {
     const again = openEndpoints(pinDir);
     expect(again.get(ep.ip)).toEqual(ep);
     again.close();
-    expect(readdirSync(pinDir).sort()).toEqual(['links', 'maps', 'progs']);
+    expect(readdirSync(pinDir).sort()).toEqual(['links', 'links-egress', 'maps', 'progs']);
   });
 
   it('passes -D defines to clang (map capacity) and refuses to reuse a map whose definition changed', async () => {
@@ -126,7 +126,7 @@ char LICENSE[] SEC("license") = "GPL";
     expect(e.message).toMatch(/outside of the packet/);
     expect(e.details).toMatch(/invalid access to packet/);
     expect(isDatapathLoaded(dir)).toBe(false);
-    expect(readdirSync(dir).sort()).toEqual(['links', 'maps', 'progs']); // staging removed
+    expect(readdirSync(dir).sort()).toEqual(['links', 'links-egress', 'maps', 'progs']); // staging removed
     expect(readdirSync(pinPaths(dir).progsDir)).toEqual([]);
   });
 
