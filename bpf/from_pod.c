@@ -39,7 +39,7 @@ int from_pod(struct __sk_buff *skb)
 	/* to the stack (a Service IP, a node, the outside, or a NAT reply): its flow is the stack's,
 	 * so the replies must come back through it (lib/conntrack.h) */
 	if (v.reason == PW_REASON_PASS_STACK_MISS || v.reason == PW_REASON_PASS_STACK_NO_NODE_CFG ||
-	    v.reason == PW_REASON_PASS_STACK_NAT_REPLY)
+	    v.reason == PW_REASON_PASS_STACK_NAT_REPLY || v.reason == PW_REASON_FWD_REPLY_TO_NODE)
 		pw_ct_record(&pkt, PW_CT_ORIGIN_FROM_POD);
 	pw_apply(skb, &pkt, &v);
 	return pw_finish(skb, &v, PW_DIR_EGRESS);

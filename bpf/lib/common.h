@@ -54,6 +54,10 @@ enum pw_reason {
 					      * reassembles (conntrack) and forwards */
 	PW_REASON_PASS_STACK_IP_OPTIONS = 22, /* IPv4 options (IHL > 5): the stack processes them */
 	PW_REASON_DROP_IPV6 = 23,            /* IPv6 from a pod: the pod network is IPv4-only */
+	PW_REASON_FWD_REPLY_TO_NODE = 24,    /* a reply to a non-pod address whose request reached the pod
+					      * straight from the uplink (ct origin FROM_NODE): routed back
+					      * by FIB + redirect_neigh, past this node's stack, which never
+					      * saw the request and would call the reply INVALID */
 	PW_REASON_MAX,
 };
 

@@ -291,6 +291,32 @@ static inline __attribute__((always_inline)) void pw_fast_path_or_stack(const st
 		pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_NAT_REPLY);
 }
 
+/* A pod's packet to a non-pod address (the routes map missed): if that address:port reached this
+ * pod straight from the uplink or the tunnel (ct origin FROM_NODE: another node's host, a NodePort
+ * another node forwarded with SNAT, an outside client routed to the pod IP), this is the reply,
+ * and it goes back the way the request came — FIB toward the address, redirect_neigh — past this
+ * node's stack: its conntrack never saw the request and would drop the reply as INVALID (as
+ * kube-proxy's KUBE-FORWARD does). Only complete flow-keyed packets qualify. */
+static inline __attribute__((always_inline)) void pw_reply_to_node(const struct pw_pkt *p, struct pw_verdict *v)
+{
+	struct pw_ct_key k;
+	const struct pw_ct_entry *e;
+
+	if (p->l4 != PW_L4_PORTS && p->l4 != PW_L4_ICMP_ECHO)
+		return;
+	pw_ct_stack_key(&k, p->daddr, p->dport, p->protocol);
+	e = pw_lookup_ct(&k);
+	if (!e || e->origin != PW_CT_ORIGIN_FROM_NODE)
+		return;
+	if (p->ttl <= 1) {
+		pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_TTL_EXCEEDED);
+		return;
+	}
+	pw_verdict_init(v, PW_ACT_REDIRECT_NEIGH, PW_REASON_FWD_REPLY_TO_NODE);
+	v->nh_addr = p->daddr;
+	pw_verdict_ttl(p, v);
+}
+
 /* A pod's packet whose destination is no local endpoint: the routes map decides. Not in routes
  * (node IPs, the outside world) -> the host stack. */
 static inline __attribute__((always_inline)) void pw_decide_route(const struct pw_pkt *p, struct pw_verdict *v)
@@ -345,6 +371,11 @@ pw_verdict_after_fib(struct pw_verdict *v, int rc, __u32 ifindex, __be32 nexthop
 		v->nh_addr = nexthop;
 		return;
 	}
+	if (v->reason == PW_REASON_FWD_REPLY_TO_NODE) {
+		/* no direct way back: the stack is still a better try than a drop */
+		pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_MISS);
+		return;
+	}
 	pw_verdict_init(v, PW_ACT_DROP, rc == PW_FIB_FWD_DISABLED ? PW_REASON_DROP_FIB_FWD_DISABLED : PW_REASON_DROP_FIB_FAILED);
 }
 
@@ -393,6 +424,11 @@ static inline __attribute__((always_inline)) void pw_decide_from_pod(const struc
 	dst = pw_lookup_endpoint(&key);
 	if (!dst) {
 		pw_decide_route(p, v);
+		if (v->reason == PW_REASON_PASS_STACK_MISS)
+			pw_reply_to_node(p, v);
+		else
+			pw_fast_path_or_stack(p, v);
+		return;
 	} else if (p->ttl <= 1) {
 		/* we are a routing hop; a packet that would leave with TTL 0 dies here */
 		pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_TTL_EXCEEDED);

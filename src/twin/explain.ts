@@ -47,6 +47,7 @@ const REASON_WORDS: Record<string, string> = {
   PASS_STACK_FRAGMENT: 'via stack: an IPv4 fragment, which the stack reassembles before judging',
   PASS_STACK_IP_OPTIONS: 'via stack: IPv4 options, which the stack processes',
   DROP_IPV6: 'IPv6 from a pod (the pod network is IPv4-only)',
+  FWD_REPLY_TO_NODE: "reply to an address that reached the pod straight from another node: routed back past this node's stack, which never saw the request",
 };
 
 export function reasonWords(name: string): string {

@@ -32,7 +32,7 @@ const TC_ACT_REDIRECT = 7;
 function actionOf(reason: string): { action: string; retval: number } {
   if (reason.startsWith('DROP_')) return { action: 'DROP', retval: TC_ACT_SHOT };
   if (reason.startsWith('PASS_')) return { action: 'PASS', retval: TC_ACT_UNSPEC };
-  const a = { FWD_LOCAL_PEER: 'REDIRECT_PEER', FWD_REMOTE_NATIVE: 'REDIRECT_NEIGH', FWD_REMOTE_VXLAN: 'REDIRECT_TUNNEL' }[reason];
+  const a = { FWD_LOCAL_PEER: 'REDIRECT_PEER', FWD_REMOTE_NATIVE: 'REDIRECT_NEIGH', FWD_REMOTE_VXLAN: 'REDIRECT_TUNNEL', FWD_REPLY_TO_NODE: 'REDIRECT_NEIGH' }[reason];
   if (!a) throw new Error(`oracle: no meaning written down for reason ${reason}`);
   return { action: a, retval: TC_ACT_REDIRECT };
 }
@@ -86,6 +86,7 @@ function writeCt(entries: typeof CT_ENTRIES): void {
       const v = Buffer.alloc(V.size);
       v.writeBigUInt64LE(now, V.fields['last_seen_ns']!.offset);
       v.writeBigUInt64LE(now, V.fields['created_ns']!.offset);
+      v.writeUInt32LE(e.origin ?? 0, V.fields['origin']!.offset);
       ct.map.set(k, v);
     }
   } finally {

@@ -42,12 +42,16 @@ export const ROUTES: Array<{ cidr: string; nodeIp: string; kind: 'local' | 'remo
 ];
 
 /** Conntrack entries of state "ct" (map `ct`, kind 1 = STACK: "addr:port/proto initiated a flow the stack handled"). */
-export const CT_ENTRIES: Array<{ addr: string; port: number; proto: number; kind: number }> = [
+export const CT_ENTRIES: Array<{ addr: string; port: number; proto: number; kind: number; /** enum pw_ct_origin (3 = FROM_NODE) */ origin?: number }> = [
   { addr: PODS.B.ip, port: 8080, proto: 6, kind: 1 },
   { addr: PODS.B.ip, port: 5353, proto: 6, kind: 1 }, // tcp only: a udp packet to :5353 is no reply
   { addr: PODS.B.ip, port: 77, proto: 1, kind: 1 }, // ICMP echo: the port is the echo id
   { addr: PODS.B.ip, port: 9090, proto: 6, kind: 2 }, // kind 2 (policy flows) is not a stack flow
   { addr: '10.244.1.5', port: 80, proto: 6, kind: 1 },
+  // another node's host reached a pod straight from the uplink: replies go back the same way
+  { addr: '192.168.77.2', port: 33000, proto: 6, kind: 1, origin: 3 },
+  // the same, but recorded by the stack's side (to_pod): replies stay with the stack
+  { addr: '192.168.77.2', port: 33001, proto: 6, kind: 1, origin: 2 },
 ];
 
 export interface OracleWant {
@@ -317,6 +321,8 @@ const ctRows: Array<[string, Buffer, OracleWant, OracleWant]> = [
   ['UDP to B:5353 (entry is TCP) is no reply', fromA({ dst: PODS.B.ip, l4: { proto: UDP, sport: 53, dport: 5353 } }), local('B'), local('B')],
   ['echo reply with another id is no reply', fromA({ dst: PODS.B.ip, l4: { proto: ICMP, icmpType: 0, echoId: 78 } }), local('B'), local('B')],
   ['B:9090 with a kind-2 (policy) entry only is no stack flow', fromA({ dst: PODS.B.ip, l4: { proto: TCP, sport: 80, dport: 9090 } }), local('B'), local('B')],
+  ['TCP reply to another node\'s host that reached A straight from the uplink', fromA({ dst: '192.168.77.2', l4: { proto: TCP, sport: 80, dport: 33000 } }), { reason: 'FWD_REPLY_TO_NODE', target: 'up0', nh: '192.168.77.2' }, { reason: 'PASS_STACK_MISS' }],
+  ['TCP reply to a node the stack delivered from stays with the stack', fromA({ dst: '192.168.77.2', l4: { proto: TCP, sport: 80, dport: 33001 } }), { reason: 'PASS_STACK_MISS' }, { reason: 'PASS_STACK_MISS' }],
   ['a spoofed reply is a spoof first', fromA({ src: '10.244.0.99', dst: PODS.B.ip, l4: { proto: TCP, sport: 80, dport: 8080 } }), { reason: 'DROP_SPOOFED_SRC_IP' }, { reason: 'DROP_SPOOFED_SRC_IP' }],
 ];
 for (const [what, frame, withCt, without] of ctRows) {

@@ -266,7 +266,8 @@ export const enums = {
       PASS_STACK_FRAGMENT: 21,
       PASS_STACK_IP_OPTIONS: 22,
       DROP_IPV6: 23,
-      MAX: 24,
+      FWD_REPLY_TO_NODE: 24,
+      MAX: 25,
     },
   },
   pw_route_kind: {
