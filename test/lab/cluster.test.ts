@@ -105,8 +105,8 @@ for (const mode of ['native', 'vxlan'] as const) {
           m.close();
         }
       });
-      lab.state.pods = lab.state.pods.filter((p) => p.name !== 'stale-2');
-      await lab.save();
+      // Deleting the Pod then runs DEL through the chain on a pod whose namespace is gone.
+      await lab.delPod('stale-2');
 
       // A third node joins: every node learns its podCIDR, its pods are reachable; it leaves:
       // the route disappears everywhere.
