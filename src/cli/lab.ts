@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { PodwireError } from '../errors/index.js';
 import { registerLabAccess } from './lab-access.js';
+import { registerLabKubeProxy } from './lab-kube-proxy.js';
 import { registerLabKubelet } from './lab-kubelet.js';
 
 interface CommonOpts {
@@ -106,7 +107,7 @@ export function registerLab(program: Command): Command {
 
   registerLabKubelet(lab);
   registerLabAccess(lab);
-
+  registerLabKubeProxy(lab);
   return lab;
 }
 

@@ -1,0 +1,177 @@
+// kube-proxy's iptables layout as iptables-restore input (pure: model in, text out).
+//
+// filter: KUBE-SERVICES / KUBE-EXTERNAL-SERVICES reject ClusterIPs and NodePorts of services
+//   without endpoints; KUBE-FORWARD drops ctstate INVALID and accepts marked and established
+//   traffic; KUBE-NODEPORTS and KUBE-PROXY-FIREWALL exist (empty: no health-check ports and no
+//   loadBalancerSourceRanges in the lab).
+// nat: KUBE-SERVICES matches ClusterIP:port → KUBE-SVC-<hash>; its last rule sends traffic to a
+//   local address to KUBE-NODEPORTS (NodePort → KUBE-EXT-<hash>: mark for masquerade, then the
+//   SVC chain). KUBE-SVC masquerades off-cluster sources (! -s clusterCIDR), checks ClientIP
+//   affinity (-m recent --rcheck), then picks an endpoint with -m statistic (1/n, 1/(n-1), …,
+//   last unconditional). KUBE-SEP-<hash> marks hairpin traffic (-s <endpoint>), records
+//   affinity (--set) and DNATs. KUBE-POSTROUTING masquerades marked packets and clears the mark.
+//
+// The whole kube-proxy-owned chain set is declared (":CHAIN - [0:0]" flushes it) and refilled in
+// one `iptables-restore --noflush`, so the kernel switches atomically and non-KUBE rules stay.
+import { servicePortName, type ServicePort } from './model.js';
+import { iptExtChain, iptSepChain, iptSvcChain, isIptServiceChain } from './names.js';
+
+export const MASQ_MARK = '0x4000';
+
+export interface IptablesOptions {
+  clusterCIDR: string;
+  /** nat chains that exist now (iptables-save): service chains not rendered again are deleted. */
+  existingNatChains?: readonly string[];
+}
+
+export interface IptablesRender {
+  text: string;
+  /** nat service chains (KUBE-SVC/EXT/SEP) in this render. */
+  natServiceChains: string[];
+  /** nat service chains that exist but are no longer wanted (flushed and deleted by `text`). */
+  staleNatChains: string[];
+}
+
+/** The jump rules from the built-in chains (ensured one by one: we must not own those chains). */
+export interface JumpRule {
+  table: 'filter' | 'nat';
+  chain: string;
+  target: string;
+  args: string[];
+}
+
+export const JUMP_RULES: readonly JumpRule[] = [
+  { table: 'filter', chain: 'INPUT', target: 'KUBE-EXTERNAL-SERVICES', args: ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes externally-visible service portals'] },
+  { table: 'filter', chain: 'FORWARD', target: 'KUBE-EXTERNAL-SERVICES', args: ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes externally-visible service portals'] },
+  { table: 'filter', chain: 'INPUT', target: 'KUBE-NODEPORTS', args: ['-m', 'comment', '--comment', 'kubernetes health check service ports'] },
+  { table: 'filter', chain: 'FORWARD', target: 'KUBE-SERVICES', args: ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes service portals'] },
+  { table: 'filter', chain: 'OUTPUT', target: 'KUBE-SERVICES', args: ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes service portals'] },
+  { table: 'filter', chain: 'FORWARD', target: 'KUBE-FORWARD', args: ['-m', 'comment', '--comment', 'kubernetes forwarding rules'] },
+  { table: 'filter', chain: 'INPUT', target: 'KUBE-PROXY-FIREWALL', args: ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes load balancer firewall'] },
+  { table: 'filter', chain: 'OUTPUT', target: 'KUBE-PROXY-FIREWALL', args: ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes load balancer firewall'] },
+  { table: 'filter', chain: 'FORWARD', target: 'KUBE-PROXY-FIREWALL', args: ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes load balancer firewall'] },
+  { table: 'nat', chain: 'OUTPUT', target: 'KUBE-SERVICES', args: ['-m', 'comment', '--comment', 'kubernetes service portals'] },
+  { table: 'nat', chain: 'PREROUTING', target: 'KUBE-SERVICES', args: ['-m', 'comment', '--comment', 'kubernetes service portals'] },
+  { table: 'nat', chain: 'POSTROUTING', target: 'KUBE-POSTROUTING', args: ['-m', 'comment', '--comment', 'kubernetes postrouting rules'] },
+];
+
+const FILTER_CHAINS = ['KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES', 'KUBE-FORWARD', 'KUBE-NODEPORTS', 'KUBE-PROXY-FIREWALL'];
+const NAT_CHAINS = ['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ'];
+
+/** A comment argument as iptables-restore reads it: quoted when it has spaces. */
+function comment(text: string): string {
+  return /[\s"]/.test(text) ? `"${text.replace(/"/g, '')}"` : text;
+}
+
+/** kube-proxy's probability text: 1/n with ten decimals. */
+export function probability(n: number): string {
+  return (1 / n).toFixed(10);
+}
+
+export function renderIptables(sps: readonly ServicePort[], opts: IptablesOptions): IptablesRender {
+  const filterRules: string[] = [];
+  const natChains: string[] = [];
+  const natRules: string[] = [];
+  const active = new Set<string>();
+  const natChain = (c: string) => {
+    if (active.has(c)) return;
+    active.add(c);
+    natChains.push(`:${c} - [0:0]`);
+  };
+
+  natRules.push(`-A KUBE-POSTROUTING -m mark ! --mark ${MASQ_MARK}/${MASQ_MARK} -j RETURN`);
+  // clear the mark so a packet that re-enters the stack is not masqueraded twice
+  natRules.push(`-A KUBE-POSTROUTING -j MARK --xor-mark ${MASQ_MARK}`);
+  natRules.push(`-A KUBE-POSTROUTING -m comment --comment ${comment('kubernetes service traffic requiring SNAT')} -j MASQUERADE --random-fully`);
+  natRules.push(`-A KUBE-MARK-MASQ -j MARK --or-mark ${MASQ_MARK}`);
+
+  for (const sp of sps) {
+    const name = servicePortName(sp);
+    const p = sp.protocol.toLowerCase();
+    const match = `-m ${p} -p ${p}`;
+    const svc = iptSvcChain(sp);
+    const ext = iptExtChain(sp);
+    const n = sp.endpoints.length;
+
+    if (n === 0) {
+      filterRules.push(`-A KUBE-SERVICES -m comment --comment ${comment(`${name} has no endpoints`)} ${match} -d ${sp.clusterIP} --dport ${sp.port} -j REJECT`);
+      if (sp.nodePort > 0) {
+        filterRules.push(`-A KUBE-EXTERNAL-SERVICES -m comment --comment ${comment(`${name} has no endpoints`)} -m addrtype --dst-type LOCAL ${match} --dport ${sp.nodePort} -j REJECT`);
+      }
+      continue;
+    }
+
+    natRules.push(`-A KUBE-SERVICES -m comment --comment ${comment(`${name} cluster IP`)} ${match} -d ${sp.clusterIP} --dport ${sp.port} -j ${svc}`);
+    if (sp.nodePort > 0) {
+      natRules.push(`-A KUBE-NODEPORTS -m comment --comment ${comment(name)} ${match} --dport ${sp.nodePort} -j ${ext}`);
+      natChain(ext);
+      // externalTrafficPolicy Cluster: the endpoint may be on another node, so always SNAT
+      natRules.push(`-A ${ext} -m comment --comment ${comment(`masquerade traffic for ${name} external destinations`)} -j KUBE-MARK-MASQ`);
+      natRules.push(`-A ${ext} -j ${svc}`);
+    }
+
+    natChain(svc);
+    // off-cluster clients (the node itself, the outside) reaching a ClusterIP are masqueraded so
+    // replies come back through this node; pod clients keep their source IP
+    natRules.push(`-A ${svc} -m comment --comment ${comment(`${name} cluster IP`)} ${match} -d ${sp.clusterIP} --dport ${sp.port} ! -s ${opts.clusterCIDR} -j KUBE-MARK-MASQ`);
+    if (sp.affinitySeconds !== undefined) {
+      for (const ep of sp.endpoints) {
+        const sep = iptSepChain(sp, ep);
+        natRules.push(`-A ${svc} -m comment --comment ${comment(`${name} -> ${ep.ip}:${ep.port}`)} -m recent --name ${sep} --rcheck --seconds ${sp.affinitySeconds} --reap -j ${sep}`);
+      }
+    }
+    sp.endpoints.forEach((ep, i) => {
+      const stat = i < n - 1 ? ` -m statistic --mode random --probability ${probability(n - i)}` : '';
+      natRules.push(`-A ${svc} -m comment --comment ${comment(`${name} -> ${ep.ip}:${ep.port}`)}${stat} -j ${iptSepChain(sp, ep)}`);
+    });
+
+    for (const ep of sp.endpoints) {
+      const sep = iptSepChain(sp, ep);
+      natChain(sep);
+      // hairpin: an endpoint reaching itself through the service must see a source that is
+      // not its own address, or it would answer itself directly
+      natRules.push(`-A ${sep} -m comment --comment ${comment(name)} -s ${ep.ip} -j KUBE-MARK-MASQ`);
+      const recent = sp.affinitySeconds !== undefined ? ` -m recent --name ${sep} --set` : '';
+      natRules.push(`-A ${sep} -m comment --comment ${comment(name)}${recent} ${match} -j DNAT --to-destination ${ep.ip}:${ep.port}`);
+    }
+  }
+
+  // NodePorts answer on every local address except loopback (kube-proxy with
+  // --iptables-localhost-nodeports=false: no route_localnet sysctl needed)
+  natRules.push(
+    `-A KUBE-SERVICES -m comment --comment ${comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain')} -m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KUBE-NODEPORTS`,
+  );
+
+  const stale = (opts.existingNatChains ?? []).filter((c) => isIptServiceChain(c) && !active.has(c)).sort();
+  for (const c of stale) natChains.push(`:${c} - [0:0]`);
+  for (const c of stale) natRules.push(`-X ${c}`);
+
+  // without nf_conntrack_tcp_be_liberal, out-of-window packets would reset connections
+  filterRules.push('-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP');
+  filterRules.push(`-A KUBE-FORWARD -m comment --comment ${comment('kubernetes forwarding rules')} -m mark --mark ${MASQ_MARK}/${MASQ_MARK} -j ACCEPT`);
+  filterRules.push(`-A KUBE-FORWARD -m comment --comment ${comment('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
+
+  const text = [
+    '*filter',
+    ...FILTER_CHAINS.map((c) => `:${c} - [0:0]`),
+    ...filterRules,
+    'COMMIT',
+    '*nat',
+    ...NAT_CHAINS.map((c) => `:${c} - [0:0]`),
+    ...natChains,
+    ...natRules,
+    'COMMIT',
+    '',
+  ].join('\n');
+  return { text, natServiceChains: [...active], staleNatChains: stale };
+}
+
+/** Chain names declared in iptables-save output of one table (":NAME POLICY [p:b]"). */
+export function chainsInSave(save: string): string[] {
+  const out: string[] = [];
+  for (const line of save.split('\n')) {
+    const m = /^:(\S+)\s/.exec(line);
+    if (m) out.push(m[1]!);
+  }
+  return out;
+}
