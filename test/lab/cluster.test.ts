@@ -42,7 +42,7 @@ for (const mode of ['native', 'vxlan'] as const) {
 
     beforeAll(async () => {
       tmp = await mkdtemp(join(tmpdir(), `pwlab-${mode}-`));
-      lab = await Lab.up({ nodes: 2, podsPerNode: 2, mode, statePath: join(tmp, 'lab.json'), dir: join(tmp, 'lab'), name: `t${mode.slice(0, 1)}${Math.random().toString(16).slice(2, 6)}` });
+      lab = await Lab.up({ nodes: 2, podsPerNode: 2, mode, proxyMode: 'none', statePath: join(tmp, 'lab.json'), dir: join(tmp, 'lab'), name: `t${mode.slice(0, 1)}${Math.random().toString(16).slice(2, 6)}` });
       for (const n of lab.state.nodes) await lab.addPod(n.name, `host-${n.name}`, { hostNetwork: true });
     }, 180_000);
 
