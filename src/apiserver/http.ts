@@ -1,12 +1,15 @@
 // HTTP routing: URL → (resource, namespace, name, subresource) → verb, with the real server's
-// paths under /api/v1 (including the legacy /api/v1/watch/… prefix), discovery, health, and the
-// lab-only /_podwire endpoints. Every failure leaves as a Status object with the right code.
+// paths under /api/v1 and /apis/GROUP/VERSION (including the legacy …/watch/… prefix),
+// discovery, health, bearer-token authentication, and the lab-only /_podwire endpoints. Every
+// failure leaves as a Status object with the right code.
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PodwireError } from '../errors/index.js';
-import { apiGroupList, apiVersions, coreV1Resources, versionInfo } from './discovery.js';
+import { bindPod } from './binding.js';
+import { apiGroup, apiGroupList, apiVersions, groupResources, versionInfo } from './discovery.js';
 import type { FaultRequest, Faults } from './faults.js';
 import { candidates, serveList, type Query } from './list.js';
-import { openapiCoreV1, openapiRoot } from './openapi.js';
+import { openapiGroupVersion, openapiRoot } from './openapi.js';
 import { applyPatch, checkPatchType } from './patch.js';
 import { resourceByName, type ResourceDef } from './resources.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
@@ -21,6 +24,23 @@ export interface RouterDeps {
   hub: WatchHub;
   faults: Faults;
   address(): string;
+  /**
+   * When set, every request but GET /healthz, /livez and /readyz must carry
+   * `Authorization: Bearer <token>` (the TCP listener of `--token-file`); the Unix socket
+   * handler is built without it.
+   */
+  token?: string;
+}
+
+const unauthorized = (): ApiError => new ApiError(401, 'Unauthorized', 'Unauthorized');
+
+function authorized(req: IncomingMessage, token: string): boolean {
+  const h = req.headers.authorization ?? '';
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  if (!m) return false;
+  const got = Buffer.from(m[1]!);
+  const want = Buffer.from(token);
+  return got.length === want.length && timingSafeEqual(got, want);
 }
 
 const MAX_BODY = 3 * 1024 * 1024;
@@ -64,11 +84,13 @@ interface Target {
   namespace: string | undefined;
   name?: string;
   status?: boolean;
+  /** POST …/pods/NAME/binding */
+  binding?: boolean;
   watch: boolean;
 }
 
-/** Parse the path segments after /api/v1. Returns undefined for paths that do not exist. */
-function resolve(segs: string[]): Target | undefined {
+/** Parse the path segments after /api/v1 or /apis/GROUP/VERSION. Returns undefined for paths that do not exist. */
+function resolve(segs: string[], group: string, version: string): Target | undefined {
   let watch = false;
   if (segs[0] === 'watch') {
     watch = true;
@@ -77,15 +99,16 @@ function resolve(segs: string[]): Target | undefined {
   const tail = (def: ResourceDef, namespace: string | undefined, rest: string[]): Target | undefined => {
     if (rest.length === 0) return { def, namespace, watch };
     if (rest.length === 1) return { def, namespace, name: rest[0], watch };
-    if (rest.length === 2 && rest[1] === 'status' && !watch) return { def, namespace, name: rest[0], status: true, watch };
+    if (rest.length === 2 && rest[1] === 'status' && !watch && def.statusSubresource) return { def, namespace, name: rest[0], status: true, watch };
+    if (rest.length === 2 && rest[1] === 'binding' && !watch && def.name === 'pods') return { def, namespace, name: rest[0], binding: true, watch };
     return undefined;
   };
   if (segs[0] === 'namespaces' && segs.length >= 3 && segs[2] !== 'status') {
-    const def = resourceByName(segs[2]!);
+    const def = resourceByName(segs[2]!, group, version);
     if (!def || !def.namespaced) return undefined;
     return tail(def, segs[1], segs.slice(3));
   }
-  const def = resourceByName(segs[0] ?? '');
+  const def = resourceByName(segs[0] ?? '', group, version);
   if (!def) return undefined;
   // Namespaced resources are reachable without a namespace only as an all-namespaces collection.
   if (def.namespaced) return segs.length === 1 ? { def, namespace: undefined, watch } : undefined;
@@ -120,6 +143,11 @@ async function route(deps: RouterDeps, req: IncomingMessage, res: ServerResponse
   const method = req.method ?? 'GET';
   const segs = path.split('/').filter((s) => s !== '').map(decodeURIComponent);
 
+  const health = method === 'GET' && (path === '/healthz' || path === '/livez' || path === '/readyz');
+  if (deps.token !== undefined && !health && !authorized(req, deps.token)) {
+    req.resume(); // drain an unread body so the connection can be reused
+    throw unauthorized();
+  }
   if (segs[0] === '_podwire') return podwireRoute(deps, segs.slice(1), method, req, res);
   if (method === 'GET') {
     switch (path) {
@@ -127,23 +155,27 @@ async function route(deps: RouterDeps, req: IncomingMessage, res: ServerResponse
         return sendJson(res, 200, versionInfo());
       case '/api':
         return sendJson(res, 200, apiVersions(deps.address()));
-      case '/api/v1':
-        return sendJson(res, 200, coreV1Resources());
       case '/apis':
         return sendJson(res, 200, apiGroupList());
       case '/openapi/v3':
         return sendJson(res, 200, openapiRoot());
-      case '/openapi/v3/api/v1':
-        return sendJson(res, 200, openapiCoreV1());
       case '/healthz':
       case '/livez':
       case '/readyz':
         res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
         return void res.end('ok');
     }
+    const doc =
+      path === '/api/v1' ? groupResources('', 'v1')
+      : segs[0] === 'apis' && segs.length === 2 ? apiGroup(segs[1]!)
+      : segs[0] === 'apis' && segs.length === 3 ? groupResources(segs[1]!, segs[2]!)
+      : segs[0] === 'openapi' && segs[1] === 'v3' && segs.length > 2 ? openapiGroupVersion(segs.slice(2).join('/'))
+      : undefined;
+    if (doc !== undefined) return sendJson(res, 200, doc);
   }
-  if (segs[0] !== 'api' || segs[1] !== 'v1') throw notFoundPath();
-  const t = resolve(segs.slice(2));
+  let t: Target | undefined;
+  if (segs[0] === 'api' && segs[1] === 'v1') t = resolve(segs.slice(2), '', 'v1');
+  else if (segs[0] === 'apis' && segs.length > 3) t = resolve(segs.slice(3), segs[1]!, segs[2]!);
   if (!t) throw notFoundPath();
   const q = url.searchParams;
   if (q.get('dryRun')) throw badRequest('dryRun is not supported by the podwire lab API server');
@@ -196,7 +228,7 @@ async function route(deps: RouterDeps, req: IncomingMessage, res: ServerResponse
         const d = store.delete(t.def, e.obj.metadata.namespace ?? '', e.obj.metadata.name ?? '');
         return `{${d.json.slice(cut)}`;
       });
-      return sendJson(res, 200, `{"kind":"${t.def.listKind}","apiVersion":"v1","metadata":{"resourceVersion":"${store.rv}"},"items":[${items.join(',')}]}`);
+      return sendJson(res, 200, `{"kind":"${t.def.listKind}","apiVersion":"${t.def.apiVersion}","metadata":{"resourceVersion":"${store.rv}"},"items":[${items.join(',')}]}`);
     }
     throw methodNotAllowed();
   }
@@ -214,6 +246,10 @@ async function route(deps: RouterDeps, req: IncomingMessage, res: ServerResponse
     );
     return;
   }
+  if (t.binding) {
+    if (method !== 'POST') throw methodNotAllowed();
+    return sendJson(res, 201, bindPod(store, ns, name, await readBody(req)));
+  }
   const sub = t.status ? 'status' : undefined;
   switch (method) {
     case 'GET': {
@@ -227,7 +263,7 @@ async function route(deps: RouterDeps, req: IncomingMessage, res: ServerResponse
       checkPatchType(req.headers['content-type'] ?? '');
       const body = await readBody(req);
       const current = store.mustGet(t.def, ns, name);
-      const patched = applyPatch(req.headers['content-type'] ?? '', JSON.parse(current.json), body);
+      const patched = applyPatch(req.headers['content-type'] ?? '', t.def.kind, JSON.parse(current.json), body);
       if (!isRecord(patched)) throw badRequest('the patch did not produce an object');
       // A patch that names no resourceVersion applies to the current object unconditionally.
       const meta = isRecord(patched.metadata) ? patched.metadata : (patched.metadata = {});

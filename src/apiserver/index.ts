@@ -1,16 +1,23 @@
-// The lab's embedded Kubernetes API server: core/v1 Nodes, Pods and Namespaces over the real
-// REST protocol (CRUD with resourceVersion concurrency, selectors, list paging, watch with
-// replay, bookmarks and 410 Expired), node-IPAM podCIDR assignment, discovery that kubectl
-// accepts, and fault injection for resilience tests. In-process (startApiServer) or as a
-// background process (`podwire lab apiserver`).
-import { rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
+// The lab's embedded Kubernetes API server: core/v1 Nodes, Pods, Namespaces and Services,
+// discovery.k8s.io/v1 EndpointSlices and networking.k8s.io/v1 NetworkPolicies over the real
+// REST protocol (CRUD with resourceVersion concurrency, strategic/merge/JSON patches, selectors,
+// list paging, watch with replay, bookmarks and 410 Expired), ClusterIP/NodePort allocation,
+// the controllers a lab needs in-process (node-IPAM, EndpointSlices, a tiny scheduler),
+// discovery that kubectl accepts, optional bearer-token authentication, and fault injection
+// for resilience tests. In-process (startApiServer) or as a background process
+// (`podwire lab apiserver`).
+import { chmod, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { PodwireError } from '../errors/index.js';
 import { Faults, type FaultRequest, type FaultResult } from './faults.js';
 import { createHandler } from './http.js';
 import { Listener } from './listener.js';
 import { NodeCidrAllocator, startNodeIpam } from './node-ipam.js';
 import { RESOURCES } from './resources.js';
+import { startEndpointSliceController } from './endpointslice-controller.js';
+import { startScheduler } from './scheduler.js';
+import { NodePortAllocator, ServiceAdmission, ServiceIpAllocator } from './service-alloc.js';
 import { Store, type Entry } from './store.js';
 import type { KubeObject, ResourceName } from './types.js';
 import { WatchHub } from './watch.js';
@@ -20,6 +27,9 @@ export type { KubeObject, ResourceName } from './types.js';
 export type { StatusObject } from './status.js';
 export { parseLabelSelector, parseFieldSelector, matchLabels, matchFields } from './selectors.js';
 export { NodeCidrAllocator } from './node-ipam.js';
+export { strategicMergePatch } from './smp.js';
+export { selfSignedCert, readTls, type TlsFiles } from './tls.js';
+export { SERVICE_NAME_LABEL, MANAGED_BY_LABEL, CONTROLLER_NAME } from './endpointslice-controller.js';
 
 export interface ApiServerOptions {
   host?: string;
@@ -39,6 +49,22 @@ export interface ApiServerOptions {
    * so a test can still drive the server while the TCP port refuses connections.
    */
   socketPath?: string;
+  /** Services' ClusterIPs come from here (default 10.96.0.0/12). */
+  serviceCIDR?: string;
+  /** NodePort range "MIN-MAX" (default 30000-32767). */
+  serviceNodePortRange?: string;
+  /**
+   * Require `Authorization: Bearer <token>` on the TCP listener (health endpoints excepted).
+   * The Unix socket stays unauthenticated: it is the orchestrator's 0600 channel.
+   */
+  token?: string;
+  /**
+   * Serve https on the TCP listener with this certificate and key (PEM). kubectl sends a bearer
+   * token only over TLS, so a `token` server meant for kubectl needs it (see tls.ts).
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Bind unbound Pods to the Ready Node with the fewest pods (default true). */
+  scheduler?: boolean;
 }
 
 export interface ApiServerFaults {
@@ -73,7 +99,15 @@ export interface ApiServer {
   readonly resourceVersion: number;
   faults: ApiServerFaults;
   objects: ApiServerObjects;
-  stats(): { openWatches: number; resourceVersion: number; historySize: number; compactedResourceVersion: number; podCIDRsAllocated: number };
+  stats(): {
+    openWatches: number;
+    resourceVersion: number;
+    historySize: number;
+    compactedResourceVersion: number;
+    podCIDRsAllocated: number;
+    clusterIPsAllocated: number;
+    nodePortsAllocated: number;
+  };
   stop(): Promise<void>;
 }
 
@@ -97,28 +131,38 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const maxBufferBytes = positiveInt('maxWatchBufferBytes', opts.maxWatchBufferBytes ?? 256 * 1024 * 1024, 1024);
   const alloc = new NodeCidrAllocator(opts.clusterCIDR ?? '10.244.0.0/16', opts.nodeCIDRMaskSize ?? 24);
 
+  const serviceIps = new ServiceIpAllocator(opts.serviceCIDR ?? '10.96.0.0/12');
+  const nodePorts = new NodePortAllocator(opts.serviceNodePortRange ?? '30000-32767');
+  if (opts.token !== undefined && !/^[\x21-\x7e]+$/.test(opts.token)) {
+    throw new PodwireError('CONFIG_INVALID', 'apiserver token is empty or has spaces/control characters; use a printable token without whitespace');
+  }
+
   const store = new Store(historyLimit);
+  store.setAdmission(new ServiceAdmission(serviceIps, nodePorts));
   startNodeIpam(store, alloc);
+  const slices = startEndpointSliceController(store);
+  const scheduler = opts.scheduler === false ? undefined : startScheduler(store);
   const hub = new WatchHub(store, { bookmarkIntervalMs, maxBufferBytes });
   for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
     store.create(RESOURCES.namespaces, '', { metadata: { name } });
   }
 
-  const server = createServer({ keepAlive: true });
+  // https.Server emits the same 'request' and 'connection' events; the listener only needs those.
+  const server = (opts.tls ? createHttpsServer({ keepAlive: true, cert: opts.tls.cert, key: opts.tls.key }) : createServer({ keepAlive: true })) as Server;
   // Watches are long-lived; the defaults would cut them after 5 minutes.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
   const listener = new Listener(server, host);
   const faults = new Faults(store, hub, listener);
   const hostForUrl = host.includes(':') ? `[${host}]` : host;
-  const handler = createHandler({ store, hub, faults, address: () => `${hostForUrl}:${listener.port}` });
-  server.on('request', handler);
+  const address = () => `${hostForUrl}:${listener.port}`;
+  server.on('request', createHandler({ store, hub, faults, address, token: opts.token }));
   await listener.listen(port);
-  const control = opts.socketPath ? await listenUnix(opts.socketPath, handler) : undefined;
+  const control = opts.socketPath ? await listenUnix(opts.socketPath, createHandler({ store, hub, faults, address })) : undefined;
 
   const def = (r: ResourceName) => {
     const d = RESOURCES[r];
-    if (!d) throw new PodwireError('USAGE', `unknown resource ${String(r)}; use pods, nodes or namespaces`);
+    if (!d) throw new PodwireError('USAGE', `unknown resource ${String(r)}; use one of ${Object.keys(RESOURCES).join(', ')}`);
     return d;
   };
   const objects: ApiServerObjects = {
@@ -144,7 +188,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
 
   let stopped = false;
   return {
-    url: `http://${hostForUrl}:${listener.port}`,
+    url: `${opts.tls ? 'https' : 'http'}://${hostForUrl}:${listener.port}`,
     host,
     port: listener.port,
     get resourceVersion() {
@@ -168,10 +212,14 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       historySize: store.history.size,
       compactedResourceVersion: store.history.compactedRv,
       podCIDRsAllocated: alloc.allocated,
+      clusterIPsAllocated: serviceIps.allocated,
+      nodePortsAllocated: nodePorts.allocated,
     }),
     async stop() {
       if (stopped) return;
       stopped = true;
+      slices.stop();
+      scheduler?.stop();
       faults.stop();
       hub.stop();
       await listener.close();
@@ -192,5 +240,6 @@ async function listenUnix(path: string, handler: Parameters<typeof createServer>
     srv.once('error', reject);
     srv.listen(path, () => resolve());
   });
+  await chmod(path, 0o600); // only the orchestrator's user may talk to the unauthenticated channel
   return srv;
 }

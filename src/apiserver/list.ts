@@ -145,7 +145,7 @@ export async function serveList(store: Store, q: Query, p: ListParams, res: Serv
   res.writeHead(200, { 'Content-Type': 'application/json' });
   // Items inside a list carry no kind/apiVersion on the real server: cut the constant prefix.
   const cut = q.def.jsonPrefix.length;
-  let buf = `{"kind":"${q.def.listKind}","apiVersion":"v1","metadata":${meta},"items":[`;
+  let buf = `{"kind":"${q.def.listKind}","apiVersion":"${q.def.apiVersion}","metadata":${meta},"items":[`;
   for (let i = 0; i < items.length; i++) {
     buf += `${i === 0 ? '{' : ',{'}${items[i]!.json.slice(cut)}`;
     if (buf.length >= CHUNK) {

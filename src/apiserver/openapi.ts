@@ -7,15 +7,25 @@ import { RESOURCES } from './resources.js';
 
 const HASH = 'PODWIRELAB0001';
 
-export function openapiRoot(): unknown {
-  return { paths: { 'api/v1': { serverRelativeURL: `/openapi/v3/api/v1?hash=${HASH}` } } };
-}
+/** "api/v1", "apis/discovery.k8s.io/v1", … */
+const gvPath = (group: string, version: string): string => (group === '' ? `api/${version}` : `apis/${group}/${version}`);
 
-export function openapiCoreV1(): unknown {
+export function openapiRoot(): unknown {
   const paths: Record<string, unknown> = {};
   for (const def of Object.values(RESOURCES)) {
-    const gvk = { group: '', version: 'v1', kind: def.kind };
-    const base = def.namespaced ? `/api/v1/namespaces/{namespace}/${def.name}` : `/api/v1/${def.name}`;
+    const p = gvPath(def.group, def.version);
+    paths[p] = { serverRelativeURL: `/openapi/v3/${p}?hash=${HASH}` };
+  }
+  return { paths };
+}
+
+/** The document for one group/version path ("api/v1"), or undefined when not served. */
+export function openapiGroupVersion(path: string): unknown {
+  const paths: Record<string, unknown> = {};
+  for (const def of Object.values(RESOURCES)) {
+    if (gvPath(def.group, def.version) !== path) continue;
+    const gvk = { group: def.group, version: def.version, kind: def.kind };
+    const base = `/${path}${def.namespaced ? `/namespaces/{namespace}/${def.name}` : `/${def.name}`}`;
     const op = (action: string) => ({
       operationId: `${action}${def.namespaced ? 'Namespaced' : ''}${def.kind}`,
       'x-kubernetes-action': action,
@@ -30,5 +40,6 @@ export function openapiCoreV1(): unknown {
     paths[base] = { post: op('post') };
     paths[`${base}/{name}`] = { put: op('put'), patch: op('patch') };
   }
+  if (Object.keys(paths).length === 0) return undefined;
   return { openapi: '3.0.0', info: { title: 'Kubernetes (podwire lab)', version: 'v1.34.0' }, paths, components: { schemas: {} } };
 }

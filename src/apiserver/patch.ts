@@ -1,17 +1,17 @@
-// PATCH bodies: JSON merge patch (RFC 7386), strategic merge patch treated as a merge patch
-// (lists are replaced instead of merged by key, and `$`-directives are dropped — enough for
-// labels, annotations, status and kubectl's own patches of these resources), and JSON patch
-// (RFC 6902: add, remove, replace, test, move, copy).
+// PATCH bodies: JSON merge patch (RFC 7386: maps merge, null deletes, every list is replaced),
+// strategic merge patch (smp.ts: lists merge by key per the kind's patch metadata, with
+// directives), and JSON patch (RFC 6902: add, remove, replace, test, move, copy).
+import { strategicMergePatch } from './smp.js';
 import { badRequest, ApiError, unsupportedMediaType } from './status.js';
 import { isRecord } from './types.js';
 
-export function mergePatch(target: unknown, patch: unknown, strategic: boolean): unknown {
+/** RFC 7386 JSON merge patch. `$`-keys are ordinary keys here (they mean nothing to this format). */
+export function mergePatch(target: unknown, patch: unknown): unknown {
   if (!isRecord(patch)) return patch;
   const out: Record<string, unknown> = isRecord(target) ? { ...target } : {};
   for (const [k, v] of Object.entries(patch)) {
-    if (strategic && k.startsWith('$')) continue;
     if (v === null) delete out[k];
-    else out[k] = mergePatch(out[k], v, strategic);
+    else out[k] = mergePatch(out[k], v);
   }
   return out;
 }
@@ -120,14 +120,14 @@ export function checkPatchType(contentType: string): void {
   if (!PATCH_TYPES.has(type)) throw unsupportedMediaType(type);
 }
 
-/** Apply a PATCH body of the given Content-Type to the current object. */
-export function applyPatch(contentType: string, current: unknown, body: unknown): unknown {
+/** Apply a PATCH body of the given Content-Type to the current object of `kind`. */
+export function applyPatch(contentType: string, kind: string, current: unknown, body: unknown): unknown {
   const type = contentType.split(';')[0]!.trim().toLowerCase();
   switch (type) {
     case 'application/merge-patch+json':
-      return mergePatch(current, body, false);
+      return mergePatch(current, body);
     case 'application/strategic-merge-patch+json':
-      return mergePatch(current, body, true);
+      return strategicMergePatch(kind, current, body);
     case 'application/json-patch+json':
       return jsonPatch(current, body);
     default:

@@ -1,69 +1,23 @@
-// The three core/v1 resources the lab needs — Nodes, Pods, Namespaces — described as data: URL
-// names, discovery facts (verbs, shortNames, namespaced), supported field-selector labels, and the
-// "strategy" hooks the real registry runs around a write (defaults on create, status kept on
-// spec updates and vice versa, validation). Everything resource-specific lives here so the store,
-// list, watch and routing code stay generic.
+// The resources the lab serves, described as data: core/v1 Nodes, Pods and Namespaces here,
+// Services (resources-service.ts), EndpointSlices and NetworkPolicies (resources-network.ts).
+// Each def carries URL names, discovery facts (verbs, shortNames, namespaced), supported
+// field-selector labels, and the "strategy" hooks the real registry runs around a write (defaults
+// on create, status kept on spec updates and vice versa, validation). Everything
+// resource-specific lives in these files so the store, list, watch and routing code stay generic.
 import { randomBytes } from 'node:crypto';
-import { isRecord, fieldString, type KubeObject, type ResourceName } from './types.js';
-import type { FieldError } from './status.js';
+import { isRecord, fieldString, type ResourceName } from './types.js';
+import { dotted, validateName, VERBS, withStatusOf, type ResourceDef } from './resource-common.js';
+import { services } from './resources-service.js';
+import { endpointslices, networkpolicies } from './resources-network.js';
 
-export interface ResourceDef {
-  name: ResourceName;
-  singular: string;
-  kind: string;
-  listKind: string;
-  namespaced: boolean;
-  shortNames: string[];
-  verbs: string[];
-  /** `{"kind":"Pod","apiVersion":"v1",` — prefix of every stored JSON text. */
-  jsonPrefix: string;
-  fieldLabels: ReadonlySet<string>;
-  field(obj: KubeObject, label: string): string;
-  /** Mutate a new object into what the registry stores on create. */
-  prepareForCreate(obj: KubeObject): void;
-  /** Main resource update: keep fields that only the status subresource may change. */
-  prepareForUpdate(obj: KubeObject, old: KubeObject): void;
-  validate(obj: KubeObject, old?: KubeObject): FieldError[];
-  /** Pods and namespaces answer DELETE with the object, nodes with a Success Status. */
-  returnDeletedObject: boolean;
-}
-
-const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-function validateName(obj: KubeObject, label: boolean): FieldError[] {
-  const name = obj.metadata.name ?? '';
-  if (name === '') return [{ field: 'metadata.name', type: 'Required value', detail: 'name or generateName is required' }];
-  if (label ? !DNS_LABEL.test(name) || name.length > 63 : !DNS_SUBDOMAIN.test(name) || name.length > 253) {
-    const what = label
-      ? "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-      : "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-    return [{ field: 'metadata.name', type: 'Invalid value', value: name, detail: what }];
-  }
-  return [];
-}
-
-function metaField(obj: KubeObject, label: string): string | undefined {
-  if (label === 'metadata.name') return obj.metadata.name ?? '';
-  if (label === 'metadata.namespace') return obj.metadata.namespace ?? '';
-  return undefined;
-}
-
-function dotted(obj: KubeObject, label: string): string {
-  const m = metaField(obj, label);
-  if (m !== undefined) return m;
-  const dot = label.indexOf('.');
-  return fieldString(obj, label.slice(0, dot), label.slice(dot + 1));
-}
-
-function withStatusOf(obj: KubeObject, old: KubeObject): void {
-  if (old.status === undefined) delete obj.status;
-  else obj.status = old.status;
-}
+export type { ResourceDef } from './resource-common.js';
 
 const pods: ResourceDef = {
   name: 'pods',
+  group: '',
+  version: 'v1',
+  apiVersion: 'v1',
+  categories: ['all'],
   singular: 'pod',
   kind: 'Pod',
   listKind: 'PodList',
@@ -116,10 +70,14 @@ const pods: ResourceDef = {
     return errs;
   },
   returnDeletedObject: true,
+  statusSubresource: true,
 };
 
 const nodes: ResourceDef = {
   name: 'nodes',
+  group: '',
+  version: 'v1',
+  apiVersion: 'v1',
   singular: 'node',
   kind: 'Node',
   listKind: 'NodeList',
@@ -153,10 +111,14 @@ const nodes: ResourceDef = {
     return errs;
   },
   returnDeletedObject: false,
+  statusSubresource: true,
 };
 
 const namespaces: ResourceDef = {
   name: 'namespaces',
+  group: '',
+  version: 'v1',
+  apiVersion: 'v1',
   singular: 'namespace',
   kind: 'Namespace',
   listKind: 'NamespaceList',
@@ -178,12 +140,16 @@ const namespaces: ResourceDef = {
   },
   validate: (obj) => validateName(obj, true),
   returnDeletedObject: true,
+  statusSubresource: true,
 };
 
-export const RESOURCES: Readonly<Record<ResourceName, ResourceDef>> = { pods, nodes, namespaces };
+export const RESOURCES: Readonly<Record<ResourceName, ResourceDef>> = { pods, nodes, namespaces, services, endpointslices, networkpolicies };
 
-export function resourceByName(name: string): ResourceDef | undefined {
-  return Object.prototype.hasOwnProperty.call(RESOURCES, name) ? RESOURCES[name as ResourceName] : undefined;
+/** The resource `name` of API group `group` ("" = core/v1), or undefined. */
+export function resourceByName(name: string, group = '', version = 'v1'): ResourceDef | undefined {
+  if (!Object.prototype.hasOwnProperty.call(RESOURCES, name)) return undefined;
+  const def = RESOURCES[name as ResourceName];
+  return def.group === group && def.version === version ? def : undefined;
 }
 
 // names.SimpleNameGenerator: five characters from an alphabet without vowels or look-alikes.

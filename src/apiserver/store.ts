@@ -118,6 +118,17 @@ function canonicalMeta(m: ObjectMeta): ObjectMeta {
   return out;
 }
 
+/**
+ * What the real registry does between validation and the etcd write for resources whose values
+ * are allocated from shared pools (Services): it may fill fields in or throw an ApiError (422).
+ * It runs last before the commit, so nothing can fail after it has reserved something.
+ */
+export interface Admission {
+  create(def: ResourceDef, obj: KubeObject): void;
+  update(def: ResourceDef, obj: KubeObject, old: KubeObject): void;
+  deleted(def: ResourceDef, obj: KubeObject): void;
+}
+
 export interface WriteOptions {
   /** In-process callers (lab, benchmarks) may create objects with their status in one write. */
   keepStatus?: boolean;
@@ -130,10 +141,18 @@ export class Store {
   private readonly listeners: Array<(ev: StoreEvent) => void> = [];
   private readonly queue: StoreEvent[] = [];
   private dispatching = false;
+  private admission: Admission | undefined;
 
   constructor(historyLimit: number) {
     this.history = new History(historyLimit);
-    this.tables = { pods: new Table(RESOURCES.pods), nodes: new Table(RESOURCES.nodes), namespaces: new Table(RESOURCES.namespaces) };
+    const tables = {} as Record<ResourceName, Table>;
+    for (const def of Object.values(RESOURCES)) tables[def.name] = new Table(def);
+    this.tables = tables;
+  }
+
+  /** Install the admission step (ClusterIP/NodePort allocation) that runs right before a commit. */
+  setAdmission(a: Admission): void {
+    this.admission = a;
   }
 
   /** Listeners run after each commit, in commit order, even when a listener writes (node-IPAM). */
@@ -159,10 +178,10 @@ export class Store {
   private normalize(def: ResourceDef, namespace: string, body: unknown): KubeObject {
     if (!isRecord(body)) throw badRequest(`the body of the request is not a ${def.kind} object`);
     if (body.kind !== undefined && body.kind !== def.kind) {
-      throw badRequest(`${def.kind} in version "v1" cannot be handled as a ${def.kind}: the object has kind ${String(body.kind)}`);
+      throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: the object has kind ${String(body.kind)}`);
     }
-    if (body.apiVersion !== undefined && body.apiVersion !== 'v1') {
-      throw badRequest(`the API version in the data (${String(body.apiVersion)}) does not match the expected API version (v1)`);
+    if (body.apiVersion !== undefined && body.apiVersion !== def.apiVersion) {
+      throw badRequest(`the API version in the data (${String(body.apiVersion)}) does not match the expected API version (${def.apiVersion})`);
     }
     const obj = { ...body } as KubeObject;
     delete obj.kind;
@@ -204,6 +223,7 @@ export class Store {
     const key = objectKey(def, namespace, name);
     const table = this.tables[def.name];
     if (table.byKey.has(key)) throw alreadyExists(def.name, name);
+    this.admission?.create(def, obj);
     const rv = ++this.rv;
     meta.uid = randomUUID();
     meta.resourceVersion = String(rv);
@@ -255,6 +275,7 @@ export class Store {
     // A write that changes nothing keeps its resourceVersion and emits no event, as etcd
     // skips identical writes.
     if (serialize(def, obj) === old.json) return old;
+    this.admission?.update(def, obj, old.obj);
     const rv = ++this.rv;
     obj.metadata = { ...obj.metadata, resourceVersion: String(rv) };
     const entry: Entry = { key: old.key, obj, json: serialize(def, obj), rv };
@@ -273,8 +294,10 @@ export class Store {
     }
     if (def.name === 'namespaces') {
       // The namespace controller empties a namespace before it goes; done at once here.
-      const pods = this.tables.pods.byNamespace.get(name);
-      if (pods) for (const e of [...pods.values()]) this.delete(RESOURCES.pods, name, e.obj.metadata.name ?? '');
+      for (const t of Object.values(this.tables)) {
+        const objs = t.def.namespaced ? t.byNamespace.get(name) : undefined;
+        if (objs) for (const e of [...objs.values()]) this.delete(t.def, name, e.obj.metadata.name ?? '');
+      }
     }
     const rv = ++this.rv;
     // The DELETED event carries the object at the deletion's revision, as etcd's watch does.
@@ -282,6 +305,7 @@ export class Store {
     if (def.name === 'namespaces') obj.status = { ...(old.obj.status ?? {}), phase: 'Terminating' };
     const entry: Entry = { key: old.key, obj, json: serialize(def, obj), rv };
     this.tables[def.name].remove(old);
+    this.admission?.deleted(def, old.obj);
     this.commit({ type: 'DELETED', rv, def, namespace, obj, json: entry.json, prev: old.obj });
     return entry;
   }

@@ -1,5 +1,5 @@
 // The meta.k8s.io/v1 Table format kubectl asks for when no -o is given (Accept …;as=Table): the
-// columns `kubectl get` prints for pods, nodes and namespaces, one row per object with its
+// columns `kubectl get` prints for each served resource, one row per object with its
 // metadata as a PartialObjectMetadata. Lists, single objects and watch events are supported.
 import type { ServerResponse } from 'node:http';
 import { serveList, type ListParams, type Query } from './list.js';
@@ -26,7 +26,48 @@ const COLUMNS: Record<string, Column[]> = {
   pods: [col('Name', 'string', 'name'), col('Ready'), col('Status'), col('Restarts'), col('Age'), col('IP', 'string', '', 1), col('Node', 'string', '', 1)],
   nodes: [col('Name', 'string', 'name'), col('Status'), col('Roles'), col('Age'), col('Version'), col('Internal-IP', 'string', '', 1)],
   namespaces: [col('Name', 'string', 'name'), col('Status'), col('Age')],
+  services: [col('Name', 'string', 'name'), col('Type'), col('Cluster-IP'), col('External-IP'), col('Port(s)'), col('Age'), col('Selector', 'string', '', 1)],
+  endpointslices: [col('Name', 'string', 'name'), col('AddressType'), col('Ports'), col('Endpoints'), col('Age')],
+  networkpolicies: [col('Name', 'string', 'name'), col('Pod-Selector'), col('Age')],
 };
+
+const recs = (v: unknown): Record<string, unknown>[] => (Array.isArray(v) ? v.filter(isRecord) : []);
+
+/** metav1.FormatLabelSelector, for matchLabels and simple expressions. */
+function formatSelector(sel: unknown): string {
+  if (!isRecord(sel)) return '<none>';
+  const parts: string[] = [];
+  if (isRecord(sel.matchLabels)) for (const [k, v] of Object.entries(sel.matchLabels)) parts.push(`${k}=${String(v)}`);
+  for (const e of recs(sel.matchExpressions)) {
+    const vals = Array.isArray(e.values) ? e.values.join(',') : '';
+    const op = String(e.operator ?? '');
+    if (op === 'Exists') parts.push(String(e.key));
+    else if (op === 'DoesNotExist') parts.push(`!${String(e.key)}`);
+    else parts.push(`${String(e.key)} ${op.toLowerCase()} (${vals})`);
+  }
+  return parts.length === 0 ? '<none>' : parts.join(',');
+}
+
+function serviceCells(o: KubeObject): unknown[] {
+  const spec = o.spec ?? {};
+  const type = String(spec.type ?? 'ClusterIP');
+  const ports = recs(spec.ports).map((p) => `${String(p.port)}${p.nodePort ? `:${String(p.nodePort)}` : ''}/${String(p.protocol ?? 'TCP')}`);
+  const ingress = isRecord(o.status?.loadBalancer) ? recs(o.status.loadBalancer.ingress) : [];
+  const external = Array.isArray(spec.externalIPs) ? spec.externalIPs.map(String) : [];
+  let ext = external.join(',') || '<none>';
+  if (type === 'ExternalName') ext = String(spec.externalName ?? '');
+  if (type === 'LoadBalancer') ext = [...ingress.map((i) => String(i.ip ?? i.hostname ?? '')), ...external].join(',') || '<pending>';
+  const sel = isRecord(spec.selector) ? Object.entries(spec.selector).map(([k, v]) => `${k}=${String(v)}`).join(',') : '';
+  return [o.metadata.name ?? '', type, String(spec.clusterIP ?? '<none>'), ext, ports.join(',') || '<none>', age(o.metadata.creationTimestamp), sel || '<none>'];
+}
+
+function sliceCells(o: KubeObject): unknown[] {
+  const ports = recs(o.ports).map((p) => String(p.port ?? ''));
+  const addrs = recs(o.endpoints).flatMap((e) => (Array.isArray(e.addresses) ? e.addresses.map(String) : []));
+  const shown = addrs.slice(0, 3).join(',');
+  const eps = addrs.length === 0 ? '<unset>' : addrs.length > 3 ? `${shown} + ${addrs.length - 3} more...` : shown;
+  return [o.metadata.name ?? '', String(o.addressType ?? ''), ports.length === 0 ? '<unset>' : ports.join(','), eps, age(o.metadata.creationTimestamp)];
+}
 
 /** kubectl's duration.HumanDuration, enough of it for ages. */
 function age(ts: string | undefined): string {
@@ -62,6 +103,9 @@ function cells(def: ResourceDef, o: KubeObject): unknown[] {
     const ip = addrs.find((a) => isRecord(a) && a.type === 'InternalIP');
     return [name, status, '<none>', created, String(info.kubeletVersion ?? ''), isRecord(ip) ? String(ip.address) : '<none>'];
   }
+  if (def.name === 'services') return serviceCells(o);
+  if (def.name === 'endpointslices') return sliceCells(o);
+  if (def.name === 'networkpolicies') return [name, formatSelector(o.spec?.podSelector), created];
   return [name, String(st.phase ?? ''), created];
 }
 

@@ -27,7 +27,7 @@ export interface KubeObject {
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 /** Resource names the server serves (plural, as in the URL). */
-export type ResourceName = 'nodes' | 'pods' | 'namespaces';
+export type ResourceName = 'nodes' | 'pods' | 'namespaces' | 'services' | 'endpointslices' | 'networkpolicies';
 
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -139,7 +139,7 @@ export class WatchHub {
         }
       }
       if (buf) w.write(buf);
-      if (p.sendInitialEvents) w.write(bookmarkLine(q.def.kind, this.store.rv, true));
+      if (p.sendInitialEvents) w.write(bookmarkLine(q.def.kind, q.def.apiVersion, this.store.rv, true));
     } else {
       for (const ev of this.store.history.since(fromRv)) {
         if (ev.def !== q.def) continue;
@@ -157,7 +157,7 @@ export class WatchHub {
   sendBookmarks(): void {
     const rv = this.store.rv;
     for (const set of this.byResource.values()) {
-      for (const w of set) if (w.bookmarks) w.write(bookmarkLine(w.q.def.kind, rv, false));
+      for (const w of set) if (w.bookmarks) w.write(bookmarkLine(w.q.def.kind, w.q.def.apiVersion, rv, false));
     }
   }
 
@@ -195,7 +195,7 @@ export class WatchHub {
 
 export const errorLine = (status: StatusObject): string => `{"type":"ERROR","object":${JSON.stringify(status)}}\n`;
 
-function bookmarkLine(kind: string, rv: number, initialEventsEnd: boolean): string {
+function bookmarkLine(kind: string, apiVersion: string, rv: number, initialEventsEnd: boolean): string {
   const ann = initialEventsEnd ? ',"annotations":{"k8s.io/initial-events-end":"true"}' : '';
-  return `{"type":"BOOKMARK","object":{"kind":"${kind}","apiVersion":"v1","metadata":{"resourceVersion":"${rv}"${ann}}}}\n`;
+  return `{"type":"BOOKMARK","object":{"kind":"${kind}","apiVersion":"${apiVersion}","metadata":{"resourceVersion":"${rv}"${ann}}}}\n`;
 }

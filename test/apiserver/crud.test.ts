@@ -25,7 +25,16 @@ describe('apiserver CRUD', () => {
     expect(res.body.resources.find((r: any) => r.name === 'pods')).toMatchObject({ namespaced: true, kind: 'Pod', shortNames: ['po'] });
     expect(res.body.resources.find((r: any) => r.name === 'nodes')).toMatchObject({ namespaced: false, kind: 'Node' });
     expect((await call(s.url, 'GET', '/api')).body).toMatchObject({ kind: 'APIVersions', versions: ['v1'] });
-    expect((await call(s.url, 'GET', '/apis')).body).toMatchObject({ kind: 'APIGroupList', groups: [] });
+    const groups = (await call(s.url, 'GET', '/apis')).body;
+    expect(groups.kind).toBe('APIGroupList');
+    expect(groups.groups.map((g: any) => g.preferredVersion.groupVersion)).toEqual(['discovery.k8s.io/v1', 'networking.k8s.io/v1']);
+    expect((await call(s.url, 'GET', '/apis/networking.k8s.io')).body).toMatchObject({ kind: 'APIGroup', name: 'networking.k8s.io' });
+    const net = (await call(s.url, 'GET', '/apis/networking.k8s.io/v1')).body;
+    expect(net.resources.map((r: any) => r.name)).toEqual(['networkpolicies']);
+    const disc = (await call(s.url, 'GET', '/apis/discovery.k8s.io/v1')).body;
+    expect(disc.resources.map((r: any) => `${r.name} ${r.kind}`)).toEqual(['endpointslices EndpointSlice']);
+    expect(names).toEqual(expect.arrayContaining(['services', 'services/status', 'pods/binding']));
+    expect((await call(s.url, 'GET', '/apis/nothing.example/v1')).status).toBe(404);
     expect((await call(s.url, 'GET', '/version')).body).toMatchObject({ major: '1', minor: '34' });
     expect((await call(s.url, 'GET', '/_podwire/healthz')).body).toMatchObject({ ok: true });
   });
