@@ -1,7 +1,10 @@
 /* from_pod.c — tc ingress on the HOST side of every pod veth (attached as PINDIR/progs/from_pod).
  *
- * Contract: sees every packet a pod sends. ARP and non-IPv4 go to the host stack; IPv4 must come
- * from the endpoint registered for this veth (IP, ifindex and MAC) or is dropped. Destination a
+ * Contract: sees every packet a pod sends. ARP and non-IP go to the host stack, IPv6 is dropped (the
+ * pod network is IPv4-only); IPv4 must come from the endpoint registered for this veth (IP, ifindex
+ * and MAC) or is dropped. A forward is handed to the stack instead when the stack owns the packet:
+ * fragments, IP options, ICMP errors, and replies to a flow the stack NATed (ct map; from_pod and
+ * to_pod record such flows' initiators, lib/conntrack.h). Destination a
  * local endpoint: rewritten (MACs, TTL-1, checksum) and bpf_redirect_peer()ed into that pod.
  * Destination in another node's podCIDR (routes map): native mode — FIB lookup toward the node
  * IP and bpf_redirect_neigh() out of the uplink with that next hop; vxlan mode — tunnel key to
@@ -22,6 +25,7 @@
 #include "lib/decide.h"
 #include "lib/lookups.h"
 #include "lib/forward.h"
+#include "lib/conntrack.h"
 
 SEC("tc")
 int from_pod(struct __sk_buff *skb)
@@ -30,10 +34,13 @@ int from_pod(struct __sk_buff *skb)
 	struct pw_verdict v;
 
 	pw_pull_headers(skb);
-	/* verifier: data/data_end are re-read after the pull, which invalidates packet pointers */
-	pw_parse((const __u8 *)(long)skb->data, (const __u8 *)(long)skb->data_end,
-		 skb->len, skb->ifindex, &pkt);
+	pw_parse_skb(skb, &pkt);
 	pw_decide_from_pod(&pkt, &v);
+	/* to the stack (a Service IP, a node, the outside, or a NAT reply): its flow is the stack's,
+	 * so the replies must come back through it (lib/conntrack.h) */
+	if (v.reason == PW_REASON_PASS_STACK_MISS || v.reason == PW_REASON_PASS_STACK_NO_NODE_CFG ||
+	    v.reason == PW_REASON_PASS_STACK_NAT_REPLY)
+		pw_ct_record(&pkt, PW_CT_ORIGIN_FROM_POD);
 	pw_apply(skb, &pkt, &v);
 	return pw_finish(skb, &v, PW_DIR_EGRESS);
 }

@@ -28,9 +28,7 @@ int from_vxlan(struct __sk_buff *skb)
 	struct pw_verdict v;
 
 	pw_pull_headers(skb);
-	/* verifier: data/data_end are re-read after the pull, which invalidates packet pointers */
-	pw_parse((const __u8 *)(long)skb->data, (const __u8 *)(long)skb->data_end,
-		 skb->len, skb->ifindex, &pkt);
+	pw_parse_skb(skb, &pkt);
 	pw_decide_to_local(&pkt, &v);
 	pw_apply(skb, &pkt, &v);
 	return pw_finish(skb, &v, PW_DIR_INGRESS);

@@ -45,6 +45,15 @@ enum pw_reason {
 	PW_REASON_DROP_TUNNEL_FAILED = 16,   /* bpf_skb_set_tunnel_key refused the key */
 	PW_REASON_PASS_STACK_NO_NODE_CFG = 17, /* remote pod, but the agent has not configured the node yet */
 	PW_REASON_PASS_STACK_UNPARSED = 18,  /* uplink/VXLAN: not well-formed IPv4; the host owns it */
+	PW_REASON_PASS_STACK_NAT_REPLY = 19, /* destination addr:port initiated a flow through the node's
+					      * stack (Service/NodePort/hostPort DNAT, MASQUERADE, ...): its
+					      * conntrack must un-NAT this packet, so the stack delivers it */
+	PW_REASON_PASS_STACK_ICMP_ERROR = 20, /* ICMP error: the stack relates it to its flow (and un-NATs
+					       * the embedded header) before delivering it */
+	PW_REASON_PASS_STACK_FRAGMENT = 21,  /* IPv4 fragment: no complete L4 header to judge; the stack
+					      * reassembles (conntrack) and forwards */
+	PW_REASON_PASS_STACK_IP_OPTIONS = 22, /* IPv4 options (IHL > 5): the stack processes them */
+	PW_REASON_DROP_IPV6 = 23,            /* IPv6 from a pod: the pod network is IPv4-only */
 	PW_REASON_MAX,
 };
 
@@ -99,12 +108,39 @@ enum pw_fib_rc {
 	PW_FIB_FRAG_NEEDED = 8,
 };
 
+/* What pw_parse() found after a well-formed IPv4 header (pw_pkt.l4): what the conntrack key
+ * and the stack-or-fast-path choice need. */
+enum pw_l4 {
+	PW_L4_OTHER = 0,      /* a protocol without ports, or a truncated L4 header: ports are 0 */
+	PW_L4_PORTS = 1,      /* TCP or UDP: sport/dport are the packet's */
+	PW_L4_ICMP_ECHO = 2,  /* ICMP echo request/reply: the echo id is in both sport and dport */
+	PW_L4_ICMP_ERROR = 3, /* ICMP dest-unreachable, source-quench, redirect, time-exceeded, param-problem */
+	PW_L4_FRAGMENT = 4,   /* a fragment (MF set or offset != 0): no complete L4 header */
+	PW_L4_OPTIONS = 5,    /* IHL > 5: L4 not parsed */
+};
+
+/* Kinds of conntrack entry (pw_ct_key.kind). */
+enum pw_ct_kind {
+	PW_CT_NONE = 0,
+	PW_CT_STACK = 1, /* addr:port/proto initiated a flow that went through the node's stack (NAT may
+			  * have rewritten its peer): packets TO addr:port are replies for the stack */
+	PW_CT_FLOW = 2,  /* reserved: a full 5-tuple flow (NetworkPolicy) */
+};
+
+/* Who recorded a conntrack entry (pw_ct_entry.origin). */
+enum pw_ct_origin {
+	PW_CT_ORIGIN_NONE = 0,
+	PW_CT_ORIGIN_FROM_POD = 1, /* from_pod: a pod sent it to the stack */
+	PW_CT_ORIGIN_TO_POD = 2,   /* to_pod: the stack delivered it into a pod */
+};
+
 /* What pw_parse() found at L3. */
 enum pw_l3 {
 	PW_L3_MALFORMED = 0,
 	PW_L3_IPV4 = 1,
 	PW_L3_ARP = 2,
 	PW_L3_OTHER = 3,
+	PW_L3_IPV6 = 4,
 };
 
 /* endpoints map key. IPv4 lives in addr[0] (network byte order), addr[1..3] are zero; the
@@ -178,9 +214,39 @@ struct pw_pkt {
 	__u8 protocol;
 	__u16 check;     /* IPv4 header checksum, host byte order */
 	__u8 tos;        /* IPv4 TOS byte (the FIB lookup routes on it) */
-	__u8 pad;
+	__u8 l4;         /* enum pw_l4 */
+	__be16 sport;    /* PW_L4_PORTS: source port; PW_L4_ICMP_ECHO: echo id; else 0 */
+	__be16 dport;    /* PW_L4_PORTS: destination port; PW_L4_ICMP_ECHO: echo id; else 0 */
+	__u8 gso;        /* 1: the skb is GSO (only then is IPv4 tot_len 0 valid: BIG TCP) */
+	__u8 pad[3];
 };
-_Static_assert(sizeof(struct pw_pkt) == 36, "pw_pkt layout is shared with wasm32");
+_Static_assert(sizeof(struct pw_pkt) == 44, "pw_pkt layout is shared with wasm32");
+
+/* ct map key. PW_CT_STACK entries: addr/port/proto of the flow's initiator, peer and peer_port 0
+ * (the peer may be rewritten by NAT, so replies are matched on their destination alone). Every
+ * byte is written (pad zero): hash keys compare padding too. */
+struct pw_ct_key {
+	__be32 addr;
+	__be32 peer;
+	__be16 port;
+	__be16 peer_port;
+	__u8 proto;
+	__u8 kind;       /* enum pw_ct_kind */
+	__u8 pad[2];
+};
+_Static_assert(sizeof(struct pw_ct_key) == 16, "pw_ct_key layout is ABI");
+
+/* ct map value. Timestamps are bpf_ktime_get_ns() (CLOCK_MONOTONIC): the agent's GC expires an
+ * entry whose last_seen_ns is older than its protocol's timeout. */
+struct pw_ct_entry {
+	__u64 last_seen_ns;
+	__u64 created_ns;
+	__u32 origin;    /* enum pw_ct_origin */
+	__u32 ifindex;   /* the host veth it was recorded on */
+	__u32 flags;     /* reserved, written as 0 */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct pw_ct_entry) == 32, "pw_ct_entry layout is ABI");
 
 /* The decision: action + reason, and for a forward, everything the program must write.
  * REDIRECT_PEER: ifindex = destination host veth, MACs/TTL/check to write. REDIRECT_NEIGH:
@@ -207,5 +273,12 @@ _Static_assert(sizeof(struct pw_verdict) == 36, "pw_verdict layout is shared wit
 #define PW_IPV4_MIN_HLEN 20
 #define PW_ETH_P_IP 0x0800
 #define PW_ETH_P_ARP 0x0806
+#define PW_ETH_P_IPV6 0x86DD
+#define PW_IPPROTO_ICMP 1
+#define PW_IPPROTO_TCP 6
+#define PW_IPPROTO_UDP 17
+/* Ethernet + IPv4 without options + the first 8 bytes of L4 (ports, or ICMP type..echo id) */
+#define PW_L4_OFF (PW_ETH_HLEN + PW_IPV4_MIN_HLEN)
+#define PW_L4_HDR_MIN 8
 
 #endif /* PODWIRE_COMMON_H */

@@ -7,7 +7,8 @@
  *    the #include (bpf_map_lookup_elem in BPF; an imported host function in wasm). They are
  *    static + always_inline because the verifier rejects global lookup functions.
  *  - pw_parse() reads a linear buffer [data, data_end) whose full packet length is len; the
- *    caller guarantees the Ethernet + IPv4 base header is linear when the packet has one.
+ *    caller guarantees the Ethernet + IPv4 base header and the first 8 bytes of L4 are linear
+ *    when the packet has them.
  *  - pw_decide_*() fill every field of the verdict; they never write the packet. Applying the
  *    verdict (MAC/TTL/checksum writes, FIB lookup, tunnel key, redirect, counting) is the
  *    includer's job. The FIB is the kernel's, so it is not a lookup prototype: the includer runs
@@ -30,6 +31,10 @@ pw_lookup_route(const struct pw_route_key *key);
 /* This node's configuration (node_cfg[0]), or 0. Defined by the includer. */
 static inline __attribute__((always_inline)) const struct pw_node_cfg *
 pw_lookup_node_cfg(void);
+
+/* Conntrack entry for a key, or 0. Defined by the includer. */
+static inline __attribute__((always_inline)) const struct pw_ct_entry *
+pw_lookup_ct(const struct pw_ct_key *key);
 
 static inline __attribute__((always_inline)) void pw_ipv4_key(struct pw_endpoint_key *k, __be32 addr)
 {
@@ -78,8 +83,57 @@ static inline __attribute__((always_inline)) __u16 pw_csum_replace16(__u16 check
 	return (__u16)~sum;
 }
 
+static inline __attribute__((always_inline)) __be16 pw_load_be16(const __u8 *p)
+{
+	return (__be16)((__u16)p[0] | (__u16)p[1] << 8);
+}
+
+/* The L4 facts of a well-formed IPv4 packet whose header starts at ip (ihl_bytes long, tot_len
+ * from the header or 0 for BIG TCP): fragment/options first (no L4 to read then), ports for
+ * TCP/UDP, echo id or error class for ICMP. A header cut short by the frame or by tot_len leaves
+ * PW_L4_OTHER with ports 0. */
 static inline __attribute__((always_inline)) void
-pw_parse(const __u8 *data, const __u8 *data_end, __u32 len, __u32 ifindex, struct pw_pkt *p)
+pw_parse_l4(const __u8 *ip, const __u8 *data_end, __u32 ihl_bytes, __u32 tot_len, struct pw_pkt *p)
+{
+	const __u8 *l4 = ip + PW_IPV4_MIN_HLEN;
+	__u8 type;
+
+	if ((ip[6] & 0x3f) != 0 || ip[7] != 0) {
+		/* MF (0x20) or a fragment offset: DF (0x40) alone is a whole packet */
+		p->l4 = PW_L4_FRAGMENT;
+		return;
+	}
+	if (ihl_bytes != PW_IPV4_MIN_HLEN) {
+		p->l4 = PW_L4_OPTIONS;
+		return;
+	}
+	/* verifier: fixed offset (no options), bounded by data_end */
+	if (l4 + PW_L4_HDR_MIN > data_end || (tot_len != 0 && tot_len < PW_IPV4_MIN_HLEN + PW_L4_HDR_MIN))
+		return;
+	if (p->protocol == PW_IPPROTO_TCP || p->protocol == PW_IPPROTO_UDP) {
+		p->l4 = PW_L4_PORTS;
+		p->sport = pw_load_be16(l4);
+		p->dport = pw_load_be16(l4 + 2);
+		return;
+	}
+	if (p->protocol != PW_IPPROTO_ICMP)
+		return;
+	type = l4[0];
+	if (type == 0 || type == 8) {
+		/* echo reply / request: the id names the flow in both directions, as conntrack does */
+		p->l4 = PW_L4_ICMP_ECHO;
+		p->sport = pw_load_be16(l4 + 4);
+		p->dport = p->sport;
+	} else if (type == 3 || type == 4 || type == 5 || type == 11 || type == 12) {
+		p->l4 = PW_L4_ICMP_ERROR;
+	}
+}
+
+/* Parse [data, data_end) (linear part of a frame of len bytes that arrived on ifindex; gso: the
+ * skb is a GSO aggregate). Never reads past data_end; only a well-formed IPv4 header yields
+ * PW_L3_IPV4. */
+static inline __attribute__((always_inline)) void
+pw_parse(const __u8 *data, const __u8 *data_end, __u32 len, __u32 ifindex, __u32 gso, struct pw_pkt *p)
 {
 	__u16 proto;
 	__u32 ihl_bytes, tot_len;
@@ -95,7 +149,12 @@ pw_parse(const __u8 *data, const __u8 *data_end, __u32 len, __u32 ifindex, struc
 	p->protocol = 0;
 	p->check = 0;
 	p->tos = 0;
-	p->pad = 0;
+	p->l4 = PW_L4_OTHER;
+	p->sport = 0;
+	p->dport = 0;
+	p->gso = gso ? 1 : 0;
+	for (i = 0; i < 3; i++)
+		p->pad[i] = 0;
 	for (i = 0; i < 6; i++) {
 		p->dmac[i] = 0;
 		p->smac[i] = 0;
@@ -110,6 +169,10 @@ pw_parse(const __u8 *data, const __u8 *data_end, __u32 len, __u32 ifindex, struc
 
 	if (proto == PW_ETH_P_ARP) {
 		p->l3 = PW_L3_ARP;
+		return;
+	}
+	if (proto == PW_ETH_P_IPV6) {
+		p->l3 = PW_L3_IPV6;
 		return;
 	}
 	if (proto != PW_ETH_P_IP) {
@@ -130,7 +193,10 @@ pw_parse(const __u8 *data, const __u8 *data_end, __u32 len, __u32 ifindex, struc
 	if (PW_ETH_HLEN + ihl_bytes > len)
 		return;
 	tot_len = (__u32)ip[2] << 8 | ip[3];
-	/* tot_len 0 is IPv4 BIG TCP (GSO packets above 64 KiB): the length lives in skb->len */
+	/* tot_len 0 is valid only for IPv4 BIG TCP: a GSO aggregate above 64 KiB whose length lives in
+	 * skb->len. On any other skb it is a malformed header (a receiver would drop it). */
+	if (tot_len == 0 && !gso)
+		return;
 	if (tot_len != 0 && (tot_len < ihl_bytes || tot_len > len - PW_ETH_HLEN))
 		return;
 
@@ -141,6 +207,7 @@ pw_parse(const __u8 *data, const __u8 *data_end, __u32 len, __u32 ifindex, struc
 	p->saddr = pw_load_be32(ip + 12);
 	p->daddr = pw_load_be32(ip + 16);
 	p->l3 = PW_L3_IPV4;
+	pw_parse_l4(ip, data_end, ihl_bytes, tot_len, p);
 }
 
 static inline __attribute__((always_inline)) void
@@ -179,6 +246,49 @@ pw_verdict_local(const struct pw_pkt *p, const struct pw_endpoint *dst, struct p
 	pw_mac_copy(v->dmac, dst->pod_mac);
 	pw_mac_copy(v->smac, dst->host_mac);
 	pw_verdict_ttl(p, v);
+}
+
+/* The conntrack key of a PW_CT_STACK entry for addr:port/proto (every byte written). */
+static inline __attribute__((always_inline)) void
+pw_ct_stack_key(struct pw_ct_key *k, __be32 addr, __be16 port, __u8 proto)
+{
+	k->addr = addr;
+	k->peer = 0;
+	k->port = port;
+	k->peer_port = 0;
+	k->proto = proto;
+	k->kind = PW_CT_STACK;
+	k->pad[0] = 0;
+	k->pad[1] = 0;
+}
+
+/* The fast path forwards only packets it fully understands and that no state in the node's stack
+ * claims; everything else is handed to the stack, which owns reassembly, options, ICMP errors and
+ * NAT. Runs on a forward verdict only, so drops (dead local address, TTL) and passes keep their
+ * reasons. A hit means the destination addr:port initiated a flow through the stack (a client
+ * behind a Service/NodePort/hostPort DNAT or MASQUERADE): this packet is that flow's reply and
+ * only the stack's conntrack can un-NAT it. */
+static inline __attribute__((always_inline)) void pw_fast_path_or_stack(const struct pw_pkt *p, struct pw_verdict *v)
+{
+	struct pw_ct_key k;
+
+	if (v->action == PW_ACT_PASS || v->action == PW_ACT_DROP)
+		return;
+	if (p->l4 == PW_L4_FRAGMENT) {
+		pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_FRAGMENT);
+		return;
+	}
+	if (p->l4 == PW_L4_OPTIONS) {
+		pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_IP_OPTIONS);
+		return;
+	}
+	if (p->l4 == PW_L4_ICMP_ERROR) {
+		pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_ICMP_ERROR);
+		return;
+	}
+	pw_ct_stack_key(&k, p->daddr, p->dport, p->protocol);
+	if (pw_lookup_ct(&k))
+		pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_NAT_REPLY);
 }
 
 /* A pod's packet whose destination is no local endpoint: the routes map decides. Not in routes
@@ -250,6 +360,11 @@ static inline __attribute__((always_inline)) void pw_decide_from_pod(const struc
 	case PW_L3_ARP:
 		pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_ARP);
 		return;
+	case PW_L3_IPV6:
+		/* the pod network is IPv4-only (IPv6 is disabled in the pod at ADD): IPv6 would skip
+		 * anti-spoofing and reach the node's IPv6 services and routes */
+		pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_IPV6);
+		return;
 	case PW_L3_OTHER:
 		pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_NON_IP);
 		return;
@@ -278,14 +393,13 @@ static inline __attribute__((always_inline)) void pw_decide_from_pod(const struc
 	dst = pw_lookup_endpoint(&key);
 	if (!dst) {
 		pw_decide_route(p, v);
-		return;
-	}
-	/* we are a routing hop; a packet that would leave with TTL 0 dies here */
-	if (p->ttl <= 1) {
+	} else if (p->ttl <= 1) {
+		/* we are a routing hop; a packet that would leave with TTL 0 dies here */
 		pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_TTL_EXCEEDED);
-		return;
+	} else {
+		pw_verdict_local(p, dst, v);
 	}
-	pw_verdict_local(p, dst, v);
+	pw_fast_path_or_stack(p, v);
 }
 
 /* from_uplink / from_vxlan: a packet arriving at this node from the underlay (natively routed)
@@ -305,6 +419,7 @@ static inline __attribute__((always_inline)) void pw_decide_to_local(const struc
 	case PW_L3_ARP:
 		pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_ARP);
 		return;
+	case PW_L3_IPV6:
 	case PW_L3_OTHER:
 		pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_NON_IP);
 		return;
@@ -330,6 +445,7 @@ static inline __attribute__((always_inline)) void pw_decide_to_local(const struc
 		return;
 	}
 	pw_verdict_local(p, dst, v);
+	pw_fast_path_or_stack(p, v);
 }
 
 #endif /* PODWIRE_DECIDE_H */

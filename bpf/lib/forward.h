@@ -91,13 +91,23 @@ static __always_inline void pw_apply(struct __sk_buff *skb, const struct pw_pkt 
 	}
 }
 
-/* Pull the Ethernet + IPv4 base header into the linear area when a non-linear skb has it
- * outside [data, data_end) (rare; only then does this unclone). */
+/* Pull the Ethernet + IPv4 base header and the first 8 bytes of L4 (ports / ICMP echo id) into the
+ * linear area when a non-linear skb has them outside [data, data_end) (rare; only then does this
+ * unclone). */
 static __always_inline void pw_pull_headers(struct __sk_buff *skb)
 {
-	if ((long)skb->data + PW_ETH_HLEN + PW_IPV4_MIN_HLEN > (long)skb->data_end &&
-	    skb->len >= PW_ETH_HLEN + PW_IPV4_MIN_HLEN)
-		bpf_skb_pull_data(skb, PW_ETH_HLEN + PW_IPV4_MIN_HLEN);
+	__u32 want = skb->len < PW_L4_OFF + PW_L4_HDR_MIN ? skb->len : PW_L4_OFF + PW_L4_HDR_MIN;
+
+	if ((long)skb->data + want > (long)skb->data_end)
+		bpf_skb_pull_data(skb, want);
+}
+
+/* pw_parse() on the skb's linear area (after pw_pull_headers). */
+static __always_inline void pw_parse_skb(struct __sk_buff *skb, struct pw_pkt *p)
+{
+	/* verifier: data/data_end are re-read after the pull, which invalidates packet pointers */
+	pw_parse((const __u8 *)(long)skb->data, (const __u8 *)(long)skb->data_end, skb->len, skb->ifindex,
+		 skb->gso_size != 0, p);
 }
 
 #endif /* PODWIRE_FORWARD_H */

@@ -1,5 +1,5 @@
 /* lookups.h — the BPF definitions of the lookup prototypes that lib/decide.h declares (the wasm
- * twin defines the same three through imported host functions). Include right after decide.h.
+ * twin defines the same four through imported host functions). Include right after decide.h.
  * BPF only: needs <bpf/bpf_helpers.h> and lib/maps.h first.
  */
 #ifndef PODWIRE_LOOKUPS_H
@@ -26,6 +26,12 @@ pw_lookup_node_cfg(void)
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&node_cfg, &zero);
+}
+
+static inline __attribute__((always_inline)) const struct pw_ct_entry *
+pw_lookup_ct(const struct pw_ct_key *key)
+{
+	return bpf_map_lookup_elem(&ct, key);
 }
 
 #endif /* PODWIRE_LOOKUPS_H */

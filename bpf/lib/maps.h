@@ -25,6 +25,12 @@
 #define PW_ROUTES_MAX 131072
 #endif
 
+/* Flows the node's stack owns (lib/conntrack.h). LRU: under pressure the least recently used
+ * entry goes, never an insert failure on the packet path. Node-specific via -DPW_CT_MAX=N. */
+#ifndef PW_CT_MAX
+#define PW_CT_MAX 131072
+#endif
+
 /* Pod IP -> endpoint on this node. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -60,6 +66,16 @@ struct {
 	__uint(max_entries, PW_REASON_SLOTS * PW_DIR_MAX);
 } counters SEC(".maps") __weak;
 
+/* Conntrack: PW_CT_STACK entries name the initiators of flows that went through the node's stack,
+ * so their replies go back through it (lib/decide.h pw_fast_path_or_stack). Written by from_pod
+ * and to_pod (lib/conntrack.h), expired by the agent's GC. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct pw_ct_key);
+	__type(value, struct pw_ct_entry);
+	__uint(max_entries, PW_CT_MAX);
+} ct SEC(".maps") __weak;
+
 /* BTF anchor. clang emits BTF only for types reachable from globals, so without this the enums
  * (reason names are ABI for the counters map) and the shared decision structs would be missing
  * from the object, and src/maps/generated/layouts.ts could not be generated from it. The
@@ -74,6 +90,9 @@ struct pw_btf_anchor {
 	enum pw_mode mode;
 	enum pw_route_kind route_kind;
 	enum pw_fib_rc fib_rc;
+	enum pw_l4 l4;
+	enum pw_ct_kind ct_kind;
+	enum pw_ct_origin ct_origin;
 	struct pw_pkt pkt;
 	struct pw_verdict verdict;
 };

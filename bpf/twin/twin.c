@@ -16,7 +16,8 @@
  *    answers it (a model in tests, `ip route get` for trace) and the shared pw_verdict_after_fib()
  *    applies the answer, as lib/forward.h does with bpf_fib_lookup(). PW_TWIN_FIB_UNKNOWN (an
  *    offline snapshot has no FIB) leaves the verdict as decided, before the FIB.
- *  - Each program is one export prog_<program>(data_len, skb_len, ifindex, ingress_ifindex),
+ *  - Each program is one export prog_<program>(data_len, skb_len, ifindex, ingress_ifindex, gso)
+ *    (gso: the skb is a GSO aggregate, skb->gso_size != 0),
  *    declared with PW_TWIN_PROGRAM, that does what the BPF program of that name does up to its
  *    pw_finish(): parse the frame at pw_twin_data(), decide, apply the kernel-only steps that
  *    change the verdict. It returns the reason and leaves the parsed packet and the verdict at
@@ -63,6 +64,7 @@ typedef __u32 __wsum;
 PW_TWIN_MAP(endpoints, struct pw_endpoint)
 PW_TWIN_MAP(routes, struct pw_route)
 PW_TWIN_MAP(node_cfg, struct pw_node_cfg)
+PW_TWIN_MAP(ct, struct pw_ct_entry)
 
 /* The definitions lib/lookups.h gives the BPF programs, one for one. */
 static inline __attribute__((always_inline)) const struct pw_endpoint *
@@ -83,6 +85,12 @@ pw_lookup_node_cfg(void)
 	__u32 zero = 0;
 
 	return pw_twin_lookup_node_cfg(&zero, sizeof(zero));
+}
+
+static inline __attribute__((always_inline)) const struct pw_ct_entry *
+pw_lookup_ct(const struct pw_ct_key *key)
+{
+	return pw_twin_lookup_ct(key, sizeof(*key));
 }
 
 /* bpf_fib_lookup() as lib/forward.h calls it: ingress ifindex, source, destination (the remote
@@ -110,12 +118,12 @@ PW_TWIN_EXPORT(pw_twin_fib_rc) int pw_twin_fib_rc(void) { return pw_twin_fib_rc_
 PW_TWIN_EXPORT(pw_twin_sizeof_pkt) __u32 pw_twin_sizeof_pkt(void) { return sizeof(struct pw_pkt); }
 PW_TWIN_EXPORT(pw_twin_sizeof_verdict) __u32 pw_twin_sizeof_verdict(void) { return sizeof(struct pw_verdict); }
 
-static inline __attribute__((always_inline)) void pw_twin_parse(__u32 data_len, __u32 skb_len, __u32 ifindex)
+static inline __attribute__((always_inline)) void pw_twin_parse(__u32 data_len, __u32 skb_len, __u32 ifindex, __u32 gso)
 {
 	if (data_len > PW_TWIN_DATA_MAX)
 		data_len = PW_TWIN_DATA_MAX;
 	pw_twin_fib_rc_val = PW_TWIN_FIB_UNKNOWN;
-	pw_parse(pw_twin_data_buf, pw_twin_data_buf + data_len, skb_len, ifindex, &pw_twin_pkt_buf);
+	pw_parse(pw_twin_data_buf, pw_twin_data_buf + data_len, skb_len, ifindex, gso, &pw_twin_pkt_buf);
 }
 
 /* lib/forward.h pw_apply(), minus the packet writes: only the FIB changes a verdict. */
@@ -138,12 +146,12 @@ static inline __attribute__((always_inline)) void pw_twin_apply(__u32 ingress_if
 
 #define PW_TWIN_PROGRAM(name)                                                                     \
 	__attribute__((export_name("prog_" #name), used)) __u32 pw_twin_prog_##name(                 \
-		__u32 data_len, __u32 skb_len, __u32 ifindex, __u32 ingress_ifindex)
+		__u32 data_len, __u32 skb_len, __u32 ifindex, __u32 ingress_ifindex, __u32 gso)
 
 /* from_pod.c */
 PW_TWIN_PROGRAM(from_pod)
 {
-	pw_twin_parse(data_len, skb_len, ifindex);
+	pw_twin_parse(data_len, skb_len, ifindex, gso);
 	pw_decide_from_pod(&pw_twin_pkt_buf, &pw_twin_verdict_buf);
 	pw_twin_apply(ingress_ifindex);
 	return pw_twin_verdict_buf.reason;
@@ -152,16 +160,18 @@ PW_TWIN_PROGRAM(from_pod)
 /* from_uplink.c */
 PW_TWIN_PROGRAM(from_uplink)
 {
-	pw_twin_parse(data_len, skb_len, ifindex);
+	pw_twin_parse(data_len, skb_len, ifindex, gso);
 	pw_decide_to_local(&pw_twin_pkt_buf, &pw_twin_verdict_buf);
 	pw_twin_apply(ingress_ifindex);
 	return pw_twin_verdict_buf.reason;
 }
 
+/* to_pod.c has no decision (it only records conntrack entries): nothing to twin. */
+
 /* from_vxlan.c */
 PW_TWIN_PROGRAM(from_vxlan)
 {
-	pw_twin_parse(data_len, skb_len, ifindex);
+	pw_twin_parse(data_len, skb_len, ifindex, gso);
 	pw_decide_to_local(&pw_twin_pkt_buf, &pw_twin_verdict_buf);
 	pw_twin_apply(ingress_ifindex);
 	return pw_twin_verdict_buf.reason;

@@ -1,4 +1,4 @@
-// `podwire maps list|dump`, `podwire endpoints`, `podwire routes`, `podwire counters`: what the
+// `podwire maps list|dump`, `podwire endpoints`, `podwire routes`, `podwire conntrack`, `podwire counters`: what the
 // node's pinned maps hold, as tables (default) or JSON (-o json), for the node picked with
 // --pin-dir or --node (src/cli/target.ts). Heavy modules are imported inside the actions.
 import type { Command } from 'commander';
@@ -153,6 +153,52 @@ async function counters(f: CommonFlags & { all?: boolean }, fmt: OutputFormat): 
   );
 }
 
+async function conntrack(f: CommonFlags, fmt: OutputFormat): Promise<void> {
+  const t = await resolveTarget(f);
+  const { existsSync } = await import('node:fs');
+  const { pinPaths } = await import('../loader/pins.js');
+  const { pinnedMapNames } = await import('../maps/pinned.js');
+  pinnedMapNames(t.pinDir); // "no datapath at …" before "no ct map"
+  if (!existsSync(`${pinPaths(t.pinDir).mapsDir}/ct`)) {
+    throw new PodwireError('MAP_LAYOUT_MISMATCH', `the datapath at ${t.pinDir} has no ct map (loaded by an older podwire): run \`podwire datapath load --pin-dir ${t.pinDir}\``);
+  }
+  const { openConntrack, monotonicNs, protoName, DEFAULT_CT_TIMEOUTS } = await import('../maps/conntrack.js');
+  const m = openConntrack(t.pinDir);
+  let list;
+  try {
+    list = m.list();
+  } finally {
+    m.close();
+  }
+  const now = monotonicNs();
+  const names = await namesFor(t);
+  const rows = list.map((e) => {
+    const idle = Number(now - e.lastSeenNs) / 1e9;
+    const timeout = e.proto === 6 ? DEFAULT_CT_TIMEOUTS.tcpSeconds : DEFAULT_CT_TIMEOUTS.otherSeconds;
+    return {
+      kind: e.kind,
+      addr: e.addr,
+      port: e.port,
+      proto: protoName(e.proto),
+      ...(e.kind === 'flow' ? { peer: e.peer, peerPort: e.peerPort } : {}),
+      origin: e.origin,
+      ifindex: e.ifindex,
+      ifname: names.link(e.ifindex)?.name ?? null,
+      pod: names.podLabel(e.addr) ?? null,
+      idleSeconds: Math.max(0, Math.round(idle * 10) / 10),
+      expiresInSeconds: Math.max(0, Math.round(timeout - idle)),
+    };
+  });
+  if (fmt === 'json') return out(toJson({ pinDir: t.pinDir, ...(t.node ? { node: t.node } : {}), conntrack: rows }));
+  out(`# conntrack of ${header(t)}: ${rows.length} (stack: replies to these initiators go through the node's stack, which un-NATs them)`);
+  out(
+    renderTable(
+      ['KIND', 'INITIATOR', 'PROTO', 'POD', 'RECORDED BY', 'ON', 'IDLE', 'EXPIRES IN'],
+      rows.map((r) => [r.kind, `${r.addr}:${r.port}`, r.proto, r.pod, r.origin, r.ifname ?? r.ifindex, `${r.idleSeconds}s`, `${r.expiresInSeconds}s`]),
+    ),
+  );
+}
+
 export function registerMaps(program: Command): void {
   const maps = program.command('maps').description("inspect the node's pinned BPF maps");
   common(maps.command('list').description('every pinned map: type, key/value sizes, entries, max entries, layout check')).action((f: CommonFlags) =>
@@ -167,6 +213,9 @@ export function registerMaps(program: Command): void {
   );
   common(program.command('routes').description('pod CIDRs of every node (routes map) and the node config')).action((f: CommonFlags) =>
     routes(f, outputFormat(f.output)),
+  );
+  common(program.command('conntrack').description("flows the node's stack owns (ct map): their replies bypass the fast path")).action((f: CommonFlags) =>
+    conntrack(f, outputFormat(f.output)),
   );
   common(program.command('counters').description('packets and bytes per verdict reason and direction, summed over CPUs'))
     .option('--all', 'include reasons with no packets')

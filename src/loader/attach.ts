@@ -1,16 +1,17 @@
-// Attaching pinned programs with tcx links: from_pod on host veths, from_uplink / from_vxlan on a
-// node's uplink / VXLAN device, each link pinned at PINDIR/links/<ifname> (pins.ts linkPin), and
+// Attaching pinned programs with tcx links: from_pod (ingress) and to_pod (egress) on host veths,
+// from_uplink / from_vxlan on a node's uplink / VXLAN device, each link pinned at
+// PINDIR/links/<ifname> or PINDIR/links-egress/<ifname> (pins.ts linkPin), and
 // reading back which program runs where. tcx instead of clsact + tc filters because tcx coexists
 // with qdiscs (Debian's `bandwidth` plugin needs the ingress qdisc on the host veth, which clsact
 // occupies), and BPF_LINK_UPDATE swaps a program atomically. Devices resolve in the caller's
 // network namespace unless `netns` is given (tests, or an agent managing a node namespace).
 import { existsSync, mkdirSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { BPFTOOL } from '../build/toolchain.mjs';
 import { PodwireError } from '../errors/index.js';
 import { run, runJson } from '../exec/run.js';
-import { linkPin, linkPinIfname, pinPaths, type ProgName } from './pins.js';
+import { linkPin, linkPinIfname, pinPaths, type LinkDir, type ProgName } from './pins.js';
 import { eachLimited, tcxAttach, tcxDetach, tcxQuery, tcxUpdateFromDir, type TcxAttachResult } from './tcx.js';
 
 export interface NetnsOption {
@@ -31,26 +32,45 @@ export function notLoaded(pinDir: string): PodwireError {
 }
 
 /**
- * Attach PINDIR/progs/PROG to ingress of ifname through the link pinned at PINDIR/links/IFNAME:
- * created if missing, atomically re-pointed if it exists (idempotent), podwire's pre-tcx clsact
- * filter removed if the device still has one. One pw-tcx exec.
+ * Attach PINDIR/progs/PROG to ifname's ingress (or egress) through the link pinned at
+ * PINDIR/links/IFNAME (links-egress/ for egress): created if missing, atomically re-pointed if it
+ * exists (idempotent), podwire's pre-tcx clsact filter removed if the device still has one. One
+ * pw-tcx exec.
  */
-export async function attachProgram(progName: ProgName, ifname: string, pinDir: string, opts: NetnsOption = {}): Promise<TcxAttachResult> {
+export async function attachProgram(
+  progName: ProgName,
+  ifname: string,
+  pinDir: string,
+  opts: NetnsOption = {},
+  dir: LinkDir = 'ingress',
+): Promise<TcxAttachResult> {
   checkIfname(ifname);
   const prog = join(pinPaths(pinDir).progsDir, progName);
   if (!existsSync(prog)) throw notLoaded(pinDir);
-  mkdirSync(pinPaths(pinDir).linksDir, { recursive: true });
+  const pin = linkPin(pinDir, ifname, dir);
+  mkdirSync(dirname(pin), { recursive: true });
   try {
-    return await tcxAttach({ prog, dev: ifname, dir: 'ingress', pin: linkPin(pinDir, ifname), netns: opts.netns });
+    return await tcxAttach({ prog, dev: ifname, dir, pin, netns: opts.netns });
   } catch (e) {
     const why = e instanceof PodwireError ? (e.details?.trim() || e.message) : String(e);
-    throw new PodwireError('IO_FAILED', `attaching ${prog} to ${ifname} failed: ${why}`, { cause: e });
+    throw new PodwireError('IO_FAILED', `attaching ${prog} to ${dir} of ${ifname} failed: ${why}`, { cause: e });
   }
 }
 
-/** Attach PINDIR/progs/from_pod to ingress of a host veth. One exec: the CNI ADD path calls this. */
+/**
+ * The host veth's two programs: from_pod on ingress (everything the pod sends) and to_pod on
+ * egress (what the node's stack delivers into the pod: conntrack of NATed flows). Two pw-tcx execs
+ * side by side; the CNI ADD path calls this. Returns the ingress link. When one attach fails the
+ * other's pin may exist: the caller's rollback removes both (removeLinkPins).
+ */
 export async function attachFromPod(ifname: string, pinDir: string, opts: NetnsOption = {}): Promise<TcxAttachResult> {
-  return attachProgram('from_pod', ifname, pinDir, opts);
+  const [ingress, egress] = await Promise.allSettled([
+    attachProgram('from_pod', ifname, pinDir, opts, 'ingress'),
+    attachProgram('to_pod', ifname, pinDir, opts, 'egress'),
+  ]);
+  if (ingress.status === 'rejected') throw ingress.reason;
+  if (egress.status === 'rejected') throw egress.reason;
+  return ingress.value;
 }
 
 /** Attach from_pod to many interfaces; returns how many were attached. A veth that vanished
@@ -80,7 +100,8 @@ export async function attachFromPodMany(ifnames: readonly string[], pinDir: stri
 export async function detachProgram(ifnames: readonly string[], pinDir: string, opts: NetnsOption = {}): Promise<void> {
   if (ifnames.length === 0) return;
   ifnames.forEach(checkIfname);
-  await eachLimited(ifnames, PARALLEL, (i) => tcxDetach(linkPin(pinDir, i)));
+  const pins = ifnames.flatMap((i) => [linkPin(pinDir, i, 'ingress'), linkPin(pinDir, i, 'egress')]);
+  await eachLimited(pins, PARALLEL, (pin) => tcxDetach(pin));
   await removeLegacyFilters(ifnames, opts);
 }
 
@@ -95,15 +116,29 @@ async function removeLegacyFilters(ifnames: readonly string[], opts: NetnsOption
   await run('tc', ['-force', '-batch', '-'], { input: script, netns: opts.netns, reject: false });
 }
 
-/** Interface names that have a link pin under PINDIR/links. */
-export async function linkPinIfnames(pinDir: string): Promise<string[]> {
-  const dir = pinPaths(pinDir).linksDir;
-  return existsSync(dir) ? (await readdir(dir)).sort().map(linkPinIfname) : [];
+async function pinNames(dir: string): Promise<string[]> {
+  return existsSync(dir) ? (await readdir(dir)).sort() : [];
 }
 
-/** The link pin outlives its device (deleting a veth only detaches the link): CNI DEL/GC remove it. */
+/** Every link pin: [pin path, interface name, hook]. */
+async function allLinkPins(pinDir: string): Promise<Array<{ pin: string; ifname: string; dir: LinkDir }>> {
+  const p = pinPaths(pinDir);
+  const out: Array<{ pin: string; ifname: string; dir: LinkDir }> = [];
+  for (const [dir, path] of [['ingress', p.linksDir], ['egress', p.egressLinksDir]] as const) {
+    for (const n of await pinNames(path)) out.push({ pin: join(path, n), ifname: linkPinIfname(n), dir });
+  }
+  return out;
+}
+
+/** Interface names that have a link pin under PINDIR/links or PINDIR/links-egress. */
+export async function linkPinIfnames(pinDir: string): Promise<string[]> {
+  return [...new Set((await allLinkPins(pinDir)).map((l) => l.ifname))].sort();
+}
+
+/** The link pins outlive their device (deleting a veth only detaches the links): CNI DEL/GC and a
+ * failed ADD's rollback remove both hooks' pins. */
 export async function removeLinkPins(ifnames: readonly string[], pinDir: string): Promise<void> {
-  await Promise.all(ifnames.map((i) => rm(linkPin(pinDir, i), { force: true })));
+  await Promise.all(ifnames.flatMap((i) => [rm(linkPin(pinDir, i, 'ingress'), { force: true }), rm(linkPin(pinDir, i, 'egress'), { force: true })]));
 }
 
 /**
@@ -111,26 +146,26 @@ export async function removeLinkPins(ifnames: readonly string[], pinDir: string)
  * per device: no packet sees no program), and drop the pins of links whose device is gone.
  */
 export async function updateLinks(pinDir: string): Promise<{ updated: string[]; removed: string[] }> {
-  const updated: string[] = [];
-  const removed: string[] = [];
+  // per device: a host veth has two links (ingress and egress) and counts once
+  const updated = new Set<string>();
+  const removed = new Set<string>();
   const { progsDir } = pinPaths(pinDir);
-  await eachLimited(await linkPinIfnames(pinDir), PARALLEL, async (ifname) => {
-    const pin = linkPin(pinDir, ifname);
+  await eachLimited(await allLinkPins(pinDir), PARALLEL, async ({ pin, ifname }) => {
     if (await tcxUpdateFromDir(pin, progsDir)) {
-      updated.push(ifname);
+      updated.add(ifname);
     } else {
       await rm(pin, { force: true });
-      removed.push(ifname);
+      removed.add(ifname);
     }
   });
-  return { updated: updated.sort(), removed: removed.sort() };
+  return { updated: [...updated].sort(), removed: [...removed].sort() };
 }
 
-/** Detach every pinned link under PINDIR/links and remove the pins. */
+/** Detach every pinned link under PINDIR/links and PINDIR/links-egress and remove the pins. */
 export async function detachAllLinks(pinDir: string): Promise<string[]> {
-  const ifnames = await linkPinIfnames(pinDir);
-  await eachLimited(ifnames, PARALLEL, (i) => tcxDetach(linkPin(pinDir, i)));
-  return ifnames;
+  const pins = await allLinkPins(pinDir);
+  await eachLimited(pins, PARALLEL, ({ pin }) => tcxDetach(pin));
+  return [...new Set(pins.map((l) => l.ifname))].sort();
 }
 
 /**

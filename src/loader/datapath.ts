@@ -77,9 +77,11 @@ export async function loadDatapath(opts: LoadOptions): Promise<LoadResult> {
     let reattached = links.updated.length;
     // Devices without a link pin yet: host veths attached by a pre-tcx podwire (their clsact
     // filter is removed by the attach), and likewise the uplink/VXLAN device of a set-up node.
+    // Host veths of a podwire before to_pod have no egress link yet: attach both (idempotent).
     const unlinked = (ifname: string): boolean => !existsSync(linkPin(opts.pinDir, ifname));
-    if (pinned.programs.includes('from_pod')) {
-      reattached += await attachFromPodMany((await endpointIfnames(opts.pinDir, opts)).filter(unlinked), opts.pinDir, opts);
+    const podUnlinked = (ifname: string): boolean => unlinked(ifname) || !existsSync(linkPin(opts.pinDir, ifname, 'egress'));
+    if (pinned.programs.includes('from_pod') && pinned.programs.includes('to_pod')) {
+      reattached += await attachFromPodMany((await endpointIfnames(opts.pinDir, opts)).filter(podUnlinked), opts.pinDir, opts);
     }
     const node = await nodeProgram(opts.pinDir, opts);
     if (node && pinned.programs.includes(node.prog) && unlinked(node.ifname)) {

@@ -9,14 +9,19 @@ export interface PinPaths {
   root: string;
   mapsDir: string;
   progsDir: string;
-  /** tcx links, one pin per device: links/<ifname> (see linkPin). */
+  /** tcx ingress links, one pin per device: links/<ifname> (see linkPin). */
   linksDir: string;
+  /** tcx egress links (to_pod on host veths): links-egress/<ifname>. */
+  egressLinksDir: string;
   maps: { endpoints: string; counters: string; routes: string; nodeCfg: string };
-  progs: { fromPod: string; fromUplink: string; fromVxlan: string };
+  progs: { fromPod: string; fromUplink: string; fromVxlan: string; toPod: string };
 }
 
 /** Program pin names (= the C function names; bpffs refuses dots, so none have one). */
-export type ProgName = 'from_pod' | 'from_uplink' | 'from_vxlan';
+export type ProgName = 'from_pod' | 'from_uplink' | 'from_vxlan' | 'to_pod';
+
+/** Which tcx hook of a device a link attaches to. */
+export type LinkDir = 'ingress' | 'egress';
 
 export function pinPaths(pinDir: string = DEFAULT_PIN_DIR): PinPaths {
   const mapsDir = join(pinDir, 'maps');
@@ -26,23 +31,31 @@ export function pinPaths(pinDir: string = DEFAULT_PIN_DIR): PinPaths {
     mapsDir,
     progsDir,
     linksDir: join(pinDir, 'links'),
+    egressLinksDir: join(pinDir, 'links-egress'),
     maps: {
       endpoints: join(mapsDir, 'endpoints'),
       counters: join(mapsDir, 'counters'),
       routes: join(mapsDir, 'routes'),
       nodeCfg: join(mapsDir, 'node_cfg'),
     },
-    progs: { fromPod: join(progsDir, 'from_pod'), fromUplink: join(progsDir, 'from_uplink'), fromVxlan: join(progsDir, 'from_vxlan') },
+    progs: {
+      fromPod: join(progsDir, 'from_pod'),
+      fromUplink: join(progsDir, 'from_uplink'),
+      fromVxlan: join(progsDir, 'from_vxlan'),
+      toPod: join(progsDir, 'to_pod'),
+    },
   };
 }
 
 /**
- * The pin of the tcx link that attaches a program to ifname's ingress. bpffs refuses names with a
- * '.', which interface names may contain (VLANs: eth0.100), so '.' becomes ':', a character
- * interface names can never have — the mapping stays one-to-one.
+ * The pin of the tcx link that attaches a program to ifname's ingress (links/) or egress
+ * (links-egress/). bpffs refuses names with a '.', which interface names may contain (VLANs:
+ * eth0.100), so '.' becomes ':', a character interface names can never have — the mapping stays
+ * one-to-one.
  */
-export function linkPin(pinDir: string, ifname: string): string {
-  return join(pinPaths(pinDir).linksDir, ifname.replaceAll('.', ':'));
+export function linkPin(pinDir: string, ifname: string, dir: LinkDir = 'ingress'): string {
+  const p = pinPaths(pinDir);
+  return join(dir === 'ingress' ? p.linksDir : p.egressLinksDir, ifname.replaceAll('.', ':'));
 }
 
 /** The interface name a link pin's file name stands for (inverse of linkPin). */

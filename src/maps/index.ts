@@ -6,3 +6,19 @@ export { type Route, type RouteKind, type RoutesMap, openRoutes, encodeRouteKey,
 export { type NodeConfig, type NodeConfigMap, type DatapathMode, openNodeConfig, encodeNodeConfig, decodeNodeConfig } from './node-config.js';
 export { openPinnedMap, possibleCpus, type MapName } from './open.js';
 export * as layouts from './generated/layouts.js';
+export {
+  type CtKey,
+  type CtEntry,
+  type CtKind,
+  type CtOrigin,
+  type ConntrackMap,
+  type CtTimeouts,
+  DEFAULT_CT_TIMEOUTS,
+  openConntrack,
+  encodeCtKey,
+  decodeCtKey,
+  encodeCtEntry,
+  decodeCtEntry,
+  monotonicNs,
+  protoName,
+} from './conntrack.js';

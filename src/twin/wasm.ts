@@ -54,6 +54,8 @@ export interface RunContext {
   ingressIfindex?: number;
   /** skb->len; default = the frame's length. */
   len?: number;
+  /** The skb is a GSO aggregate (skb->gso_size != 0); default false. Only then is IPv4 tot_len 0 valid. */
+  gso?: boolean;
 }
 
 export const reasonNames: readonly string[] = enumNames(enums.pw_reason);
@@ -63,7 +65,7 @@ const FIB_UNKNOWN = -1000; // PW_TWIN_FIB_UNKNOWN in twin.c
 const PROG_PREFIX = 'prog_';
 const V = structs.pw_verdict.fields;
 
-type ProgFn = (dataLen: number, skbLen: number, ifindex: number, ingressIfindex: number) => number;
+type ProgFn = (dataLen: number, skbLen: number, ifindex: number, ingressIfindex: number, gso: number) => number;
 
 interface Exports {
   memory: WebAssembly.Memory;
@@ -211,7 +213,7 @@ export class Twin {
     const mem = this.view();
     const n = Math.min(frame.length, this.dataMax);
     mem.set(n === frame.length ? frame : frame.subarray(0, n), this.dataPtr);
-    fn(n, ctx.len ?? frame.length, ctx.ifindex >>> 0, (ctx.ingressIfindex ?? ctx.ifindex) >>> 0);
+    fn(n, ctx.len ?? frame.length, ctx.ifindex >>> 0, (ctx.ingressIfindex ?? ctx.ifindex) >>> 0, ctx.gso ? 1 : 0);
   }
 
   /** The verdict core only: no allocation beyond the result object (differential tests, benchmarks). */

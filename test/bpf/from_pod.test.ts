@@ -134,12 +134,18 @@ describe('from_pod (BPF_PROG_TEST_RUN)', () => {
     expect(r.dataOut).toEqual(frame);
   });
 
-  it('passes non-IPv4 (IPv6) to the stack', async () => {
+  it('drops IPv6 from a pod (the pod network is IPv4-only: IPv6 would skip anti-spoofing)', async () => {
     const ip6 = Buffer.alloc(40);
     ip6.writeUInt8(0x60, 0);
     ip6.writeUInt8(59, 6); // no next header
     ip6.writeUInt8(64, 7);
     const frame = Buffer.concat([ethHeader('33:33:00:00:00:01', podA.podMac, 0x86dd), ip6]);
+    const r = await send(frame, podA, 'DROP_IPV6');
+    expect(r.retval).toBe(TC_ACT_SHOT);
+  });
+
+  it('passes other non-IP ethertypes to the stack', async () => {
+    const frame = Buffer.concat([ethHeader('ff:ff:ff:ff:ff:ff', podA.podMac, 0x88cc), Buffer.alloc(46)]); // LLDP
     const r = await send(frame, podA, 'PASS_STACK_NON_IP');
     expect(r.retval).toBe(TC_ACT_UNSPEC);
   });

@@ -29,6 +29,26 @@ export interface Ipv4FrameOpts {
   totLen?: number;
   /** Override version/IHL byte. */
   versionIhl?: number;
+  /** Flags + fragment offset word (e.g. 0x2000 = MF, 0x4000 = DF). */
+  fragWord?: number;
+}
+
+/** The first bytes of a TCP/UDP header: ports (the rest zero). */
+export function l4Ports(sport: number, dport: number, len = 20): Buffer {
+  const b = Buffer.alloc(len);
+  b.writeUInt16BE(sport, 0);
+  b.writeUInt16BE(dport, 2);
+  return b;
+}
+
+/** An ICMP header: type, code, checksum 0, id, sequence (+ padding). */
+export function icmpHeader(type: number, code: number, id = 0, seq = 1, len = 16): Buffer {
+  const b = Buffer.alloc(len);
+  b.writeUInt8(type, 0);
+  b.writeUInt8(code, 1);
+  b.writeUInt16BE(id, 4);
+  b.writeUInt16BE(seq, 6);
+  return b;
 }
 
 export function ethHeader(dmac: string, smac: string, ethertype: number): Buffer {
@@ -45,6 +65,7 @@ export function ipv4Frame(o: Ipv4FrameOpts): Buffer {
   ip.writeUInt8(o.versionIhl ?? 0x45, 0);
   ip.writeUInt16BE(o.totLen ?? 20 + payload.length, 2);
   ip.writeUInt16BE(o.id ?? 0x1234, 4);
+  ip.writeUInt16BE(o.fragWord ?? 0, 6);
   ip.writeUInt8(o.ttl ?? 64, 8);
   ip.writeUInt8(o.protocol ?? 17, 9);
   ipv4Bytes(o.saddr).copy(ip, 12);
@@ -82,7 +103,14 @@ export interface TestRunResult {
 export async function testRun(
   progPin: string,
   data: Buffer,
-  opts: { ifindex?: number; netns?: string; /** skb_iif (what bpf_fib_lookup routes from); default: ifindex */ ingressIfindex?: number } = {},
+  opts: {
+    ifindex?: number;
+    netns?: string;
+    /** skb_iif (what bpf_fib_lookup routes from); default: ifindex */
+    ingressIfindex?: number;
+    /** skb_shinfo gso_size: non-zero makes the skb a GSO aggregate (skb->gso_size in the program) */
+    gsoSize?: number;
+  } = {},
 ): Promise<TestRunResult> {
   const dir = await mkdtemp(join(tmpdir(), 'pwtestrun-'));
   try {
@@ -91,6 +119,10 @@ export async function testRun(
     if (opts.ifindex !== undefined) ctx.writeUInt32LE(opts.ifindex, skb.fields.ifindex.offset);
     const iif = opts.ingressIfindex ?? opts.ifindex;
     if (iif !== undefined) ctx.writeUInt32LE(iif, skb.fields.ingress_ifindex.offset);
+    if (opts.gsoSize !== undefined) {
+      ctx.writeUInt32LE(opts.gsoSize, skb.fields.gso_size.offset);
+      ctx.writeUInt32LE(2, skb.fields.gso_segs.offset);
+    }
     const f = (n: string) => join(dir, n);
     await writeFile(f('data_in'), data);
     await writeFile(f('ctx_in'), ctx);

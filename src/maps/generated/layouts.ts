@@ -48,6 +48,29 @@ export const structs = {
       bytes: { offset: 8, size: 8 },
     },
   },
+  pw_ct_entry: {
+    size: 32,
+    fields: {
+      last_seen_ns: { offset: 0, size: 8 },
+      created_ns: { offset: 8, size: 8 },
+      origin: { offset: 16, size: 4 },
+      ifindex: { offset: 20, size: 4 },
+      flags: { offset: 24, size: 4 },
+      pad: { offset: 28, size: 4 },
+    },
+  },
+  pw_ct_key: {
+    size: 16,
+    fields: {
+      addr: { offset: 0, size: 4 },
+      peer: { offset: 4, size: 4 },
+      port: { offset: 8, size: 2 },
+      peer_port: { offset: 10, size: 2 },
+      proto: { offset: 12, size: 1 },
+      kind: { offset: 13, size: 1 },
+      pad: { offset: 14, size: 2, count: 2 },
+    },
+  },
   pw_endpoint: {
     size: 24,
     fields: {
@@ -78,7 +101,7 @@ export const structs = {
     },
   },
   pw_pkt: {
-    size: 36,
+    size: 44,
     fields: {
       ifindex: { offset: 0, size: 4 },
       len: { offset: 4, size: 4 },
@@ -91,7 +114,11 @@ export const structs = {
       protocol: { offset: 31, size: 1 },
       check: { offset: 32, size: 2 },
       tos: { offset: 34, size: 1 },
-      pad: { offset: 35, size: 1 },
+      l4: { offset: 35, size: 1 },
+      sport: { offset: 36, size: 2 },
+      dport: { offset: 38, size: 2 },
+      gso: { offset: 40, size: 1 },
+      pad: { offset: 41, size: 3, count: 3 },
     },
   },
   pw_route: {
@@ -137,6 +164,14 @@ export const maps = {
     key: 'u32',
     value: 'pw_counter',
   },
+  ct: {
+    type: 'lru_hash',
+    keySize: 16,
+    valueSize: 32,
+    maxEntries: 131072,
+    key: 'pw_ct_key',
+    value: 'pw_ct_entry',
+  },
   endpoints: {
     type: 'hash',
     keySize: 20,
@@ -162,6 +197,14 @@ export const enums = {
     prefix: 'PW_ACT_',
     values: { PASS: 0, DROP: 1, REDIRECT_PEER: 2, REDIRECT_NEIGH: 3, REDIRECT_TUNNEL: 4 },
   },
+  pw_ct_kind: {
+    prefix: 'PW_CT_',
+    values: { NONE: 0, STACK: 1, FLOW: 2 },
+  },
+  pw_ct_origin: {
+    prefix: 'PW_CT_ORIGIN_',
+    values: { NONE: 0, FROM_POD: 1, TO_POD: 2 },
+  },
   pw_direction: {
     prefix: 'PW_DIR_',
     values: { EGRESS: 0, INGRESS: 1, MAX: 2 },
@@ -186,7 +229,11 @@ export const enums = {
   },
   pw_l3: {
     prefix: 'PW_L3_',
-    values: { MALFORMED: 0, IPV4: 1, ARP: 2, OTHER: 3 },
+    values: { MALFORMED: 0, IPV4: 1, ARP: 2, OTHER: 3, IPV6: 4 },
+  },
+  pw_l4: {
+    prefix: 'PW_L4_',
+    values: { OTHER: 0, PORTS: 1, ICMP_ECHO: 2, ICMP_ERROR: 3, FRAGMENT: 4, OPTIONS: 5 },
   },
   pw_mode: {
     prefix: 'PW_MODE_',
@@ -214,7 +261,12 @@ export const enums = {
       DROP_TUNNEL_FAILED: 16,
       PASS_STACK_NO_NODE_CFG: 17,
       PASS_STACK_UNPARSED: 18,
-      MAX: 19,
+      PASS_STACK_NAT_REPLY: 19,
+      PASS_STACK_ICMP_ERROR: 20,
+      PASS_STACK_FRAGMENT: 21,
+      PASS_STACK_IP_OPTIONS: 22,
+      DROP_IPV6: 23,
+      MAX: 24,
     },
   },
   pw_route_kind: {

@@ -1,0 +1,61 @@
+/* conntrack.h — recording the flows the node's stack owns (BPF only; the shared decision in
+ * lib/decide.h only looks them up).
+ *
+ * Contract: pw_ct_record() runs for IPv4 packets that travel through the node's stack between a
+ * pod and a peer — from_pod's passes (the pod sends to a Service IP, a node, the outside, or
+ * answers such a flow) and to_pod (the stack delivers into the pod). The first of a flow's packets
+ * that podwire sees names its initiator: if the packet's destination addr:port is a recorded
+ * initiator, the packet belongs to that flow (a reply) and refreshes the entry; otherwise its
+ * source is the initiator and is recorded (or refreshed). Replies to a recorded initiator are then
+ * kept off the fast path (PW_REASON_PASS_STACK_NAT_REPLY), so the conntrack that did the NAT undoes
+ * it. The fast path itself records nothing: pod-to-pod flows cost one lookup and no write.
+ * Needs <bpf/bpf_helpers.h>, lib/maps.h and lib/decide.h first.
+ */
+#ifndef PODWIRE_CONNTRACK_H
+#define PODWIRE_CONNTRACK_H
+
+#include "common.h"
+#include "maps.h"
+#include "decide.h"
+
+/* A live entry's last_seen_ns is rewritten at most once a second: the timeouts the agent's GC
+ * applies are minutes to days, and fewer writes keep the cache line shared between CPUs. */
+#define PW_CT_REFRESH_NS 1000000000ULL
+
+static __always_inline int pw_ct_touch(struct pw_ct_key *k, __u64 now)
+{
+	struct pw_ct_entry *e = bpf_map_lookup_elem(&ct, k);
+
+	if (!e)
+		return 0;
+	/* a racy plain store is fine: concurrent writers store nearly the same time */
+	if (now - e->last_seen_ns > PW_CT_REFRESH_NS)
+		e->last_seen_ns = now;
+	return 1;
+}
+
+static __always_inline void pw_ct_record(const struct pw_pkt *p, __u32 origin)
+{
+	struct pw_ct_key k;
+	struct pw_ct_entry n = {};
+	__u64 now;
+
+	/* fragments, options and ICMP errors carry no usable flow key (the stack relates them) */
+	if (p->l3 != PW_L3_IPV4 || p->l4 == PW_L4_FRAGMENT || p->l4 == PW_L4_OPTIONS || p->l4 == PW_L4_ICMP_ERROR)
+		return;
+	now = bpf_ktime_get_ns();
+	pw_ct_stack_key(&k, p->daddr, p->dport, p->protocol);
+	if (pw_ct_touch(&k, now))
+		return;
+	pw_ct_stack_key(&k, p->saddr, p->sport, p->protocol);
+	if (pw_ct_touch(&k, now))
+		return;
+	n.last_seen_ns = now;
+	n.created_ns = now;
+	n.origin = origin;
+	n.ifindex = p->ifindex;
+	/* NOEXIST: another CPU may have recorded the same initiator a moment ago; keep its entry */
+	bpf_map_update_elem(&ct, &k, &n, BPF_NOEXIST);
+}
+
+#endif /* PODWIRE_CONNTRACK_H */

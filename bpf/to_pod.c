@@ -1,0 +1,34 @@
+/* to_pod.c — tc egress on the HOST side of every pod veth (attached as PINDIR/progs/to_pod).
+ *
+ * Contract: sees only what the node's stack sends into a pod — the fast path's bpf_redirect_peer()
+ * skips the host veth's egress. Every such IPv4 flow may carry NAT state of the stack (a hostPort or
+ * NodePort DNAT, a Service backend reached through the stack), so its initiator is recorded in the
+ * ct map (lib/conntrack.h): the pod's replies then go back through the stack instead of the fast
+ * path. Never drops, never rewrites: always TC_ACT_UNSPEC, so other tc users on the hook still run.
+ * No counters: this is bookkeeping, not a verdict.
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <linux/types.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "lib/common.h"
+#include "lib/maps.h"
+#include "lib/decide.h"
+#include "lib/lookups.h"
+#include "lib/forward.h"
+#include "lib/conntrack.h"
+
+SEC("tc")
+int to_pod(struct __sk_buff *skb)
+{
+	struct pw_pkt pkt;
+
+	pw_pull_headers(skb);
+	pw_parse_skb(skb, &pkt);
+	pw_ct_record(&pkt, PW_CT_ORIGIN_TO_POD);
+	return TC_ACT_UNSPEC;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
