@@ -12,12 +12,15 @@ import { createServer, type Server } from 'node:https';
 import { PodwireError } from '../errors/index.js';
 import { run } from '../exec/run.js';
 
-/** A self-signed certificate for 127.0.0.1 (the lab's own CA is the certificate itself). */
-export async function makeLabCertificate(certFile: string, keyFile: string): Promise<void> {
+/**
+ * A self-signed certificate for 127.0.0.1 (the forwarder) and the control-plane address (the API
+ * server's own TCP port); kubeconfigs name it as their CA.
+ */
+export async function makeLabCertificate(certFile: string, keyFile: string, ips: string[] = []): Promise<void> {
   await run('openssl', [
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
     '-keyout', keyFile, '-out', certFile, '-days', '365', '-subj', '/CN=podwire-lab-apiserver',
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-addext', `subjectAltName=${['127.0.0.1', ...ips].map((ip) => `IP:${ip}`).join(',')},DNS:localhost`,
   ]);
 }
 

@@ -91,7 +91,7 @@ export class Lab {
       dir,
       createdAt: new Date().toISOString(),
       underlay: { netnsName: underlay.netns.name, netnsPath: underlay.netns.path, controlIp: underlay.controlIp, subnet: underlay.subnet },
-      apiServer: { url: `http://${underlay.controlIp}:${API_PORT}`, socket: join(dir, 'apiserver.sock'), log: join(dir, 'apiserver.log') },
+      apiServer: { url: `https://${underlay.controlIp}:${API_PORT}`, socket: join(dir, 'apiserver.sock'), log: join(dir, 'apiserver.log') },
       access: { kubeconfig: join(dir, 'kubeconfig'), url: '', forwarderLog: join(dir, 'forwarder.log'), tokenFile },
       proxyMode,
       nodes: [],
@@ -166,8 +166,18 @@ export class Lab {
 
   private async startApiServer(): Promise<void> {
     const s = this.state;
-    const args = ['lab', 'apiserver', '--listen', `${s.underlay.controlIp}:${API_PORT}`, '--socket', s.apiServer.socket, '--cluster-cidr', CLUSTER_CIDR];
-    if (await apiserverTakesToken()) args.push('--token-file', s.access!.tokenFile);
+    // TLS and a bearer token on TCP, as a real API server: anonymous requests (from a pod, say)
+    // get 401. The Unix socket is the orchestrator's own channel.
+    await makeLabCertificate(this.certFile(), this.keyFile(), [s.underlay.controlIp]);
+    const args = [
+      'lab', 'apiserver',
+      '--listen', `${s.underlay.controlIp}:${API_PORT}`,
+      '--socket', s.apiServer.socket,
+      '--cluster-cidr', CLUSTER_CIDR,
+      '--token-file', s.access!.tokenFile,
+      '--tls-cert-file', this.certFile(),
+      '--tls-key-file', this.keyFile(),
+    ];
     const pid = this.spawnIn(s.underlay.netnsPath, args, s.apiServer.log);
     await this.update((x) => (x.apiServer.pid = pid));
     const deadline = Date.now() + 30_000;
@@ -185,14 +195,20 @@ export class Lab {
   /** The host-namespace forwarder kubectl talks to, and the kubeconfig naming it. */
   private async startForwarder(): Promise<void> {
     const a = this.state.access!;
-    const cert = join(this.state.dir, 'tls.crt');
-    const key = join(this.state.dir, 'tls.key');
-    await makeLabCertificate(cert, key);
+    const [cert, key] = [this.certFile(), this.keyFile()];
     const pid = this.spawnDetached(podwireBin(), ['lab', 'forward', '--socket', this.state.apiServer.socket, '--token-file', a.tokenFile, '--tls-cert', cert, '--tls-key', key], a.forwarderLog);
     const port = await waitForLine(a.forwarderLog, (l) => (l.port as number | undefined), 30_000, pid);
     const url = `https://127.0.0.1:${port}`;
     await writeFile(a.kubeconfig, renderKubeconfig(url, this.token(), 'lab-admin', readFileSync(cert, 'utf8')), { mode: 0o600 });
     await this.update((x) => Object.assign(x.access!, { forwarderPid: pid, url }));
+  }
+
+  private certFile(): string {
+    return join(this.state.dir, 'tls.crt');
+  }
+
+  private keyFile(): string {
+    return join(this.state.dir, 'tls.key');
   }
 
   /** The lab's bearer token (every kubeconfig the lab writes carries it). */
@@ -251,7 +267,7 @@ export class Lab {
       status: { addresses, conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', lastTransitionTime: new Date().toISOString() }] },
     });
 
-    await writeFile(node.kubeconfig, renderKubeconfig(s.apiServer.url, this.token(), `system:node:${name}`), { mode: 0o600 });
+    await writeFile(node.kubeconfig, renderKubeconfig(s.apiServer.url, this.token(), `system:node:${name}`, readFileSync(this.certFile(), 'utf8')), { mode: 0o600 });
     node.agentPid = this.spawnIn(node.netnsPath, this.agentArgs(node), node.agentLog);
     node.kubeletPid = this.spawnIn(node.netnsPath, this.kubeletArgs(node), node.kubeletLog!);
     if ((s.proxyMode ?? 'none') !== 'none') node.proxyPid = this.spawnIn(node.netnsPath, this.proxyArgs(node), node.proxyLog!);
@@ -444,13 +460,6 @@ export class Lab {
     await rm(this.statePath, { force: true });
     await rm(`${this.statePath}.lock`, { force: true });
   }
-}
-
-let tokenFlag: Promise<boolean> | undefined;
-/** Whether this build's `lab apiserver` takes --token-file (bearer tokens on its TCP port). */
-function apiserverTakesToken(): Promise<boolean> {
-  tokenFlag ??= run(podwireBin(), ['lab', 'apiserver', '--help'], { reject: false }).then((r) => r.stdout.includes('--token-file'));
-  return tokenFlag;
 }
 
 /** Wait for a JSON line in a log file for which `pick` returns a value. */

@@ -8,8 +8,10 @@
 // ADD, so a restarted kubelet, `lab status` and `lab down` always know it.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createInterface } from 'node:readline';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import { podwireBin } from '../assets/index.js';
 import { PodwireError } from '../errors/index.js';
 import { run } from '../exec/run.js';
@@ -39,16 +41,30 @@ interface Api {
   patchStatus(ns: string, name: string, status: Record<string, unknown>): Promise<void>;
 }
 
-function httpApi(server: string, token: string | undefined): Api {
+/** The status writer: https with the kubeconfig's CA and token (client-node applies both). */
+function statusApi(config: KubeConfig, server: string): Api {
   return {
     async patchStatus(ns, name, status) {
-      const res = await fetch(`${server}/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(name)}/status`, {
+      const url = new URL(`${server}/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(name)}/status`);
+      const body = JSON.stringify({ status });
+      const opts: RequestOptions = {
         method: 'PATCH',
-        headers: { 'content-type': 'application/merge-patch+json', accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        body: JSON.stringify({ status }),
-        signal: AbortSignal.timeout(15_000),
+        headers: { 'content-type': 'application/merge-patch+json', accept: 'application/json', 'content-length': Buffer.byteLength(body) },
+        timeout: 15_000,
+      };
+      await config.applyToHTTPSOptions(opts);
+      const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+      const { code, text } = await new Promise<{ code: number; text: string }>((resolve, reject) => {
+        const req = send(url, opts, (res) => {
+          let t = '';
+          res.on('data', (c: Buffer) => (t += c.toString()));
+          res.on('end', () => resolve({ code: res.statusCode ?? 0, text: t }));
+        });
+        req.on('timeout', () => req.destroy(new Error('timed out')));
+        req.on('error', reject);
+        req.end(body);
       });
-      if (!res.ok) throw new PodwireError('IO_FAILED', `PATCH status of pod ${ns}/${name} → ${res.status}: ${(await res.text()).slice(0, 300)}`);
+      if (code < 200 || code >= 300) throw new PodwireError('IO_FAILED', `PATCH status of pod ${ns}/${name} → ${code}: ${text.slice(0, 300)}`);
     },
   };
 }
@@ -102,7 +118,7 @@ function startServer(netnsPath: string | undefined, identity: string, ports: str
 
 export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
   const client = connectKube({ kubeconfig: o.kubeconfig });
-  const api = httpApi(client.server.replace(/\/$/, ''), client.config.getCurrentUser()?.token);
+  const api = statusApi(client.config, client.server.replace(/\/$/, ''));
   const initial = await readLabState(o.labState);
   const me = initial.nodes.find((n) => n.name === o.nodeName);
   if (!me) throw new PodwireError('USAGE', `--node-name ${o.nodeName}: the lab at ${o.labState} has no such node`);
