@@ -55,7 +55,7 @@ async function measure(opts: BenchOptions): Promise<RawFile> {
   }
   if (opts.sections.has('prog-cost')) {
     progress.section('per-packet program cost (BPF_PROG_TEST_RUN)');
-    await runProgCost({ quick: opts.quick, ...(opts.bpfDir ? { bpfDir: opts.bpfDir } : {}) }, col, progress);
+    await runProgCost({ quick: opts.quick, ...(opts.bpfDir ? { bpfDir: opts.bpfDir } : {}), ...(opts.baselineBpfDir ? { baselineBpfDir: opts.baselineBpfDir } : {}) }, col, progress);
   }
   if (opts.sections.has('control-plane')) {
     progress.section('control plane');

@@ -18,6 +18,8 @@ export interface BenchOptions {
   quiet: boolean;
   /** prog-cost: measure the datapath built from this source tree instead of bpf/ (variant experiments). */
   bpfDir?: string;
+  /** prog-cost: also load the datapath built from this copy of bpf/ and measure it in the same run. */
+  baselineBpfDir?: string;
   /** Re-render the outputs from this latest.raw.json instead of measuring. */
   render?: string;
 }
@@ -58,9 +60,10 @@ export function parseOptions(argv: string[], defaultOut: string): BenchOptions {
     .option('--quiet', 'no progress lines (errors are still printed)')
     .option('--render <raw.json>', 'measure nothing: rebuild latest.{json,md,svg} from a latest.raw.json (e.g. after editing bench/report/findings.md)')
     .option('--bpf-dir <dir>', 'prog-cost only: measure a datapath variant built from this copy of bpf/ (e.g. with a hot-path change) instead of bpf/')
+    .option('--baseline-bpf-dir <dir>', 'prog-cost only: ALSO measure the datapath built from this copy of bpf/ (e.g. `git archive REF bpf | tar -x -C DIR`), rows baseline/<path>, in the same run')
     .exitOverride();
   program.parse(argv, { from: 'user' });
-  const o = program.opts<{ quick?: boolean; only: string; reps?: number; seconds?: number; secondary: boolean; out: string; scaleNodes?: number; scalePods?: number; quiet?: boolean; bpfDir?: string; render?: string }>();
+  const o = program.opts<{ quick?: boolean; only: string; reps?: number; seconds?: number; secondary: boolean; out: string; scaleNodes?: number; scalePods?: number; quiet?: boolean; bpfDir?: string; baselineBpfDir?: string; render?: string }>();
 
   const sections = new Set<SectionName>();
   const topologies = new Set<TopologyName>();
@@ -92,6 +95,7 @@ export function parseOptions(argv: string[], defaultOut: string): BenchOptions {
     scalePods: o.scalePods ?? (quick ? 50_000 : 1_000_000),
     quiet: Boolean(o.quiet),
     ...(o.bpfDir ? { bpfDir: o.bpfDir } : {}),
+    ...(o.baselineBpfDir ? { baselineBpfDir: o.baselineBpfDir } : {}),
     ...(o.render ? { render: o.render } : {}),
   };
 }

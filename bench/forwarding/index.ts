@@ -7,7 +7,7 @@ import type { Collector, MetricInfo } from '../results.js';
 import type { Progress } from '../progress.js';
 import { rr, tcp1c, tcp4s, udp64 } from './tools.js';
 import type { Running, Topology, TopologyName } from './topology.js';
-import { bridge, direct, podwireSameNode, routed } from './same-node.js';
+import { bridge, direct, podwireSameNode, podwireSameNodeClusterIp, routed } from './same-node.js';
 import { hostGw, kernelVxlan, podwireNative, podwireVxlan, underlay } from './cross-node.js';
 
 export { ALL_TOPOLOGIES, CROSS_NODE, SAME_NODE, type TopologyName } from './topology.js';
@@ -17,6 +17,7 @@ const TOPOLOGIES: Record<TopologyName, Topology> = {
   bridge,
   routed,
   'podwire-same-node': podwireSameNode,
+  'podwire-same-node-clusterip': podwireSameNodeClusterIp,
   underlay,
   'host-gw': hostGw,
   'kernel-vxlan': kernelVxlan,

@@ -101,3 +101,38 @@ export const podwireSameNode: Topology = {
     }
   },
 };
+
+const BENCH_SERVICE_IP = '10.96.0.10';
+
+/**
+ * podwire, pod → ClusterIP → pod on one node: the same lab node and pods, and a kube-proxy-style
+ * DNAT of a Service IP to the server pod in the node's nat table. The client's packets go through
+ * the node's stack (DNAT), the server's replies through it too (conntrack un-DNAT, podwire's
+ * PASS_STACK_NAT_REPLY): what a Service costs next to the plain pod → pod row.
+ */
+export const podwireSameNodeClusterIp: Topology = {
+  name: 'podwire-same-node-clusterip',
+  scope: 'same-node',
+  limit: 'direct',
+  async setup() {
+    const node = await LabNode.create({ podCIDR: '10.97.2.0/24', prefix: 'pwbs' });
+    try {
+      const a = await node.addPod('bench-a');
+      const b = await node.addPod('bench-b');
+      await run('iptables', ['-w', '5', '-t', 'nat', '-A', 'PREROUTING', '-d', `${BENCH_SERVICE_IP}/32`, '-j', 'DNAT', '--to-destination', b.ip], { netns: node.netns.path });
+      // a real node routes Service IPs by its default route; this one has none
+      await run('ip', ['route', 'add', '10.96.0.0/12', 'dev', 'lo'], { netns: node.netns.path });
+      return {
+        client: a.netns.path,
+        server: b.netns.path,
+        serverIp: b.ip,
+        dialIp: BENCH_SERVICE_IP,
+        describe: `lab node ${node.netns.name}, pins ${node.pinDir}, pods ${a.ip} → ${BENCH_SERVICE_IP} (DNAT) → ${b.ip}`,
+        teardown: () => node.destroy(),
+      };
+    } catch (e) {
+      await node.destroy().catch(() => {});
+      throw e;
+    }
+  },
+};

@@ -20,7 +20,12 @@ export interface Endpoints {
   client: string;
   server: string;
   serverIp: string;
+  /** The address the client sends to, when it is not the server's own (a Service IP the node
+   * DNATs to serverIp); default serverIp. */
+  dialIp?: string;
 }
+
+const dialIp = (e: Endpoints): string => e.dialIp ?? e.serverIp;
 
 const IPERF_PORT = 5201;
 const SOCKPERF_PORT = 11111;
@@ -72,7 +77,7 @@ async function iperf(e: Endpoints, o: { serverCpu?: number; clientCpu?: number; 
   const server = spawnIn(e.server, o.serverCpu, 'iperf3', ['-s', '-1', '-B', e.serverIp, '-p', String(IPERF_PORT)]);
   try {
     await waitListening(e.server, IPERF_PORT, server, 'iperf3');
-    const r = await runIn(e.client, o.clientCpu, 'iperf3', ['-c', e.serverIp, '-p', String(IPERF_PORT), '-t', String(o.seconds), '-J', ...o.args], (o.seconds + 20) * 1000);
+    const r = await runIn(e.client, o.clientCpu, 'iperf3', ['-c', dialIp(e), '-p', String(IPERF_PORT), '-t', String(o.seconds), '-J', ...o.args], (o.seconds + 20) * 1000);
     let j: IperfJson | undefined;
     try {
       j = JSON.parse(r.stdout) as IperfJson;
@@ -80,7 +85,7 @@ async function iperf(e: Endpoints, o: { serverCpu?: number; clientCpu?: number; 
       j = undefined;
     }
     if (r.exitCode !== 0 || !j || j.error) {
-      throw new PodwireError('EXEC_FAILED', `iperf3 ${o.args.join(' ')} to ${e.serverIp} failed: ${j?.error ?? (r.stderr || r.stdout).slice(0, 300)}`);
+      throw new PodwireError('EXEC_FAILED', `iperf3 ${o.args.join(' ')} to ${dialIp(e)} failed: ${j?.error ?? (r.stderr || r.stdout).slice(0, 300)}`);
     }
     return j;
   } finally {
@@ -137,7 +142,7 @@ export async function rr(e: Endpoints, seconds: number, cpus: { client: number; 
       e.client,
       cpus.client,
       'sockperf',
-      ['pp', '--tcp', '-i', e.serverIp, '-p', String(SOCKPERF_PORT), '-t', String(seconds), '-m', '64', '--full-rtt'],
+      ['pp', '--tcp', '-i', dialIp(e), '-p', String(SOCKPERF_PORT), '-t', String(seconds), '-m', '64', '--full-rtt'],
       (seconds + 20) * 1000,
     );
     const text = (r.stdout + r.stderr).replace(/\u001b\[[0-9;]*m/g, '');
@@ -146,7 +151,7 @@ export async function rr(e: Endpoints, seconds: number, cpus: { client: number; 
     const p99 = pct('99\\.000');
     const observations = Number(/Total (\d+) observations/.exec(text)?.[1] ?? 0);
     if (r.exitCode !== 0 || !Number.isFinite(p50) || !Number.isFinite(p99)) {
-      throw new PodwireError('EXEC_FAILED', `sockperf ping-pong to ${e.serverIp} failed (exit ${r.exitCode}): ${text.slice(-400)}`);
+      throw new PodwireError('EXEC_FAILED', `sockperf ping-pong to ${dialIp(e)} failed (exit ${r.exitCode}): ${text.slice(-400)}`);
     }
     return { p50, p99, observations };
   } finally {

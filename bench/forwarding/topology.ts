@@ -8,6 +8,7 @@ export type TopologyName =
   | 'bridge'
   | 'routed'
   | 'podwire-same-node'
+  | 'podwire-same-node-clusterip'
   | 'underlay'
   | 'host-gw'
   | 'kernel-vxlan'
@@ -28,6 +29,6 @@ export interface Topology {
   setup(log: (line: string) => void): Promise<Running>;
 }
 
-export const SAME_NODE: readonly TopologyName[] = ['direct', 'bridge', 'routed', 'podwire-same-node'];
+export const SAME_NODE: readonly TopologyName[] = ['direct', 'bridge', 'routed', 'podwire-same-node', 'podwire-same-node-clusterip'];
 export const CROSS_NODE: readonly TopologyName[] = ['underlay', 'host-gw', 'kernel-vxlan', 'podwire-native', 'podwire-vxlan'];
 export const ALL_TOPOLOGIES: readonly TopologyName[] = [...SAME_NODE, ...CROSS_NODE];

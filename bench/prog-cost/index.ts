@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { bpfSourceDir, packageRoot } from '../../src/assets/index.js';
 import { run, runJson } from '../../src/exec/run.js';
 import { loadDatapath, pinPaths, unloadDatapath } from '../../src/loader/index.js';
-import { openEndpoints, openNodeConfig, openRoutes } from '../../src/maps/index.js';
+import { monotonicNs, openConntrack, openEndpoints, openNodeConfig, openRoutes } from '../../src/maps/index.js';
 import { enums, structs } from '../../src/maps/generated/layouts.js';
 import { createNetns, uniqueName, type Netns } from '../../src/netns/index.js';
 import { registerCleanup } from '../cleanup.js';
@@ -42,15 +42,17 @@ async function ifindexOf(ns: Netns, dev: string): Promise<number> {
   return (JSON.parse(r.stdout) as Array<{ ifindex: number }>)[0]!.ifindex;
 }
 
-export async function runProgCost(o: { quick: boolean; bpfDir?: string }, col: Collector, progress: Progress): Promise<void> {
+export async function runProgCost(o: { quick: boolean; bpfDir?: string; baselineBpfDir?: string }, col: Collector, progress: Progress): Promise<void> {
   col.metricInfo.set('ns_per_pkt', { unit: 'ns/pkt', better: 'lower', describe: `BPF_PROG_TEST_RUN duration per run (repeat ${REPEAT}, median over batches)` });
   const batches = o.quick ? 40 : 400;
   const ns = await createNetns('pwbc');
   const pinDir = `/sys/fs/bpf/${uniqueName('pwbc-')}`;
+  const basePinDir = `/sys/fs/bpf/${uniqueName('pwbc-base-')}`;
   const floorPin = `/sys/fs/bpf/${uniqueName('pwbc-empty-')}`;
   const work = await mkdtemp(join(tmpdir(), 'pwbc-'));
   const cleanup = async () => {
     await unloadDatapath({ pinDir, netns: ns.path }).catch(() => {});
+    await unloadDatapath({ pinDir: basePinDir, netns: ns.path }).catch(() => {});
     await rm(floorPin, { force: true });
     await rm(work, { recursive: true, force: true });
     await ns.remove();
@@ -70,28 +72,44 @@ export async function runProgCost(o: { quick: boolean; bpfDir?: string }, col: C
     await ns.exec('sysctl', ['-qw', `net.ipv4.conf.${h1}.forwarding=1`]);
     const [i1, i2, iu] = [await ifindexOf(ns, h1), await ifindexOf(ns, h2), await ifindexOf(ns, up)];
 
-    progress.info(`loading the datapath${o.bpfDir ? ` from ${o.bpfDir}` : ''} into ${pinDir} (namespace ${ns.name})`);
-    await loadDatapath({ pinDir, netns: ns.path, ...(o.bpfDir ? { bpfDir: o.bpfDir } : {}) });
     const podA = { ip: '10.90.1.2', mac: '02:aa:00:00:00:02' };
     const podB = { ip: '10.90.1.3', mac: '02:bb:00:00:00:03' };
-    const eps = openEndpoints(pinDir);
-    const routes = openRoutes(pinDir);
-    const cfg = openNodeConfig(pinDir);
+    const fill = (dir: string) => {
+      const eps = openEndpoints(dir);
+      const routes = openRoutes(dir);
+      const cfg = openNodeConfig(dir);
+      try {
+        eps.setBatch([
+          { ip: podA.ip, ifindex: i1, podMac: podA.mac, hostMac: '02:ee:00:00:00:01', flags: 0, endpointId: 1 },
+          // host MAC = pod A's MAC: the frame rewritten for B is again a valid frame from A
+          { ip: podB.ip, ifindex: i2, podMac: podB.mac, hostMac: podA.mac, flags: 0, endpointId: 2 },
+        ]);
+        routes.setBatch([
+          { cidr: '10.90.1.0/24', nodeIp: '172.29.0.11', kind: 'local' },
+          { cidr: '10.90.2.0/24', nodeIp: '172.29.0.12', kind: 'remote' },
+        ]);
+        cfg.set({ mode: 'native', nodeIp: '172.29.0.11', uplinkIfindex: iu, vxlanIfindex: 0, vni: 0 });
+      } finally {
+        eps.close();
+        routes.close();
+        cfg.close();
+      }
+    };
+    progress.info(`loading the datapath${o.bpfDir ? ` from ${o.bpfDir}` : ''} into ${pinDir} (namespace ${ns.name})`);
+    await loadDatapath({ pinDir, netns: ns.path, ...(o.bpfDir ? { bpfDir: o.bpfDir } : {}) });
+    fill(pinDir);
+    // a Service reply: A:40000 -> B:5202, where B:5202 initiated a flow through the node's stack
+    const ct = openConntrack(pinDir);
     try {
-      eps.setBatch([
-        { ip: podA.ip, ifindex: i1, podMac: podA.mac, hostMac: '02:ee:00:00:00:01', flags: 0, endpointId: 1 },
-        // host MAC = pod A's MAC: the frame rewritten for B is again a valid frame from A
-        { ip: podB.ip, ifindex: i2, podMac: podB.mac, hostMac: podA.mac, flags: 0, endpointId: 2 },
-      ]);
-      routes.setBatch([
-        { cidr: '10.90.1.0/24', nodeIp: '172.29.0.11', kind: 'local' },
-        { cidr: '10.90.2.0/24', nodeIp: '172.29.0.12', kind: 'remote' },
-      ]);
-      cfg.set({ mode: 'native', nodeIp: '172.29.0.11', uplinkIfindex: iu, vxlanIfindex: 0, vni: 0 });
+      const now = monotonicNs();
+      ct.set({ kind: 'stack', addr: podB.ip, port: 5202, proto: 17, peer: '0.0.0.0', peerPort: 0, lastSeenNs: now, createdNs: now, origin: 'from_pod', ifindex: i2, flags: 0 });
     } finally {
-      eps.close();
-      routes.close();
-      cfg.close();
+      ct.close();
+    }
+    if (o.baselineBpfDir) {
+      progress.info(`loading the baseline datapath from ${o.baselineBpfDir} into ${basePinDir}`);
+      await loadDatapath({ pinDir: basePinDir, netns: ns.path, bpfDir: o.baselineBpfDir });
+      fill(basePinDir);
     }
 
     // the floor: compile and load the empty program
@@ -104,12 +122,23 @@ export async function runProgCost(o: { quick: boolean; bpfDir?: string }, col: C
     const cases: PathCase[] = [
       { name: 'empty', prog: floorPin, frame: fromA(podB.ip), ifindex: i1, expect: -1 },
       { name: 'from_pod:hit', prog: P.fromPod, frame: fromA(podB.ip), ifindex: i1, expect: R.FWD_LOCAL_PEER },
+      // the conntrack check turns a forward into a pass: the cost of recognising a NAT reply
+      { name: 'from_pod:nat-reply', prog: P.fromPod, frame: udpFrame({ dmac: '02:ee:00:00:00:01', smac: podA.mac, saddr: podA.ip, daddr: podB.ip, ttl: 255, dport: 5202 }), ifindex: i1, expect: R.PASS_STACK_NAT_REPLY },
       { name: 'from_pod:miss', prog: P.fromPod, frame: fromA('192.0.2.1'), ifindex: i1, expect: R.PASS_STACK_MISS },
       { name: 'from_pod:route-native', prog: P.fromPod, frame: fromA('10.90.2.7'), ifindex: i1, ingressIfindex: i1, expect: R.FWD_REMOTE_NATIVE, mode: 'native' },
       { name: 'from_pod:route-vxlan', prog: P.fromPod, frame: fromA('10.90.2.7'), ifindex: i1, expect: R.FWD_REMOTE_VXLAN, mode: 'vxlan' },
       { name: 'from_pod:drop-spoofed', prog: P.fromPod, frame: fromA(podB.ip, '10.90.1.99'), ifindex: i1, expect: R.DROP_SPOOFED_SRC_IP },
       { name: 'from_uplink:hit', prog: P.fromUplink, frame: udpFrame({ dmac: '02:ee:00:00:00:99', smac: '02:00:00:00:00:12', saddr: '10.90.2.7', daddr: podB.ip, ttl: 255 }), ifindex: iu, expect: R.FWD_LOCAL_PEER },
     ];
+    if (o.baselineBpfDir) {
+      // the same paths on the baseline datapath, in this run: the difference is what a change costs
+      const B = pinPaths(basePinDir).progs;
+      cases.push(
+        { name: 'baseline/from_pod:hit', prog: B.fromPod, frame: fromA(podB.ip), ifindex: i1, expect: R.FWD_LOCAL_PEER },
+        { name: 'baseline/from_pod:miss', prog: B.fromPod, frame: fromA('192.0.2.1'), ifindex: i1, expect: R.PASS_STACK_MISS },
+        { name: 'baseline/from_uplink:hit', prog: B.fromUplink, frame: udpFrame({ dmac: '02:ee:00:00:00:99', smac: '02:00:00:00:00:12', saddr: '10.90.2.7', daddr: podB.ip, ttl: 255 }), ifindex: iu, expect: R.FWD_LOCAL_PEER },
+      );
+    }
 
     const skb = structs.__sk_buff;
     progress.total += cases.length;
@@ -125,7 +154,7 @@ export async function runProgCost(o: { quick: boolean; bpfDir?: string }, col: C
       const ctx = Buffer.alloc(skb.size);
       ctx.writeUInt32LE(c.ifindex, skb.fields.ifindex.offset);
       if (c.ingressIfindex) ctx.writeUInt32LE(c.ingressIfindex, skb.fields.ingress_ifindex.offset);
-      const f = (n: string) => join(work, `${c.name.replace(/[:]/g, '_')}.${n}`);
+      const f = (n: string) => join(work, `${c.name.replace(/[:/]/g, '_')}.${n}`);
       await writeFile(f('data'), c.frame);
       await writeFile(f('ctx'), ctx);
       // 1) the verdict is the one this path is meant to measure, also after REPEAT runs

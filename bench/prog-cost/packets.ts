@@ -8,7 +8,7 @@ function ipChecksum(h: Buffer): number {
   return ~sum & 0xffff;
 }
 
-export function udpFrame(o: { dmac: string; smac: string; saddr: string; daddr: string; ttl: number; payload?: number }): Buffer {
+export function udpFrame(o: { dmac: string; smac: string; saddr: string; daddr: string; ttl: number; payload?: number; sport?: number; dport?: number }): Buffer {
   const payload = Buffer.alloc(o.payload ?? 64, 0x61);
   const eth = Buffer.alloc(14);
   macBytes(o.dmac).copy(eth, 0);
@@ -23,8 +23,8 @@ export function udpFrame(o: { dmac: string; smac: string; saddr: string; daddr: 
   ipv4Bytes(o.daddr).copy(ip, 16);
   ip.writeUInt16BE(ipChecksum(ip), 10);
   const udp = Buffer.alloc(8);
-  udp.writeUInt16BE(40000, 0);
-  udp.writeUInt16BE(5201, 2);
+  udp.writeUInt16BE(o.sport ?? 40000, 0);
+  udp.writeUInt16BE(o.dport ?? 5201, 2);
   udp.writeUInt16BE(8 + payload.length, 4);
   return Buffer.concat([eth, ip, udp, payload]);
 }

@@ -8,6 +8,7 @@
 // keep forwarding and being wired while the agent is away. SIGKILL leaves the same state.
 import type { AgentConfig } from './config.js';
 import { startCniServer } from './cni-server.js';
+import { startCtGc } from './ct-gc.js';
 import { negotiateChain, writeConflist, type ChainChoice } from './conflist.js';
 import { ensureDatapath } from './datapath.js';
 import { kernelDataplane, type Dataplane, type NodeSetup } from './dataplane.js';
@@ -90,6 +91,8 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     const cniServer = await startCniServer({ path: config.cniSocket, log });
     cleanups.push(() => cniServer.close());
     log.info('CNI requests served', { socket: cniServer.path });
+    const ctGc = startCtGc({ pinDir: config.pinDir, log: log.with({ component: 'ct-gc' }) });
+    cleanups.push(() => ctGc.stop());
   } catch (e) {
     await cleanup();
     throw e;

@@ -3,6 +3,7 @@
 // default/web-1)", "spoofed source: drop, reason DROP_SPOOFED_SRC_IP"). The verdict itself is
 // the twin's; this file only describes it, so an unknown new reason or map still prints.
 import { decodeEndpoint, decodeEndpointKey, enumNames, readU32 } from '../maps/codec.js';
+import { decodeCtEntry, decodeCtKey, protoName } from '../maps/conntrack.js';
 import { enums, maps as mapLayouts, structs } from '../maps/generated/layouts.js';
 import type { NodeNames } from '../maps/names.js';
 import { decodeStruct, formatIpv4Bytes, type FieldValue, type StructLayout } from './struct.js';
@@ -18,6 +19,7 @@ const l3Names = enumNames(enums.pw_l3);
 const modeNames = enumNames(enums.pw_mode);
 const routeKindNames = enumNames(enums.pw_route_kind);
 const fibNames = enumNames(enums.pw_fib_rc);
+const l4Names = enumNames(enums.pw_l4);
 const protoNames: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp' };
 
 /** Short words for a reason; the enum name is always printed next to them. */
@@ -40,6 +42,11 @@ const REASON_WORDS: Record<string, string> = {
   DROP_TUNNEL_FAILED: 'tunnel key refused',
   PASS_STACK_NO_NODE_CFG: 'pod on another node, but this node has no datapath mode configured yet',
   PASS_STACK_UNPARSED: 'not well-formed IPv4',
+  PASS_STACK_NAT_REPLY: "via stack: the destination initiated a flow through the node's stack (Service, NodePort, hostPort or masquerade NAT), so this reply must meet the conntrack that un-NATs it",
+  PASS_STACK_ICMP_ERROR: 'via stack: an ICMP error, which the stack relates to its flow (and un-NATs) before delivering',
+  PASS_STACK_FRAGMENT: 'via stack: an IPv4 fragment, which the stack reassembles before judging',
+  PASS_STACK_IP_OPTIONS: 'via stack: IPv4 options, which the stack processes',
+  DROP_IPV6: 'IPv6 from a pod (the pod network is IPv4-only)',
 };
 
 export function reasonWords(name: string): string {
@@ -56,7 +63,7 @@ function podSuffix(names: NodeNames, ip: string): string {
   return label ? ` (pod ${label})` : '';
 }
 
-function describeLookup(l: TwinLookup, names: NodeNames, run: TwinRun): TraceStep[] {
+function describeLookup(l: TwinLookup, names: NodeNames, run: TwinRun, opts: { nowNs?: bigint } = {}): TraceStep[] {
   const miss = l.value === undefined;
   if (l.map === 'endpoints') {
     const ip = decodeEndpointKey(l.key);
@@ -99,6 +106,24 @@ function describeLookup(l: TwinLookup, names: NodeNames, run: TwinRun): TraceSte
     const detail = mode === 'VXLAN' ? `, VXLAN device ${ifLabel(names, Number(c['vxlan_ifindex']))}, VNI ${String(c['vni'])}` : mode === 'NATIVE' ? `, uplink ${ifLabel(names, Number(c['uplink_ifindex']))}` : '';
     return [{ kind: 'lookup', text: `read node_cfg[0] → mode ${mode.toLowerCase()}, node IP ${String(c['node_ip'])}${detail}`, data: { map: 'node_cfg', hit: true, value: { ...c, mode } } }];
   }
+  if (l.map === 'ct') {
+    const key = decodeCtKey(l.key);
+    const who = `${key.addr}:${key.port}/${protoName(key.proto)}${podSuffix(names, key.addr)}`;
+    if (miss) {
+      return [{ kind: 'lookup', text: `lookup ct[stack ${who}] → miss: no flow through the node's stack started there, the fast path may deliver`, data: { map: 'ct', key, hit: false } }];
+    }
+    const e = decodeCtEntry(key, l.value!);
+    const idle = opts.nowNs === undefined ? undefined : Number(opts.nowNs - e.lastSeenNs) / 1e9;
+    return [
+      {
+        kind: 'lookup',
+        text:
+          `lookup ct[stack ${who}] → hit: ${key.addr}:${key.port} initiated a flow through the node's stack (recorded by ${e.origin} on ${ifLabel(names, e.ifindex)}` +
+          `${idle === undefined || idle < 0 ? '' : `, last seen ${idle.toFixed(1)} s ago`})`,
+        data: { map: 'ct', key, hit: true, value: { origin: e.origin, ifindex: e.ifindex, lastSeenNs: String(e.lastSeenNs), createdNs: String(e.createdNs) } },
+      },
+    ];
+  }
   // a map this file does not know yet: decode with its generated layout
   const layout = (mapLayouts as Record<string, { key: string; value: string }>)[l.map];
   const sl = structs as unknown as Record<string, StructLayout>;
@@ -121,11 +146,15 @@ function describeParse(run: TwinRun, frame: Uint8Array): TraceStep {
   let text: string;
   if (l3 === 'IPV4') {
     const proto = Number(p['protocol']);
-    text = `parse: IPv4 ${String(p['saddr'])} → ${String(p['daddr'])}, ${protoNames[proto] ?? `protocol ${proto}`}, TTL ${String(p['ttl'])}, ${String(p['len'])} bytes, from MAC ${String(p['smac'])}`;
+    const l4 = l4Names[Number(p['l4'])] ?? 'OTHER';
+    const ports = l4 === 'PORTS' ? ` ${String(p['sport'])} → ${String(p['dport'])}` : l4 === 'ICMP_ECHO' ? ` echo id ${String(p['sport'])}` : '';
+    const l4note = l4 === 'ICMP_ERROR' ? ' (ICMP error)' : l4 === 'FRAGMENT' ? ' (fragment)' : l4 === 'OPTIONS' ? ' (IP options)' : '';
+    text = `parse: IPv4 ${String(p['saddr'])} → ${String(p['daddr'])}, ${protoNames[proto] ?? `protocol ${proto}`}${ports}${l4note}, TTL ${String(p['ttl'])}, ${String(p['len'])} bytes${Number(p['gso']) ? ' (GSO)' : ''}, from MAC ${String(p['smac'])}`;
   } else if (l3 === 'ARP') text = 'parse: ARP';
+  else if (l3 === 'IPV6') text = 'parse: IPv6';
   else if (l3 === 'OTHER') text = `parse: ethertype 0x${(ethertype ?? 0).toString(16).padStart(4, '0')}, not IPv4`;
   else text = `parse: malformed (${frame.length} bytes${ethertype === undefined ? '' : `, ethertype 0x${ethertype.toString(16).padStart(4, '0')}`})`;
-  return { kind: 'parse', text, data: { ...p, l3 } };
+  return { kind: 'parse', text, data: { ...p, l3, l4: l4Names[Number(p['l4'])] ?? 'OTHER' } };
 }
 
 function describeVerdict(run: TwinRun, names: NodeNames, fibNote: string | undefined): TraceStep[] {
@@ -167,13 +196,13 @@ export interface Explanation {
   summary: string;
 }
 
-export function explain(run: TwinRun, frame: Uint8Array, names: NodeNames, opts: { fibNote?: string } = {}): Explanation {
+export function explain(run: TwinRun, frame: Uint8Array, names: NodeNames, opts: { fibNote?: string; /** monotonic now (live trace), for conntrack idle times */ nowNs?: bigint } = {}): Explanation {
   const ingress = Number(run.pkt['ifindex']);
   const steps: TraceStep[] = [
     { kind: 'packet', text: `${run.program} on ${ifLabel(names, ingress)}: ${frame.length}-byte frame`, data: { program: run.program, ifindex: ingress, bytes: frame.length } },
     describeParse(run, frame),
   ];
-  for (const l of run.lookups) steps.push(...describeLookup(l, names, run));
+  for (const l of run.lookups) steps.push(...describeLookup(l, names, run, opts));
   if (run.fib) {
     const f = run.fib;
     const rcName = f.rc === undefined ? undefined : f.rc < 0 ? `error ${f.rc}` : (fibNames[f.rc] ?? `rc ${f.rc}`);

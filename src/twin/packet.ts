@@ -53,7 +53,7 @@ export function buildFrame(s: FrameSpec): Buffer {
   } else {
     l4 = Buffer.alloc(8);
     l4.writeUInt8(8, 0); // echo request
-    l4.writeUInt16BE(1, 4);
+    l4.writeUInt16BE(port('sport', s.sport, 1), 4); // echo id: conntrack's "port" for ICMP
     l4.writeUInt16BE(1, 6);
   }
   const ttl = s.ttl ?? 64;

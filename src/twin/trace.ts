@@ -117,12 +117,16 @@ export async function tracePacket(req: TraceRequest, target: TraceTarget): Promi
       fibNote = 'a snapshot holds no kernel routes';
     }
   }
-  const ex = explain(run, frame, target.names, fibNote === undefined ? {} : { fibNote });
+  const ex = explain(run, frame, target.names, {
+    ...(fibNote === undefined ? {} : { fibNote }),
+    // live maps: conntrack idle times are relative to this machine's monotonic clock
+    ...(target.liveFib ? { nowNs: process.hrtime.bigint() } : {}),
+  });
   const packet: TraceReport['packet'] = {
     src: req.src,
     dst: req.dst,
     proto,
-    ...(proto === 'icmp' ? {} : { sport: req.sport ?? 40000, dport: req.dport ?? (proto === 'tcp' ? 80 : 53) }),
+    ...(proto === 'icmp' ? { sport: req.sport ?? 1 } : { sport: req.sport ?? 40000, dport: req.dport ?? (proto === 'tcp' ? 80 : 53) }),
     ttl,
     srcMac,
     dstMac,

@@ -57,7 +57,8 @@ describe('podwire trace', () => {
     expect(text.stdout).toContain(`verdict: hit endpoint ${n().podB.ip} → redirect_peer to ifindex ${hB} (hB) (pod shop/cart-0); rewrite MACs ee:00:00:00:00:0b → 02:00:0a:f4:00:0b, TTL 64 → 63`);
     const t = await trace([...node, '--src', n().podA.ip, '--dst', n().podB.ip, '--proto', 'udp', '--dport', '53']);
     expect([t.program, t.ingress, t.verdict.action, t.verdict.reason, t.verdict.ifindex]).toEqual(['from_pod', { ifindex: n().podA.ifindex, name: 'hA' }, 'REDIRECT_PEER', 'FWD_LOCAL_PEER', hB]);
-    expect(t.steps.map((s) => s.kind)).toEqual(['packet', 'parse', 'lookup', 'check', 'lookup', 'verdict']);
+    // source endpoint + anti-spoofing, destination endpoint, then the conntrack check before the forward
+    expect(t.steps.map((s) => s.kind)).toEqual(['packet', 'parse', 'lookup', 'check', 'lookup', 'lookup', 'verdict']);
     await expectKernelAgrees(t);
   });
 

@@ -173,8 +173,13 @@ function ipv4(rng: Rng, o: { src: string; dst: string; ttl: number }): { ip: Buf
   }
   ip.writeUInt16BE(totLen & 0xffff, 2);
   ip.writeUInt16BE(rng.int(0x10000), 4);
+  // flags + fragment offset: mostly whole packets (DF or nothing), sometimes a fragment
+  ip.writeUInt16BE(rng.chance(0.1) ? rng.pick([0x2000, 0x0001, 0x2010, 0x0fff, 0x8000]) : rng.pick([0, 0x4000]), 6);
   ip.writeUInt8(o.ttl, 8);
-  ip.writeUInt8(rng.pick([6, 17, 1, 47, 132]), 9);
+  const protocol = rng.pick([6, 17, 1, 47, 132]);
+  ip.writeUInt8(protocol, 9);
+  // ICMP: echo, the error types the datapath leaves to the stack, and others
+  if (protocol === 1 && payload.length > 0) payload[0] = rng.pick([0, 8, 3, 4, 5, 11, 12, 13, 255]);
   Buffer.from(o.src.split('.').map(Number)).copy(ip, 12);
   Buffer.from(o.dst.split('.').map(Number)).copy(ip, 16);
   for (let i = 20; i < hlen; i++) ip[i] = i === 20 ? 1 : rng.int(256); // options: NOPs then noise

@@ -48,6 +48,7 @@ function snapshot(eps: Endpoint[], mode: 'native' | 'vxlan' = 'native'): MapSnap
       node_cfg: m('node_cfg', [
         [Buffer.alloc(4), encodeNodeConfig({ mode, nodeIp: '192.168.1.1', uplinkIfindex: 2, vxlanIfindex: mode === 'vxlan' ? 3 : 0, vni: mode === 'vxlan' ? 42 : 0 })],
       ]),
+      ct: m('ct', []),
     },
     links: [
       { ifindex: 2, name: 'eth0' },
@@ -105,8 +106,9 @@ describe('twin', () => {
     const f = frameFrom(a, b.ip);
     const ex = explain(twin.run('from_pod', f, { ifindex: a.ifindex }), f, names);
     expect(ex.summary).toBe('hit endpoint 10.244.0.3 → redirect_peer to ifindex 12 (pwbbbb) (pod default/web-b); rewrite MACs ee:00:00:00:00:03 → 02:00:0a:f4:00:03, TTL 64 → 63');
-    expect(ex.steps.map((s) => s.kind)).toEqual(['packet', 'parse', 'lookup', 'check', 'lookup', 'verdict']);
+    expect(ex.steps.map((s) => s.kind)).toEqual(['packet', 'parse', 'lookup', 'check', 'lookup', 'lookup', 'verdict']);
     expect(ex.steps[3]!.text).toContain('= pod MAC ✓');
+    expect(ex.steps[5]!.text).toBe("lookup ct[stack 10.244.0.3:80/tcp (pod default/web-b)] → miss: no flow through the node's stack started there, the fast path may deliver");
     const spoof = buildFrame({ src: '10.244.0.99', dst: b.ip, srcMac: a.podMac, dstMac: a.hostMac });
     expect(explain(twin.run('from_pod', spoof, { ifindex: a.ifindex }), spoof, names).summary).toBe('spoofed source: drop, reason DROP_SPOOFED_SRC_IP');
   });
