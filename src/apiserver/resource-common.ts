@@ -1,7 +1,7 @@
 // What every served resource shares: the ResourceDef shape (URL names, group/version, discovery
 // facts, field-selector labels and the registry "strategy" hooks) and the small helpers the
 // strategies of several resources use (name validation, field selectors, status preservation).
-import { isRecord, fieldString, type KubeObject, type ResourceName } from './types.js';
+import { fieldString, type KubeObject, type ResourceName } from './types.js';
 import type { FieldError } from './status.js';
 
 export interface ResourceDef {

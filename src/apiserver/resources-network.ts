@@ -81,7 +81,10 @@ function validCidr(text: unknown): { network: number; prefix: number } | undefin
   if (!('error' in c)) return c;
   // A CIDR with host bits set ("10.0.0.1/24") is accepted and means its network, as upstream parses it.
   const ip = parseIpv4(m[1]!);
-  return ip !== undefined && Number(m[2]) <= 32 ? { network: ip, prefix: Number(m[2]) } : undefined;
+  const prefix = Number(m[2]);
+  if (ip === undefined || prefix > 32) return undefined;
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  return { network: (ip & mask) >>> 0, prefix };
 }
 
 function validatePeers(peers: unknown, f: string, errs: FieldError[]): void {

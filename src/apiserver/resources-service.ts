@@ -7,6 +7,7 @@ import type { FieldError } from './status.js';
 
 const DNS_1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const IANA_SVC_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+const DNS_LABEL_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 export const SERVICE_TYPES = ['ClusterIP', 'ExternalName', 'LoadBalancer', 'NodePort'];
 const PROTOCOLS = ['SCTP', 'TCP', 'UDP'];
 
@@ -114,8 +115,6 @@ function validatePort(p: ServicePort, i: number, multi: boolean, type: string): 
   }
   return errs;
 }
-
-const DNS_LABEL_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 function validateService(obj: KubeObject, old?: KubeObject): FieldError[] {
   const errs: FieldError[] = [];

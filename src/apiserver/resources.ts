@@ -5,12 +5,24 @@
 // on create, status kept on spec updates and vice versa, validation). Everything
 // resource-specific lives in these files so the store, list, watch and routing code stay generic.
 import { randomBytes } from 'node:crypto';
-import { isRecord, fieldString, type ResourceName } from './types.js';
+import { isRecord, fieldString, type KubeObject, type ResourceName } from './types.js';
 import { dotted, validateName, VERBS, withStatusOf, type ResourceDef } from './resource-common.js';
 import { services } from './resources-service.js';
 import { endpointslices, networkpolicies } from './resources-network.js';
 
 export type { ResourceDef } from './resource-common.js';
+
+/** SetDefaults_ContainerPort: a container port without a protocol is TCP (named-port lookups rely on it). */
+function defaultContainerPorts(obj: KubeObject): void {
+  for (const list of ['containers', 'initContainers']) {
+    const cs = obj.spec?.[list];
+    if (!Array.isArray(cs)) continue;
+    for (const c of cs) {
+      if (!isRecord(c) || !Array.isArray(c.ports)) continue;
+      for (const p of c.ports) if (isRecord(p)) p.protocol ??= 'TCP';
+    }
+  }
+}
 
 const pods: ResourceDef = {
   name: 'pods',
@@ -41,13 +53,17 @@ const pods: ResourceDef = {
     spec.dnsPolicy ??= 'ClusterFirst';
     spec.schedulerName ??= 'default-scheduler';
     spec.terminationGracePeriodSeconds ??= 30;
+    defaultContainerPorts(obj);
     // The registry resets status on create: only the kubelet (here: whoever publishes the pod)
     // sets it, through the status subresource.
     const containers = Array.isArray(spec.containers) ? spec.containers : [];
     const hasResources = containers.some((c) => isRecord(c) && isRecord(c.resources) && Object.keys(c.resources).length > 0);
     obj.status = { phase: 'Pending', qosClass: hasResources ? 'Burstable' : 'BestEffort' };
   },
-  prepareForUpdate: withStatusOf,
+  prepareForUpdate(obj, old) {
+    withStatusOf(obj, old);
+    defaultContainerPorts(obj);
+  },
   validate(obj, old) {
     const errs = validateName(obj, false);
     const spec = obj.spec ?? {};

@@ -3,7 +3,7 @@
 // transport is TLS), so a server that requires a token must speak TLS to be usable by kubectl.
 // The lab has no CA: a self-signed certificate made with openssl, and kubeconfigs that either
 // embed it as certificate-authority-data or set insecure-skip-tls-verify.
-import { access, readFile } from 'node:fs/promises';
+import { access, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PodwireError } from '../errors/index.js';
 import { run } from '../exec/run.js';
@@ -27,6 +27,7 @@ export async function selfSignedCert(dir: string, hosts: readonly string[] = [])
   const keyFile = join(dir, 'apiserver.key');
   const exists = async (p: string) => access(p).then(() => true, () => false);
   if ((await exists(certFile)) && (await exists(keyFile))) return { certFile, keyFile };
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const names = new Set(['127.0.0.1', 'localhost', ...hosts]);
   const san = [...names].map((h) => (/^[0-9.]+$/.test(h) || h.includes(':') ? `IP:${h}` : `DNS:${h}`)).join(',');
   await run('openssl', [

@@ -1,7 +1,8 @@
 // `podwire lab apiserver --listen HOST:PORT [--cluster-cidr CIDR] [--service-cidr CIDR]
-// [--service-node-port-range MIN-MAX] [--token-file PATH] [--tls-cert-file PATH --tls-key-file PATH]`: the lab's Kubernetes API server as a
-// background process. It prints one JSON line {"url":…} once it accepts connections (so a parent
-// can wait for exactly that line) and runs until SIGTERM or SIGINT.
+// [--service-node-port-range MIN-MAX] [--token-file PATH] [--tls-cert-file PATH --tls-key-file PATH
+// | --tls-dir DIR]`: the lab's Kubernetes API server as a background process. It prints one JSON
+// line {"url":…} (plus "caFile" when it serves TLS) once it accepts connections (so a parent can
+// wait for exactly that line) and runs until SIGTERM or SIGINT.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { PodwireError } from '../errors/index.js';
@@ -51,9 +52,10 @@ export function registerLabApiserver(lab: Command): void {
     .option('--token-file <path>', 'require "Authorization: Bearer <token>" on the TCP listener (health checks and the --socket channel excepted)')
     .option('--tls-cert-file <path>', 'serve https with this PEM certificate (kubectl sends tokens only over TLS)')
     .option('--tls-key-file <path>', 'the PEM private key of --tls-cert-file')
+    .option('--tls-dir <dir>', 'serve https with a self-signed apiserver.crt/apiserver.key in DIR (made with openssl when missing, SANs for the --listen host)')
     .action(async (o: {
       listen: string; clusterCidr: string; nodeCidrMaskSize: number; history: number; socket?: string;
-      serviceCidr: string; serviceNodePortRange: string; tokenFile?: string; tlsCertFile?: string; tlsKeyFile?: string;
+      serviceCidr: string; serviceNodePortRange: string; tokenFile?: string; tlsCertFile?: string; tlsKeyFile?: string; tlsDir?: string;
     }) => {
       const { startApiServer } = await import('../apiserver/index.js');
       const { host, port } = parseListen(o.listen);
@@ -61,8 +63,14 @@ export function registerLabApiserver(lab: Command): void {
       if ((o.tlsCertFile === undefined) !== (o.tlsKeyFile === undefined)) {
         throw new PodwireError('USAGE', '--tls-cert-file and --tls-key-file go together; give both (e.g. from `openssl req -x509 …`) or neither');
       }
-      const { readTls } = await import('../apiserver/tls.js');
-      const tls = o.tlsCertFile && o.tlsKeyFile ? await readTls({ certFile: o.tlsCertFile, keyFile: o.tlsKeyFile }) : undefined;
+      if (o.tlsDir !== undefined && o.tlsCertFile !== undefined) {
+        throw new PodwireError('USAGE', '--tls-dir and --tls-cert-file/--tls-key-file are alternatives; give one of them');
+      }
+      const { readTls, selfSignedCert } = await import('../apiserver/tls.js');
+      const files = o.tlsCertFile && o.tlsKeyFile ? { certFile: o.tlsCertFile, keyFile: o.tlsKeyFile }
+        : o.tlsDir !== undefined ? await selfSignedCert(o.tlsDir, host === '' || host === '0.0.0.0' ? [] : [host])
+        : undefined;
+      const tls = files ? await readTls(files) : undefined;
       if (token !== undefined && !tls) {
         process.stderr.write('podwire lab apiserver: --token-file without --tls-cert-file: kubectl will not send the token over plain http (client-go sends credentials only over TLS)\n');
       }
@@ -78,7 +86,7 @@ export function registerLabApiserver(lab: Command): void {
         token,
         tls,
       });
-      process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);
+      process.stdout.write(`${JSON.stringify({ url: server.url, ...(files ? { caFile: files.certFile } : {}) })}\n`);
       await new Promise<void>((resolve) => {
         const done = (): void => {
           process.off('SIGTERM', done);

@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { selfSignedCert } from '../../src/apiserver/index.js';
 import { kubectlBin } from '../../src/assets/index.js';
 import { run } from '../../src/exec/run.js';
 import type { Reply } from './harness.js';
@@ -87,12 +86,9 @@ beforeAll(async () => {
   });
   await writeFile(join(dir, 'token'), `${TOKEN}\n`, { mode: 0o600 });
   sock = join(dir, 'api.sock');
-  const tls = await selfSignedCert(dir);
-  caFile = tls.certFile;
-  ca = await readFile(tls.certFile);
   child = spawn(process.execPath, [
     entry, 'lab', 'apiserver', '--listen', '127.0.0.1:0', '--token-file', join(dir, 'token'), '--socket', sock,
-    '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile,
+    '--tls-dir', join(dir, 'tls'),
     '--service-cidr', '10.112.0.0/16', '--service-node-port-range', '32000-32099',
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
@@ -102,7 +98,9 @@ beforeAll(async () => {
     lines.once('line', resolve);
     child!.once('exit', (code) => reject(new Error(`apiserver exited ${code} before printing its URL: ${err}`)));
   });
-  url = (JSON.parse(first) as { url: string }).url;
+  ({ url, caFile } = JSON.parse(first) as { url: string; caFile: string });
+  expect(caFile).toBe(join(dir, 'tls', 'apiserver.crt'));
+  ca = await readFile(caFile);
 }, 120_000);
 
 afterAll(async () => {

@@ -182,6 +182,26 @@ describe('NetworkPolicies', () => {
   });
 });
 
+describe('PATCH content types over HTTP', () => {
+  it('strategic merge patch merges containers by name; JSON merge patch replaces the list', async () => {
+    const p = '/api/v1/namespaces/default/pods/two';
+    await call(s.url, 'POST', '/api/v1/namespaces/default/pods', {
+      metadata: { name: 'two' },
+      spec: { nodeName: 'n', containers: [{ name: 'a', image: 'a:1', ports: [{ name: 'http', containerPort: 80 }] }, { name: 'b', image: 'b:1' }] },
+    });
+    const smp = await call(s.url, 'PATCH', p, { spec: { containers: [{ name: 'b', image: 'b:2' }] } }, 'application/strategic-merge-patch+json');
+    expect(smp.status, JSON.stringify(smp.body)).toBe(200);
+    expect(smp.body.spec.containers.map((c: any) => `${c.name}=${c.image}`)).toEqual(['a=a:1', 'b=b:2']);
+    // The server defaulted the container port's protocol, as the real one does.
+    expect(smp.body.spec.containers[0].ports).toEqual([{ name: 'http', containerPort: 80, protocol: 'TCP' }]);
+    const merge = await call(s.url, 'PATCH', p, { spec: { containers: [{ name: 'b', image: 'b:3' }] } }, 'application/merge-patch+json');
+    expect(merge.body.spec.containers.map((c: any) => `${c.name}=${c.image}`)).toEqual(['b=b:3']);
+    const bad = await call(s.url, 'PATCH', p, { spec: { containers: [{ image: 'x' }] } }, 'application/strategic-merge-patch+json');
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toMatch(/does not contain declared merge key: name/);
+  });
+});
+
 describe('Namespaces', () => {
   it('carry kubernetes.io/metadata.name on create and after any update', async () => {
     const c = await call(s.url, 'POST', '/api/v1/namespaces', { metadata: { name: 'labelled', labels: { 'kubernetes.io/metadata.name': 'spoofed' } } });
