@@ -13,8 +13,9 @@
 //
 // The whole kube-proxy-owned chain set is declared (":CHAIN - [0:0]" flushes it) and refilled in
 // one `iptables-restore --noflush`, so the kernel switches atomically and non-KUBE rules stay.
-import { servicePortName, type ServicePort } from './model.js';
-import { iptExtChain, iptSepChain, iptSvcChain, isIptServiceChain } from './names.js';
+import { servicePortName, type Endpoint, type ServicePort } from './model.js';
+import { iptExtChain, iptSepChain, iptSvcChain, iptSvlChain, isIptServiceChain } from './names.js';
+import { planPort } from './plan.js';
 
 export const MASQ_MARK = '0x4000';
 
@@ -90,42 +91,52 @@ export function renderIptables(sps: readonly ServicePort[], opts: IptablesOption
     const p = sp.protocol.toLowerCase();
     const match = `-m ${p} -p ${p}`;
     const svc = iptSvcChain(sp);
+    const svl = iptSvlChain(sp);
     const ext = iptExtChain(sp);
-    const n = sp.endpoints.length;
+    const plan = planPort(sp);
+    const internalChain = plan.internalChain === 'local' ? svl : svc;
+    const externalChain = plan.externalChain === 'local' ? svl : svc;
 
-    if (n === 0) {
-      filterRules.push(`-A KUBE-SERVICES -m comment --comment ${comment(`${name} has no endpoints`)} ${match} -d ${sp.clusterIP} --dport ${sp.port} -j REJECT`);
-      if (sp.nodePort > 0) {
-        filterRules.push(`-A KUBE-EXTERNAL-SERVICES -m comment --comment ${comment(`${name} has no endpoints`)} -m addrtype --dst-type LOCAL ${match} --dport ${sp.nodePort} -j REJECT`);
-      }
-      continue;
+    // filter verdicts: no endpoints at all → REJECT; none on this node for a Local policy → DROP
+    if (!plan.hasInternal) {
+      const [why, verdict] = plan.hasEndpoints ? ['has no local endpoints', 'DROP'] : ['has no endpoints', 'REJECT'];
+      filterRules.push(`-A KUBE-SERVICES -m comment --comment ${comment(`${name} ${why}`)} ${match} -d ${sp.clusterIP} --dport ${sp.port} -j ${verdict}`);
     }
+    if (sp.nodePort > 0 && !plan.hasExternal) {
+      const [why, verdict] = plan.hasEndpoints ? ['has no local endpoints', 'DROP'] : ['has no endpoints', 'REJECT'];
+      filterRules.push(`-A KUBE-EXTERNAL-SERVICES -m comment --comment ${comment(`${name} ${why}`)} -m addrtype --dst-type LOCAL ${match} --dport ${sp.nodePort} -j ${verdict}`);
+    }
+    if (!plan.hasEndpoints) continue;
 
-    natRules.push(`-A KUBE-SERVICES -m comment --comment ${comment(`${name} cluster IP`)} ${match} -d ${sp.clusterIP} --dport ${sp.port} -j ${svc}`);
-    if (sp.nodePort > 0) {
+    if (plan.hasInternal) {
+      natRules.push(`-A KUBE-SERVICES -m comment --comment ${comment(`${name} cluster IP`)} ${match} -d ${sp.clusterIP} --dport ${sp.port} -j ${internalChain}`);
+    }
+    if (plan.usesExternalChain) {
       natRules.push(`-A KUBE-NODEPORTS -m comment --comment ${comment(name)} ${match} --dport ${sp.nodePort} -j ${ext}`);
       natChain(ext);
-      // externalTrafficPolicy Cluster: the endpoint may be on another node, so always SNAT
-      natRules.push(`-A ${ext} -m comment --comment ${comment(`masquerade traffic for ${name} external destinations`)} -j KUBE-MARK-MASQ`);
-      natRules.push(`-A ${ext} -j ${svc}`);
-    }
-
-    natChain(svc);
-    // off-cluster clients (the node itself, the outside) reaching a ClusterIP are masqueraded so
-    // replies come back through this node; pod clients keep their source IP
-    natRules.push(`-A ${svc} -m comment --comment ${comment(`${name} cluster IP`)} ${match} -d ${sp.clusterIP} --dport ${sp.port} ! -s ${opts.clusterCIDR} -j KUBE-MARK-MASQ`);
-    if (sp.affinitySeconds !== undefined) {
-      for (const ep of sp.endpoints) {
-        const sep = iptSepChain(sp, ep);
-        natRules.push(`-A ${svc} -m comment --comment ${comment(`${name} -> ${ep.ip}:${ep.port}`)} -m recent --name ${sep} --rcheck --seconds ${sp.affinitySeconds} --reap -j ${sep}`);
+      if (!sp.externalLocal) {
+        // externalTrafficPolicy Cluster: the endpoint may be on another node, so always SNAT
+        natRules.push(`-A ${ext} -m comment --comment ${comment(`masquerade traffic for ${name} external destinations`)} -j KUBE-MARK-MASQ`);
+      } else {
+        // Local: the client's address is kept; pods and the node itself are treated as if they
+        // had gone out to a load balancer and back (cluster endpoints; the node masqueraded)
+        natRules.push(`-A ${ext} -m comment --comment ${comment(`pod traffic for ${name} external destinations`)} -s ${opts.clusterCIDR} -j ${svc}`);
+        natRules.push(`-A ${ext} -m comment --comment ${comment(`masquerade LOCAL traffic for ${name} external destinations`)} -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ`);
+        natRules.push(`-A ${ext} -m comment --comment ${comment(`route LOCAL traffic for ${name} external destinations`)} -m addrtype --src-type LOCAL -j ${svc}`);
       }
+      if (plan.hasExternal) natRules.push(`-A ${ext} -j ${externalChain}`);
     }
-    sp.endpoints.forEach((ep, i) => {
-      const stat = i < n - 1 ? ` -m statistic --mode random --probability ${probability(n - i)}` : '';
-      natRules.push(`-A ${svc} -m comment --comment ${comment(`${name} -> ${ep.ip}:${ep.port}`)}${stat} -j ${iptSepChain(sp, ep)}`);
-    });
+    if (plan.usesClusterChain) natChain(svc);
+    if (plan.usesLocalChain) natChain(svl);
+    if (plan.hasInternal) {
+      // off-cluster clients (the node itself, the outside) reaching a ClusterIP are masqueraded
+      // so replies come back through this node; pod clients keep their source IP
+      natRules.push(`-A ${internalChain} -m comment --comment ${comment(`${name} cluster IP`)} ${match} -d ${sp.clusterIP} --dport ${sp.port} ! -s ${opts.clusterCIDR} -j KUBE-MARK-MASQ`);
+    }
+    if (plan.usesClusterChain) endpointRules(natRules, sp, name, svc, plan.clusterEps);
+    if (plan.usesLocalChain) endpointRules(natRules, sp, name, svl, plan.localEps);
 
-    for (const ep of sp.endpoints) {
+    for (const ep of plan.reachable) {
       const sep = iptSepChain(sp, ep);
       natChain(sep);
       // hairpin: an endpoint reaching itself through the service must see a source that is
@@ -164,6 +175,21 @@ export function renderIptables(sps: readonly ServicePort[], opts: IptablesOption
     '',
   ].join('\n');
   return { text, natServiceChains: [...active], staleNatChains: stale };
+}
+
+/** Affinity checks, then the statistic-balanced jumps from a service chain to its endpoints. */
+function endpointRules(out: string[], sp: ServicePort, name: string, chain: string, eps: readonly Endpoint[]): void {
+  if (sp.affinitySeconds !== undefined) {
+    for (const ep of eps) {
+      const sep = iptSepChain(sp, ep);
+      out.push(`-A ${chain} -m comment --comment ${comment(`${name} -> ${ep.ip}:${ep.port}`)} -m recent --name ${sep} --rcheck --seconds ${sp.affinitySeconds} --reap -j ${sep}`);
+    }
+  }
+  eps.forEach((ep, i) => {
+    // each rule takes 1/(remaining) of what reaches it: a uniform choice overall
+    const stat = i < eps.length - 1 ? ` -m statistic --mode random --probability ${probability(eps.length - i)}` : '';
+    out.push(`-A ${chain} -m comment --comment ${comment(`${name} -> ${ep.ip}:${ep.port}`)}${stat} -j ${iptSepChain(sp, ep)}`);
+  });
 }
 
 /** Chain names declared in iptables-save output of one table (":NAME POLICY [p:b]"). */

@@ -10,6 +10,8 @@ export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export interface Endpoint {
   ip: string;
   port: number;
+  /** On this proxy's node (EndpointSlice endpoints[].nodeName); used by the Local traffic policies. */
+  local?: true;
 }
 
 export interface ServicePort {
@@ -24,6 +26,10 @@ export interface ServicePort {
   nodePort: number;
   /** sessionAffinity ClientIP: the timeout in seconds; undefined = no affinity. */
   affinitySeconds?: number;
+  /** externalTrafficPolicy Local (NodePort traffic only to this node's endpoints, source kept). */
+  externalLocal?: true;
+  /** internalTrafficPolicy Local (ClusterIP traffic only to this node's endpoints). */
+  internalLocal?: true;
   /** Ready endpoints (falling back to serving-and-terminating ones, as kube-proxy does), sorted. */
   endpoints: Endpoint[];
 }
@@ -53,13 +59,16 @@ function compareEndpoints(a: Endpoint, b: Endpoint): number {
   return ipToNumber(a.ip) - ipToNumber(b.ip) || a.port - b.port;
 }
 
-interface SliceEndpoint extends Endpoint {
+interface SliceEndpoint {
+  ip: string;
+  port: number;
+  local: boolean;
   ready: boolean;
   servingTerminating: boolean;
 }
 
 /** Endpoints of the slices of one service, keyed by "portName/PROTOCOL". */
-function sliceEndpoints(slices: readonly V1EndpointSlice[], skip: Skip): Map<string, Map<string, SliceEndpoint>> {
+function sliceEndpoints(slices: readonly V1EndpointSlice[], nodeName: string | undefined, skip: Skip): Map<string, Map<string, SliceEndpoint>> {
   const byPort = new Map<string, Map<string, SliceEndpoint>>();
   for (const s of slices) {
     const what = `endpointslice ${s.metadata?.namespace ?? '?'}/${s.metadata?.name ?? '?'}`;
@@ -90,7 +99,8 @@ function sliceEndpoints(slices: readonly V1EndpointSlice[], skip: Skip): Map<str
         // ready unset means ready (the API's documented default); serving unset follows ready
         const ready = c.ready !== false;
         const serving = c.serving ?? ready;
-        const ep: SliceEndpoint = { ip: e.addresses[0], port: p.port, ready, servingTerminating: serving && c.terminating === true };
+        const local = nodeName !== undefined && e.nodeName === nodeName;
+        const ep: SliceEndpoint = { ip: e.addresses[0], port: p.port, local, ready, servingTerminating: serving && c.terminating === true };
         const id = `${ep.ip}:${ep.port}`;
         const old = m.get(id);
         // the same address in two slices (mid-move): ready wins
@@ -105,7 +115,7 @@ function sliceEndpoints(slices: readonly V1EndpointSlice[], skip: Skip): Map<str
  * The ServicePorts the proxy programs. Headless (clusterIP None) and ExternalName services,
  * and non-IPv4 ClusterIPs, are skipped silently: kube-proxy writes nothing for them either.
  */
-export function buildServicePorts(services: readonly V1Service[], slices: readonly V1EndpointSlice[], skip: Skip = () => {}): ServicePort[] {
+export function buildServicePorts(services: readonly V1Service[], slices: readonly V1EndpointSlice[], skip: Skip = () => {}, nodeName?: string): ServicePort[] {
   const slicesBySvc = new Map<string, V1EndpointSlice[]>();
   for (const s of slices) {
     const svc = s.metadata?.labels?.['kubernetes.io/service-name'];
@@ -143,7 +153,8 @@ export function buildServicePorts(services: readonly V1Service[], slices: readon
       const t = spec.sessionAffinityConfig?.clientIP?.timeoutSeconds;
       affinitySeconds = typeof t === 'number' && Number.isInteger(t) && t > 0 && t <= 86400 ? t : DEFAULT_AFFINITY_SECONDS;
     }
-    const eps = sliceEndpoints(slicesBySvc.get(`${namespace}/${name}`) ?? [], (w, r) => skip(w, r));
+    const eps = sliceEndpoints(slicesBySvc.get(`${namespace}/${name}`) ?? [], nodeName, (w, r) => skip(w, r));
+    const hasNodePorts = spec.type === 'NodePort' || spec.type === 'LoadBalancer';
     const ports = Array.isArray(spec.ports) ? spec.ports : [];
     for (const p of ports) {
       if (typeof p !== 'object' || p === null || !isPort(p.port)) {
@@ -160,7 +171,7 @@ export function buildServicePorts(services: readonly V1Service[], slices: readon
       // kube-proxy uses ready endpoints; only when none is ready, the serving terminating ones
       const ready = all.filter((e) => e.ready);
       const chosen = ready.length > 0 ? ready : all.filter((e) => e.servingTerminating);
-      const nodePort = isPort(p.nodePort) && (spec.type === 'NodePort' || spec.type === 'LoadBalancer') ? p.nodePort : 0;
+      const nodePort = isPort(p.nodePort) && hasNodePorts ? p.nodePort : 0;
       out.push({
         namespace,
         name,
@@ -170,7 +181,10 @@ export function buildServicePorts(services: readonly V1Service[], slices: readon
         port: p.port,
         nodePort,
         ...(affinitySeconds === undefined ? {} : { affinitySeconds }),
-        endpoints: chosen.map((e) => ({ ip: e.ip, port: e.port })).sort(compareEndpoints),
+        // the API ignores externalTrafficPolicy on services without external addresses
+        ...(spec.externalTrafficPolicy === 'Local' && hasNodePorts ? { externalLocal: true as const } : {}),
+        ...(spec.internalTrafficPolicy === 'Local' ? { internalLocal: true as const } : {}),
+        endpoints: chosen.map((e) => ({ ip: e.ip, port: e.port, ...(e.local ? { local: true as const } : {}) })).sort(compareEndpoints),
       });
     }
   }

@@ -38,6 +38,7 @@ export function portProtoHash(sp: Pick<ServicePort, 'namespace' | 'name' | 'port
 }
 
 export const iptSvcChain = (sp: ServicePort) => `KUBE-SVC-${portProtoHash(sp)}`;
+export const iptSvlChain = (sp: ServicePort) => `KUBE-SVL-${portProtoHash(sp)}`;
 export const iptExtChain = (sp: ServicePort) => `KUBE-EXT-${portProtoHash(sp)}`;
 export const iptSepChain = (sp: ServicePort, ep: Endpoint) => `KUBE-SEP-${hash(servicePortName(sp) + proto(sp) + epString(ep)).slice(0, 16)}`;
 
@@ -57,6 +58,7 @@ const nftSvcBase = (sp: ServicePort) => hashAndTruncate(nftBase(sp));
 const nftEpBase = (sp: ServicePort, ep: Endpoint) => hashAndTruncate(`${nftBase(sp)}__${ep.ip}/${ep.port}`);
 
 export const nftSvcChain = (sp: ServicePort) => `service-${nftSvcBase(sp)}`;
+export const nftLocalChain = (sp: ServicePort) => `local-${nftSvcBase(sp)}`;
 export const nftExtChain = (sp: ServicePort) => `external-${nftSvcBase(sp)}`;
 export const nftEpChain = (sp: ServicePort, ep: Endpoint) => `endpoint-${nftEpBase(sp, ep)}`;
 export const nftAffinitySet = (sp: ServicePort, ep: Endpoint) => `affinity-${nftEpBase(sp, ep)}`;

@@ -15,8 +15,9 @@
 // Every chain and map is added and flushed in the same transaction and then refilled, so the
 // kernel switches atomically. Affinity sets are added but NOT flushed (their elements are the
 // live client→endpoint bindings); sets and chains of vanished endpoints are deleted.
-import { servicePortName, type ServicePort } from './model.js';
-import { isNftAffinitySet, isNftServiceChain, nftAffinitySet, nftEpChain, nftExtChain, nftSvcChain } from './names.js';
+import { servicePortName, type Endpoint, type ServicePort } from './model.js';
+import { isNftAffinitySet, isNftServiceChain, nftAffinitySet, nftEpChain, nftExtChain, nftLocalChain, nftSvcChain } from './names.js';
+import { planPort } from './plan.js';
 import { MASQ_MARK } from './iptables.js';
 
 export const NFT_TABLE = 'kube-proxy';
@@ -102,39 +103,59 @@ export function renderNftables(sps: readonly ServicePort[], opts: NftablesOption
   for (const sp of sps) {
     const name = servicePortName(sp);
     const p = sp.protocol.toLowerCase();
-    if (sp.endpoints.length === 0) {
-      L.push(`add element ${T} no-endpoint-services { ${sp.clusterIP} . ${p} . ${sp.port} comment ${q(name)} : goto reject-chain }`);
-      if (sp.nodePort > 0) L.push(`add element ${T} no-endpoint-nodeports { ${p} . ${sp.nodePort} comment ${q(name)} : goto reject-chain }`);
-      continue;
-    }
+    const plan = planPort(sp);
+    // no endpoints at all → reject; none on this node for a Local policy → drop
+    const noEp = plan.hasEndpoints ? 'drop' : 'goto reject-chain';
+    if (!plan.hasInternal) L.push(`add element ${T} no-endpoint-services { ${sp.clusterIP} . ${p} . ${sp.port} comment ${q(name)} : ${noEp} }`);
+    if (sp.nodePort > 0 && !plan.hasExternal) L.push(`add element ${T} no-endpoint-nodeports { ${p} . ${sp.nodePort} comment ${q(name)} : ${noEp} }`);
+    if (!plan.hasEndpoints) continue;
+
     const svc = nftSvcChain(sp);
+    const loc = nftLocalChain(sp);
     const ext = nftExtChain(sp);
+    const internalChain = plan.internalChain === 'local' ? loc : svc;
+    const externalChain = plan.externalChain === 'local' ? loc : svc;
     // chains first: map elements and rules may only name chains that exist
-    for (const ep of sp.endpoints) chain(nftEpChain(sp, ep));
-    chain(svc);
-    serviceChains.push(svc, ...sp.endpoints.map((ep) => nftEpChain(sp, ep)));
-    if (sp.nodePort > 0) {
-      chain(ext);
-      serviceChains.push(ext);
+    for (const ep of plan.reachable) chain(nftEpChain(sp, ep));
+    if (plan.usesClusterChain) chain(svc);
+    if (plan.usesLocalChain) chain(loc);
+    if (plan.usesExternalChain) chain(ext);
+    serviceChains.push(
+      ...(plan.usesClusterChain ? [svc] : []),
+      ...(plan.usesLocalChain ? [loc] : []),
+      ...(plan.usesExternalChain ? [ext] : []),
+      ...plan.reachable.map((ep) => nftEpChain(sp, ep)),
+    );
+
+    if (plan.hasInternal) {
+      L.push(`add element ${T} service-ips { ${sp.clusterIP} . ${p} . ${sp.port} : goto ${internalChain} }`);
+      // off-cluster clients reaching a ClusterIP are masqueraded; pod clients keep their source
+      rule(internalChain, `ip daddr ${sp.clusterIP} ${p} dport ${sp.port} ip saddr != ${opts.clusterCIDR} jump mark-for-masquerade`);
     }
-    L.push(`add element ${T} service-ips { ${sp.clusterIP} . ${p} . ${sp.port} : goto ${svc} }`);
-    if (sp.nodePort > 0) {
+    if (plan.usesExternalChain) {
       L.push(`add element ${T} service-nodeports { ${p} . ${sp.nodePort} : goto ${ext} }`);
-      rule(ext, 'jump mark-for-masquerade');
-      rule(ext, `goto ${svc}`);
+      if (!sp.externalLocal) {
+        // externalTrafficPolicy Cluster: the endpoint may be on another node, so always SNAT
+        rule(ext, 'jump mark-for-masquerade');
+      } else {
+        // Local keeps the client's address; pods and the node itself are short-circuited to the
+        // cluster endpoints (the node masqueraded), as if they had gone out and back in
+        rule(ext, `ip saddr ${opts.clusterCIDR} goto ${svc} comment ${q('short-circuit pod traffic')}`);
+        rule(ext, `fib saddr type local jump mark-for-masquerade comment ${q('masquerade local traffic')}`);
+        rule(ext, `fib saddr type local goto ${svc} comment ${q('short-circuit local traffic')}`);
+      }
+      if (plan.hasExternal) rule(ext, `goto ${externalChain}`);
     }
-    // off-cluster clients reaching a ClusterIP are masqueraded; pod clients keep their source
-    rule(svc, `ip daddr ${sp.clusterIP} ${p} dport ${sp.port} ip saddr != ${opts.clusterCIDR} jump mark-for-masquerade`);
     if (sp.affinitySeconds !== undefined) {
-      for (const ep of sp.endpoints) {
+      for (const ep of plan.reachable) {
         const set = nftAffinitySet(sp, ep);
         sets.add(set);
         L.push(`add set ${T} ${set} { type ipv4_addr ; flags dynamic,timeout ; timeout ${sp.affinitySeconds}s ; }`);
-        rule(svc, `ip saddr @${set} goto ${nftEpChain(sp, ep)}`);
       }
     }
-    rule(svc, `numgen random mod ${sp.endpoints.length} vmap { ${sp.endpoints.map((ep, i) => `${i} : goto ${nftEpChain(sp, ep)}`).join(', ')} }`);
-    for (const ep of sp.endpoints) {
+    if (plan.usesClusterChain) endpointRules(rule, sp, svc, plan.clusterEps);
+    if (plan.usesLocalChain) endpointRules(rule, sp, loc, plan.localEps);
+    for (const ep of plan.reachable) {
       const c = nftEpChain(sp, ep);
       // hairpin: an endpoint reaching itself through the service must not see its own address
       rule(c, `ip saddr ${ep.ip} jump mark-for-masquerade`);
@@ -153,6 +174,12 @@ export function renderNftables(sps: readonly ServicePort[], opts: NftablesOption
   for (const c of staleChains) L.push(`delete chain ${T} ${c}`);
 
   return { text: `${L.join('\n')}\n`, serviceChains, staleChains, staleSets };
+}
+
+/** Affinity checks, then a uniform random choice among the endpoints. */
+function endpointRules(rule: (c: string, r: string) => void, sp: ServicePort, chain: string, eps: readonly Endpoint[]): void {
+  if (sp.affinitySeconds !== undefined) for (const ep of eps) rule(chain, `ip saddr @${nftAffinitySet(sp, ep)} goto ${nftEpChain(sp, ep)}`);
+  rule(chain, `numgen random mod ${eps.length} vmap { ${eps.map((ep, i) => `${i} : goto ${nftEpChain(sp, ep)}`).join(', ')} }`);
 }
 
 interface NftJson {

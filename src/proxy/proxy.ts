@@ -99,7 +99,7 @@ export async function runKubeProxy(opts: KubeProxyOptions): Promise<void> {
         if (warned.has(k)) return;
         warned.add(k);
         log.warn('skipping malformed object', { object: what, reason });
-      });
+      }, opts.nodeName);
       const res = await applyRules(sps, { mode: opts.mode, clusterCIDR: opts.clusterCIDR });
       const flushed = await flushConntrack(staleUdpFlows(prev, sps));
       prev = sps;

@@ -87,6 +87,9 @@ const three: ServicePort = {
   endpoints: [{ ip: '10.244.1.2', port: 8080 }, { ip: '10.244.1.3', port: 8080 }, { ip: '10.244.2.4', port: 8080 }],
 };
 const sticky: ServicePort = { ...three, name: 'sticky', nodePort: 0, affinitySeconds: 600, endpoints: three.endpoints.slice(0, 2) };
+// externalTrafficPolicy Local with one endpoint on this node; internalTrafficPolicy Local with none
+const extLocal: ServicePort = { ...three, name: 'extlocal', nodePort: 30081, externalLocal: true, endpoints: [{ ...three.endpoints[0]!, local: true }, ...three.endpoints.slice(1)] };
+const intLocal: ServicePort = { ...three, name: 'intlocal', nodePort: 0, internalLocal: true };
 const empty: ServicePort = { namespace: 'default', name: 'none', portName: '', protocol: 'UDP', clusterIP: '10.96.0.30', port: 53, nodePort: 30053, endpoints: [] };
 
 describe('iptables layout', () => {
@@ -156,6 +159,40 @@ describe('iptables layout', () => {
     expect(staleNatChains).toEqual(['KUBE-SEP-OLDOLDOLDOLDOLDO', 'KUBE-SVC-GONEGONEGONEGONE']);
     expect(lines).toContain('-X KUBE-SVC-GONEGONEGONEGONE');
     expect(text).not.toContain('MY-OWN-CHAIN');
+  });
+});
+
+describe('traffic policies Local', () => {
+  const L = renderIptables([extLocal, intLocal], { clusterCIDR: CIDR }).text.split('\n');
+  const N = renderNftables([extLocal, intLocal], { clusterCIDR: CIDR }).text.split('\n');
+  const h = portProtoHash(extLocal);
+  const local0 = iptSepChain(extLocal, extLocal.endpoints[0]!);
+
+  it('iptables: NodePort → KUBE-EXT short-circuits pods and the node to SVC, the rest to SVL (local endpoints only, no SNAT)', () => {
+    expect(L.filter((l) => l.startsWith(`-A KUBE-EXT-${h} `))).toEqual([
+      `-A KUBE-EXT-${h} -m comment --comment "pod traffic for default/extlocal:http external destinations" -s ${CIDR} -j KUBE-SVC-${h}`,
+      `-A KUBE-EXT-${h} -m comment --comment "masquerade LOCAL traffic for default/extlocal:http external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ`,
+      `-A KUBE-EXT-${h} -m comment --comment "route LOCAL traffic for default/extlocal:http external destinations" -m addrtype --src-type LOCAL -j KUBE-SVC-${h}`,
+      `-A KUBE-EXT-${h} -j KUBE-SVL-${h}`,
+    ]);
+    expect(L.filter((l) => l.startsWith(`-A KUBE-SVL-${h} `))).toEqual([`-A KUBE-SVL-${h} -m comment --comment "default/extlocal:http -> 10.244.1.2:8080" -j ${local0}`]);
+    // the ClusterIP still uses every endpoint
+    expect(L).toContain(`-A KUBE-SERVICES -m comment --comment "default/extlocal:http cluster IP" -m tcp -p tcp -d 10.96.0.10 --dport 80 -j KUBE-SVC-${h}`);
+  });
+
+  it('iptables: internalTrafficPolicy Local without local endpoints drops ClusterIP traffic', () => {
+    expect(L).toContain('-A KUBE-SERVICES -m comment --comment "default/intlocal:http has no local endpoints" -m tcp -p tcp -d 10.96.0.10 --dport 80 -j DROP');
+    expect(L.some((l) => l.includes(`KUBE-SVC-${portProtoHash(intLocal)}`))).toBe(false);
+  });
+
+  it('nftables: the same decisions with external-/local- chains and a drop verdict', () => {
+    const ext = nftSvcChain(extLocal).replace('service-', 'external-');
+    const loc = nftSvcChain(extLocal).replace('service-', 'local-');
+    expect(N).toContain(`add rule ip kube-proxy ${ext} ip saddr ${CIDR} goto ${nftSvcChain(extLocal)} comment "short-circuit pod traffic"`);
+    expect(N).toContain(`add rule ip kube-proxy ${ext} fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"`);
+    expect(N).toContain(`add rule ip kube-proxy ${ext} goto ${loc}`);
+    expect(N).toContain(`add rule ip kube-proxy ${loc} numgen random mod 1 vmap { 0 : goto ${nftEpChain(extLocal, extLocal.endpoints[0]!)} }`);
+    expect(N).toContain('add element ip kube-proxy no-endpoint-services { 10.96.0.10 . tcp . 80 comment "default/intlocal:http" : drop }');
   });
 });
 
