@@ -13,7 +13,8 @@ export function registerLabKubelet(lab: Command): void {
     .requiredOption('--cni-conf-dir <dir>', 'where the node agent writes its conflist')
     .requiredOption('--cni-bin-dir <dirs>', 'CNI plugin directories, \':\'-separated')
     .requiredOption('--netns-prefix <prefix>', 'prefix of the pod namespaces\' names')
-    .action(async (o: { nodeName: string; kubeconfig: string; labState: string; cniConfDir: string; cniBinDir: string; netnsPrefix: string }) => {
+    .option('--supervise-agent', 'run the node\'s agent (arguments from the lab state) and restart it with backoff when it dies')
+    .action(async (o: { nodeName: string; kubeconfig: string; labState: string; cniConfDir: string; cniBinDir: string; netnsPrefix: string; superviseAgent?: boolean }) => {
       if (!/^[a-z0-9-]{1,20}$/.test(o.netnsPrefix)) throw new PodwireError('USAGE', `--netns-prefix ${JSON.stringify(o.netnsPrefix)} must be 1..20 of [a-z0-9-]`);
       const { startKubelet } = await import('../lab/kubelet.js');
       const log = (msg: string, fields?: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), msg, ...fields })}\n`);
@@ -24,8 +25,10 @@ export function registerLabKubelet(lab: Command): void {
         cniConfDir: o.cniConfDir,
         cniBinDirs: o.cniBinDir.split(':').filter(Boolean),
         netnsPrefix: o.netnsPrefix,
+        superviseAgent: Boolean(o.superviseAgent),
         log,
       });
+      process.on('SIGUSR1', () => k.restartAgentNow());
       log('kubelet started', { node: o.nodeName });
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);

@@ -59,10 +59,10 @@ export function registerLab(program: Command): Command {
         `lab ${view.name} (${view.mode}, kube-proxy ${view.proxyMode}), API server ${view.apiServer.url} (pid ${view.apiServer.pid ?? '-'}, ${view.apiServer.running ? 'running' : 'DOWN'})`,
         `kubeconfig ${view.kubeconfig ?? '-'}`,
         '',
-        'NODE      UNDERLAY IP     PODCIDR          AGENT PID  NETNS / PIN DIR',
+        'NODE      UNDERLAY IP     PODCIDR          AGENT PID  RESTARTS  NETNS / PIN DIR',
       ];
       for (const n of view.nodes) {
-        out.push(`${n.name.padEnd(10)}${n.underlayIp.padEnd(16)}${n.podCIDR.padEnd(17)}${String(n.agentPid ?? '-').padEnd(6)}${n.agentRunning ? '   ' : ' ✗ '}${n.netns}  ${n.pinDir}`);
+        out.push(`${n.name.padEnd(10)}${n.underlayIp.padEnd(16)}${n.podCIDR.padEnd(17)}${String(n.agentPid ?? '-').padEnd(6)}${n.agentRunning ? '     ' : ' ✗   '}${String(n.agentRestarts).padEnd(10)}${n.netns}  ${n.pinDir}`);
       }
       out.push('', 'NAMESPACE/POD                 NODE      IP              NETNS');
       for (const p of view.pods) out.push(`${`${p.namespace}/${p.name}`.padEnd(30)}${p.node.padEnd(10)}${p.ip.padEnd(16)}${p.netns}${p.hostNetwork ? ' (hostNetwork)' : ''}`);
@@ -148,6 +148,7 @@ export function statusView(s: State, alive: (pid: number) => boolean = () => tru
       cniConfDir: n.cniConfDir,
       agentPid: n.agentPid,
       agentRunning: n.agentPid ? alive(n.agentPid) : false,
+      agentRestarts: n.agentRestarts ?? 0,
       agentLog: n.agentLog,
       kubeletPid: n.kubeletPid,
       kubeletRunning: n.kubeletPid ? alive(n.kubeletPid) : false,

@@ -116,7 +116,7 @@ export class Lab {
 
       for (let i = 0; i < nodes; i++) {
         const node = await lab.addNode();
-        log(`node ${node.name}: netns ${node.netnsName}, underlay ${node.underlayIp}, podCIDR ${node.podCIDR}, agent pid ${node.agentPid}, kubelet pid ${node.kubeletPid}`);
+        log(`node ${node.name}: netns ${node.netnsName}, underlay ${node.underlayIp}, podCIDR ${node.podCIDR}, kubelet pid ${node.kubeletPid} (runs the agent)`);
       }
       await lab.waitReady(opts.readyTimeoutMs ?? 90_000);
       log(`agents ready (conflists written)${proxyMode === 'none' ? '' : `, kube-proxies synced (${proxyMode})`}`);
@@ -268,14 +268,13 @@ export class Lab {
     });
 
     await writeFile(node.kubeconfig, renderKubeconfig(s.apiServer.url, this.token(), `system:node:${name}`, readFileSync(this.certFile(), 'utf8')), { mode: 0o600 });
-    node.agentPid = this.spawnIn(node.netnsPath, this.agentArgs(node), node.agentLog);
+    // The kubelet runs the agent (and restarts it when it dies), as kubelet runs a DaemonSet's pod.
+    node.agentArgv = this.agentArgs(node).slice(1);
+    await this.update((x) => Object.assign(x.nodes.find((n) => n.name === name)!, node));
     node.kubeletPid = this.spawnIn(node.netnsPath, this.kubeletArgs(node), node.kubeletLog!);
     if ((s.proxyMode ?? 'none') !== 'none') node.proxyPid = this.spawnIn(node.netnsPath, this.proxyArgs(node), node.proxyLog!);
-    await this.update((x) => {
-      const i = x.nodes.findIndex((n) => n.name === name);
-      x.nodes[i] = node;
-    });
-    return node;
+    await this.update((x) => (x.nodes.find((n) => n.name === name)!.kubeletPid = node.kubeletPid));
+    return this.node(name);
   }
 
   /** nsenter arguments that run a node's agent inside the node namespace. */
@@ -304,6 +303,7 @@ export class Lab {
       '--cni-conf-dir', node.cniConfDir,
       '--cni-bin-dir', this.pluginDirs().join(':'),
       '--netns-prefix', `${netnsPrefix(this.state.name)}p`,
+      '--supervise-agent',
     ];
   }
 
@@ -323,23 +323,33 @@ export class Lab {
     return [join(this.state.dir, 'cni-bin'), '/usr/lib/cni'];
   }
 
-  /** Restart one node's agent (e.g. after a test killed it). */
-  async startAgent(nodeName: string): Promise<number> {
-    const node = this.node(nodeName);
-    const pid = this.spawnIn(node.netnsPath, this.agentArgs(node), node.agentLog);
-    await this.update((x) => (x.nodes.find((n) => n.name === nodeName)!.agentPid = pid));
-    return pid;
+  /**
+   * Make sure a node's agent runs (e.g. after a test killed it): its supervisor (the node's
+   * kubelet) starts a dead one at once instead of after the backoff. Returns the running pid.
+   */
+  async startAgent(nodeName: string, timeoutMs = 30_000): Promise<number> {
+    const kubelet = this.node(nodeName).kubeletPid;
+    if (!kubelet || !alive(kubelet)) throw new PodwireError('IO_FAILED', `the kubelet of ${nodeName} (the agent's supervisor) is not running`);
+    process.kill(kubelet, 'SIGUSR1');
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const pid = (await this.refresh()).nodes.find((n) => n.name === nodeName)?.agentPid;
+      if (pid && alive(pid)) return pid;
+      if (Date.now() > deadline) throw new PodwireError('IO_FAILED', `agent of ${nodeName} not restarted after ${timeoutMs} ms`);
+      await sleep(50);
+      if (alive(kubelet)) process.kill(kubelet, 'SIGUSR1');
+    }
   }
 
   /** Every node's agent wrote its conflist and every kube-proxy synced once. */
   async waitReady(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    for (const node of this.state.nodes) {
+    for (const node of (await this.refresh()).nodes) {
       for (;;) {
         const conf = await loadConflist(node.cniConfDir).catch(() => undefined);
         if (conf) break;
-        if (node.agentPid && !alive(node.agentPid)) {
-          throw new PodwireError('IO_FAILED', `agent of ${node.name} exited before it was ready; log ${node.agentLog}:\n${tail(node.agentLog)}`);
+        if (node.kubeletPid && !alive(node.kubeletPid)) {
+          throw new PodwireError('IO_FAILED', `kubelet of ${node.name} (which runs its agent) exited; log ${node.kubeletLog}:\n${tail(node.kubeletLog ?? '')}`);
         }
         if (Date.now() > deadline) {
           throw new PodwireError('IO_FAILED', `agent of ${node.name} not ready after ${timeoutMs} ms; log ${node.agentLog}:\n${tail(node.agentLog)}`);
@@ -418,7 +428,9 @@ export class Lab {
     const node = this.node(name);
     for (const p of this.state.pods.filter((x) => x.node === name)) await this.delPod(p.name, p.namespace).catch(() => undefined);
     await apiRequest(this.state.apiServer.socket, 'DELETE', `/api/v1/nodes/${name}`).catch(() => undefined);
-    await stopPids([node.agentPid, node.kubeletPid, node.proxyPid]);
+    await stopPids([node.kubeletPid]); // first: it would restart the agent
+    await this.refresh();
+    await stopPids([this.node(name).agentPid, node.proxyPid]);
     await run('ip', ['netns', 'del', node.netnsName], { reject: false });
     await rm(node.pinDir, { recursive: true, force: true });
     await rm(join(this.state.dir, name), { recursive: true, force: true });
@@ -434,10 +446,11 @@ export class Lab {
    * them) and pin directories.
    */
   async down(): Promise<void> {
+    await stopPids((await readLabState(this.statePath).catch(() => this.state)).nodes.map((n) => n.kubeletPid)); // first: they restart agents
     const s = await readLabState(this.statePath).catch(() => this.state);
     this.state = s;
     await stopPids([
-      ...s.nodes.flatMap((n) => [n.kubeletPid, n.proxyPid, n.agentPid]),
+      ...s.nodes.flatMap((n) => [n.proxyPid, n.agentPid]),
       ...s.pods.map((p) => p.servePid),
       s.access?.forwarderPid,
       s.apiServer.pid,

@@ -20,6 +20,7 @@ import { createNetns } from '../netns/index.js';
 import { capabilityArgs, criCniArgs, servePorts } from './pod-network.js';
 import { addNetworkList, delNetworkList, loadConflist, type RuntimeConf } from './runtime.js';
 import { formatServePorts } from './serve.js';
+import { superviseAgent } from './supervise.js';
 import { readLabState, updateLabState, type LabPodState } from './state.js';
 
 export interface KubeletOptions {
@@ -30,10 +31,13 @@ export interface KubeletOptions {
   cniBinDirs: string[];
   /** Prefix of the pods' namespace names (the lab's, so `lab down` can sweep them). */
   netnsPrefix: string;
+  /** Run the node's agent (argv from the lab state) and restart it when it dies. */
+  superviseAgent?: boolean;
   log: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
 export interface Kubelet {
+  restartAgentNow(): void;
   stop(): Promise<void>;
 }
 
@@ -123,6 +127,7 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
   const me = initial.nodes.find((n) => n.name === o.nodeName);
   if (!me) throw new PodwireError('USAGE', `--node-name ${o.nodeName}: the lab at ${o.labState} has no such node`);
   const node = { ip: me.underlayIp, netnsName: me.netnsName, netnsPath: me.netnsPath };
+  const supervisor = o.superviseAgent && me.agentArgv ? superviseAgent({ nodeName: o.nodeName, labState: o.labState, argv: me.agentArgv, logFile: me.agentLog, log: o.log }) : undefined;
 
   let informer: ResilientInformer<V1Pod> | undefined;
   let running = false;
@@ -274,7 +279,9 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
   // Retries (failed pods, a conflist that appeared) need no event.
   const timer = setInterval(() => void reconcile(), 2000);
   return {
+    restartAgentNow: () => supervisor?.restartNow(),
     async stop() {
+      supervisor?.stop();
       stopped = true;
       clearInterval(timer);
       await informer?.stop();

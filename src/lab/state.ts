@@ -22,6 +22,10 @@ export interface LabNodeState {
   cniConfDir: string;
   agentPid?: number;
   agentLog: string;
+  /** `podwire agent` arguments; the node's kubelet runs (and restarts) the agent with them. */
+  agentArgv?: string[];
+  /** How many times the kubelet restarted a dead agent. */
+  agentRestarts?: number;
   kubeconfig: string;
   /** The node's lab kubelet (wires the Pods bound to this node). */
   kubeletPid?: number;
