@@ -20,6 +20,7 @@
 #include "lib/decide.h"
 #include "lib/lookups.h"
 #include "lib/forward.h"
+#include "lib/conntrack.h"
 
 SEC("tc")
 int from_uplink(struct __sk_buff *skb)
@@ -30,6 +31,8 @@ int from_uplink(struct __sk_buff *skb)
 	pw_pull_headers(skb);
 	pw_parse_skb(skb, &pkt);
 	pw_decide_to_local(&pkt, &v);
+	if (v.reason == PW_REASON_FWD_LOCAL_PEER)
+		pw_ct_record_from_node(&pkt);
 	pw_apply(skb, &pkt, &v);
 	return pw_finish(skb, &v, PW_DIR_INGRESS);
 }

@@ -20,6 +20,7 @@
 #include "lib/decide.h"
 #include "lib/lookups.h"
 #include "lib/forward.h"
+#include "lib/conntrack.h"
 
 SEC("tc")
 int from_vxlan(struct __sk_buff *skb)
@@ -30,6 +31,16 @@ int from_vxlan(struct __sk_buff *skb)
 	pw_pull_headers(skb);
 	pw_parse_skb(skb, &pkt);
 	pw_decide_to_local(&pkt, &v);
+	if (v.reason == PW_REASON_FWD_LOCAL_PEER)
+		pw_ct_record_from_node(&pkt);
+	/* A packet for a local pod that the stack must handle (a NAT reply, an ICMP error, a fragment,
+	 * options) came out of the tunnel with the SENDING node's device MAC as destination (the
+	 * kernel's VXLAN device is NOARP), so eth_type_trans marked it PACKET_OTHERHOST and ip_rcv
+	 * would drop it. It is for this host: say so. */
+	if (v.action == PW_ACT_PASS &&
+	    (v.reason == PW_REASON_PASS_STACK_NAT_REPLY || v.reason == PW_REASON_PASS_STACK_ICMP_ERROR ||
+	     v.reason == PW_REASON_PASS_STACK_FRAGMENT || v.reason == PW_REASON_PASS_STACK_IP_OPTIONS))
+		bpf_skb_change_type(skb, 0 /* PACKET_HOST */);
 	pw_apply(skb, &pkt, &v);
 	return pw_finish(skb, &v, PW_DIR_INGRESS);
 }

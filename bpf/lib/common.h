@@ -132,6 +132,8 @@ enum pw_ct_origin {
 	PW_CT_ORIGIN_NONE = 0,
 	PW_CT_ORIGIN_FROM_POD = 1, /* from_pod: a pod sent it to the stack */
 	PW_CT_ORIGIN_TO_POD = 2,   /* to_pod: the stack delivered it into a pod */
+	PW_CT_ORIGIN_FROM_NODE = 3, /* from_uplink/from_vxlan: a non-pod address (a node, a hostNetwork
+				     * pod, a NodePort forwarded with SNAT) reached a pod directly */
 };
 
 /* What pw_parse() found at L3. */

@@ -3,7 +3,9 @@
  *
  * Contract: pw_ct_record() runs for IPv4 packets that travel through the node's stack between a
  * pod and a peer — from_pod's passes (the pod sends to a Service IP, a node, the outside, or
- * answers such a flow) and to_pod (the stack delivers into the pod). The first of a flow's packets
+ * answers such a flow) and to_pod (the stack delivers into the pod) — and for packets a non-pod
+ * address sends straight into a pod from another node (from_uplink/from_vxlan), whose replies
+ * pass through the stack. The first of a flow's packets
  * that podwire sees names its initiator: if the packet's destination addr:port is a recorded
  * initiator, the packet belongs to that flow (a reply) and refreshes the entry; otherwise its
  * source is the initiator and is recorded (or refreshed). Replies to a recorded initiator are then
@@ -56,6 +58,22 @@ static __always_inline void pw_ct_record(const struct pw_pkt *p, __u32 origin)
 	n.ifindex = p->ifindex;
 	/* NOEXIST: another CPU may have recorded the same initiator a moment ago; keep its entry */
 	bpf_map_update_elem(&ct, &k, &n, BPF_NOEXIST);
+}
+
+/* from_uplink / from_vxlan, after a delivery into a local pod: a source that is no pod (a node's
+ * own address, a hostNetwork pod, a NodePort another node forwarded with SNAT) initiated this
+ * flow, and the pod's replies go to the stack, which must not then mistake the pod for the
+ * initiator. Pod-to-pod traffic (the source is in a pod CIDR) records nothing: the cost on the
+ * cross-node fast path is this one LPM lookup. */
+static __always_inline void pw_ct_record_from_node(const struct pw_pkt *p)
+{
+	struct pw_route_key rk;
+
+	rk.prefixlen = 32;
+	rk.addr = p->saddr;
+	if (bpf_map_lookup_elem(&routes, &rk))
+		return;
+	pw_ct_record(p, PW_CT_ORIGIN_FROM_NODE);
 }
 
 #endif /* PODWIRE_CONNTRACK_H */

@@ -53,7 +53,7 @@ export async function attachProgram(
     return await tcxAttach({ prog, dev: ifname, dir, pin, netns: opts.netns });
   } catch (e) {
     const why = e instanceof PodwireError ? (e.details?.trim() || e.message) : String(e);
-    throw new PodwireError('IO_FAILED', `attaching ${prog} to ${dir} of ${ifname} failed: ${why}`, { cause: e });
+    throw new PodwireError('IO_FAILED', `attaching ${prog} to ${ifname}${dir === 'egress' ? ' (egress)' : ''} failed: ${why}`, { cause: e });
   }
 }
 

@@ -8,7 +8,7 @@ import { enums, structs } from './generated/layouts.js';
 import { openPinnedMap } from './open.js';
 
 export type CtKind = 'stack' | 'flow';
-export type CtOrigin = 'from_pod' | 'to_pod' | 'none';
+export type CtOrigin = 'from_pod' | 'to_pod' | 'from_node' | 'none';
 
 export interface CtKey {
   kind: CtKind;

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadDatapath, pinPaths, unloadDatapath } from '../../src/loader/index.js';
-import { openConntrack, openEndpoints, type CtEntry, type Endpoint } from '../../src/maps/index.js';
+import { openConntrack, openEndpoints, openRoutes, type CtEntry, type Endpoint } from '../../src/maps/index.js';
 import { enums } from '../../src/maps/generated/layouts.js';
 import { createNetns, type Netns } from '../../src/netns/index.js';
 import { icmpHeader, ipv4Frame, l4Ports, testRun } from './packets.js';
@@ -134,6 +134,24 @@ describe('conntrack: replies of flows the stack owns', () => {
     // a second query from a new port is a new initiator
     await runFromPod(fromPod(podA, SERVICE_IP, UDP, l4Ports(45001, 53)), podA);
     expect((await runFromPod(fromPod(podB, podA.ip, UDP, l4Ports(53, 45001)), podB)).cb[0]).toBe(R.PASS_STACK_NAT_REPLY);
+  });
+
+  it('from_uplink: a non-pod source (another node, a hostNetwork pod) reaching a pod directly is the initiator; remote pods record nothing', async () => {
+    const routes = openRoutes(pinDir);
+    try {
+      routes.set({ cidr: '10.244.5.0/24', nodeIp: '172.30.0.12', kind: 'remote' });
+    } finally {
+      routes.close();
+    }
+    const fromNode = ipv4Frame({ dmac: 'ee:00:00:00:00:99', smac: '02:00:00:00:00:12', saddr: '172.30.0.12', daddr: podB.ip, protocol: TCP, payload: l4Ports(34000, 80) });
+    const r = await testRun(P.fromUplink, fromNode, { ifindex: podA.ifindex, netns: ns!.path });
+    expect(r.cb[0]).toBe(R.FWD_LOCAL_PEER);
+    expect(ctEntries()).toMatchObject([{ addr: '172.30.0.12', port: 34000, proto: TCP, origin: 'from_node' }]);
+    // B's replies to that node go to the stack as before (MISS), and B:80 never becomes an initiator
+    expect((await runFromPod(fromPod(podB, '172.30.0.12', TCP, l4Ports(80, 34000)), podB)).cb[0]).toBe(R.PASS_STACK_MISS);
+    const fromPodElsewhere = ipv4Frame({ dmac: 'ee:00:00:00:00:99', smac: '02:00:00:00:00:12', saddr: '10.244.5.7', daddr: podB.ip, protocol: TCP, payload: l4Ports(35000, 80) });
+    expect((await testRun(P.fromUplink, fromPodElsewhere, { ifindex: podA.ifindex, netns: ns!.path })).cb[0]).toBe(R.FWD_LOCAL_PEER);
+    expect(ctEntries().map((e) => e.addr)).toEqual(['172.30.0.12']);
   });
 
   it('ICMP echo flows are keyed by the echo id', async () => {

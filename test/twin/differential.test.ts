@@ -91,8 +91,17 @@ class CtOverlay implements MapSource {
   record(run: TwinRun): void {
     const p = run.pkt;
     const l4 = Number(p['l4']);
-    if (run.program !== 'from_pod' || Number(p['l3']) !== enums.pw_l3.values.IPV4) return;
-    if (!([R.PASS_STACK_MISS, R.PASS_STACK_NO_NODE_CFG, R.PASS_STACK_NAT_REPLY] as number[]).includes(run.core.reason)) return;
+    if (Number(p['l3']) !== enums.pw_l3.values.IPV4) return;
+    if (run.program === 'from_pod') {
+      if (!([R.PASS_STACK_MISS, R.PASS_STACK_NO_NODE_CFG, R.PASS_STACK_NAT_REPLY] as number[]).includes(run.core.reason)) return;
+    } else {
+      // from_uplink / from_vxlan: a delivery into a pod from a source no pod CIDR covers
+      if (run.core.reason !== R.FWD_LOCAL_PEER) return;
+      const rk = Buffer.alloc(8);
+      rk.writeUInt32LE(32, 0);
+      Buffer.from(String(p['saddr']).split('.').map(Number)).copy(rk, 4);
+      if (this.base.lookup('routes', rk) !== undefined) return;
+    }
     const L4 = enums.pw_l4.values;
     if (l4 === L4.FRAGMENT || l4 === L4.OPTIONS || l4 === L4.ICMP_ERROR) return;
     const proto = Number(p['protocol']);

@@ -203,7 +203,7 @@ export const enums = {
   },
   pw_ct_origin: {
     prefix: 'PW_CT_ORIGIN_',
-    values: { NONE: 0, FROM_POD: 1, TO_POD: 2 },
+    values: { NONE: 0, FROM_POD: 1, TO_POD: 2, FROM_NODE: 3 },
   },
   pw_direction: {
     prefix: 'PW_DIR_',
