@@ -10,6 +10,7 @@
 //   affinity (-m recent --rcheck), then picks an endpoint with -m statistic (1/n, 1/(n-1), …,
 //   last unconditional). KUBE-SEP-<hash> marks hairpin traffic (-s <endpoint>), records
 //   affinity (--set) and DNATs. KUBE-POSTROUTING masquerades marked packets and clears the mark.
+//   Local traffic policies (see plan.ts) add KUBE-SVL-<hash> with this node's endpoints only.
 //
 // The whole kube-proxy-owned chain set is declared (":CHAIN - [0:0]" flushes it) and refilled in
 // one `iptables-restore --noflush`, so the kernel switches atomically and non-KUBE rules stay.
@@ -106,13 +107,21 @@ export function renderIptables(sps: readonly ServicePort[], opts: IptablesOption
       const [why, verdict] = plan.hasEndpoints ? ['has no local endpoints', 'DROP'] : ['has no endpoints', 'REJECT'];
       filterRules.push(`-A KUBE-EXTERNAL-SERVICES -m comment --comment ${comment(`${name} ${why}`)} -m addrtype --dst-type LOCAL ${match} --dport ${sp.nodePort} -j ${verdict}`);
     }
+    for (const eip of sp.externalIPs ?? []) {
+      if (plan.hasExternal) continue;
+      const [why, verdict] = plan.hasEndpoints ? ['has no local endpoints', 'DROP'] : ['has no endpoints', 'REJECT'];
+      filterRules.push(`-A KUBE-EXTERNAL-SERVICES -m comment --comment ${comment(`${name} ${why}`)} ${match} -d ${eip} --dport ${sp.port} -j ${verdict}`);
+    }
     if (!plan.hasEndpoints) continue;
 
     if (plan.hasInternal) {
       natRules.push(`-A KUBE-SERVICES -m comment --comment ${comment(`${name} cluster IP`)} ${match} -d ${sp.clusterIP} --dport ${sp.port} -j ${internalChain}`);
     }
+    for (const eip of sp.externalIPs ?? []) {
+      natRules.push(`-A KUBE-SERVICES -m comment --comment ${comment(`${name} external IP`)} ${match} -d ${eip} --dport ${sp.port} -j ${ext}`);
+    }
     if (plan.usesExternalChain) {
-      natRules.push(`-A KUBE-NODEPORTS -m comment --comment ${comment(name)} ${match} --dport ${sp.nodePort} -j ${ext}`);
+      if (sp.nodePort > 0) natRules.push(`-A KUBE-NODEPORTS -m comment --comment ${comment(name)} ${match} --dport ${sp.nodePort} -j ${ext}`);
       natChain(ext);
       if (!sp.externalLocal) {
         // externalTrafficPolicy Cluster: the endpoint may be on another node, so always SNAT

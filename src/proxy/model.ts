@@ -24,6 +24,8 @@ export interface ServicePort {
   port: number;
   /** 0 = none. */
   nodePort: number;
+  /** spec.externalIPs (IPv4): answered like NodePorts, through the external chain. */
+  externalIPs?: string[];
   /** sessionAffinity ClientIP: the timeout in seconds; undefined = no affinity. */
   affinitySeconds?: number;
   /** externalTrafficPolicy Local (NodePort traffic only to this node's endpoints, source kept). */
@@ -155,6 +157,7 @@ export function buildServicePorts(services: readonly V1Service[], slices: readon
     }
     const eps = sliceEndpoints(slicesBySvc.get(`${namespace}/${name}`) ?? [], nodeName, (w, r) => skip(w, r));
     const hasNodePorts = spec.type === 'NodePort' || spec.type === 'LoadBalancer';
+    const externalIPs = (Array.isArray(spec.externalIPs) ? spec.externalIPs : []).filter(isIPv4);
     const ports = Array.isArray(spec.ports) ? spec.ports : [];
     for (const p of ports) {
       if (typeof p !== 'object' || p === null || !isPort(p.port)) {
@@ -182,7 +185,8 @@ export function buildServicePorts(services: readonly V1Service[], slices: readon
         nodePort,
         ...(affinitySeconds === undefined ? {} : { affinitySeconds }),
         // the API ignores externalTrafficPolicy on services without external addresses
-        ...(spec.externalTrafficPolicy === 'Local' && hasNodePorts ? { externalLocal: true as const } : {}),
+        ...(externalIPs.length > 0 ? { externalIPs } : {}),
+        ...(spec.externalTrafficPolicy === 'Local' && (nodePort > 0 || externalIPs.length > 0) ? { externalLocal: true as const } : {}),
         ...(spec.internalTrafficPolicy === 'Local' ? { internalLocal: true as const } : {}),
         endpoints: chosen.map((e) => ({ ip: e.ip, port: e.port, ...(e.local ? { local: true as const } : {}) })).sort(compareEndpoints),
       });

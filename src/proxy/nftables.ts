@@ -58,6 +58,14 @@ export function renderNftables(sps: readonly ServicePort[], opts: NftablesOption
     L.push(`add chain ${T} ${c}`, `flush chain ${T} ${c}`);
   };
   const rule = (c: string, r: string) => L.push(`add rule ${T} ${c} ${r}`);
+  // one element per key: two services claiming the same external IP:port (the API allows it)
+  // must not fail the whole transaction; the first one wins, as the first iptables rule would
+  const keys = new Set<string>();
+  const element = (map: string, key: string, rest: string) => {
+    if (keys.has(`${map} ${key}`)) return;
+    keys.add(`${map} ${key}`);
+    L.push(`add element ${T} ${map} { ${key}${rest} }`);
+  };
 
   L.push(`add table ${T} { comment ${q('rules for kube-proxy')} ; }`);
   for (const [name, type, hook, prio] of BASE_CHAINS) {
@@ -106,8 +114,9 @@ export function renderNftables(sps: readonly ServicePort[], opts: NftablesOption
     const plan = planPort(sp);
     // no endpoints at all → reject; none on this node for a Local policy → drop
     const noEp = plan.hasEndpoints ? 'drop' : 'goto reject-chain';
-    if (!plan.hasInternal) L.push(`add element ${T} no-endpoint-services { ${sp.clusterIP} . ${p} . ${sp.port} comment ${q(name)} : ${noEp} }`);
-    if (sp.nodePort > 0 && !plan.hasExternal) L.push(`add element ${T} no-endpoint-nodeports { ${p} . ${sp.nodePort} comment ${q(name)} : ${noEp} }`);
+    if (!plan.hasInternal) element('no-endpoint-services', `${sp.clusterIP} . ${p} . ${sp.port}`, ` comment ${q(name)} : ${noEp}`);
+    if (sp.nodePort > 0 && !plan.hasExternal) element('no-endpoint-nodeports', `${p} . ${sp.nodePort}`, ` comment ${q(name)} : ${noEp}`);
+    for (const eip of plan.hasExternal ? [] : (sp.externalIPs ?? [])) element('no-endpoint-services', `${eip} . ${p} . ${sp.port}`, ` comment ${q(name)} : ${noEp}`);
     if (!plan.hasEndpoints) continue;
 
     const svc = nftSvcChain(sp);
@@ -128,12 +137,13 @@ export function renderNftables(sps: readonly ServicePort[], opts: NftablesOption
     );
 
     if (plan.hasInternal) {
-      L.push(`add element ${T} service-ips { ${sp.clusterIP} . ${p} . ${sp.port} : goto ${internalChain} }`);
+      element('service-ips', `${sp.clusterIP} . ${p} . ${sp.port}`, ` : goto ${internalChain}`);
       // off-cluster clients reaching a ClusterIP are masqueraded; pod clients keep their source
       rule(internalChain, `ip daddr ${sp.clusterIP} ${p} dport ${sp.port} ip saddr != ${opts.clusterCIDR} jump mark-for-masquerade`);
     }
     if (plan.usesExternalChain) {
-      L.push(`add element ${T} service-nodeports { ${p} . ${sp.nodePort} : goto ${ext} }`);
+      if (sp.nodePort > 0) element('service-nodeports', `${p} . ${sp.nodePort}`, ` : goto ${ext}`);
+      for (const eip of sp.externalIPs ?? []) element('service-ips', `${eip} . ${p} . ${sp.port}`, ` : goto ${ext}`);
       if (!sp.externalLocal) {
         // externalTrafficPolicy Cluster: the endpoint may be on another node, so always SNAT
         rule(ext, 'jump mark-for-masquerade');

@@ -24,7 +24,7 @@ export interface PortPlan {
 }
 
 export function planPort(sp: ServicePort): PortPlan {
-  const externallyAccessible = sp.nodePort > 0;
+  const externallyAccessible = sp.nodePort > 0 || (sp.externalIPs?.length ?? 0) > 0;
   const clusterEps = sp.endpoints;
   const localEps = sp.endpoints.filter((e) => e.local);
   const hasEndpoints = clusterEps.length > 0;

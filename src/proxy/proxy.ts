@@ -76,11 +76,17 @@ export async function runKubeProxy(opts: KubeProxyOptions): Promise<void> {
       ? watchOwnNode(client, opts.nodeName, {
           log: log.with({ informer: 'node' }),
           onChange: () => {
-            const ip = node?.list().map(nodeFacts).find((n) => n.name === opts.nodeName)?.internalIp;
-            if (ip !== undefined && ip !== nodeIP) {
-              nodeIP = ip;
-              log.info('node IP from the Node object', { nodeIP: ip });
+            try {
+              const ip = node?.list().map(nodeFacts).find((n) => n.name === opts.nodeName)?.internalIp;
+              if (ip !== undefined && ip !== nodeIP) {
+                nodeIP = ip;
+                log.info('node IP from the Node object', { nodeIP: ip });
+              }
+            } catch (e) {
+              // a malformed Node must not take the proxy down (this runs in the watch's handler)
+              log.warn('cannot read the node IP from the Node object', { error: e });
             }
+            kick();
           },
         })
       : undefined;
@@ -89,6 +95,10 @@ export async function runKubeProxy(opts: KubeProxyOptions): Promise<void> {
     if (stopped) return;
     // kube-proxy waits for both initial lists: rules from half a view would drop live services
     if (!services.synced || !slices.synced) return;
+    // like kube-proxy, learn the node IP before the first sync (the rules do not depend on it:
+    // NodePorts answer on every local address; it is reported and logged)
+    if (node !== undefined && !node.synced) return;
+    if (node !== undefined && nodeIP === undefined && !synced) log.warn('Node object has no InternalIP (or does not exist); continuing without a node IP', { node: opts.nodeName });
     running = true;
     again = false;
     lastSyncAt = Date.now();

@@ -19,6 +19,9 @@ const all: ServicePort[] = [
   { ...base, name: 'extlocal', clusterIP: '10.96.0.12', nodePort: 30081, externalLocal: true },
   { ...base, name: 'intlocal', clusterIP: '10.96.0.13', nodePort: 0, internalLocal: true, endpoints: base.endpoints.slice(1) },
   { ...base, name: 'none', clusterIP: '10.96.0.14', nodePort: 30082, endpoints: [] },
+  { ...base, name: 'eip', clusterIP: '10.96.0.15', nodePort: 0, externalIPs: ['192.0.2.10'] },
+  { ...base, name: 'eip2', clusterIP: '10.96.0.16', nodePort: 0, externalIPs: ['192.0.2.10'] },
+  { ...base, name: 'eipnone', clusterIP: '10.96.0.17', nodePort: 0, externalIPs: ['192.0.2.11'], endpoints: [] },
 ];
 
 describe.each(['iptables', 'nftables'] as const)('applying the %s layout', (mode) => {
@@ -52,7 +55,7 @@ describe.each(['iptables', 'nftables'] as const)('applying the %s layout', (mode
     const r = await applyRules([base], { mode, clusterCIDR: CIDR, netns: ns.path });
     expect(r.deleted).toBeGreaterThan(5);
     const after = await dump();
-    for (const gone of ['default/sticky', 'default/extlocal', 'default/intlocal', 'default/dns', 'affinity-']) expect(after).not.toContain(gone);
+    for (const gone of ['default/sticky', 'default/extlocal', 'default/intlocal', 'default/dns', 'default/eip', 'affinity-']) expect(after).not.toContain(gone);
     expect(after).toContain('default/web');
     expect(after).toContain('10.99.0.0/16');
   });

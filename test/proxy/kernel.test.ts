@@ -165,6 +165,19 @@ describe.each(['iptables', 'nftables'] as const)('lab kube-proxy (%s mode) on th
     await waitFor('web to use both backends again', async () => backendsOf(await w.call('tcp', WEB, 80, 30)).size === 2);
   });
 
+  it('survives an API outage: rules stay, and a change made meanwhile is picked up after it', async () => {
+    await w.stopBridge();
+    w.api.put('endpointslices', slice('web', [BACKENDS[0].ip], [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'dns', port: 5353, protocol: 'UDP' }]));
+    // while the API is unreachable the last rules keep serving
+    expect(backendsOf(await w.call('tcp', WEB, 80, 20))).toEqual(new Set(['b1', 'b2']));
+    expect(w.proxy!.exitCode).toBeNull();
+    await w.startBridge();
+    await waitFor('web to use only b1 after the outage', async () => (await w.call('tcp', WEB, 80, 8)).every((r) => r.startsWith('b1 ')), 60_000, 500);
+    expect(w.logLines().some((l) => l.msg === 'watch failed; restarting')).toBe(true);
+    w.api.put('endpointslices', slice('web', ALL_IPS, [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'dns', port: 5353, protocol: 'UDP' }]));
+    await waitFor('web to use both backends again', async () => backendsOf(await w.call('tcp', WEB, 80, 30)).size === 2);
+  }, 120_000);
+
   it('a deleted service stops answering and its chains are removed', async () => {
     w.api.delete('services', 'default', 'sticky');
     await waitFor('sticky to stop answering', async () => (await w.call('tcp', STICKY, 80, 1))[0]!.startsWith('ERR'));

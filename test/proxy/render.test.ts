@@ -196,6 +196,29 @@ describe('traffic policies Local', () => {
   });
 });
 
+describe('external IPs', () => {
+  const withEip: ServicePort = { ...three, name: 'eip', nodePort: 0, externalIPs: ['192.0.2.10'] };
+  const twin: ServicePort = { ...withEip, name: 'eip2', clusterIP: '10.96.0.99' };
+  const noEp: ServicePort = { ...withEip, name: 'eipnone', clusterIP: '10.96.0.98', externalIPs: ['192.0.2.11'], endpoints: [] };
+
+  it('iptables: KUBE-SERVICES sends the external IP to KUBE-EXT (masquerade, then SVC); none → REJECT in KUBE-EXTERNAL-SERVICES', () => {
+    const L = renderIptables([withEip, noEp], { clusterCIDR: CIDR }).text.split('\n');
+    const h = portProtoHash(withEip);
+    expect(L).toContain(`-A KUBE-SERVICES -m comment --comment "default/eip:http external IP" -m tcp -p tcp -d 192.0.2.10 --dport 80 -j KUBE-EXT-${h}`);
+    expect(L).toContain(`-A KUBE-EXT-${h} -j KUBE-SVC-${h}`);
+    expect(L.some((l) => l.startsWith('-A KUBE-NODEPORTS') && l.includes('eip'))).toBe(false);
+    expect(L).toContain('-A KUBE-EXTERNAL-SERVICES -m comment --comment "default/eipnone:http has no endpoints" -m tcp -p tcp -d 192.0.2.11 --dport 80 -j REJECT');
+  });
+
+  it('nftables: external IP in @service-ips → external chain; a second claim of the same IP:port is dropped, not fatal', () => {
+    const N = renderNftables([withEip, twin, noEp], { clusterCIDR: CIDR }).text.split('\n');
+    const ext = nftSvcChain(withEip).replace('service-', 'external-');
+    expect(N).toContain(`add element ip kube-proxy service-ips { 192.0.2.10 . tcp . 80 : goto ${ext} }`);
+    expect(N.filter((l) => l.includes('service-ips { 192.0.2.10 . tcp . 80'))).toHaveLength(1);
+    expect(N).toContain('add element ip kube-proxy no-endpoint-services { 192.0.2.11 . tcp . 80 comment "default/eipnone:http" : goto reject-chain }');
+  });
+});
+
 describe('nftables layout', () => {
   const r = renderNftables([three, sticky, empty], {
     clusterCIDR: CIDR,

@@ -111,6 +111,8 @@ export class ProxyWorld {
   proxyLog = '';
   proxyOut = '';
   proxy: ChildProcess | undefined;
+  apiPort = 0;
+  private bridge: ChildProcess | undefined;
 
   static async create(): Promise<ProxyWorld> {
     const w = new ProxyWorld();
@@ -148,7 +150,8 @@ export class ProxyWorld {
 
     this.api = await MiniApi.start(join(this.dir, 'api.sock'));
     const port = 20000 + Math.floor(Math.random() * 20000);
-    await this.daemon(this.node, [process.execPath, join(this.dir, 'bridge.cjs'), this.api.socket, String(port)], 'API bridge');
+    this.apiPort = port;
+    await this.startBridge();
     await writeFile(
       join(this.dir, 'kubeconfig'),
       JSON.stringify({
@@ -182,8 +185,22 @@ export class ProxyWorld {
     return p;
   }
 
+  /** The API becomes reachable from the node namespace (again). */
+  async startBridge(): Promise<void> {
+    this.bridge = await this.daemon(this.node, [process.execPath, join(this.dir, 'bridge.cjs'), this.api.socket, String(this.apiPort)], 'API bridge');
+  }
+
+  /** An API outage as the node sees it: the bridge process ends, its connections are cut. */
+  async stopBridge(): Promise<void> {
+    const b = this.bridge;
+    if (!b || b.exitCode !== null || b.signalCode !== null) return;
+    const exited = new Promise((r) => b.once('exit', r));
+    b.kill('SIGKILL');
+    await exited;
+  }
+
   /** A long-running process in a namespace that prints "ready" once it serves. */
-  private async daemon(ns: Netns, argv: string[], what: string): Promise<void> {
+  private async daemon(ns: Netns, argv: string[], what: string): Promise<ChildProcess> {
     const child = spawn('nsenter', [`--net=${ns.path}`, '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.procs.push({ child, what });
     let out = '';
@@ -193,6 +210,7 @@ export class ProxyWorld {
       if (child.exitCode !== null) throw new Error(`${what} exited ${child.exitCode}: ${out}`);
       return out.includes('ready');
     }, 20_000, 50);
+    return child;
   }
 
   /** The kube-proxy CLI registration bundled on its own, run as `podwire lab kube-proxy`. */
