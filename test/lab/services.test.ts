@@ -67,13 +67,7 @@ interface Svc { clusterIP: string; nodePorts: Record<string, number> }
 
 const show = (a: ProbeAnswer) => a.line ?? `error ${a.error}`;
 
-// vxlan is not in this list yet: on the datapath this branch merged, the stack's packets that
-// from_vxlan passes up (every cross-node NATed flow) arrive on pwvxlan0 with a foreign inner
-// destination MAC and are dropped as PACKET_OTHERHOST (the device's rx "otherhost" counter), so
-// ClusterIP/NodePort/hostPort with the backend across nodes fail there. Add 'vxlan' once fixed.
-const MODES = ['native'] as const;
-
-for (const mode of MODES) {
+for (const mode of ['native', 'vxlan'] as const) {
   for (const proxyMode of ['iptables', 'nftables'] as const) {
     describe(`Services in the lab, ${mode} mode, kube-proxy ${proxyMode}`, () => {
       let lab: Lab;
