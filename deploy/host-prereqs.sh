@@ -17,10 +17,11 @@ need_root
 # Debian packages: toolchain for the datapath, tools the tests and the demo drive, and the real
 # CNI runtimes the tests exercise (podman with its CNI backend, containerd 1.6, runc, reference
 # plugins);
+# python3-prometheus-client: the tests parse the agent's /metrics with a real text-format parser;
 # binutils' strip shrinks the node binary inside dist/podwire (npm run build:bin).
 pkgs=(
   clang-16 lld-16 llvm-16 libbpf-dev bpftool linux-libc-dev binutils
-  iproute2 iputils-ping iperf3 sockperf ethtool util-linux procps curl file python3
+  iproute2 iputils-ping iperf3 sockperf ethtool util-linux procps curl file python3 python3-prometheus-client
   containernetworking-plugins podman runc busybox-static iptables nftables conntrack containerd linux-perf
 )
 missing=()

@@ -1,15 +1,17 @@
-// The control-plane section: CNI latency, map sync rate, watch → map latency, agent start.
+// The control-plane section: CNI latency, map sync rate, metrics scrape cost, watch → map latency, agent start.
 // Each part fails on its own (recorded as an error) without hiding the others' figures.
 import type { Progress } from '../progress.js';
 import type { Collector } from '../results.js';
 import { benchCni } from './cni.js';
 import { benchLab } from './lab.js';
 import { benchMapSync } from './maps.js';
+import { benchMetricsScrape } from './metrics.js';
 
 export async function runControlPlane(o: { quick: boolean }, col: Collector, progress: Progress): Promise<void> {
   const parts: Array<[string, () => Promise<void>]> = [
     ['cni', () => benchCni({ pods: o.quick ? 10 : 100, concurrent: o.quick ? 10 : 50 }, col, progress)],
     ['map-sync', () => benchMapSync({ sizes: [10_000, 100_000], iterations: o.quick ? 2 : 10 }, col, progress)],
+    ['metrics', () => benchMetricsScrape({ endpoints: 100_000, iterations: o.quick ? 3 : 20 }, col, progress)],
     ['agent', () => benchLab({ watchEvents: o.quick ? 3 : 20, restarts: o.quick ? 1 : 3, shimPods: o.quick ? 10 : 100 }, col, progress)],
   ];
   for (const [name, fn] of parts) {

@@ -10,12 +10,13 @@ import type { AgentConfig } from './config.js';
 import { startCniServer } from './cni-server.js';
 import { startCtGc } from './ct-gc.js';
 import { negotiateChain, writeConflist, type ChainChoice } from './conflist.js';
-import { ensureDatapath } from './datapath.js';
+import { ensureDatapath, podwireVersion } from './datapath.js';
 import { kernelDataplane, type Dataplane, type NodeSetup } from './dataplane.js';
 import { startHealthServer } from './health.js';
 import { createLogger, type Logger } from './log.js';
 import { Reconciler } from './reconcile.js';
 import type { Defines } from '../loader/index.js';
+import * as metrics from '../metrics/index.js';
 
 /**
  * Compile-time constants for this node. Everything node-specific that may change at run time
@@ -46,6 +47,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     cniConfDir: config.cniConfDir,
     api: config.api.kind === 'kubeconfig' ? config.api.path : 'in-cluster',
   });
+  metrics.setBuildInfo({ version: podwireVersion(), node: config.nodeName });
   const state = { datapath: false, setup: undefined as NodeSetup | undefined, conflist: false };
   let reconciler: Reconciler | undefined;
   const health = await startHealthServer(config.health.host, config.health.port, () => {
@@ -56,10 +58,20 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
       conflistWritten: state.conflist,
     };
     return { ready: Object.values(checks).every(Boolean), checks };
-  });
-  log.info('health endpoints listening', { host: config.health.host, port: health.port });
+  }, config.metrics ? {} : { metrics: metrics.handleMetrics });
+  log.info('health endpoints listening', { host: config.health.host, port: health.port, metrics: config.metrics === undefined });
 
   const cleanups: Array<() => Promise<void> | void> = [() => health.close()];
+  if (config.metrics) {
+    try {
+      const m = await metrics.startMetricsServer(config.metrics.host, config.metrics.port);
+      cleanups.push(() => m.close());
+      log.info('metrics endpoint listening', { host: config.metrics.host, port: m.port, path: metrics.METRICS_PATH });
+    } catch (e) {
+      await health.close();
+      throw e;
+    }
+  }
   const cleanup = async () => {
     for (const c of cleanups.reverse()) {
       try {
@@ -73,25 +85,32 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
 
   let dataplane: Dataplane;
   try {
-    await ensureDatapath({ pinDir: config.pinDir, stateDir: config.stateDir, defines: datapathDefines(config), log });
+    const dp = await ensureDatapath({ pinDir: config.pinDir, stateDir: config.stateDir, defines: datapathDefines(config), log });
+    metrics.observeDatapathLoad(dp.durationMs / 1000, dp.adopted);
+    metrics.watchDatapath(config.pinDir);
     state.datapath = true;
     dataplane = kernelDataplane({
       pinDir: config.pinDir,
       stateDir: config.stateDir,
+      log,
       mode: config.mode,
       uplink: config.uplink,
       ...(config.vni === undefined ? {} : { vni: config.vni }),
+      // GC runs the chained plugins' DEL (portmap) from libcni's cache: see gc-chain.ts
+      cniBinDirs: config.cniBinDirs,
+      cniCacheDir: config.cniCacheDir,
     });
     cleanups.push(() => dataplane.close());
     const t0 = performance.now();
     state.setup = await dataplane.setupNode();
+    metrics.observeDatapathAttach('node', (performance.now() - t0) / 1000);
     log.info('node set up', { ...state.setup, durationMs: Math.round(performance.now() - t0) });
     // The CNI shim's fast path: served once the datapath can take ADDs (before that the shim
     // finds no socket and execs the full plugin, which reports the same state).
     const cniServer = await startCniServer({ path: config.cniSocket, log });
     cleanups.push(() => cniServer.close());
     log.info('CNI requests served', { socket: cniServer.path });
-    const ctGc = startCtGc({ pinDir: config.pinDir, log: log.with({ component: 'ct-gc' }) });
+    const ctGc = startCtGc({ pinDir: config.pinDir, log: log.with({ component: 'ct-gc' }), onRun: (r) => metrics.recordConntrackGc(r.expired) });
     cleanups.push(() => ctGc.stop());
   } catch (e) {
     await cleanup();
@@ -111,7 +130,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
 
   let chain: ChainChoice | undefined;
   let kick = () => {};
-  const watchOpts = (name: string) => ({ onChange: () => kick(), log: log.with({ informer: name }) });
+  const watchOpts = (name: string) => ({ onChange: () => kick(), log: log.with({ informer: name }), hooks: metrics.informerHooks(name) });
   const nodes = kube.watchNodes(client, watchOpts('nodes'));
   const pods = kube.watchPodsOnNode(client, config.nodeName, watchOpts('pods'));
   const r = new Reconciler({
@@ -121,6 +140,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     dataplane,
     log,
     gcGraceMs: config.gcGraceMs,
+    onRun: metrics.observeReconcile,
     onReady: async (podCIDR) => {
       chain ??= await negotiateChain(config.cniBinDirs);
       const changed = await writeConflist(config.cniConfDir, {

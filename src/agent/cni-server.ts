@@ -11,6 +11,7 @@ import { chmod, mkdir, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { PodwireError } from '../errors/index.js';
+import { observeCniOperation } from '../metrics/index.js';
 import type { Logger } from './log.js';
 
 /** A CNI config is a few KiB (a prevResult with many IPs a few more); anything larger is not one. */
@@ -20,6 +21,8 @@ export const REQUEST_TIMEOUT_MS = 10_000;
 
 export interface CniServer {
   path: string;
+  /** Requests answered so far (every answer, errors included): proof that the agent, not the shim's fallback, served them. */
+  readonly served: number;
   close(): Promise<void>;
 }
 
@@ -61,17 +64,34 @@ async function errorReply(e: unknown): Promise<Reply> {
 }
 
 async function answer(text: string): Promise<Reply> {
+  const t0 = performance.now();
+  let command: string | undefined;
+  let reply: Reply;
   try {
     const req = parseCniRequest(text);
+    command = req.env['CNI_COMMAND'];
     // Lazy: the CNI core (and the datapath modules ADD needs) load on the first request.
     const { runCni } = await import('../cni/index.js');
-    return await runCni(req);
+    reply = await runCni(req);
   } catch (e) {
-    return errorReply(e);
+    reply = await errorReply(e);
   }
+  observeCniOperation(command, reply.exitCode === 0, (performance.now() - t0) / 1000);
+  return reply;
 }
 
-function serve(sock: Socket, log: Logger | undefined): void {
+/** What the "cni request served" line names: enough to tell which pod's request the agent answered. */
+function requestFields(text: string, r: Reply): Record<string, unknown> {
+  let env: Record<string, string> = {};
+  try {
+    env = parseCniRequest(text).env;
+  } catch {
+    // a request that did not parse is still an answered request
+  }
+  return { command: env['CNI_COMMAND'], containerId: env['CNI_CONTAINERID'], ifname: env['CNI_IFNAME'], exitCode: r.exitCode };
+}
+
+function serve(sock: Socket, log: Logger | undefined, onServed: () => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
   let done = false;
@@ -96,7 +116,14 @@ function serve(sock: Socket, log: Logger | undefined): void {
   });
   sock.on('end', () => {
     if (done) return;
-    void answer(Buffer.concat(chunks).toString('utf8')).then(reply);
+    const text = Buffer.concat(chunks).toString('utf8');
+    void answer(text).then((r) => {
+      reply(r);
+      // Who answered a CNI request must be observable: the shim falls back to podwire-full
+      // silently, so tests and operators count these lines (or CniServer.served).
+      onServed();
+      log?.info('cni request served', requestFields(text, r));
+    });
   });
 }
 
@@ -106,7 +133,12 @@ export async function startCniServer(o: CniServerOptions): Promise<CniServer> {
   await unlink(o.path).catch((e: NodeJS.ErrnoException) => {
     if (e.code !== 'ENOENT') throw new PodwireError('IO_FAILED', `cannot remove the stale CNI socket ${o.path}: ${e.message}`, { cause: e });
   });
-  const server: Server = createServer({ allowHalfOpen: true }, (sock) => serve(sock, o.log));
+  let served = 0;
+  const server: Server = createServer({ allowHalfOpen: true }, (sock) =>
+    serve(sock, o.log, () => {
+      served++;
+    }),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(new PodwireError('IO_FAILED', `cannot listen on the CNI socket ${o.path}: ${e.message}`, { cause: e })));
     // The conflist that names the socket is written later (once ready); the chmod below makes
@@ -116,6 +148,9 @@ export async function startCniServer(o: CniServerOptions): Promise<CniServer> {
   await chmod(o.path, 0o600);
   return {
     path: o.path,
+    get served() {
+      return served;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         // In-flight requests finish (the runtime is waiting for them); new connections are refused.

@@ -15,6 +15,8 @@ export const VXLAN_OVERHEAD = 50;
 export const DEFAULT_STATE_DIR = '/var/lib/podwire';
 export const DEFAULT_CNI_CONF_DIR = '/etc/cni/net.d';
 export const DEFAULT_CNI_BIN_DIR = '/opt/cni/bin';
+/** libcni's result cache (libcni.CacheDir): GC runs the chain's DEL from it. */
+export const DEFAULT_CNI_CACHE_DIR = '/var/lib/cni';
 export const DEFAULT_HEALTH_LISTEN = '127.0.0.1:9879';
 /** Where the agent serves CNI requests for the native shim (bpf/tools/podwire-cni.c has the same default). */
 export const DEFAULT_CNI_SOCKET = '/run/podwire/cni.sock';
@@ -44,7 +46,11 @@ export interface AgentConfig {
   cniConfDir: string;
   /** Where the runtime finds CNI plugins (to negotiate the chain's version). */
   cniBinDirs: string[];
+  /** libcni's cache dir, where runtimes keep each attachment's config and result. */
+  cniCacheDir: string;
   health: { host: string; port: number };
+  /** Where /metrics is served: its own listener, or undefined = on the health listener. */
+  metrics?: { host: string; port: number };
   gcGraceMs: number;
   /** Unix socket the CNI shim hands requests to. */
   cniSocket: string;
@@ -62,7 +68,9 @@ export interface AgentFlags {
   stateDir?: string;
   cniConfDir?: string;
   cniBinDir?: string;
+  cniCacheDir?: string;
   healthListen?: string;
+  metricsListen?: string;
   gcGrace?: string;
   cniSocket?: string;
 }
@@ -79,7 +87,9 @@ export const ENV_FALLBACK: Record<keyof AgentFlags, string> = {
   stateDir: 'PODWIRE_STATE_DIR',
   cniConfDir: 'PODWIRE_CNI_CONF_DIR',
   cniBinDir: 'PODWIRE_CNI_BIN_DIR',
+  cniCacheDir: 'PODWIRE_CNI_CACHE_DIR',
   healthListen: 'PODWIRE_HEALTH_LISTEN',
+  metricsListen: 'PODWIRE_METRICS_LISTEN',
   gcGrace: 'PODWIRE_GC_GRACE',
   cniSocket: 'PODWIRE_CNI_SOCKET',
 };
@@ -95,7 +105,9 @@ const FLAG_NAME: Record<keyof AgentFlags, string> = {
   stateDir: '--state-dir',
   cniConfDir: '--cni-conf-dir',
   cniBinDir: '--cni-bin-dir',
+  cniCacheDir: '--cni-cache-dir',
   healthListen: '--health-listen',
+  metricsListen: '--metrics-listen',
   gcGrace: '--gc-grace',
   cniSocket: '--cni-socket',
 };
@@ -192,6 +204,14 @@ export function parseAgentFlags(
     throw invalid('cniSocket', cniSocket, `is longer than ${MAX_SOCKET_PATH} bytes, the limit of a Unix socket path: choose a shorter path`);
   }
 
+  const health = parseHostPort('healthListen', pick(flags, env, 'healthListen') ?? DEFAULT_HEALTH_LISTEN);
+  const metricsRaw = pick(flags, env, 'metricsListen');
+  const metrics = metricsRaw === undefined ? undefined : parseHostPort('metricsListen', metricsRaw);
+  // the same address twice would fail at listen time with a less helpful EADDRINUSE
+  if (metrics && metrics.port !== 0 && metrics.port === health.port && (metrics.host === health.host || metrics.host === '0.0.0.0' || health.host === '0.0.0.0')) {
+    throw invalid('metricsListen', metricsRaw!, `is the health listener's address (--health-listen ${health.host}:${health.port}): leave it unset to serve /metrics there, or pick another port`);
+  }
+
   return {
     nodeName,
     api,
@@ -203,7 +223,9 @@ export function parseAgentFlags(
     stateDir: absDir(flags, env, 'stateDir', DEFAULT_STATE_DIR),
     cniConfDir: absDir(flags, env, 'cniConfDir', DEFAULT_CNI_CONF_DIR),
     cniBinDirs: cniBinDirs(flags, env),
-    health: parseHostPort('healthListen', pick(flags, env, 'healthListen') ?? DEFAULT_HEALTH_LISTEN),
+    cniCacheDir: absDir(flags, env, 'cniCacheDir', DEFAULT_CNI_CACHE_DIR),
+    health,
+    ...(metrics === undefined ? {} : { metrics }),
     gcGraceMs,
     cniSocket,
   };

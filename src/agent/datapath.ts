@@ -47,7 +47,8 @@ function filesUnder(dir: string, rel = ''): string[] {
   return out;
 }
 
-function version(): string {
+/** podwire's version (package.json), also inside the single executable. */
+export function podwireVersion(): string {
   try {
     return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
   } catch {
@@ -57,7 +58,7 @@ function version(): string {
 
 /** Hash of everything the loaded programs are made from: program sources, their headers, defines, version. */
 export function datapathHash(defines: Defines, srcDir = bpfSourceDir()): { hash: string; version: string } {
-  const v = version();
+  const v = podwireVersion();
   const h = createHash('sha256');
   h.update(`podwire ${v}\n`);
   const sortedDefines = Object.entries(defines).sort(([a], [b]) => a.localeCompare(b));

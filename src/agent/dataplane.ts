@@ -2,6 +2,7 @@
 // driven against fakes in unit tests and against the kernel everywhere else: the routes map,
 // host routes for remote podCIDRs, the endpoints map, links, the IPAM store.
 import { hostVethName } from '../cni/names.js';
+import { removeHostLinkPins } from '../cni/pins.js';
 import { deleteLinks } from '../cni/veth.js';
 import { setupNode, syncKernelRoutes } from '../hostnet/index.js';
 import { IpamStore } from '../ipam/store.js';
@@ -10,6 +11,8 @@ import { openEndpoints, type EndpointsMap } from '../maps/endpoints.js';
 import { openRoutes, type RoutesMap } from '../maps/routes.js';
 import type { Mode } from './config.js';
 import type { GcEndpoint, GcRecord } from './gc.js';
+import { DEFAULT_CNI_CACHE_DIR, delChainFromCache, type ChainDelOutcome } from './gc-chain.js';
+import type { Logger } from './log.js';
 import type { Route } from './routes.js';
 
 export interface NodeSetup {
@@ -32,15 +35,23 @@ export interface Dataplane {
   ipamRecords(): Map<string, GcRecord>;
   deleteVeth(name: string): Promise<void>;
   release(ip: string, key?: { containerID: string; ifname: string }): void;
+  /** DEL of the plugins chained after podwire for a collected attachment (gc-chain.ts). */
+  chainDel?(key: { containerID: string; ifname: string }): Promise<ChainDelOutcome>;
   close(): void;
 }
 
 export interface KernelDataplaneOptions {
   pinDir: string;
   stateDir: string;
+  /** Every deletion from the routes map is reported here ("routes removed"): a flush cannot go unseen. */
+  log?: Logger;
   mode: Mode;
   uplink: string;
   vni?: number;
+  /** CNI_PATH for the chained plugins' DEL on GC; without it GC runs no chained DEL. */
+  cniBinDirs?: readonly string[];
+  /** libcni's cache dir (default /var/lib/cni). */
+  cniCacheDir?: string;
 }
 
 export function kernelDataplane(o: KernelDataplaneOptions): Dataplane {
@@ -61,7 +72,10 @@ export function kernelDataplane(o: KernelDataplaneOptions): Dataplane {
     listRoutes: () => r().list(),
     applyRoutes(upserts, removes) {
       if (upserts.length > 0) r().setBatch(upserts);
-      if (removes.length > 0) r().deleteBatch(removes);
+      if (removes.length > 0) {
+        r().deleteBatch(removes);
+        o.log?.info('routes removed', { cidrs: removes });
+      }
     },
     // host-originated packets to remote pods leave with the node IP as source (vxlan)
     syncKernelRoutes: (remote) => syncKernelRoutes({ mode: o.mode, remote, ...vni, ...(nodeIp === undefined ? {} : { nodeIp }) }),
@@ -87,12 +101,22 @@ export function kernelDataplane(o: KernelDataplaneOptions): Dataplane {
       }
       return out;
     },
-    deleteVeth: (name) => deleteLinks([name]),
+    async deleteVeth(name) {
+      await deleteLinks([name]);
+      // the tcx link pins keep their links (and program references) alive after the device
+      await removeHostLinkPins(name, o.pinDir);
+    },
     release(ip, key) {
       // by address first (the record may be torn), then the attachment link
       store.releaseIp(ip);
       if (key) store.release(key);
     },
+    ...(o.cniBinDirs
+      ? {
+          chainDel: (key: { containerID: string; ifname: string }) =>
+            delChainFromCache({ cacheDir: o.cniCacheDir ?? DEFAULT_CNI_CACHE_DIR, pluginDirs: o.cniBinDirs!, ...key }),
+        }
+      : {}),
     close() {
       routes?.close();
       endpoints?.close();

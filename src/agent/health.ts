@@ -1,6 +1,7 @@
 // /healthz (liveness: the process answers) and /readyz (readiness: datapath loaded, first
-// sync done, conflist written). Both answer JSON so a human with curl sees why it is not ready.
-import { createServer, type Server } from 'node:http';
+// sync done, conflist written), and /metrics unless it has a listener of its own. The probes
+// answer JSON so a human with curl sees why it is not ready.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PodwireError } from '../errors/index.js';
 
@@ -14,8 +15,15 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
-export async function startHealthServer(host: string, port: number, readiness: () => Readiness): Promise<HealthServer> {
+/** `metrics`: also answer /metrics here (the default; --metrics-listen moves it to its own listener). */
+export async function startHealthServer(
+  host: string,
+  port: number,
+  readiness: () => Readiness,
+  opts: { metrics?: (req: IncomingMessage, res: ServerResponse) => boolean } = {},
+): Promise<HealthServer> {
   const server: Server = createServer((req, res) => {
+    if (opts.metrics?.(req, res)) return;
     const path = (req.url ?? '/').split('?')[0];
     const send = (code: number, body: unknown) => {
       res.writeHead(code, { 'content-type': 'application/json' });
@@ -26,7 +34,7 @@ export async function startHealthServer(host: string, port: number, readiness: (
       const r = readiness();
       return send(r.ready ? 200 : 503, r);
     }
-    return send(404, { error: 'not found; try /healthz or /readyz' });
+    return send(404, { error: `not found; try /healthz or /readyz${opts.metrics ? ' or /metrics' : ''}` });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

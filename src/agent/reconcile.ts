@@ -13,6 +13,7 @@ import type { NodeFacts, PodFacts } from '../kube/objects.js';
 import type { Dataplane } from './dataplane.js';
 import { isEmptyDiff } from './diff.js';
 import { planEndpointGc } from './gc.js';
+import { collectEndpoint } from './gc-collect.js';
 import type { Logger } from './log.js';
 import { desiredRoutes, diffRoutes, type Route } from './routes.js';
 
@@ -35,6 +36,8 @@ export interface ReconcilerOptions {
   /** Periodic run: GC grace expiry, kernel-route drift. */
   resyncMs?: number;
   now?: () => number;
+  /** Every run's duration in seconds and whether it succeeded (the reconcile histogram). */
+  onRun?: (seconds: number, ok: boolean) => void;
 }
 
 export interface ReconcileStats {
@@ -110,9 +113,12 @@ export class Reconciler {
     do {
       this.again = false;
       if (this.stopped) return;
+      const t0 = performance.now();
       try {
         await this.once();
+        this.o.onRun?.((performance.now() - t0) / 1000, true);
       } catch (e) {
+        this.o.onRun?.((performance.now() - t0) / 1000, false);
         this.stats.errors++;
         this.o.log.error('reconcile failed; retrying', { error: e, details: (e as { details?: string }).details });
         // retry on our own: nothing else may kick us while the cluster is quiet
@@ -186,11 +192,13 @@ export class Reconciler {
       });
       let removed = 0;
       for (const a of plan.actions) {
-        if (!dataplane.deleteEndpointIf(a.ip, a.ifindex)) continue;
+        const out = await collectEndpoint(dataplane, a);
+        if (!out.collected) {
+          if (out.why === 'chain-del-failed') log.warn('endpoint kept: the chained plugins\' DEL failed; retried on a later pass', { ip: a.ip, error: out.error });
+          continue;
+        }
         removed++;
-        if (a.deleteVeth) await dataplane.deleteVeth(a.deleteVeth);
-        if (a.release) dataplane.release(a.ip, a.release);
-        log.info('endpoint collected', { ip: a.ip, ifindex: a.ifindex, reason: a.reason, veth: a.deleteVeth, released: a.release !== undefined });
+        log.info('endpoint collected', { ip: a.ip, ifindex: a.ifindex, reason: a.reason, veth: a.deleteVeth, released: a.release !== undefined, chain: out.chain, ...(out.plugins ? { chainedDel: out.plugins } : {}) });
       }
       Object.assign(fields, { endpoints: endpoints.length, endpointsRemoved: removed, endpointsWaiting: plan.waiting, podsTrusted: trusted });
     }

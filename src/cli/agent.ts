@@ -18,7 +18,9 @@ export function registerAgent(program: Command): void {
     .option('--state-dir <dir>', 'persistent state: IPAM store, datapath.json (env PODWIRE_STATE_DIR; default /var/lib/podwire)')
     .option('--cni-conf-dir <dir>', 'where 05-podwire.conflist is written (env PODWIRE_CNI_CONF_DIR; default /etc/cni/net.d)')
     .option('--cni-bin-dir <dirs>', 'CNI plugin directories, \':\'-separated, searched for chained plugins (env PODWIRE_CNI_BIN_DIR; default /opt/cni/bin)')
-    .option('--health-listen <host:port>', '/healthz and /readyz (env PODWIRE_HEALTH_LISTEN; default 127.0.0.1:9879)')
+    .option('--cni-cache-dir <dir>', 'libcni\'s result cache, read by GC to run the chained plugins\' DEL (env PODWIRE_CNI_CACHE_DIR; default /var/lib/cni)')
+    .option('--health-listen <host:port>', '/healthz, /readyz and /metrics (env PODWIRE_HEALTH_LISTEN; default 127.0.0.1:9879)')
+    .option('--metrics-listen <host:port>', 'serve /metrics on its own listener instead of the health one (env PODWIRE_METRICS_LISTEN)')
     .option('--gc-grace <duration>', 'how long an endpoint unknown to the API is kept before GC (env PODWIRE_GC_GRACE; default 60s)')
     .option('--cni-socket <path>', 'Unix socket where the CNI shim hands requests to the agent (env PODWIRE_CNI_SOCKET; default /run/podwire/cni.sock)')
     .action(async (flags: AgentFlags) => {

@@ -69,6 +69,11 @@ async function runDemo(opts: { mode: 'native' | 'vxlan'; keep: boolean; seconds:
     } finally {
       await direct.remove();
     }
+
+    // headline numbers from each agent's real /metrics, scraped inside the node's namespace
+    const { fetchMetrics, headline, parseSamples } = await import('../metrics/headline.js');
+    say('\nmetrics (each agent\'s /metrics after the traffic):');
+    for (const n of nodes) say(`  ${n.name}: ${n.metricsUrl ? headline(parseSamples(await fetchMetrics(n.metricsUrl, n.netnsPath))) : 'no metrics URL'}`);
   } finally {
     if (opts.keep) {
       say(`\nlab kept: \`podwire lab status\` to inspect, \`podwire lab down\` to remove.`);

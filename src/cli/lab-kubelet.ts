@@ -13,8 +13,9 @@ export function registerLabKubelet(lab: Command): void {
     .requiredOption('--cni-conf-dir <dir>', 'where the node agent writes its conflist')
     .requiredOption('--cni-bin-dir <dirs>', 'CNI plugin directories, \':\'-separated')
     .requiredOption('--netns-prefix <prefix>', 'prefix of the pod namespaces\' names')
+    .option('--cni-cache-dir <dir>', 'libcni result cache (the agent\'s GC runs the chain\'s DEL from it)')
     .option('--supervise-agent', 'run the node\'s agent (arguments from the lab state) and restart it with backoff when it dies')
-    .action(async (o: { nodeName: string; kubeconfig: string; labState: string; cniConfDir: string; cniBinDir: string; netnsPrefix: string; superviseAgent?: boolean }) => {
+    .action(async (o: { nodeName: string; kubeconfig: string; labState: string; cniConfDir: string; cniBinDir: string; netnsPrefix: string; cniCacheDir?: string; superviseAgent?: boolean }) => {
       if (!/^[a-z0-9-]{1,20}$/.test(o.netnsPrefix)) throw new PodwireError('USAGE', `--netns-prefix ${JSON.stringify(o.netnsPrefix)} must be 1..20 of [a-z0-9-]`);
       const { startKubelet } = await import('../lab/kubelet.js');
       const log = (msg: string, fields?: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), msg, ...fields })}\n`);
@@ -26,6 +27,7 @@ export function registerLabKubelet(lab: Command): void {
         cniBinDirs: o.cniBinDir.split(':').filter(Boolean),
         netnsPrefix: o.netnsPrefix,
         superviseAgent: Boolean(o.superviseAgent),
+        ...(o.cniCacheDir ? { cniCacheDir: o.cniCacheDir } : {}),
         log,
       });
       process.on('SIGUSR1', () => k.restartAgentNow());

@@ -64,6 +64,8 @@ export function registerLab(program: Command): Command {
       for (const n of view.nodes) {
         out.push(`${n.name.padEnd(10)}${n.underlayIp.padEnd(16)}${n.podCIDR.padEnd(17)}${String(n.agentPid ?? '-').padEnd(6)}${n.agentRunning ? '     ' : ' ✗   '}${String(n.agentRestarts).padEnd(10)}${n.netns}  ${n.pinDir}`);
       }
+      out.push('', 'METRICS (curl from the node\'s netns or any namespace on the underlay)');
+      for (const n of view.nodes) out.push(`${n.name.padEnd(10)}${n.metricsUrl ?? '-'}`);
       out.push('', 'NAMESPACE/POD                 NODE      IP              NETNS');
       for (const p of view.pods) out.push(`${`${p.namespace}/${p.name}`.padEnd(30)}${p.node.padEnd(10)}${p.ip.padEnd(16)}${p.netns}${p.hostNetwork ? ' (hostNetwork)' : ''}`);
       process.stdout.write(`${out.join('\n')}\n`);
@@ -156,6 +158,7 @@ export function statusView(s: State, alive: (pid: number) => boolean = () => tru
       proxyPid: n.proxyPid,
       proxyRunning: n.proxyPid ? alive(n.proxyPid) : false,
       proxyLog: n.proxyLog,
+      metricsUrl: n.metricsUrl ?? null,
     })),
     pods: s.pods.map((p) => ({ name: p.name, namespace: p.namespace, node: p.node, netns: p.netnsPath, ip: p.ip, hostNetwork: p.hostNetwork })),
   };

@@ -1,7 +1,6 @@
 // ADD: address from the pool, veth pair into the pod, from-pod program on the host end,
 // endpoint entry, result. Every step registers its undo first-in-last-out, so a failure at
 // any point leaves nothing behind that this invocation created.
-import { statSync } from 'node:fs';
 import { PodwireError } from '../errors/index.js';
 import { IpamStore, type AttachmentKey } from '../ipam/store.js';
 import type { NetConf } from './config.js';
@@ -9,30 +8,19 @@ import { attachFromPod } from '../loader/attach.js';
 import { isDatapathLoaded, notLoadedMessage } from './datapath.js';
 import { removeEndpoint, writeEndpoint } from './endpoint.js';
 import type { CniEnv } from './env.js';
+import { faultPoint } from './fault.js';
 import { hostVethName, randomMac } from './names.js';
+import { checkNetns } from './netns.js';
+import { removeHostLinkPins } from './pins.js';
 import { enableForwarding, linkNames } from './procfs.js';
 import { mergeResults, readResult, type CniResult } from './result.js';
 import { configurePod, createVeth, deleteLinks, POD_GATEWAY, type VethSpec } from './veth.js';
 
 type Undo = () => unknown;
 
-function checkNetns(netns: string): void {
-  let st;
-  try {
-    st = statSync(netns);
-  } catch {
-    throw new PodwireError('CONTAINER_UNKNOWN', `CNI_NETNS ${netns} does not exist; the container's network namespace is gone`);
-  }
-  if (/\s/.test(netns)) throw new PodwireError('ENV_INVALID', `CNI_NETNS ${JSON.stringify(netns)} contains whitespace; use a plain path`);
-  const self = statSync('/proc/self/ns/net');
-  if (st.ino === self.ino && st.dev === self.dev) {
-    throw new PodwireError('ENV_INVALID', `CNI_NETNS ${netns} is the plugin's own network namespace; pass the container's`);
-  }
-}
-
 export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<CniResult> {
   if (!isDatapathLoaded(conf.pinDir)) throw new PodwireError('DATAPATH_NOT_LOADED', notLoadedMessage(conf.pinDir));
-  checkNetns(env.netns);
+  await checkNetns(env.netns);
   const prev = conf.prevResult === undefined ? undefined : readResult(conf.prevResult);
 
   const key: AttachmentKey = { containerID: env.containerID, ifname: env.ifname };
@@ -71,26 +59,34 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<CniResult> {
     };
     const created = await createVeth(spec);
     if (!created.ok) {
-      const { line, message } = created.failure;
-      if (line === 1 && /File exists/.test(message)) {
+      const { podNameTaken, pairExists, message } = created.failure;
+      if (podNameTaken) {
         // Our host name was free a moment ago, so the clash is the pod-side name.
         throw new PodwireError('ENV_INVALID', `CNI_IFNAME ${env.ifname} already exists in CNI_NETNS ${env.netns}; choose another interface name`);
       }
-      // Anything after line 1 means the pair exists: remove it with the rest.
-      if (line !== 1) undo.push(() => deleteLinks([host]));
+      if (pairExists) undo.push(() => deleteLinks([host]));
       throw new PodwireError('IO_FAILED', `creating veth ${host} <-> ${env.ifname} failed: ${message}`);
     }
     undo.push(() => deleteLinks([host]));
     enableForwarding(host);
+    await faultPoint('veth');
 
     // Pod addressing, the tc attach and the endpoint entry are independent: run them side by
     // side, but wait for all before rolling back so nothing is still running while we undo.
     // Publishing the endpoint before the pod side is up is harmless: packets redirected to a
     // pod without its address yet are dropped by the pod's stack, as before ADD.
     const endpoint = { ip: record.ip, ifindex: created.hostIfindex, podMac: spec.podMac, hostMac: spec.hostMac, flags: 0, endpointId: record.endpointId };
+    // Undo order (reversed below): endpoint, then the link pins (a pin keeps its tcx link alive
+    // after the veth is gone, so deleting the veth alone would leak it), then the veth.
+    undo.push(() => removeHostLinkPins(host, conf.pinDir));
     undo.push(() => removeEndpoint(conf.pinDir, record.ip));
-    const settled = await Promise.allSettled([configurePod(spec), attachFromPod(host, conf.pinDir), writeEndpoint(conf.pinDir, endpoint)]);
+    const settled = await Promise.allSettled([
+      configurePod(spec).then(() => faultPoint('pod')),
+      attachFromPod(host, conf.pinDir).then(() => faultPoint('attach')),
+      writeEndpoint(conf.pinDir, endpoint).then(() => faultPoint('endpoint')),
+    ]);
     for (const s of settled) if (s.status === 'rejected') throw s.reason;
+    await faultPoint('wired');
 
     const ours: CniResult = {
       interfaces: [

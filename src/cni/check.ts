@@ -2,13 +2,13 @@
 // prevResult (the spec requires consulting it); everything podwire owns outside the result —
 // address reservation, host veth, tc program, endpoint entry — is checked too. Every
 // difference is reported at once, so one CHECK tells the operator all that is wrong.
-import { existsSync } from 'node:fs';
 import { PodwireError } from '../errors/index.js';
 import { IpamStore } from '../ipam/store.js';
 import type { NetConf } from './config.js';
 import { early, importAttachInfo, importMaps, isDatapathLoaded, notLoadedMessage } from './datapath.js';
 import type { CniEnv } from './env.js';
 import { hostVethName } from './names.js';
+import { checkNetns } from './netns.js';
 import { readResult } from './result.js';
 import { inspectHostLink, inspectPod, POD_GATEWAY } from './veth.js';
 
@@ -16,7 +16,7 @@ export async function cmdCheck(env: CniEnv, conf: NetConf): Promise<void> {
   const maps = early(importMaps());
   const loader = early(importAttachInfo());
   if (!isDatapathLoaded(conf.pinDir)) throw new PodwireError('DATAPATH_NOT_LOADED', notLoadedMessage(conf.pinDir));
-  if (!existsSync(env.netns)) throw new PodwireError('CONTAINER_UNKNOWN', `CNI_NETNS ${env.netns} does not exist; the container's network namespace is gone`);
+  await checkNetns(env.netns);
 
   const where = `${env.containerID}/${env.ifname}`;
   const record = new IpamStore(conf.stateDir).find({ containerID: env.containerID, ifname: env.ifname });

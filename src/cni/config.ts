@@ -3,9 +3,10 @@
 // and left to the runtime; unknown keys are ignored so newer runtimes keep working, except
 // near-misses of our own keys, which are almost always typos that would silently fall back
 // to a default.
-import { isAbsolute } from 'node:path';
+import { statfs } from 'node:fs/promises';
+import { dirname, isAbsolute, posix } from 'node:path';
 import { PodwireError } from '../errors/index.js';
-import { parseIpv4Cidr, type Ipv4Cidr } from '../ipam/cidr.js';
+import { cidrContains, parseIpv4Cidr, type Ipv4Cidr } from '../ipam/cidr.js';
 import type { AttachmentKey } from '../ipam/store.js';
 import { DEFAULT_PIN_DIR } from '../loader/pins.js';
 
@@ -53,13 +54,86 @@ export function decodeConfig(text: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-function absPath(raw: Record<string, unknown>, key: string, dflt: string): string {
+/**
+ * Path rules for stateDir and pinDir: a string, absolute, without NUL, normalised (no "." or
+ * ".." segments, no "//": what we check is what we use), and not inside /proc or /sys. Those
+ * are kernel interfaces, not storage: directories cannot be made there (Node's recursive mkdir
+ * even loops forever on the ENOENT /proc gives), and a write there changes kernel settings.
+ * pinDir's one exception is the bpffs mount point's inside, /sys/fs/bpf/<something>: pins live
+ * on a bpffs, which is mounted there by convention (it may also be mounted elsewhere, which
+ * checkPinDirFs verifies); /sys/fs/bpf itself is refused because the pin dir is podwire's own
+ * and is removed as a whole on unload.
+ */
+const KERNEL_TREES = ['/proc', '/sys'];
+export const BPFFS_ROOT = '/sys/fs/bpf';
+const under = (p: string, root: string): boolean => p === root || p.startsWith(`${root}/`);
+
+function absPath(raw: Record<string, unknown>, key: 'stateDir' | 'pinDir', dflt: string): string {
   const v = raw[key];
   if (v === undefined) return dflt;
+  const fix = `use an absolute path such as "${dflt}"`;
   if (typeof v !== 'string' || !isAbsolute(v) || v.includes('\0')) {
-    throw invalid(`${key} ${JSON.stringify(v)} must be an absolute path, e.g. "${dflt}"`);
+    throw invalid(`${key} ${JSON.stringify(v)} must be an absolute path; ${fix}`);
   }
-  return v.length > 1 ? v.replace(/\/+$/, '') : v;
+  const p = v.length > 1 ? v.replace(/\/+$/, '') : v;
+  if (posix.normalize(p) !== p) throw invalid(`${key} ${JSON.stringify(v)} is not a normalised path (it has ".", ".." or "//" in it); ${fix}`);
+  if (key === 'pinDir' && under(p, BPFFS_ROOT)) {
+    if (p === BPFFS_ROOT) throw invalid(`pinDir "${p}" is the bpffs mount point itself; use a directory inside it, e.g. "${DEFAULT_PIN_DIR}"`);
+    return p;
+  }
+  const tree = KERNEL_TREES.find((t) => under(p, t));
+  if (tree) {
+    const allowed = key === 'pinDir' ? ` (only ${BPFFS_ROOT}/… is allowed there, for pins)` : '';
+    throw invalid(`${key} ${JSON.stringify(v)} is inside ${tree}, a kernel interface and not storage${allowed}; ${fix}`);
+  }
+  return p;
+}
+
+/** BPF_FS_MAGIC (include/uapi/linux/magic.h). */
+const BPF_FS_MAGIC = 0xcafe4a11;
+
+/**
+ * pinDir must be on a bpffs: pins cannot be made anywhere else, and a pinDir on another file
+ * system would only fail later with a less clear error. The pin dir itself may not exist yet
+ * (the datapath is not loaded), so the nearest existing ancestor is examined. Asynchronous:
+ * the path is the runtime's and the agent serves every pod from one event loop.
+ */
+export async function checkPinDirFs(pinDir: string): Promise<void> {
+  let p = pinDir;
+  for (let depth = 0; depth < 256; depth++) {
+    try {
+      const { type } = await statfs(p);
+      if (Number(type) === BPF_FS_MAGIC) return;
+      throw invalid(`pinDir "${pinDir}" is not on a bpffs (${p} has file system type 0x${Number(type).toString(16)}); use a directory under ${BPFFS_ROOT} or another bpffs mount, e.g. "${DEFAULT_PIN_DIR}"`);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw e;
+    }
+    if (p === '/') break;
+    p = dirname(p);
+  }
+  throw invalid(`pinDir "${pinDir}": no part of it exists; use a directory under ${BPFFS_ROOT}, e.g. "${DEFAULT_PIN_DIR}"`);
+}
+
+/**
+ * Ranges a pod address must never come from (RFC 6890): the host's own, the gateway's and the
+ * ones no unicast host may use. A pool overlapping one would hand pods e.g. 169.254.1.1 (the
+ * pods' gateway) or 127.0.0.1 (and route it to a veth).
+ */
+export const RESERVED_RANGES: ReadonlyArray<{ cidr: string; name: string }> = [
+  { cidr: '0.0.0.0/8', name: '"this network" 0.0.0.0/8' },
+  { cidr: '127.0.0.0/8', name: 'loopback 127.0.0.0/8' },
+  { cidr: '169.254.0.0/16', name: 'link-local 169.254.0.0/16 (the pods\' gateway is 169.254.1.1)' },
+  { cidr: '224.0.0.0/4', name: 'multicast 224.0.0.0/4' },
+  { cidr: '240.0.0.0/4', name: 'reserved 240.0.0.0/4 (with the limited broadcast 255.255.255.255)' },
+];
+
+function reservedOverlap(c: Ipv4Cidr): string | undefined {
+  for (const r of RESERVED_RANGES) {
+    const rc = parseIpv4Cidr(r.cidr) as Ipv4Cidr;
+    if (cidrContains(rc, c.network) || cidrContains(c, rc.network)) return r.name;
+  }
+  return undefined;
 }
 
 function parseValidAttachments(v: unknown): AttachmentKey[] {
@@ -97,6 +171,8 @@ export function parseNetConf(raw: Record<string, unknown>, command: string): Net
   if (cidr.prefix < MIN_PREFIX || cidr.prefix > MAX_PREFIX) {
     throw invalid(`podCIDR "${cidrRaw}" has prefix /${cidr.prefix}; use a prefix between /${MIN_PREFIX} and /${MAX_PREFIX} (a /24 gives 254 pods)`);
   }
+  const reserved = reservedOverlap(cidr);
+  if (reserved) throw invalid(`podCIDR "${cidrRaw}" overlaps the ${reserved}; pod addresses must be unicast and routable, e.g. "10.244.1.0/24"`);
 
   const mtuRaw = raw['mtu'];
   let mtu = DEFAULT_MTU;

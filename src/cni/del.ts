@@ -4,11 +4,11 @@
 // releases the address last, so the address is never handed out while anything still points
 // at it.
 import { IpamStore } from '../ipam/store.js';
-import { removeLinkPins } from '../loader/attach.js';
 import type { NetConf } from './config.js';
 import { removeEndpoint } from './endpoint.js';
 import type { CniEnv } from './env.js';
 import { hostVethName } from './names.js';
+import { removeHostLinkPins } from './pins.js';
 import { linkNames } from './procfs.js';
 import { deleteLinks } from './veth.js';
 
@@ -28,6 +28,6 @@ export async function cmdDel(env: CniEnv, conf: NetConf): Promise<void> {
   ]);
   for (const s of settled) if (s.status === 'rejected') throw s.reason;
   // after the veth: unpinning a live link would detach from_pod while the pod still sends
-  await removeLinkPins([host], conf.pinDir);
+  await removeHostLinkPins(host, conf.pinDir);
   store.release(key);
 }

@@ -32,10 +32,23 @@ const REQUIRED: Record<CniCommand, readonly string[]> = {
 
 const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
-function ifnameProblem(name: string): string | undefined {
-  if (name.length > 15) return 'is longer than 15 bytes';
+/** The kernel's IFNAMSIZ (16) minus the terminating NUL. */
+export const MAX_IFNAME_BYTES = 15;
+
+/**
+ * The kernel's rules for a new interface name (dev_valid_name in net/core/dev.c): 1–15 BYTES
+ * (a 16-byte UTF-8 name is 8 characters), not "." or "..", and no '/', ':' or whitespace
+ * (the kernel's isspace, applied to each BYTE: space, \t, \n, \v, \f, \r and 0xA0 — so a UTF-8
+ * character with an 0xA0 byte, such as "à" (c3 a0), is refused by the kernel too).
+ * Anything else ('#', quotes, non-ASCII) is a legal name, which is why no interface name may
+ * ever go through a line parser such as `ip -batch` (see veth.ts).
+ */
+export function ifnameProblem(name: string): string | undefined {
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes === 0) return 'is empty';
+  if (bytes > MAX_IFNAME_BYTES) return `is ${bytes} bytes long; the kernel allows at most ${MAX_IFNAME_BYTES} bytes`;
   if (name === '.' || name === '..') return 'is not a valid interface name';
-  if (/[/:\s]/.test(name)) return "contains '/', ':' or whitespace";
+  if (/[/:\x20\t\n\v\f\r\0]/.test(name) || Buffer.from(name, 'utf8').includes(0xa0)) return "contains '/', ':' or whitespace";
   return undefined;
 }
 

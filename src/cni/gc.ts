@@ -64,7 +64,9 @@ export async function cmdGc(conf: NetConf): Promise<void> {
     try {
       await deleteLinks(doomed);
       // their tcx link pins, and pins left by podwire veths that vanished without a DEL
-      await removeLinkPins((await linkPinIfnames(conf.pinDir)).filter((l) => isHostVethName(l) && !keepHosts.has(l)), conf.pinDir);
+      // (a veth's pins are <veth> and <veth>@<hook>, one per attached hook)
+      const ownerOf = (pin: string) => pin.split('@')[0] ?? pin;
+      await removeLinkPins((await linkPinIfnames(conf.pinDir)).filter((l) => isHostVethName(ownerOf(l)) && !keepHosts.has(ownerOf(l))), conf.pinDir);
     } catch (e) {
       failures.push((e as Error).message);
     }

@@ -1,7 +1,7 @@
 // The CNI plugin role (spec 1.1.0): env → stdin → version → config → command. Every failure
 // becomes the spec's error JSON on stdout and a non-zero exit. Only node built-ins and our own
 // small modules load here; the datapath modules are imported by the commands that need them.
-import { decodeConfig, parseNetConf } from './config.js';
+import { checkPinDirFs, decodeConfig, parseNetConf } from './config.js';
 import { toCniError } from './errors.js';
 import { readEnv } from './env.js';
 import { shapeResult } from './result.js';
@@ -77,6 +77,9 @@ export async function runCni(req: CniRequest): Promise<CniOutcome> {
     const raw = decodeConfig(text);
     version = requestVersion(raw, env.command);
     const conf = parseNetConf(raw, env.command);
+    // Commands that use the pins need them on a bpffs. DEL and GC only remove, and must work on
+    // a node whose bpffs is gone (the runtime cannot clean up otherwise).
+    if (env.command === 'ADD' || env.command === 'CHECK' || env.command === 'STATUS') await checkPinDirFs(conf.pinDir);
     let stdout = '';
     switch (env.command) {
       case 'ADD': {

@@ -15,6 +15,8 @@ export interface RunOptions {
   /** Do not throw on a non-zero exit; return the result instead. */
   reject?: boolean | undefined;
   timeoutMs?: number | undefined;
+  /** The child's whole environment (default: this process's). */
+  env?: Record<string, string> | undefined;
 }
 
 export interface RunResult {
@@ -30,7 +32,7 @@ export async function run(cmd: string, args: readonly string[], opts: RunOptions
   const [file, argv] = opts.netns ? ['nsenter', [`--net=${opts.netns}`, '--', cmd, ...args]] : [cmd, [...args]];
   const where = opts.netns ? ` (in netns ${opts.netns})` : '';
   const res = await new Promise<RunResult & { timedOut: boolean }>((resolve, reject) => {
-    const child = spawn(file, argv, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 60_000 });
+    const child = spawn(file, argv, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 60_000, ...(opts.env ? { env: opts.env } : {}) });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout?.on('data', (b: Buffer) => out.push(b));

@@ -13,9 +13,9 @@
 // A crash between the two leaves an attachment link whose address name is missing or points
 // at another inode; `find` treats that as absent, so nothing is leaked and nothing doubled.
 // Release removes the address name first and the attachment link last, for the same reason.
-import { closeSync, fstatSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { isAbsolute, join, sep } from 'node:path';
 import { PodwireError } from '../errors/index.js';
 import { formatIpv4, hostRange, parseIpv4, cidrContains, type Ipv4Cidr } from './cidr.js';
 
@@ -63,6 +63,49 @@ function unlinkQuiet(path: string): void {
   }
 }
 
+/**
+ * mkdir -p, one component at a time. Not mkdirSync's `recursive`: on a path where mkdir fails
+ * with ENOENT although the parent exists (inside /proc, say), Node's recursive mkdir retries
+ * forever and freezes the event loop. Here every component is tried once: bounded by the depth.
+ */
+export function mkdirs(dir: string, mode = 0o755): void {
+  if (!isAbsolute(dir)) throw new Error(`${dir} is not absolute`);
+  let p = '';
+  for (const part of dir.split(sep)) {
+    if (part === '') continue;
+    p = `${p}/${part}`;
+    try {
+      mkdirSync(p, { mode });
+    } catch (e) {
+      if (errno(e) !== 'EEXIST') throw e;
+    }
+  }
+  if (!statSync(dir).isDirectory()) throw Object.assign(new Error(`${dir} is not a directory`), { code: 'ENOTDIR' });
+}
+
+/**
+ * Open a store file for reading without ever blocking: O_NONBLOCK so that a FIFO planted in the
+ * store cannot hang the open or the read (the agent serves every pod from one event loop), and
+ * only regular files are read.
+ */
+function openRegular(path: string): number {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw Object.assign(new Error(`${path} is not a regular file`), { code: 'EINVAL' });
+  }
+  return fd;
+}
+
+function readRegular(path: string): string {
+  const fd = openRegular(path);
+  try {
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function parseRecord(text: string): AllocationRecord | undefined {
   try {
     const r = JSON.parse(text) as Partial<AllocationRecord> | null;
@@ -92,7 +135,7 @@ export class IpamStore {
 
   private ensureDirs(): void {
     try {
-      for (const d of [this.ipsDir, this.attDir, this.tmpDir]) mkdirSync(d, { recursive: true, mode: 0o755 });
+      for (const d of [this.ipsDir, this.attDir, this.tmpDir]) mkdirs(d);
     } catch (cause) {
       throw new PodwireError('IO_FAILED', `cannot create the IPAM store under ${this.dir}: ${(cause as Error).message}; make stateDir writable by root`, { cause });
     }
@@ -114,7 +157,7 @@ export class IpamStore {
   find(key: AttachmentKey): AllocationRecord | undefined {
     let fd: number;
     try {
-      fd = openSync(this.attPath(key), 'r');
+      fd = openRegular(this.attPath(key));
     } catch (e) {
       if (errno(e) === 'ENOENT') return undefined;
       throw e;
@@ -251,10 +294,11 @@ export class IpamStore {
       if (parseIpv4(ip) === undefined) continue;
       let record: AllocationRecord | undefined;
       try {
-        record = parseRecord(readFileSync(this.ipPath(ip), 'utf8'));
+        record = parseRecord(readRegular(this.ipPath(ip)));
       } catch (e) {
         if (errno(e) === 'ENOENT') continue; // released while we listed
-        throw e;
+        // not a regular file (a FIFO, a symlink): reported as unreadable, so GC releases it
+        if (errno(e) !== 'EINVAL' && errno(e) !== 'ELOOP') throw e;
       }
       out.push(record ? { ip, record } : { ip });
     }
@@ -294,7 +338,7 @@ export class IpamStore {
       try {
         // A young link may belong to an ADD that has not made its address name yet.
         if (Date.now() - statSync(p).mtimeMs < linkAgeMs) continue;
-        rec = parseRecord(readFileSync(p, 'utf8'));
+        rec = parseRecord(readRegular(p));
       } catch (e) {
         if (errno(e) === 'ENOENT') continue;
         throw e;
@@ -326,7 +370,7 @@ export class IpamStore {
 
   private readHint(pool: Ipv4Cidr): number | undefined {
     try {
-      const n = parseIpv4(readFileSync(this.hintPath, 'utf8').trim());
+      const n = parseIpv4(readRegular(this.hintPath).trim());
       return n !== undefined && cidrContains(pool, n) && n >= hostRange(pool).first && n <= hostRange(pool).last ? n : undefined;
     } catch {
       return undefined; // the hint is only an optimisation

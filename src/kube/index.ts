@@ -1,7 +1,7 @@
 // Kubernetes API access for the agent: credentials, resilient list/watch caches, and the
 // facts podwire reads from Nodes and Pods. Import only from the agent role (heavy package).
 export { connectKube, type KubeClient, type ApiAccessOptions } from './client.js';
-export { resilientInformer, type ResilientInformer, type ResilientOptions, type WatchSpec, type WatchLog } from './informer.js';
+export { resilientInformer, type ResilientInformer, type ResilientOptions, type WatchSpec, type WatchLog, type InformerHooks } from './informer.js';
 export { Backoff, type BackoffOptions } from './backoff.js';
 export { nodeFacts, podFacts, type NodeFacts, type PodFacts } from './objects.js';
 export { watchNodes, watchPodsOnNode } from './watches.js';

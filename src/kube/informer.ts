@@ -35,6 +35,17 @@ export interface ResilientOptions {
   /** Called after every cache change and after every successful list (debounce it). */
   onChange: () => void;
   log: WatchLog;
+  /** Observers of the informer's life (the agent's metrics); none of them may throw. */
+  hooks?: InformerHooks;
+}
+
+/** What an informer reports as it runs: cache events, lists, errors, restarts. */
+export interface InformerHooks {
+  event(kind: 'add' | 'update' | 'delete'): void;
+  /** A successful LIST; first = the initial sync, otherwise a relist (410 Gone, restart). */
+  listed(first: boolean): void;
+  error(): void;
+  restarted(): void;
 }
 
 export interface ResilientInformer<T> {
@@ -75,6 +86,7 @@ export function resilientInformer<T extends KubernetesObject>(kc: KubeConfig, sp
   const listFn = async (): Promise<KubernetesListObject<T>> => {
     const l = await withTimeout(spec.list(), listTimeoutMs, `listing ${spec.name}`);
     lists++;
+    opts.hooks?.listed(lists === 1);
     synced = true;
     healthy = true;
     // a relist (after 410 or a restart) is worth an info line: it is how the cache converges
@@ -94,13 +106,14 @@ export function resilientInformer<T extends KubernetesObject>(kc: KubeConfig, sp
   };
 
   const lw = new ListWatch<T>(spec.path, new Watch(kc), listFn, false, undefined, spec.fieldSelector);
-  const changed = () => {
+  const changed = (kind: 'add' | 'update' | 'delete') => () => {
     healthy = true;
+    opts.hooks?.event(kind);
     if (!stopped) opts.onChange();
   };
-  lw.on('add', changed);
-  lw.on('update', changed);
-  lw.on('delete', changed);
+  lw.on('add', changed('add'));
+  lw.on('update', changed('update'));
+  lw.on('delete', changed('delete'));
   lw.on('connect', () => log.debug('watch connecting', { informer: spec.name, resourceVersion: lw.latestResourceVersion() }));
 
   let errors = 0;
@@ -121,6 +134,7 @@ export function resilientInformer<T extends KubernetesObject>(kc: KubeConfig, sp
   const onError = (err: unknown) => {
     if (stopped) return; // the abort that stop() causes
     errors++;
+    opts.hooks?.error();
     healthy = false;
     if (timer !== undefined) return; // a restart is already scheduled
     if (Date.now() - lastStart >= healthyAfterMs) backoff.reset();
@@ -138,6 +152,7 @@ export function resilientInformer<T extends KubernetesObject>(kc: KubeConfig, sp
       timer = undefined;
       if (stopped) return;
       restarts++;
+      opts.hooks?.restarted();
       run();
     }, delayMs);
   };

@@ -50,6 +50,8 @@ export interface PodSpecOptions {
 
 const API_PORT = 6443;
 const CLUSTER_CIDR = '10.244.0.0/16';
+/** Each agent serves /metrics on its underlay address (reachable from every namespace on the underlay). */
+const LAB_METRICS_PORT = 9880;
 
 /** Every namespace and pin of a lab starts with these (`lab down` sweeps by them). */
 export const netnsPrefix = (lab: string): string => `pwl-${lab}-`;
@@ -247,6 +249,7 @@ export class Lab {
     await mkdir(node.cniConfDir, { recursive: true });
     const port = await attachToUnderlay({ netnsPath: s.underlay.netnsPath, subnet: s.underlay.subnet }, netns, index, node.uplink);
     node.underlayIp = port.ip;
+    node.metricsUrl = `http://${port.ip}:${LAB_METRICS_PORT}/metrics`;
     // Like a real node: a default route via the underlay, so the node (and hostNetwork pods)
     // reach ClusterIPs (DNATed by kube-proxy on the way out) and the control plane's network.
     await netns.exec('ip', ['route', 'add', 'default', 'via', s.underlay.controlIp, 'dev', node.uplink]);
@@ -289,7 +292,9 @@ export class Lab {
       '--state-dir', node.stateDir,
       '--cni-conf-dir', node.cniConfDir,
       '--cni-bin-dir', this.pluginDirs().join(':'),
+      '--cni-cache-dir', this.cniCacheDir(node),
       '--health-listen', '127.0.0.1:9879',
+      '--metrics-listen', `${node.underlayIp}:${LAB_METRICS_PORT}`,
       '--cni-socket', join(this.state.dir, node.name, 'cni.sock'),
     ];
   }
@@ -303,6 +308,7 @@ export class Lab {
       '--cni-conf-dir', node.cniConfDir,
       '--cni-bin-dir', this.pluginDirs().join(':'),
       '--netns-prefix', `${netnsPrefix(this.state.name)}p`,
+      '--cni-cache-dir', this.cniCacheDir(node),
       '--supervise-agent',
     ];
   }
@@ -372,6 +378,11 @@ export class Lab {
     const p = this.state.pods.find((x) => x.name === name && (namespace === undefined || x.namespace === namespace));
     if (!p) throw new PodwireError('USAGE', `no lab pod "${name}"`);
     return p;
+  }
+
+  /** libcni's result cache of a node, as containerd keeps it: the agent's GC runs the chain's DEL from it. */
+  cniCacheDir(node: LabNodeState): string {
+    return join(this.state.dir, node.name, 'cni-cache');
   }
 
   /**

@@ -31,6 +31,8 @@ export interface KubeletOptions {
   cniBinDirs: string[];
   /** Prefix of the pods' namespace names (the lab's, so `lab down` can sweep them). */
   netnsPrefix: string;
+  /** libcni's result cache (as containerd keeps it), so the agent's GC can run the chain's DEL. */
+  cniCacheDir?: string;
   /** Run the node's agent (argv from the lab state) and restart it when it dies. */
   superviseAgent?: boolean;
   log: (msg: string, fields?: Record<string, unknown>) => void;
@@ -143,6 +145,7 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
     args: rec.cniArgs ?? '',
     pluginDirs: o.cniBinDirs,
     capabilityArgs: rec.capabilityArgs,
+    ...(o.cniCacheDir ? { cacheDir: o.cniCacheDir } : {}),
   });
 
   const record = (uid: string, change: (p: LabPodState) => void) =>

@@ -3,7 +3,7 @@
 // plugin of the list in order passing each result on as prevResult, DEL in reverse order.
 // The lab uses it so pods are wired exactly as on a real node.
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PodwireError } from '../errors/index.js';
 import { execCni, type CniCommand } from './cni-exec.js';
@@ -26,6 +26,31 @@ export interface RuntimeConf {
   nodeNetns?: string;
   /** Capability arguments, e.g. { portMappings: [...] }, passed as runtimeConfig when the plugin declares the capability. */
   capabilityArgs?: Record<string, unknown>;
+  /** Write libcni's result cache here (<dir>/results/<network>-<containerID>-<ifname>) as
+   * containerd and CRI-O do, so the agent's GC can run the chain's DEL (src/agent/gc-chain.ts). */
+  cacheDir?: string;
+}
+
+function cachePath(list: NetworkList, rt: RuntimeConf & { cacheDir: string }): string {
+  return join(rt.cacheDir, 'results', `${list.name}-${rt.containerId}-${rt.ifname}`);
+}
+
+/** libcni's cniCacheV1 entry: the network list's bytes (base64), args, capability args, result. */
+async function writeCache(list: NetworkList, rt: RuntimeConf & { cacheDir: string }, result: unknown): Promise<void> {
+  const args = rt.args.split(';').filter((p) => p.includes('=')).map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]);
+  const entry = {
+    kind: 'cniCacheV1',
+    containerId: rt.containerId,
+    config: Buffer.from(JSON.stringify(list)).toString('base64'),
+    ifName: rt.ifname,
+    networkName: list.name,
+    netns: rt.netns,
+    cniArgs: args,
+    ...(rt.capabilityArgs ? { capabilityArgs: rt.capabilityArgs } : {}),
+    result,
+  };
+  await mkdir(join(rt.cacheDir, 'results'), { recursive: true, mode: 0o700 });
+  await writeFile(cachePath(list, rt), JSON.stringify(entry), { mode: 0o600 });
 }
 
 export async function loadConflist(dir: string): Promise<{ file: string; list: NetworkList }> {
@@ -86,6 +111,7 @@ export async function addNetworkList(list: NetworkList, rt: RuntimeConf): Promis
       prev = out.json ?? prev;
     }
     if (!prev) throw new PodwireError('EXEC_FAILED', `network ${list.name} returned no result`);
+    if (rt.cacheDir !== undefined) await writeCache(list, { ...rt, cacheDir: rt.cacheDir }, prev);
     return prev;
   } catch (e) {
     await delNetworkList(list, rt, prev).catch(() => {});
@@ -100,4 +126,5 @@ export async function delNetworkList(list: NetworkList, rt: RuntimeConf, prevRes
     await invoke('DEL', list, plugin, rt, prevResult).catch((e: unknown) => errors.push(e));
   }
   if (errors.length) throw errors[0];
+  if (rt.cacheDir !== undefined) await rm(cachePath(list, { ...rt, cacheDir: rt.cacheDir }), { force: true });
 }

@@ -33,6 +33,8 @@ export interface LabNodeState {
   /** The node's lab kube-proxy, when the lab runs one. */
   proxyPid?: number;
   proxyLog?: string;
+  /** The agent's /metrics (--metrics-listen on the underlay IP): reachable from every lab namespace on the underlay. */
+  metricsUrl?: string;
 }
 
 export interface LabPodState {

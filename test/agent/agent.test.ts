@@ -55,6 +55,12 @@ function sampleRoutes(keep: readonly string[]) {
   };
 }
 
+/** The kernel id of the pinned routes map: a map recreated (flushed by replacement) gets a new one. */
+async function routesMapId(): Promise<number> {
+  const j = JSON.parse((await run('bpftool', ['-j', 'map', 'show', 'pinned', join(node.pinDir, 'maps', 'routes')])).stdout) as { id: number };
+  return j.id;
+}
+
 async function kernelRoutes(n: TestNode): Promise<string> {
   return (await run('ip', ['-4', 'route', 'show', 'proto', '210'], { netns: n.netns.path })).stdout;
 }
@@ -110,8 +116,18 @@ describe('podwire agent against the lab API server', () => {
     expect(typeof diff['durationMs']).toBe('number');
   });
 
-  const faults: Array<[string, () => Promise<unknown>, (before: number) => void | Promise<void>]> = [
-    ['watches closed by the server', () => cluster.faults({ closeWatches: true }), () => {}],
+  const faults: Array<[string, () => Promise<unknown>, (before: number, injected: unknown) => void | Promise<void>]> = [
+    [
+      'watches closed by the server',
+      () => cluster.faults({ closeWatches: true }),
+      async (_before, injected) => {
+        // the fault really hit the agent's watches (nodes and pods), and they came back: closing
+        // again finds them open
+        expect((injected as { closedWatches?: number }).closedWatches).toBeGreaterThanOrEqual(2);
+        const again = await cluster.faults({ closeWatches: true });
+        expect(again['closedWatches']).toBeGreaterThanOrEqual(2);
+      },
+    ],
     [
       'HTTP 500 on the next watches',
       async () => {
@@ -150,11 +166,13 @@ describe('podwire agent against the lab API server', () => {
     const [, inject, check] = faults[i]!;
     const keep = routes().map((r) => r.cidr);
     expect(keep.length).toBeGreaterThanOrEqual(2);
+    const mapIdBefore = await routesMapId();
     const logBefore = readLog(agent.log).length;
     const s = sampleRoutes(keep);
     let result;
+    let injected: unknown;
     try {
-      await inject();
+      injected = await inject();
       // a change made after the fault must arrive: the watch is back (or a relist happened)
       const t0 = performance.now();
       const cidr = await cluster.createNodeObject(`node-f${i}`, `172.30.0.${60 + i}`);
@@ -164,9 +182,14 @@ describe('podwire agent against the lab API server', () => {
       result = s.stop();
     }
     console.log(`[agent] "${_name}": ${result.samples} routes-map samples, ${result.missing.length} missing an entry`);
+    // Sampling can miss a brief flush; the agent's own record cannot: it logs every deletion
+    // from the routes map ("routes removed"), and a replaced map would have a new id.
+    const removed = readLog(agent.log).slice(logBefore).filter((l) => l.msg === 'routes removed').flatMap((l) => l['cidrs'] as string[]);
+    expect(removed.filter((c) => keep.includes(c))).toEqual([]);
+    expect(await routesMapId()).toBe(mapIdBefore);
     expect(result.samples).toBeGreaterThanOrEqual(5);
     expect(result.missing).toEqual([]);
-    await check(logBefore);
+    await check(logBefore, injected);
     expect(agent.child.exitCode).toBeNull();
   }, 60_000);
 
@@ -204,6 +227,14 @@ describe('podwire agent against the lab API server', () => {
     const pluginConf = { ...conf.plugins[0], cniVersion: conf.cniVersion, name: conf.name };
     const pods: Netns[] = [];
     try {
+      // as kubelet does, the kept pod's object exists before its sandbox and its IP is published
+      // right after its ADD: the 2 s grace must not expire between the two on a loaded machine
+      await cluster.api('POST', '/api/v1/namespaces/default/pods', {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'kept', namespace: 'default' },
+        spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
+      });
       const ips: string[] = [];
       for (const name of ['kept', 'orphan']) {
         const ns = await createNetns('pwagp');
@@ -219,16 +250,13 @@ describe('podwire agent against the lab API server', () => {
           nodeNetns: node.netns.path,
         });
         expect(out.exitCode, out.stdout + out.stderr).toBe(0);
-        ips.push(((out.json!['ips'] as { address: string }[])[0]!.address).split('/')[0]!);
+        const ip = ((out.json!['ips'] as { address: string }[])[0]!.address).split('/')[0]!;
+        ips.push(ip);
+        if (name === 'kept') {
+          await cluster.api('PATCH', '/api/v1/namespaces/default/pods/kept/status', { status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] } }, 'application/merge-patch+json');
+        }
       }
       const [keptIp, orphanIp] = ips as [string, string];
-      await cluster.api('POST', '/api/v1/namespaces/default/pods', {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: 'kept', namespace: 'default' },
-        spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
-      });
-      await cluster.api('PATCH', '/api/v1/namespaces/default/pods/kept/status', { status: { phase: 'Running', podIP: keptIp, podIPs: [{ ip: keptIp }] } }, 'application/merge-patch+json');
 
       const eps = () => {
         const m = openEndpoints(node.pinDir);

@@ -47,7 +47,12 @@ export async function startServerProc(netnsPath: string, socket: string): Promis
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGTERM');
+    // A server whose event loop is frozen never runs its SIGTERM handler: kill it after a bound.
+    const t = setTimeout(() => {
+      if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
+    }, 15_000);
     await exited;
+    clearTimeout(t);
   };
   // bounded: 200 attempts (vite-node compiles the modules first)
   for (let i = 0; i < 200; i++) {

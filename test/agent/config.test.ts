@@ -39,6 +39,7 @@ describe('parseAgentFlags', () => {
       stateDir: '/var/lib/podwire',
       cniConfDir: '/etc/cni/net.d',
       cniBinDirs: ['/opt/cni/bin'],
+      cniCacheDir: '/var/lib/cni',
       health: { host: '127.0.0.1', port: 9879 },
       gcGraceMs: 60_000,
       cniSocket: '/run/podwire/cni.sock',
@@ -49,6 +50,16 @@ describe('parseAgentFlags', () => {
     expect(parseAgentFlags({ nodeName: 'n', kubeconfig }, { PODWIRE_CNI_SOCKET: '/run/x/cni.sock' }).cniSocket).toBe('/run/x/cni.sock');
     fails(() => parseAgentFlags({ nodeName: 'n', kubeconfig, cniSocket: 'cni.sock' }, {}), '--cni-socket (PODWIRE_CNI_SOCKET)', '"cni.sock"', 'absolute');
     fails(() => parseAgentFlags({ nodeName: 'n', kubeconfig, cniSocket: `/${'a'.repeat(110)}` }, {}), '--cni-socket', 'longer than 107 bytes');
+  });
+
+  it('--metrics-listen (PODWIRE_METRICS_LISTEN): unset = /metrics on the health listener; else HOST:PORT, not the health address', () => {
+    const base = { nodeName: 'n', kubeconfig };
+    expect(parseAgentFlags(base, {}).metrics).toBeUndefined();
+    expect(parseAgentFlags(base, { PODWIRE_METRICS_LISTEN: '0.0.0.0:9962' }).metrics).toEqual({ host: '0.0.0.0', port: 9962 });
+    expect(parseAgentFlags({ ...base, metricsListen: '10.0.0.1:9100' }, { PODWIRE_METRICS_LISTEN: '0.0.0.0:9962' }).metrics).toEqual({ host: '10.0.0.1', port: 9100 });
+    fails(() => parseAgentFlags({ ...base, metricsListen: '9962' }, {}), '--metrics-listen (PODWIRE_METRICS_LISTEN) "9962"', 'HOST:PORT');
+    fails(() => parseAgentFlags({ ...base, metricsListen: '127.0.0.1:9879' }, {}), '--metrics-listen', "health listener's address", 'leave it unset');
+    fails(() => parseAgentFlags({ ...base, metricsListen: '0.0.0.0:9879' }, {}), '--metrics-listen', "health listener's address");
   });
 
   it('takes environment fallbacks, and flags win over them', () => {

@@ -1,7 +1,7 @@
 // Shared set-up for the CNI tests: a unique node namespace that the plugin runs in (as a
 // runtime would run it in the host namespace), a unique pin dir with the datapath loaded, a
 // unique state dir, pod namespaces on demand, and probes for residue (IP records, host veths,
-// routes, endpoint entries). Everything is removed by `destroy`, also after failures.
+// routes, endpoint entries, tcx link pins). Everything is removed by `destroy`, also after failures.
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -42,6 +42,8 @@ export interface Harness {
   /** Routes in the node namespace's main table. */
   nodeRoutes(): Promise<Array<{ dst: string; dev?: string }>>;
   endpoints(): Endpoint[];
+  /** Pin names under <pinDir>/links (tcx link pins; default: the harness's pin dir). */
+  linkPins(pinDir?: string): string[];
   destroy(): Promise<void>;
 }
 
@@ -131,6 +133,10 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       } finally {
         eps.close();
       }
+    },
+    linkPins: (dir = pinDir) => {
+      const links = join(dir, 'links');
+      return existsSync(links) ? readdirSync(links).sort() : [];
     },
     destroy,
   };

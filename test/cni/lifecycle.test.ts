@@ -3,6 +3,8 @@
 // pod's netns is gone), GC against cni.dev/valid-attachments, STATUS with and without a
 // datapath, ADD without a datapath.
 import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { run } from '../../src/exec/run.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containerId, createHarness, podView, type Harness } from './harness.js';
 import { attachedProgramId, linkPin, pinnedProgramId, pinPaths, tcxDetach } from '../../src/loader/index.js';
@@ -71,6 +73,9 @@ describe('ADD result shapes', () => {
       expect(await h.nodeRoutes()).toContainEqual(expect.objectContaining({ dst: podIp, dev: hostIf.name }));
       expect((await h.node.exec('cat', [`/proc/sys/net/ipv4/conf/${hostIf.name}/forwarding`])).stdout.trim()).toBe('1');
       expect(h.endpoints().find((e) => e.ip === podIp)).toMatchObject({ podMac: podIf.mac, hostMac: hostIf.mac, flags: 0 });
+      // IPv4-only pod network: IPv6 is off on the pod interface (no link-local address to reach the node's :: services)
+      expect((await pod.exec('cat', ['/proc/sys/net/ipv6/conf/eth0/disable_ipv6'])).stdout.trim()).toBe('1');
+      expect(JSON.parse((await pod.exec('ip', ['-j', '-6', 'addr', 'show', 'dev', 'eth0'])).stdout)).toEqual([]);
 
       expect((await h.cni('DEL', { containerId: id, netns: pod.path, cniVersion: version, extra: { prevResult: res } })).exitCode).toBe(0);
     });
@@ -135,6 +140,8 @@ describe('DEL', () => {
     expect(h.endpoints().map((e) => e.ip)).toContain(ip);
     const pin = linkPin(h.pinDir, (add.json as Json)['interfaces'][0].name as string);
     expect(existsSync(pin)).toBe(true);
+    // another hook's pin of the same veth (<veth>@<hook>) goes too
+    await run('bpftool', ['map', 'pin', 'pinned', pinPaths(h.pinDir).maps.counters, `${pin}@egress`]);
 
     const del1 = await h.cni('DEL', { containerId: id, netns: pod.path, extra: { prevResult: add.json } });
     expect(del1.exitCode, del1.stdout).toBe(0);
@@ -143,6 +150,7 @@ describe('DEL', () => {
     expect(h.endpoints().map((e) => e.ip)).not.toContain(ip);
     expect(await h.hostVeths()).toEqual([]);
     expect(existsSync(pin)).toBe(false); // the tcx link's pin would outlive the veth
+    expect(existsSync(`${pin}@egress`)).toBe(false);
     expect((await h.nodeRoutes()).map((r) => r.dst)).not.toContain(ip);
     expect((await pod.exec('ip', ['link', 'show', 'eth0'], { reject: false })).exitCode).not.toBe(0);
 
@@ -176,13 +184,19 @@ describe('GC', () => {
     for (let i = 0; i < 3; i++) adds.push(await h.cni('ADD', { containerId: ids[i], netns: pods[i]!.path }));
     const ips = adds.map((a) => ((a.json as Json)['ips'][0].address as string).replace('/32', ''));
     const keepHost = (adds[0]!.json as Json)['interfaces'][0].name;
+    const goneHost = (adds[1]!.json as Json)['interfaces'][0].name;
+    // a second hook's pin per veth (<veth>@<hook>, as the datapath pins to_pod on egress)
+    for (const host of [keepHost, goneHost]) {
+      await run('bpftool', ['map', 'pin', 'pinned', pinPaths(h.pinDir).maps.counters, join(pinPaths(h.pinDir).linksDir, `${host}@egress`)]);
+    }
 
     const gc = await h.cni('GC', { extra: { 'cni.dev/valid-attachments': [{ containerID: ids[0], ifname: 'eth0' }] } });
     expect(gc.exitCode, gc.stdout).toBe(0);
     expect(h.records()).toEqual([ips[0]]);
     expect(h.endpoints().map((e) => e.ip)).toEqual([ips[0]]);
     expect(await h.hostVeths()).toEqual([keepHost]);
-    expect(readdirSync(pinPaths(h.pinDir).linksDir)).toEqual([keepHost]); // tcx link pins follow the veths
+    // tcx link pins follow the veths, every hook's
+    expect(readdirSync(pinPaths(h.pinDir).linksDir).sort()).toEqual([keepHost, `${keepHost}@egress`]);
     expect((await h.nodeRoutes()).map((r) => r.dst)).toEqual([ips[0]]);
     // the kept pod still checks out
     const check = await h.cni('CHECK', { containerId: ids[0], netns: pods[0]!.path, extra: { prevResult: adds[0]!.json } });

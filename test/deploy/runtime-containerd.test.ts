@@ -6,7 +6,9 @@
 // on the two nodes reach each other without NAT and `ctr` removes their networks (DEL) when they
 // end. The CRI path kubelet uses is reproduced call for call (containerd's CRI plugin needs a
 // kubelet to drive it): loopback at 0.3.1, K8S_POD_* CNI_ARGS, a single CNI_PATH directory,
-// capitalised portMappings keys, DEL twice.
+// capitalised portMappings keys, DEL twice. Every ADD and DEL is answered by the node's agent
+// (its "cni request served" lines), not by the shim's fallback. hostPort is also reached from
+// pods on its own node and on the other node (issue 9).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -16,12 +18,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, runJson } from '../../src/exec/run.js';
 import { execCni } from '../../src/lab/cni-exec.js';
-import { addNetworkList, delNetworkList, type NetworkList } from '../../src/lab/runtime.js';
+import { addNetworkList, delNetworkList, type NetworkList, type RuntimeConf } from '../../src/lab/runtime.js';
 import type { LabNodeState } from '../../src/lab/state.js';
 import { startTcpEcho, tcpProbe } from '../../src/lab/traffic.js';
 import { openEndpoints } from '../../src/maps/index.js';
 import { createNetns, uniqueName, type Netns } from '../../src/netns/index.js';
 import { busyboxRootfsTar } from '../../src/lab/podman.js';
+import { servedRequests } from '../lab/agent-served.js';
 import { agentConflist, median, shimOverheadMs, timings, upSeaLab, type SeaLab } from './runtime-harness.js';
 
 const NS = 'k8s.io';
@@ -142,7 +145,12 @@ describe('containerd 1.6 on a 2-node lab, all dist/podwire', () => {
         for (let j = 0; j < 100; j++) {
           const addrs = await runJson<{ ifname: string; addr_info: { family: string; local: string }[] }[]>('ip', ['-j', 'addr', 'show', 'dev', 'eth0'], { netns, reject: false });
           const ip = addrs[0]?.addr_info.find((a) => a.family === 'inet')?.local;
-          if (ip) return { id, ip, netns };
+          if (ip) {
+            // ctr names the CNI container "<namespace>-<id>"; the node's agent answered its ADD
+            const served = servedRequests(cd.node.agentLog).filter((r) => r.containerId?.endsWith(id)).map((r) => [r.command, r.exitCode]);
+            expect(served, `${id}: ADD served by ${cd.node.name}'s agent`).toContainEqual(['ADD', 0]);
+            return { id, ip, netns };
+          }
           await sleep(100);
         }
         throw new Error(`${id}: eth0 got no address`);
@@ -183,6 +191,10 @@ describe('containerd 1.6 on a 2-node lab, all dist/podwire', () => {
         eps.close();
       }
     }
+    for (const cd of cds) {
+      const dels = servedRequests(cd.node.agentLog).filter((r) => r.command === 'DEL' && r.exitCode === 0);
+      expect(dels.length, `DELs served by ${cd.node.name}'s agent`).toBeGreaterThanOrEqual(1);
+    }
     const t = await timings(sl!.timingLog);
     expect(t['DEL']?.length).toBeGreaterThanOrEqual(2);
   }, 120_000);
@@ -211,6 +223,7 @@ describe('containerd 1.6 on a 2-node lab, all dist/podwire', () => {
       });
       expect(lo.exitCode, lo.stdout + lo.stderr).toBe(0);
       const result = await addNetworkList(list, rt);
+      expect(servedRequests(node.agentLog).filter((r) => r.containerId === containerId).map((r) => [r.command, r.exitCode])).toEqual([['ADD', 0]]);
       const ip = (result['ips'] as { address: string }[])[0]!.address.split('/')[0]!;
       // portmap read the capitalised keys: the hostPort on node-2's address reaches the pod
       const server = await startTcpEcho(podNs.path, '0.0.0.0', 7001);
@@ -224,7 +237,10 @@ describe('containerd 1.6 on a 2-node lab, all dist/podwire', () => {
       // CRI: DEL on StopPodSandbox, again on RemovePodSandbox
       await delNetworkList(list, rt, result);
       await delNetworkList(list, rt, result);
-      const nat = await run('iptables', ['-t', 'nat', '-S'], { netns: node.netnsPath, reject: false });
+      expect(servedRequests(node.agentLog).filter((r) => r.containerId === containerId).map((r) => [r.command, r.exitCode])).toEqual([['ADD', 0], ['DEL', 0], ['DEL', 0]]);
+      // no reject: false — a failing iptables must fail the test, not pass the negative check
+      const nat = await run('iptables', ['-t', 'nat', '-S'], { netns: node.netnsPath });
+      expect(nat.stdout).toContain('-P PREROUTING'); // a real listing of the nat table
       expect(nat.stdout).not.toContain('18081');
     } finally {
       await podNs.remove();
@@ -236,4 +252,71 @@ describe('containerd 1.6 on a 2-node lab, all dist/podwire', () => {
         `DEL ${(median(t['DEL'] ?? []) - shim).toFixed(1)} ms (n=${t['DEL']?.length ?? 0}) (shim ${shim.toFixed(1)} ms subtracted)`,
     );
   }, 120_000);
+
+  describe('hostPort through the CRI sequence, reached from pods', () => {
+    const HOST_PORT = 18082;
+    const wired: { list: NetworkList; rt: RuntimeConf; result: Record<string, unknown>; ns: Netns; ip: string }[] = [];
+    let server: Awaited<ReturnType<typeof startTcpEcho>> | undefined;
+
+    async function criPod(node: LabNodeState, name: string, portMappings?: unknown[]) {
+      const ns = await createNetns('pwhp');
+      const containerId = uniqueName('cri').padEnd(64, '0');
+      const list = JSON.parse((await agentConflist(node)).text) as NetworkList;
+      const rt: RuntimeConf = {
+        containerId,
+        netns: ns.path,
+        ifname: 'eth0',
+        args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${name};K8S_POD_INFRA_CONTAINER_ID=${containerId};K8S_POD_UID=0b1c2d3e-0000-4000-8000-00000000000${wired.length}`,
+        pluginDirs: [sl!.binDir],
+        nodeNetns: node.netnsPath,
+        ...(portMappings ? { capabilityArgs: { portMappings } } : {}),
+      };
+      try {
+        const result = await addNetworkList(list, rt);
+        const ip = (result['ips'] as { address: string }[])[0]!.address.split('/')[0]!;
+        wired.push({ list, rt, result, ns, ip });
+        expect(servedRequests(node.agentLog).filter((r) => r.containerId === containerId).map((r) => [r.command, r.exitCode])).toEqual([['ADD', 0]]);
+        return { ns, ip };
+      } catch (e) {
+        await ns.remove();
+        throw e;
+      }
+    }
+
+    let sameNode: { ns: Netns; ip: string };
+    let otherNode: { ns: Netns; ip: string };
+
+    beforeAll(async () => {
+      const [n1, n2] = sl!.lab.state.nodes as [LabNodeState, LabNodeState];
+      const target = await criPod(n2, 'hp-server', [{ HostPort: HOST_PORT, ContainerPort: 7002, Protocol: 'TCP', HostIP: '' }]);
+      server = await startTcpEcho(target.ns.path, '0.0.0.0', 7002);
+      sameNode = await criPod(n2, 'hp-client-2');
+      otherNode = await criPod(n1, 'hp-client-1');
+    }, 120_000);
+
+    afterAll(async () => {
+      await server?.stop();
+      for (const w of wired.splice(0).reverse()) {
+        await delNetworkList(w.list, w.rt, w.result).catch(() => {});
+        await w.ns.remove();
+      }
+    }, 120_000);
+
+    it('control: node 1\'s host namespace reaches the hostPort', async () => {
+      const t = await tcpProbe(sl!.lab.state.nodes[0]!.netnsPath, sl!.lab.state.nodes[1]!.underlayIp, HOST_PORT);
+      expect(t.ok, t.error).toBe(true);
+    });
+
+    // issue 9: the DNATed pod's reply must go back through the stack (conntrack un-NAT), not
+    // straight into the client by the fast path
+    it('a pod on the same node reaches the hostPort (issue 9)', async () => {
+      const t = await tcpProbe(sameNode.ns.path, sl!.lab.state.nodes[1]!.underlayIp, HOST_PORT);
+      expect(t.ok, t.error).toBe(true);
+    });
+
+    it('a pod on the other node reaches the hostPort (issue 9)', async () => {
+      const t = await tcpProbe(otherNode.ns.path, sl!.lab.state.nodes[1]!.underlayIp, HOST_PORT);
+      expect(t.ok, t.error).toBe(true);
+    });
+  });
 });

@@ -2,7 +2,10 @@
 // CNI plugin are dist/podwire, the network is the conflist the node's agent wrote (podwire +
 // portmap) with Debian's bandwidth plugin appended. Containers on the two nodes reach each other
 // without NAT, a hostPort is reachable through portmap, the bandwidth plugin's rate limit is in
-// place, and removal leaves nothing behind. Prints the plugin's CNI ADD latency through podman.
+// place, and removal leaves nothing behind. Every ADD and DEL is answered by the node's agent
+// (its "cni request served" lines), not by the shim's fallback. hostPort is also reached from
+// pods on its own node and on the other node (issue 9). Prints the plugin's CNI ADD
+// latency through podman.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +16,7 @@ import type { LabNodeState } from '../../src/lab/state.js';
 import { openEndpoints } from '../../src/maps/index.js';
 import { uniqueName } from '../../src/netns/index.js';
 import { busyboxRootfsTar, privatePodman } from '../../src/lab/podman.js';
+import { servedFor } from '../lab/agent-served.js';
 import { agentConflist, median, shimOverheadMs, timings, upSeaLab, type SeaLab } from './runtime-harness.js';
 
 const RATE_BITS = 20_000_000; // bandwidth plugin ingressRate (to the pod), bits/s
@@ -59,13 +63,27 @@ describe('podman on a 2-node lab, all dist/podwire', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   }, 180_000);
 
-  async function runContainer(p: Podman, extra: string[] = []): Promise<{ name: string; ip: string; netns: string }> {
+  interface Container {
+    name: string;
+    /** What podman passes as CNI_CONTAINERID. */
+    id: string;
+    ip: string;
+    netns: string;
+    p: Podman;
+  }
+  const started: Container[] = [];
+
+  async function runContainer(p: Podman, extra: string[] = []): Promise<Container> {
     const name = uniqueName('pwc');
     containers.push({ p, name });
     await p.run(['run', '-d', '--name', name, '--network', network, '--cap-add', 'NET_RAW', ...extra, image, 'sleep', '600']);
-    const j = JSON.parse((await p.run(['inspect', name])).stdout) as Array<{ NetworkSettings: { SandboxKey: string; Networks: Record<string, { IPAddress: string }> } }>;
+    const j = JSON.parse((await p.run(['inspect', name])).stdout) as Array<{ Id: string; NetworkSettings: { SandboxKey: string; Networks: Record<string, { IPAddress: string }> } }>;
     const ns = j[0]!.NetworkSettings;
-    return { name, ip: ns.Networks[network]!.IPAddress, netns: ns.SandboxKey };
+    const c = { name, id: j[0]!.Id, ip: ns.Networks[network]!.IPAddress, netns: ns.SandboxKey, p };
+    started.push(c);
+    // the node's agent answered the ADD (the shim's fallback would leave no line)
+    expect(servedFor(p.node.agentLog, c.id), `${name}: ADD served by ${p.node.name}'s agent`).toContainEqual(['ADD', 0]);
+    return c;
   }
 
   it('containers on two nodes reach each other without NAT; a hostPort works through portmap; the rate limit is applied', async () => {
@@ -99,11 +117,40 @@ describe('podman on a 2-node lab, all dist/podwire', () => {
     const podToPod = await iperfTcp(c2.netns, c2.ip, c1.netns, { seconds: 2, port: 5302 });
     console.log(`bandwidth ingressRate ${RATE_BITS / 1e6} Mbit/s: node→pod ${(shaped.gbps * 1000).toFixed(1)} Mbit/s, pod→pod (redirect_peer) ${(podToPod.gbps * 1000).toFixed(1)} Mbit/s`);
     expect(shaped.gbps * 1e9).toBeLessThan(RATE_BITS * 1.5);
+    hostPortTarget = { c2, c1 };
   }, 240_000);
+
+  let hostPortTarget: { c1: Container; c2: Container } | undefined;
+
+  // issue 9: the DNATed pod's reply must go back through the stack (conntrack un-NAT), not
+  // straight into the client by the fast path
+  it('a pod on the other node reaches the hostPort (issue 9)', async () => {
+    const { c1 } = hostPortTarget!;
+    const [, p2] = pm as [Podman, Podman];
+    const m = await tcpProbe(c1.netns, p2.node.underlayIp, 18080);
+    expect(m.ok, m.error).toBe(true);
+  }, 60_000);
+
+  it('a second container on node 2 (the hostPort pod\'s node) starts, wired by the agent', async () => {
+    const [, p2] = pm as [Podman, Podman];
+    const c3 = await runContainer(p2);
+    // control: pod → pod on the same node works, only the hostPort path is broken
+    const t = await tcpProbe(c3.netns, hostPortTarget!.c2.ip, 7000);
+    expect(t.peerSeen, t.error).toBe(c3.ip);
+    hostPortTarget = { ...hostPortTarget!, c1: c3 };
+  }, 120_000);
+
+  it('a pod on the same node reaches the hostPort (issue 9)', async () => {
+    const [, p2] = pm as [Podman, Podman];
+    const m = await tcpProbe(hostPortTarget!.c1.netns, p2.node.underlayIp, 18080);
+    expect(m.ok, m.error).toBe(true);
+  }, 60_000);
 
   it('removal runs DEL through the chain and leaves nothing on either node', async () => {
     await Promise.allSettled(servers.splice(0).map((s) => s.stop()));
     for (const c of containers.splice(0)) await c.p.run(['rm', '-f', '-t', '0', c.name]);
+    // every DEL was answered by the agent too
+    for (const c of started) expect(servedFor(c.p.node.agentLog, c.id), c.name).toContainEqual(['DEL', 0]);
     for (const p of pm) {
       const links = await runJson<{ ifname: string }[]>('ip', ['-j', 'link', 'show', 'type', 'veth'], { netns: p.node.netnsPath });
       expect(links.map((l) => l.ifname).filter((n) => n.startsWith('pw')), p.node.name).toEqual([]);
@@ -113,7 +160,9 @@ describe('podman on a 2-node lab, all dist/podwire', () => {
       } finally {
         eps.close();
       }
-      const nat = await run('iptables', ['-t', 'nat', '-S'], { netns: p.node.netnsPath, reject: false });
+      // no reject: false — a failing iptables must fail the test, not pass the negative check
+      const nat = await run('iptables', ['-t', 'nat', '-S'], { netns: p.node.netnsPath });
+      expect(nat.stdout).toContain('-P PREROUTING'); // a real listing of the nat table
       expect(nat.stdout).not.toContain('18080');
       const ifb = await runJson<unknown[]>('ip', ['-j', 'link', 'show', 'type', 'ifb'], { netns: p.node.netnsPath });
       expect(ifb).toEqual([]);

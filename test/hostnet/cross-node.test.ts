@@ -152,9 +152,48 @@ function crossNodeSuite(mode: DatapathMode): void {
     });
 
     it('same-node pod↔pod still goes by redirect_peer', async () => {
+      // a ping alone would pass through the host stack too (ip_forward=1 on the node): the
+      // datapath counters must show every request and reply redirected, and the stack nothing
+      const node = nodes[0]!;
+      const fwdBefore = await node.forwardedDatagrams();
+      const peerBefore = count(node, 'FWD_LOCAL_PEER', 'EGRESS');
       const p = await ping(a1.netns.path, a2.ip, { count: 3 });
       expect(p.ok, p.output).toBe(true);
+      // 3 requests (a1 → a2) + 3 replies (a2 → a1), each seen by from_pod on its sender's veth
+      expect(count(node, 'FWD_LOCAL_PEER', 'EGRESS') - peerBefore).toBeGreaterThanOrEqual(6n);
+      expect(await node.forwardedDatagrams()).toBe(fwdBefore);
     });
+
+    if (mode === 'vxlan') {
+      it('vxlan: the tunnel key on the wire — outer source/destination are the node IPs, the VNI is ours', async () => {
+        // nftables on node 2 counts the VXLAN datagrams it receives: all of them from node 1, and
+        // those whose VXLAN header (UDP payload bytes 4..6 = transport header bits 96..119)
+        // carries our VNI. Counted in the kernel, so no packet escapes the check.
+        const ns = nodes[1]!.netns;
+        const table = 'pwvxlantest';
+        const base = `ip saddr ${ips[0]} ip daddr ${ips[1]} udp dport 8472`;
+        await ns.exec('nft', ['-f', '-'], {
+          input: [
+            `add table ip ${table}`,
+            `add chain ip ${table} in { type filter hook input priority 0; }`,
+            `add rule ip ${table} in ${base} counter comment "all"`,
+            `add rule ip ${table} in ${base} @th,96,24 ${VNI} counter comment "vni"`,
+            '',
+          ].join('\n'),
+        });
+        try {
+          const p = await ping(a1.netns.path, b1.ip, { count: 5 });
+          expect(p.ok, p.output).toBe(true);
+          type Rule = { rule?: { comment?: string; expr: Array<{ counter?: { packets: number } }> } };
+          const listed = JSON.parse((await ns.exec('nft', ['-j', 'list', 'table', 'ip', table])).stdout) as { nftables: Rule[] };
+          const packets = (c: string) => listed.nftables.find((r) => r.rule?.comment === c)!.rule!.expr.find((e) => e.counter)!.counter!.packets;
+          expect(packets('all')).toBeGreaterThanOrEqual(5); // the 5 echo requests, tunnelled to node 2's IP
+          expect(packets('vni')).toBe(packets('all')); // every one with VNI ${VNI}
+        } finally {
+          await ns.exec('nft', ['delete', 'table', 'ip', table]);
+        }
+      });
+    }
 
     it('node host namespace ↔ its own pods (ping, TCP both ways)', async () => {
       const node = nodes[0]!;

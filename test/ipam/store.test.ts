@@ -1,6 +1,7 @@
 // The file store on a real filesystem: allocation order, idempotent re-allocation, release,
 // exhaustion, and the crash cases (temp files, half-made claims, unreadable records).
 import { linkSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -157,5 +158,35 @@ describe('IpamStore', () => {
     }
     expect(isPodwireError(err, 'IO_FAILED')).toBe(true);
     expect((err as Error).message).toContain(`${file}/ipam`);
+  });
+});
+
+// Nothing the store does may block without bound: the agent runs it on the event loop that
+// serves every pod. (Before the fix both cases below never returned: Node's recursive mkdir
+// loops on /proc's ENOENT, and reading a FIFO waits for a writer.)
+describe('IpamStore never blocks', () => {
+  it('a state dir where mkdir fails with ENOENT (under /proc) is an IO error, not an endless loop', () => {
+    const s = new IpamStore('/proc/self/pw-no-such-dir');
+    let err: unknown;
+    try {
+      s.allocate(key('a'), {}, pool('10.1.0.0/24'));
+    } catch (e) {
+      err = e;
+    }
+    expect(isPodwireError(err, 'IO_FAILED')).toBe(true);
+    expect((err as Error).message).toMatch(/cannot create the IPAM store under \/proc\/self\/pw-no-such-dir\/ipam/);
+  });
+
+  it('FIFOs planted in the store are neither opened for a blocking read nor taken for records', () => {
+    const p = pool('10.1.0.0/24');
+    store.allocate(key('a'), {}, p);
+    const hint = join(dir, 'ipam', 'last-reserved');
+    unlinkSync(hint);
+    execFileSync('mkfifo', [hint]);
+    execFileSync('mkfifo', [join(ipsDir(), '10.1.0.9')]);
+    // the hint is unreadable, so the allocator starts from the pool's start: .2 is the first free
+    expect(store.allocate(key('b'), {}, p).record.ip).toBe('10.1.0.2');
+    const listed = store.list().sort((x, y) => x.ip.localeCompare(y.ip));
+    expect(listed.map((a) => [a.ip, a.record?.containerID])).toEqual([['10.1.0.1', 'a'], ['10.1.0.2', 'b'], ['10.1.0.9', undefined]]);
   });
 });

@@ -2,7 +2,11 @@
 // wired through the CNI chain the agent's conflist names. Connectivity matrix (pod↔pod same
 // and cross node, node↔local pod, hostNetwork pod↔remote pod) without NAT and without the
 // nodes' IP stacks forwarding pod traffic; convergence when pods and nodes come and go; an
-// agent SIGKILLed in the middle of a stream.
+// agent SIGKILLed in the middle of a stream. Every ADD/DEL must be answered by the node's agent
+// (its "cni request served" log lines), and the shim's fallback is shown to work on its own.
+// hostPort is reached from the other node's host and from pods on its own and the other node (issue 9).
+import { randomBytes } from 'node:crypto';
+import { rename } from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +16,10 @@ import { run } from '../../src/exec/run.js';
 import { Lab, alive } from '../../src/lab/cluster.js';
 import { connectivityMatrix } from '../../src/lab/matrix.js';
 import { forwardedDatagrams } from '../../src/lab/snmp.js';
-import { ping } from '../../src/lab/traffic.js';
+import { addNetworkList, delNetworkList, loadConflist, type NetworkList, type RuntimeConf } from '../../src/lab/runtime.js';
+import { ping, startTcpEcho, tcpProbe, type TcpEchoServer } from '../../src/lab/traffic.js';
+import { createNetns, type Netns } from '../../src/netns/index.js';
+import { servedFor } from './agent-served.js';
 import { pinnedProgramId } from '../../src/loader/index.js';
 import { openEndpoints, openRoutes } from '../../src/maps/index.js';
 
@@ -56,6 +63,31 @@ for (const mode of ['native', 'vxlan'] as const) {
       for (const n of lab.state.nodes) expect(routeCidrs(n.pinDir)).toEqual(cidrs);
     });
 
+    it('every pod was wired by its node\'s agent, not by the shim\'s fallback', () => {
+      const pods = lab.state.pods.filter((p) => !p.hostNetwork);
+      expect(pods.length).toBeGreaterThanOrEqual(4);
+      for (const p of pods) {
+        const node = lab.state.nodes.find((n) => n.name === p.node)!;
+        expect(servedFor(node.agentLog, p.containerId), `${p.name} on ${node.name}`).toContainEqual(['ADD', 0]);
+      }
+    });
+
+    it('the shim falls back to podwire-full when the agent socket is gone, and the pod still works', async () => {
+      const n2 = lab.state.nodes[1]!;
+      const sock = join(lab.state.dir, n2.name, 'cni.sock');
+      await rename(sock, `${sock}.away`);
+      let pod: { containerId: string; ip: string } | undefined;
+      try {
+        pod = await lab.addPod(n2.name, 'fallback-2');
+      } finally {
+        await rename(`${sock}.away`, sock);
+      }
+      expect(servedFor(n2.agentLog, pod.containerId)).toEqual([]); // nobody but the fallback answered
+      expect((await ping(lab.pod('pod-1-1').netnsPath, pod.ip, { count: 2 })).ok).toBe(true);
+      await lab.delPod('fallback-2'); // socket back: the agent answers the DEL
+      expect(servedFor(n2.agentLog, pod.containerId)).toEqual([['DEL', 0]]);
+    });
+
     it('connects pods on the same and on different nodes without NAT or host forwarding', async () => {
       const pods = lab.state.pods.filter((p) => !p.hostNetwork).map((p) => ({ name: p.name, netnsPath: p.netnsPath, ip: p.ip }));
       expect(pods).toHaveLength(4);
@@ -86,6 +118,7 @@ for (const mode of ['native', 'vxlan'] as const) {
       const fresh = await lab.addPod(n2!.name, 'late-2');
       expect((await ping(client.netnsPath, fresh.ip, { count: 2 })).ok).toBe(true);
       await lab.delPod('late-2');
+      expect(servedFor(n2!.agentLog, fresh.containerId)).toEqual([['ADD', 0], ['DEL', 0]]);
       const eps = openEndpoints(n2!.pinDir);
       try {
         expect(eps.get(fresh.ip)).toBeUndefined();
@@ -147,10 +180,13 @@ for (const mode of ['native', 'vxlan'] as const) {
       const out = await cli;
       await srv;
       const j = JSON.parse(out.stdout) as { end: { sum: { lost_percent: number; packets: number; lost_packets: number } } };
-      // Loss is reported in the closing note; forwarding must not have stopped.
-      process.stdout.write(`[${mode}] agent SIGKILL: ${j.end.sum.lost_packets}/${j.end.sum.packets} datagrams lost (${j.end.sum.lost_percent.toFixed(2)}%)\n`);
+      // Counted in datagrams (1000 per second): both agents are dead for >= 2 s, so a datapath
+      // that stopped with them loses >= 2000. The allowance covers a loaded 2-core machine
+      // dropping a burst at the receiver's socket; it is far below one outage.
+      const ALLOWED_LOST_DATAGRAMS = 250;
+      process.stdout.write(`[${mode}] agent SIGKILL: ${j.end.sum.lost_packets}/${j.end.sum.packets} datagrams lost (${j.end.sum.lost_percent.toFixed(2)}%), allowance ${ALLOWED_LOST_DATAGRAMS}\n`);
       expect(j.end.sum.packets).toBeGreaterThan(4000);
-      expect(j.end.sum.lost_percent).toBeLessThan(1);
+      expect(j.end.sum.lost_packets).toBeLessThanOrEqual(ALLOWED_LOST_DATAGRAMS);
       // The restarted agents become ready again without reloading the programs.
       await until('restarted agents to be ready', async () => {
         const ok = await Promise.all([n1!, n2!].map((n) => run('nsenter', [`--net=${n.netnsPath}`, '--', process.execPath, '-e', "fetch('http://127.0.0.1:9879/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"], { reject: false })));
@@ -160,5 +196,57 @@ for (const mode of ['native', 'vxlan'] as const) {
       expect(idsAfter).toEqual(idsBefore);
       expect((await ping(client.netnsPath, server.ip, { count: 2 })).ok).toBe(true);
     }, 120_000);
+
+    describe('hostPort (portmap in the agent\'s chain) to a pod on node 2', () => {
+      const HOST_PORT = 18090;
+      let list: NetworkList;
+      let rt: RuntimeConf;
+      let podNs: Netns | undefined;
+      let server: TcpEchoServer | undefined;
+      let result: Record<string, unknown> | undefined;
+
+      beforeAll(async () => {
+        const n2 = lab.state.nodes[1]!;
+        list = (await loadConflist(n2.cniConfDir)).list;
+        expect(list.plugins.map((p) => p.type)).toContain('portmap');
+        podNs = await createNetns('pwhp');
+        const containerId = randomBytes(32).toString('hex');
+        rt = {
+          containerId,
+          netns: podNs.path,
+          ifname: 'eth0',
+          args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=hostport-2;K8S_POD_INFRA_CONTAINER_ID=${containerId}`,
+          pluginDirs: lab.pluginDirs(),
+          nodeNetns: n2.netnsPath,
+          capabilityArgs: { portMappings: [{ hostPort: HOST_PORT, containerPort: 7090, protocol: 'tcp' }] },
+        };
+        result = await addNetworkList(list, rt);
+        server = await startTcpEcho(podNs.path, '0.0.0.0', 7090);
+      }, 60_000);
+
+      afterAll(async () => {
+        await server?.stop();
+        if (result) await delNetworkList(list, rt, result);
+        await podNs?.remove();
+      }, 60_000);
+
+      it('is reachable from the other node\'s host namespace (control: portmap and the pod work)', async () => {
+        expect(servedFor(lab.state.nodes[1]!.agentLog, rt.containerId)).toEqual([['ADD', 0]]);
+        const t = await tcpProbe(lab.state.nodes[0]!.netnsPath, lab.state.nodes[1]!.underlayIp, HOST_PORT);
+        expect(t.ok, t.error).toBe(true);
+      });
+
+      // issue 9: the DNATed pod's reply must go back through the stack (conntrack un-NAT), not
+      // straight into the client by the fast path
+      it('is reachable from a pod on the same node (issue 9)', async () => {
+        const t = await tcpProbe(lab.pod('pod-2-2').netnsPath, lab.state.nodes[1]!.underlayIp, HOST_PORT);
+        expect(t.ok, t.error).toBe(true);
+      });
+
+      it('is reachable from a pod on the other node (issue 9)', async () => {
+        const t = await tcpProbe(lab.pod('pod-1-1').netnsPath, lab.state.nodes[1]!.underlayIp, HOST_PORT);
+        expect(t.ok, t.error).toBe(true);
+      });
+    });
   });
 }

@@ -2,7 +2,10 @@
 // run through the loaded BPF program with BPF_PROG_TEST_RUN (batched through `bpftool batch`)
 // and through the WebAssembly twin; verdict, reason, target, next hop, tunnel id, return code and
 // the bytes the program wrote must all agree. PODWIRE_DIFF_SEED fixes the seed (CI default
-// below), PODWIRE_DIFF_CASES the number of cases (default 4000).
+// below), PODWIRE_DIFF_CASES the number of cases (default 4000). A second case runs the fixed
+// malformed-IPv4 corpus (generate.ts malformedCorpus). Agreement is not correctness: the twin
+// shares bpf/lib/decide.h with the programs, so oracle.test.ts checks both against hand-written
+// verdicts.
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,7 +17,7 @@ import { enums } from '../../src/maps/generated/layouts.js';
 import { enumNames } from '../../src/maps/codec.js';
 import { liveSource, snapshotSource, Twin, type MapSource, type TwinRun } from '../../src/twin/index.js';
 import { encodeCtKey } from '../../src/maps/conntrack.js';
-import { randomCase, randomMapState, type Case } from './generate.js';
+import { malformedCorpus, randomCase, randomMapState, type Case } from './generate.js';
 import { createKernelEnv, kernelAccepts, runKernelBatch, type KernelEnv, type KernelResult } from './kernel-env.js';
 import { Rng } from './rng.js';
 import { writeMapState } from './write-maps.js';
@@ -225,5 +228,34 @@ describe('twin vs kernel (BPF_PROG_TEST_RUN)', () => {
       // and every answer the namespace's FIB can give
       expect([...fibs.keys()].sort()).toEqual(['BLACKHOLE', 'FWD_DISABLED', 'NOT_FWDED', 'PROHIBIT', 'SUCCESS', 'SUCCESS_VIA_GW', 'UNREACHABLE', 'errno-19']);
     }
+  });
+
+  it('agrees on the malformed-IPv4 corpus (every IHL, total length and version edge, padded or not)', { timeout: 600_000 }, async () => {
+    const rng = new Rng(SEED ^ 0xbad);
+    let state = randomMapState(rng, env!);
+    // the corpus goes from one real endpoint to another: retry until the state has two
+    for (let i = 0; i < 1000 && state.endpoints.filter((e) => env!.devices.some((d) => d.ifindex === e.ifindex)).length < 2; i++) state = randomMapState(rng, env!);
+    writeMapState(pinDir, state);
+    const twin = await Twin.load(snapshotSource(snapshotMaps(pinDir)), env!.fib);
+    const progs = pinPaths(pinDir).progs;
+    const progPin = { from_pod: progs.fromPod, from_uplink: progs.fromUplink, from_vxlan: progs.fromVxlan };
+    const corpus = malformedCorpus(rng, state, env!).filter((c) => kernelAccepts(c.frame));
+    const mismatches: string[] = [];
+    const reasons = new Map<string, number>();
+    for (let at = 0; at < corpus.length; at += 200) {
+      const chunk = corpus.slice(at, at + 200);
+      const kernel = await runKernelBatch(env!, work, `corpus${at}`, chunk.map((c) => ({ progPin: progPin[c.program], frame: c.frame, ifindex: c.ifindex, ingressIfindex: c.ingressIfindex })));
+      chunk.forEach((c, i) => {
+        const t = twin.run(c.program, c.frame, { ifindex: c.ifindex, ingressIfindex: c.ingressIfindex });
+        reasons.set(`${c.program}:${t.reasonName}`, (reasons.get(`${c.program}:${t.reasonName}`) ?? 0) + 1);
+        const diff = differences(c, kernel[i]!, t);
+        if (diff.length && mismatches.length < 20) mismatches.push(`${c.program} ${c.kind} frame ${c.frame.subarray(0, 40).toString('hex')}: ${diff.join('; ')}`);
+      });
+      await rm(work, { recursive: true, force: true });
+      await mkdir(work, { recursive: true });
+    }
+    console.log(`malformed corpus: ${corpus.length} cases, reasons: ${[...reasons.entries()].sort().map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    expect(corpus.length).toBeGreaterThan(500);
+    expect(mismatches).toEqual([]);
   });
 });

@@ -250,3 +250,51 @@ export function randomCase(rng: Rng, state: MapState, env: KernelEnv): Case {
   }
   return { program, kind, frame, ifindex, ingressIfindex };
 }
+
+/**
+ * The malformed-IPv4 corpus: every IHL nibble × every interesting total length (0, shorter than
+ * the header, exactly the header, exactly the frame, one past it, 0xffff) × every version edge,
+ * with and without Ethernet padding, from a real endpoint of `state` to another, on each program.
+ * Sources and destinations are real so that a parser that lets a bad header through shows up as
+ * a forward, not as a miss.
+ */
+export function malformedCorpus(rng: Rng, state: MapState, env: KernelEnv): Case[] {
+  const real = state.endpoints.filter((e) => env.devices.some((d) => d.ifindex === e.ifindex));
+  const src = real[0] ?? state.endpoints[0];
+  const dst = real[1] ?? real[0] ?? state.endpoints[0];
+  if (!src || !dst) throw new Error('malformedCorpus needs a map state with endpoints');
+  const cases: Case[] = [];
+  const programs: Array<[Program, number]> = [
+    ['from_pod', src.ifindex],
+    ['from_uplink', env.uplink.ifindex],
+    ['from_vxlan', env.vxlan.ifindex],
+  ];
+  for (const versionNibble of [4, 0, 5, 6, 15]) {
+    for (let ihl = 0; ihl < 16; ihl++) {
+      if (versionNibble !== 4 && ihl !== 5) continue;
+      const hlen = Math.max(ihl * 4, 20);
+      for (const payloadLen of [0, 40]) {
+        const ipLen = hlen + payloadLen;
+        for (const totLen of new Set([0, 1, 19, ihl * 4 - 1, ihl * 4, ihl * 4 + 1, ipLen - 1, ipLen, ipLen + 1, 0xffff])) {
+          if (totLen < 0) continue;
+          for (const pad of [0, 18]) {
+            const ip = Buffer.alloc(ipLen + pad);
+            ip.writeUInt8((versionNibble << 4) | ihl, 0);
+            ip.writeUInt16BE(totLen & 0xffff, 2);
+            ip.writeUInt16BE(rng.int(0x10000), 4);
+            ip.writeUInt8(64, 8);
+            ip.writeUInt8(rng.pick([6, 17, 1]), 9);
+            Buffer.from(src.ip.split('.').map(Number)).copy(ip, 12);
+            Buffer.from(dst.ip.split('.').map(Number)).copy(ip, 16);
+            for (let i = 20; i < hlen; i++) ip[i] = 1; // NOP options
+            ip.writeUInt16BE(inetChecksum(ip.subarray(0, 20)), 10);
+            const frame = Buffer.concat([eth(src.hostMac, src.podMac, 0x0800), ip]);
+            const [program, ifindex] = programs[cases.length % programs.length]!;
+            cases.push({ program, kind: `corpus-v${versionNibble}-ihl${ihl}-tot${totLen === ipLen ? 'exact' : totLen}`, frame, ifindex, ingressIfindex: ifindex });
+          }
+        }
+      }
+    }
+  }
+  return cases;
+}

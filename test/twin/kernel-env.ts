@@ -104,6 +104,8 @@ export interface KernelCase {
   frame: Buffer;
   ifindex: number;
   ingressIfindex: number;
+  /** skb_shinfo(skb)->gso_size: non-zero makes test_run's skb a GSO aggregate (BIG TCP cases). */
+  gsoSize?: number;
 }
 
 export interface KernelResult {
@@ -120,12 +122,13 @@ export async function runKernelBatch(env: KernelEnv, dir: string, tag: string, c
   const lines: string[] = [];
   for (let i = 0; i < cases.length; i++) {
     const c = cases[i]!;
-    const ctxKey = `${c.ifindex}-${c.ingressIfindex}`;
+    const ctxKey = `${c.ifindex}-${c.ingressIfindex}-${c.gsoSize ?? 0}`;
     let ctxFile = ctxFiles.get(ctxKey);
     if (!ctxFile) {
       const ctx = Buffer.alloc(skb.size);
       ctx.writeUInt32LE(c.ifindex, skb.fields.ifindex.offset);
       ctx.writeUInt32LE(c.ingressIfindex, skb.fields.ingress_ifindex.offset);
+      if (c.gsoSize) ctx.writeUInt32LE(c.gsoSize, skb.fields.gso_size.offset);
       ctxFile = join(dir, `ctx-${ctxKey}`);
       await writeFile(ctxFile, ctx);
       ctxFiles.set(ctxKey, ctxFile);
