@@ -67,6 +67,11 @@ interface Svc { clusterIP: string; nodePorts: Record<string, number> }
 
 const show = (a: ProbeAnswer) => a.line ?? `error ${a.error}`;
 
+// Known failure on the datapath merged here (3d1d4af), iptables mode only: node → ClusterIP and
+// NodePort with a backend on the other node. The masqueraded SYN reaches the backend pod by the
+// fast path (uplink → pod), its SYN-ACK goes through the backend node's stack, whose conntrack
+// never saw the SYN: ctstate INVALID, dropped by kube-proxy's `KUBE-FORWARD --ctstate INVALID -j
+// DROP` (deleting that rule makes them pass; the lab's nftables mode writes no such rule).
 for (const mode of ['native', 'vxlan'] as const) {
   for (const proxyMode of ['iptables', 'nftables'] as const) {
     describe(`Services in the lab, ${mode} mode, kube-proxy ${proxyMode}`, () => {
