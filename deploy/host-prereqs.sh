@@ -22,7 +22,7 @@ need_root
 pkgs=(
   clang-16 lld-16 llvm-16 libbpf-dev bpftool linux-libc-dev binutils
   iproute2 iputils-ping iperf3 sockperf ethtool util-linux procps curl file python3 python3-prometheus-client
-  containernetworking-plugins podman runc busybox-static iptables nftables conntrack containerd linux-perf openssl
+  containernetworking-plugins podman runc busybox-static iptables nftables conntrack containerd linux-perf openssl jq
 )
 missing=()
 for p in "${pkgs[@]}"; do
