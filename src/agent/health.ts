@@ -2,8 +2,7 @@
 // sync done, conflist written), and /metrics unless it has a listener of its own. The probes
 // answer JSON so a human with curl sees why it is not ready.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { PodwireError } from '../errors/index.js';
+import { listenHttp } from './listen.js';
 
 export interface Readiness {
   ready: boolean;
@@ -36,21 +35,5 @@ export async function startHealthServer(
     }
     return send(404, { error: `not found; try /healthz or /readyz${opts.metrics ? ' or /metrics' : ''}` });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch((cause: unknown) => {
-    throw new PodwireError('CONFIG_INVALID', `--health-listen ${host}:${port} cannot be used: ${(cause as Error).message}; pick a free HOST:PORT`, { cause });
-  });
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return listenHttp(server, host, port, '--health-listen');
 }

@@ -20,7 +20,7 @@ import { createNetns } from '../netns/index.js';
 import { capabilityArgs, criCniArgs, servePorts } from './pod-network.js';
 import { addNetworkList, delNetworkList, loadConflist, type RuntimeConf } from './runtime.js';
 import { formatServePorts } from './serve.js';
-import { superviseAgent } from './supervise.js';
+import { alive, superviseAgent } from './supervise.js';
 import { readLabState, updateLabState, type LabPodState } from './state.js';
 
 export interface KubeletOptions {
@@ -75,15 +75,6 @@ function statusApi(config: KubeConfig, server: string): Api {
   };
 }
 
-function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function stopPid(pid: number | undefined): Promise<void> {
   if (!alive(pid)) return;

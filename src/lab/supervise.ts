@@ -16,7 +16,8 @@ export interface Supervisor {
   stop(): void;
 }
 
-function alive(pid: number | undefined): boolean {
+/** The process exists (signal 0). */
+export function alive(pid: number | undefined): boolean {
   if (!pid) return false;
   try {
     process.kill(pid, 0);

@@ -2,8 +2,7 @@
 // route, or the dedicated listener of --metrics-listen); it starts a new scrape generation so
 // each map is read once per scrape, then lets prom-client write the text format.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { PodwireError } from '../errors/index.js';
+import { listenHttp } from '../agent/listen.js';
 import { nextScrape } from './datapath.js';
 import { registry } from './registry.js';
 
@@ -43,21 +42,5 @@ export async function startMetricsServer(host: string, port: number): Promise<Me
     res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
     res.end(`not found; try ${METRICS_PATH}\n`);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch((cause: unknown) => {
-    throw new PodwireError('CONFIG_INVALID', `--metrics-listen ${host}:${port} cannot be used: ${(cause as Error).message}; pick a free HOST:PORT`, { cause });
-  });
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return listenHttp(server, host, port, '--metrics-listen');
 }
