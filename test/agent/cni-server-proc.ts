@@ -35,11 +35,12 @@ export async function request(socket: string, env: Record<string, string | undef
 }
 
 /** Start the server at `socket` inside the namespace `netnsPath`; resolves once it answers. */
-export async function startServerProc(netnsPath: string, socket: string): Promise<ServerProc> {
+export async function startServerProc(netnsPath: string, socket: string, env: Record<string, string> = {}): Promise<ServerProc> {
   const root = packageRoot();
   const child = spawn('nsenter', [`--net=${netnsPath}`, '--', join(root, 'node_modules/.bin/vite-node'), join(root, 'test/agent/cni-server-main.ts'), socket], {
     stdio: ['ignore', 'pipe', 'pipe'],
     cwd: root,
+    env: { ...process.env, ...env },
   });
   let output = '';
   child.stdout!.on('data', (c: Buffer) => (output += c.toString()));

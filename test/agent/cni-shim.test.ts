@@ -2,7 +2,7 @@
 // agent's socket up it answers through it (its fallback points nowhere, so a fallback would
 // fail), byte for byte what bin/podwire prints; with no socket or a dead one it execs
 // `<its path>-full` (bin/podwire) with the same stdin, also for configs larger than a pipe buffer.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -152,5 +152,36 @@ describe('podwire-cni shim', () => {
       expect(r.json).toMatchObject({ cniVersion: '1.0.0', code: 5, msg: expect.stringContaining(`${join(dir, 'nope')}: No such file or directory`) });
       expect(r.json?.['msg']).toMatch(/"fallback"/);
     });
+  });
+});
+
+describe('the agent dies while an ADD is inside it (issue 14 #9)', () => {
+  it('the runtime gets a CNI error, never a success for a half-wired pod, and its DEL through the fallback leaves nothing behind', async () => {
+    const sock = join(dir, 'victim.sock');
+    const pause = join(dir, 'victim.pause');
+    // this agent holds every ADD right after the endpoint entry was written (veth, tcx links and
+    // endpoint exist), so the kill lands in the middle of the request
+    const victim = await startServerProc(h.node.path, sock, { PODWIRE_CNI_FAULT: 'endpoint', PODWIRE_CNI_FAULT_PAUSE: pause });
+    const pins = () => ['links', 'links-egress'].flatMap((d) => (existsSync(join(h.pinDir, d)) ? readdirSync(join(h.pinDir, d)) : []));
+    const before = { records: h.records().length, veths: (await h.hostVeths()).length, endpoints: h.endpoints().length, pins: pins().length };
+    try {
+      const pod = await h.pod();
+      const id = containerId();
+      const conf = h.conf({ agentSocket: sock });
+      const add = shim('ADD', conf, { id, netns: pod.path });
+      for (let i = 0; i < 1500 && !existsSync(pause); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(existsSync(pause), 'the ADD reached the agent and was held there').toBe(true);
+      expect((await h.hostVeths()).length).toBe(before.veths + 1); // half-wired right now
+      process.kill(victim.child.pid!, 'SIGKILL');
+      const r = await add;
+      expect(r.exitCode).not.toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ code: 5 });
+      // the runtime DELs a failed ADD; the agent is gone, so the shim runs podwire-full
+      const del = await shim('DEL', conf, { id, netns: pod.path });
+      expect(del.exitCode, del.stdout + del.stderr).toBe(0);
+      expect({ records: h.records().length, veths: (await h.hostVeths()).length, endpoints: h.endpoints().length, pins: pins().length }).toEqual(before);
+    } finally {
+      await victim.stop();
+    }
   });
 });
