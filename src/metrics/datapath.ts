@@ -77,34 +77,28 @@ function counterSeries(rows: Map<string, { packets: bigint; bytes: bigint }>): A
 }
 
 // The per-CPU counters only ever grow (the map survives agent restarts and datapath reloads),
-// so they are exposed as counters: collect() replaces the values with the map's sums.
-new Counter({
-  name: `${PREFIX}datapath_packets_total`,
-  help: 'Packets seen by the datapath programs, by reason (the C enum pw_reason), direction and verdict (forward, pass to the host stack, drop); summed over CPUs',
-  labelNames: ['reason', 'direction', 'verdict'] as const,
-  registers: [registry],
-  collect() {
-    this.reset();
-    guarded('counters', (pinDir) => {
-      const series = counterSeries(readCounters(pinDir));
-      for (const s of series) this.inc({ reason: s.reason, direction: s.direction, verdict: verdictOf(s.reason) }, Number(s.packets));
-    });
-  },
-});
-
-new Counter({
-  name: `${PREFIX}datapath_bytes_total`,
-  help: 'Bytes (skb->len, L2 included) seen by the datapath programs, by reason, direction and verdict; summed over CPUs',
-  labelNames: ['reason', 'direction', 'verdict'] as const,
-  registers: [registry],
-  collect() {
-    this.reset();
-    guarded('counters', (pinDir) => {
-      const series = counterSeries(readCounters(pinDir));
-      for (const s of series) this.inc({ reason: s.reason, direction: s.direction, verdict: verdictOf(s.reason) }, Number(s.bytes));
-    });
-  },
-});
+// so they are exposed as counters: collect() replaces the values with the map's sums (one read
+// of the map per scrape feeds both families).
+function datapathCounter(name: string, help: string, field: 'packets' | 'bytes'): void {
+  new Counter({
+    name: `${PREFIX}${name}`,
+    help,
+    labelNames: ['reason', 'direction', 'verdict'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      guarded('counters', (pinDir) => {
+        for (const s of counterSeries(readCounters(pinDir))) this.inc({ reason: s.reason, direction: s.direction, verdict: verdictOf(s.reason) }, Number(s[field]));
+      });
+    },
+  });
+}
+datapathCounter(
+  'datapath_packets_total',
+  'Packets seen by the datapath programs, by reason (the C enum pw_reason), direction and verdict (forward, pass to the host stack, drop); summed over CPUs',
+  'packets',
+);
+datapathCounter('datapath_bytes_total', 'Bytes (skb->len, L2 included) seen by the datapath programs, by reason, direction and verdict; summed over CPUs', 'bytes');
 
 interface MapStat {
   name: string;
