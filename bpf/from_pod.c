@@ -41,6 +41,7 @@ int from_pod(struct __sk_buff *skb)
 	if (v.reason == PW_REASON_PASS_STACK_MISS || v.reason == PW_REASON_PASS_STACK_NO_NODE_CFG ||
 	    v.reason == PW_REASON_PASS_STACK_NAT_REPLY || v.reason == PW_REASON_FWD_REPLY_TO_NODE)
 		pw_ct_record(&pkt, PW_CT_ORIGIN_FROM_POD);
+	pw_ct_policy(&pkt, &v, PW_CT_ORIGIN_FROM_POD, skb->len);
 	pw_apply(skb, &pkt, &v);
 	return pw_finish(skb, &v, PW_DIR_EGRESS);
 }

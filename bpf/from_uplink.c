@@ -33,6 +33,7 @@ int from_uplink(struct __sk_buff *skb)
 	pw_decide_to_local(&pkt, &v);
 	if (v.reason == PW_REASON_FWD_LOCAL_PEER)
 		pw_ct_record_from_node(&pkt);
+	pw_ct_policy(&pkt, &v, PW_CT_ORIGIN_FROM_NODE, skb->len);
 	pw_apply(skb, &pkt, &v);
 	return pw_finish(skb, &v, PW_DIR_INGRESS);
 }

@@ -41,6 +41,7 @@ int from_vxlan(struct __sk_buff *skb)
 	    (v.reason == PW_REASON_PASS_STACK_NAT_REPLY || v.reason == PW_REASON_PASS_STACK_ICMP_ERROR ||
 	     v.reason == PW_REASON_PASS_STACK_FRAGMENT || v.reason == PW_REASON_PASS_STACK_IP_OPTIONS))
 		bpf_skb_change_type(skb, 0 /* PACKET_HOST */);
+	pw_ct_policy(&pkt, &v, PW_CT_ORIGIN_FROM_NODE, skb->len);
 	pw_apply(skb, &pkt, &v);
 	return pw_finish(skb, &v, PW_DIR_INGRESS);
 }

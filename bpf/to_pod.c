@@ -4,8 +4,10 @@
  * skips the host veth's egress. Every such IPv4 flow may carry NAT state of the stack (a hostPort or
  * NodePort DNAT, a Service backend reached through the stack), so its initiator is recorded in the
  * ct map (lib/conntrack.h): the pod's replies then go back through the stack instead of the fast
- * path. Never drops, never rewrites: always TC_ACT_UNSPEC, so other tc users on the hook still run.
- * No counters: this is bookkeeping, not a verdict.
+ * path. NetworkPolicy is judged here for what the stack delivers (pw_decide_to_pod: ingress of the
+ * pod, egress of a local source whose Service DNAT happened after from_pod); a denial is dropped and
+ * counted through pw_finish() (INGRESS). Everything else returns TC_ACT_UNSPEC uncounted (the packet
+ * was counted where it entered), never rewritten, so other tc users on the hook still run.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -15,6 +17,7 @@
 
 #include "lib/common.h"
 #include "lib/maps.h"
+#include "lib/drop.h"
 #include "lib/decide.h"
 #include "lib/lookups.h"
 #include "lib/forward.h"
@@ -24,9 +27,14 @@ SEC("tc")
 int to_pod(struct __sk_buff *skb)
 {
 	struct pw_pkt pkt;
+	struct pw_verdict v;
 
 	pw_pull_headers(skb);
 	pw_parse_skb(skb, &pkt);
+	pw_decide_to_pod(&pkt, &v);
+	pw_ct_policy(&pkt, &v, PW_CT_ORIGIN_TO_POD, skb->len);
+	if (v.action == PW_ACT_DROP)
+		return pw_finish(skb, &v, PW_DIR_INGRESS);
 	pw_ct_record(&pkt, PW_CT_ORIGIN_TO_POD);
 	return TC_ACT_UNSPEC;
 }

@@ -58,6 +58,10 @@ enum pw_reason {
 					      * straight from the uplink (ct origin FROM_NODE): routed back
 					      * by FIB + redirect_neigh, past this node's stack, which never
 					      * saw the request and would call the reply INVALID */
+	PW_REASON_POLICY_DENIED_INGRESS = 25, /* the destination pod is isolated for ingress and no
+					       * NetworkPolicy rule admits this peer/port (lib/policy.h) */
+	PW_REASON_POLICY_DENIED_EGRESS = 26, /* the source pod is isolated for egress and no
+					      * NetworkPolicy rule admits this peer/port */
 	PW_REASON_MAX,
 };
 
@@ -123,12 +127,42 @@ enum pw_l4 {
 	PW_L4_OPTIONS = 5,    /* IHL > 5: L4 not parsed */
 };
 
+/* pw_endpoint.flags: written by the agent (policy), 0 from the CNI. The hot path tests them on the
+ * endpoint values it already holds, so pods without policy pay nothing more. */
+enum pw_endpoint_flags {
+	PW_EP_F_INGRESS_ISOLATED = 1, /* some NetworkPolicy selects the pod for Ingress */
+	PW_EP_F_EGRESS_ISOLATED = 2,  /* some NetworkPolicy selects the pod for Egress */
+};
+
+/* pw_ct_entry.flags of a PW_CT_FLOW entry. */
+enum pw_ct_flow_flags {
+	PW_CT_F_REPLY = 1, /* the reverse direction of a flow whose first packet went the other way */
+};
+
+/* How the policy step ended (pw_verdict.pol_step), for trace, monitor and tests. */
+enum pw_pol_step {
+	PW_POL_NONE = 0,        /* neither end is an isolated local pod: no policy, no tracking */
+	PW_POL_ESTABLISHED = 1, /* ct FLOW hit, current revision: a flow already admitted */
+	PW_POL_REPLY = 2,       /* ct FLOW hit on the reverse entry: a reply of an admitted flow */
+	PW_POL_NEW = 3,         /* no entry: the rules admitted a new flow (to be recorded) */
+	PW_POL_RECHECK = 4,     /* entry of an older policy revision: the rules admitted it again */
+	PW_POL_DENIED = 5,      /* the rules admit nothing: dropped */
+	PW_POL_DEFERRED = 6,    /* egress to a Service address: judged on the backend after DNAT */
+	PW_POL_UNTRACKED = 7,   /* judged without a flow key (fragment, IP options): nothing recorded */
+};
+
+/* pw_verdict.pol_slot_in/_eg when no rule slot decided. */
+#define PW_POL_SLOT_NONE 0xff    /* not evaluated in that direction (not isolated / deferred) */
+#define PW_POL_SLOT_DENY 0xfe    /* isolated and no rule admits */
+#define PW_POL_SLOT_HOST 0xfd    /* ingress from this node's own addresses: always admitted */
+
 /* Kinds of conntrack entry (pw_ct_key.kind). */
 enum pw_ct_kind {
 	PW_CT_NONE = 0,
 	PW_CT_STACK = 1, /* addr:port/proto initiated a flow that went through the node's stack (NAT may
 			  * have rewritten its peer): packets TO addr:port are replies for the stack */
-	PW_CT_FLOW = 2,  /* reserved: a full 5-tuple flow (NetworkPolicy) */
+	PW_CT_FLOW = 2,  /* a 5-tuple flow NetworkPolicy admitted (lib/policy.h): addr:port -> peer:peer_port
+			  * as the packet travels; two entries per flow, the reverse one flagged REPLY */
 };
 
 /* Who recorded a conntrack entry (pw_ct_entry.origin). */
@@ -165,7 +199,7 @@ struct pw_endpoint {
 	__u32 ifindex;       /* host-side veth (the redirect target and the anti-spoof anchor) */
 	__u8 pod_mac[6];     /* MAC of the pod's eth0 */
 	__u8 host_mac[6];    /* MAC of the host-side veth (the pod's gateway neighbour) */
-	__u32 flags;         /* reserved, written as 0 */
+	__u32 flags;         /* enum pw_endpoint_flags (the agent's policy bits; the CNI writes 0) */
 	__u32 endpoint_id;   /* control-plane id, opaque to the datapath */
 };
 _Static_assert(sizeof(struct pw_endpoint) == 24, "pw_endpoint layout is ABI");
@@ -249,8 +283,8 @@ struct pw_ct_entry {
 	__u64 created_ns;
 	__u32 origin;    /* enum pw_ct_origin */
 	__u32 ifindex;   /* the host veth it was recorded on */
-	__u32 flags;     /* reserved, written as 0 */
-	__u32 pad;
+	__u32 flags;     /* FLOW: enum pw_ct_flow_flags; STACK: 0 */
+	__u32 revision;  /* FLOW: the policy revision (pol_state) that admitted it; STACK: 0 */
 };
 _Static_assert(sizeof(struct pw_ct_entry) == 32, "pw_ct_entry layout is ABI");
 
@@ -271,8 +305,18 @@ struct pw_verdict {
 	__be32 nh_addr;  /* REDIRECT_NEIGH: the FIB destination (remote node IP), after the FIB the
 			  * next hop; REDIRECT_TUNNEL: the remote tunnel endpoint (node IP) */
 	__u32 tunnel_id; /* REDIRECT_TUNNEL: VNI */
+	/* the NetworkPolicy step (lib/policy.h): rulesets consulted (0: none) and the rule slot that
+	 * admitted the packet per direction (or PW_POL_SLOT_*) */
+	__u32 pol_ruleset_in;
+	__u32 pol_ruleset_eg;
+	__u8 pol_slot_in;
+	__u8 pol_slot_eg;
+	__u8 pol_step;   /* enum pw_pol_step */
+	__u8 pol_reply;  /* 1: judged as the reply of the flow (its original direction is reversed) */
+	__u32 pol_ifindex_in; /* host veth of the endpoint judged for ingress (pol_stats key) */
+	__u32 pol_ifindex_eg; /* host veth of the endpoint judged for egress */
 };
-_Static_assert(sizeof(struct pw_verdict) == 36, "pw_verdict layout is shared with wasm32");
+_Static_assert(sizeof(struct pw_verdict) == 56, "pw_verdict layout is shared with wasm32");
 
 /* Ethernet + IPv4 base header: the bytes a forward needs in the linear area. */
 #define PW_ETH_HLEN 14
@@ -283,8 +327,100 @@ _Static_assert(sizeof(struct pw_verdict) == 36, "pw_verdict layout is shared wit
 #define PW_IPPROTO_ICMP 1
 #define PW_IPPROTO_TCP 6
 #define PW_IPPROTO_UDP 17
+#define PW_IPPROTO_SCTP 132
 /* Ethernet + IPv4 without options + the first 8 bytes of L4 (ports, or ICMP type..echo id) */
 #define PW_L4_OFF (PW_ETH_HLEN + PW_IPV4_MIN_HLEN)
 #define PW_L4_HDR_MIN 8
+
+/* ---- NetworkPolicy maps (lib/policy.h has the semantics) ---- */
+
+/* pol_state map value (ARRAY, key 0). */
+struct pw_pol_state {
+	__u32 revision;        /* bumped by the agent on every policy change: FLOW entries of an older
+				* revision are judged again on their next packet */
+	__u32 egress_isolated; /* local endpoints isolated for egress (0: to_uplink returns at once) */
+	__u32 flags;           /* reserved, written as 0 */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct pw_pol_state) == 16, "pw_pol_state layout is ABI");
+
+/* pol_endpoints map value, keyed by the local endpoint's pw_endpoint_key: its rulesets. */
+struct pw_pol_endpoint {
+	__u32 ingress; /* ruleset judging what the pod receives; 0 = not isolated */
+	__u32 egress;  /* ruleset judging what the pod sends; 0 = not isolated */
+};
+_Static_assert(sizeof(struct pw_pol_endpoint) == 8, "pw_pol_endpoint layout is ABI");
+
+/* pol_ports key (LPM_TRIE). The data after prefixlen is compared bit by bit in memory order:
+ * ruleset (32 bits, always matched), proto (8), pad (8, always 0), port (network order).
+ * prefixlen 32 = any protocol and port; 48 = every port of proto; 48 + n = the first n bits of
+ * port. */
+struct pw_pol_port_key {
+	__u32 prefixlen;
+	__u32 ruleset;
+	__u8 proto;
+	__u8 pad;
+	__be16 port;
+};
+_Static_assert(sizeof(struct pw_pol_port_key) == 12, "pw_pol_port_key layout is ABI");
+
+/* pol_ports value: the ruleset's rule slots whose ports admit that proto/port (bit i = slot i).
+ * The agent writes the union of every covering range into the longest entry. */
+struct pw_pol_ports {
+	__u64 slots;
+};
+_Static_assert(sizeof(struct pw_pol_ports) == 8, "pw_pol_ports layout is ABI");
+
+/* pol_slots key (HASH) and value: slot i of a ruleset = its peers (a set) and where it came from. */
+struct pw_pol_slot_key {
+	__u32 ruleset;
+	__u32 slot;
+};
+_Static_assert(sizeof(struct pw_pol_slot_key) == 8, "pw_pol_slot_key layout is ABI");
+
+enum pw_pol_slot_flags {
+	PW_POL_SLOT_F_ANY_PEER = 1, /* the rule has no from/to (or an empty one): every peer */
+	PW_POL_SLOT_F_MERGED = 2,   /* several rules share this slot (same ports): policy/rule name the first */
+};
+
+struct pw_pol_slot {
+	__u32 set;    /* pol_sets id of the admitted peers (ignored with ANY_PEER) */
+	__u32 flags;  /* enum pw_pol_slot_flags */
+	__u32 policy; /* control-plane policy id (podwire policy / trace name it) */
+	__u32 rule;   /* index of the rule in that policy's ingress/egress list */
+};
+_Static_assert(sizeof(struct pw_pol_slot) == 16, "pw_pol_slot layout is ABI");
+
+/* pol_sets key (LPM_TRIE): set id (32 bits, always matched) then the IPv4 address (network order).
+ * prefixlen = 32 + CIDR bits: pods are /32 members, ipBlocks their CIDRs, an except a longer
+ * prefix whose value says include = 0. Set 1 is this node's own addresses. */
+struct pw_pol_set_key {
+	__u32 prefixlen;
+	__u32 set;
+	__be32 addr;
+};
+_Static_assert(sizeof(struct pw_pol_set_key) == 12, "pw_pol_set_key layout is ABI");
+
+#define PW_POL_SET_HOST 1
+
+struct pw_pol_member {
+	__u32 include; /* 1: member; 0: excluded (an ipBlock except) */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct pw_pol_member) == 8, "pw_pol_member layout is ABI");
+
+/* Rule slots per ruleset: the bit width of pw_pol_ports.slots. */
+#define PW_POL_SLOTS 64
+
+/* pol_stats key (PERCPU_HASH, value pw_counter): verdicts per local endpoint, ruleset and slot
+ * (PW_POL_SLOT_DENY for denials). */
+struct pw_pol_stat_key {
+	__u32 ifindex;  /* the endpoint's host veth */
+	__u32 ruleset;
+	__u8 dir;       /* enum pw_direction, seen from the endpoint */
+	__u8 slot;
+	__u8 pad[2];
+};
+_Static_assert(sizeof(struct pw_pol_stat_key) == 12, "pw_pol_stat_key layout is ABI");
 
 #endif /* PODWIRE_COMMON_H */

@@ -20,6 +20,29 @@
 #include "maps.h"
 #include "decide.h"
 
+/* One verdict into pol_stats (insert on first use; LRU, so the insert cannot fail for space). */
+static __always_inline void pw_pol_count(__u32 ifindex, __u32 ruleset, __u32 dir, __u8 slot, __u32 len)
+{
+	struct pw_pol_stat_key k = {};
+	struct pw_counter *c, zero = {};
+
+	if (slot == PW_POL_SLOT_NONE)
+		return;
+	k.ifindex = ifindex;
+	k.ruleset = ruleset;
+	k.dir = (__u8)dir;
+	k.slot = slot;
+	c = bpf_map_lookup_elem(&pol_stats, &k);
+	if (!c) {
+		bpf_map_update_elem(&pol_stats, &k, &zero, BPF_NOEXIST);
+		c = bpf_map_lookup_elem(&pol_stats, &k);
+		if (!c)
+			return;
+	}
+	c->packets += 1;
+	c->bytes += len;
+}
+
 /* A live entry's last_seen_ns is rewritten at most once a second: the timeouts the agent's GC
  * applies are minutes to days, and fewer writes keep the cache line shared between CPUs. */
 #define PW_CT_REFRESH_NS 1000000000ULL
@@ -74,6 +97,72 @@ static __always_inline void pw_ct_record_from_node(const struct pw_pkt *p)
 	if (bpf_map_lookup_elem(&routes, &rk))
 		return;
 	pw_ct_record(p, PW_CT_ORIGIN_FROM_NODE);
+}
+
+/* ---- PW_CT_FLOW: flows NetworkPolicy admitted (lib/policy.h decides, this records) ---- */
+
+/* Refresh an entry and, when it was due, its partner: both directions of a flow age together even
+ * when only one of them carries packets (a UDP stream's replies may be rare). */
+static __always_inline void pw_ct_flow_touch(struct pw_ct_key *k, struct pw_ct_key *partner, __u64 now)
+{
+	struct pw_ct_entry *e = bpf_map_lookup_elem(&ct, k);
+
+	if (!e || now - e->last_seen_ns <= PW_CT_REFRESH_NS)
+		return;
+	e->last_seen_ns = now;
+	e = bpf_map_lookup_elem(&ct, partner);
+	if (e)
+		e->last_seen_ns = now;
+}
+
+/* After pw_policy(): record a newly admitted flow (both directions, the current revision), stamp
+ * a re-admitted one, refresh an established one, forget a denied one; count the verdict per
+ * endpoint (its host veth) and slot in pol_stats. */
+static __always_inline void pw_ct_policy(const struct pw_pkt *p, const struct pw_verdict *v, __u32 origin, __u32 len)
+{
+	struct pw_ct_key fwd, rev;
+	struct pw_ct_entry n = {};
+	const struct pw_pol_state *st;
+	__u32 zero = 0;
+	__be16 sport = 0, dport = 0;
+	__u64 now;
+
+	if (v->pol_step == PW_POL_NONE)
+		return;
+	if (v->pol_ifindex_in)
+		pw_pol_count(v->pol_ifindex_in, v->pol_ruleset_in, PW_DIR_INGRESS, v->pol_slot_in, len);
+	if (v->pol_ifindex_eg)
+		pw_pol_count(v->pol_ifindex_eg, v->pol_ruleset_eg, PW_DIR_EGRESS, v->pol_slot_eg, len);
+	if (v->pol_step == PW_POL_UNTRACKED)
+		return;
+	if (p->l4 == PW_L4_PORTS || p->l4 == PW_L4_ICMP_ECHO) {
+		sport = p->sport;
+		dport = p->dport;
+	}
+	pw_ct_flow_key(&fwd, p->saddr, p->daddr, sport, dport, p->protocol);
+	pw_ct_flow_key(&rev, p->daddr, p->saddr, dport, sport, p->protocol);
+	if (v->pol_step == PW_POL_DENIED) {
+		/* a flow a changed policy no longer admits: both directions are judged afresh */
+		bpf_map_delete_elem(&ct, &fwd);
+		bpf_map_delete_elem(&ct, &rev);
+		return;
+	}
+	now = bpf_ktime_get_ns();
+	if (v->pol_step == PW_POL_ESTABLISHED || v->pol_step == PW_POL_REPLY) {
+		pw_ct_flow_touch(&fwd, &rev, now);
+		return;
+	}
+	st = bpf_map_lookup_elem(&pol_state, &zero);
+	n.last_seen_ns = now;
+	n.created_ns = now;
+	n.origin = origin;
+	n.ifindex = p->ifindex;
+	n.revision = st ? st->revision : 0;
+	/* the flow's first direction has no flag; a re-judged reply keeps its reversed roles */
+	n.flags = v->pol_reply ? PW_CT_F_REPLY : 0;
+	bpf_map_update_elem(&ct, &fwd, &n, BPF_ANY);
+	n.flags = v->pol_reply ? 0 : PW_CT_F_REPLY;
+	bpf_map_update_elem(&ct, &rev, &n, BPF_ANY);
 }
 
 #endif /* PODWIRE_CONNTRACK_H */

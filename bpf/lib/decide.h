@@ -110,7 +110,7 @@ pw_parse_l4(const __u8 *ip, const __u8 *data_end, __u32 ihl_bytes, __u32 tot_len
 	/* verifier: fixed offset (no options), bounded by data_end */
 	if (l4 + PW_L4_HDR_MIN > data_end || (tot_len != 0 && tot_len < PW_IPV4_MIN_HLEN + PW_L4_HDR_MIN))
 		return;
-	if (p->protocol == PW_IPPROTO_TCP || p->protocol == PW_IPPROTO_UDP) {
+	if (p->protocol == PW_IPPROTO_TCP || p->protocol == PW_IPPROTO_UDP || p->protocol == PW_IPPROTO_SCTP) {
 		p->l4 = PW_L4_PORTS;
 		p->sport = pw_load_be16(l4);
 		p->dport = pw_load_be16(l4 + 2);
@@ -247,6 +247,8 @@ pw_verdict_local(const struct pw_pkt *p, const struct pw_endpoint *dst, struct p
 	pw_mac_copy(v->smac, dst->host_mac);
 	pw_verdict_ttl(p, v);
 }
+
+#include "policy.h"
 
 /* The conntrack key of a PW_CT_STACK entry for addr:port/proto (every byte written). */
 static inline __attribute__((always_inline)) void
@@ -385,6 +387,7 @@ static inline __attribute__((always_inline)) void pw_decide_from_pod(const struc
 	struct pw_endpoint_key key;
 	const struct pw_endpoint *src, *dst;
 
+	pw_pol_clear(v);
 	switch (p->l3) {
 	case PW_L3_IPV4:
 		break;
@@ -428,6 +431,9 @@ static inline __attribute__((always_inline)) void pw_decide_from_pod(const struc
 			pw_reply_to_node(p, v);
 		else
 			pw_fast_path_or_stack(p, v);
+		/* egress only: a remote destination's ingress is its node's to judge */
+		if (v->action != PW_ACT_DROP)
+			pw_policy(p, src, 0, v->reason == PW_REASON_PASS_STACK_MISS && pw_pol_defer(src, p->daddr), v);
 		return;
 	} else if (p->ttl <= 1) {
 		/* we are a routing hop; a packet that would leave with TTL 0 dies here */
@@ -436,6 +442,12 @@ static inline __attribute__((always_inline)) void pw_decide_from_pod(const struc
 		pw_verdict_local(p, dst, v);
 	}
 	pw_fast_path_or_stack(p, v);
+	/* ingress is judged where the packet is delivered: here for the fast path, in to_pod when the
+	 * stack delivers it (after un-NAT) */
+	if (v->action == PW_ACT_REDIRECT_PEER)
+		pw_policy(p, src, dst, 0, v);
+	else if (v->action != PW_ACT_DROP)
+		pw_policy(p, src, 0, 0, v);
 }
 
 /* from_uplink / from_vxlan: a packet arriving at this node from the underlay (natively routed)
@@ -449,6 +461,7 @@ static inline __attribute__((always_inline)) void pw_decide_to_local(const struc
 	const struct pw_endpoint *dst;
 	const struct pw_route *rt;
 
+	pw_pol_clear(v);
 	switch (p->l3) {
 	case PW_L3_IPV4:
 		break;
@@ -482,6 +495,51 @@ static inline __attribute__((always_inline)) void pw_decide_to_local(const struc
 	}
 	pw_verdict_local(p, dst, v);
 	pw_fast_path_or_stack(p, v);
+	/* a pass goes through the stack, and to_pod judges what it delivers */
+	if (v->action == PW_ACT_REDIRECT_PEER)
+		pw_policy(p, 0, dst, 0, v);
+}
+
+/* to_pod: the node's stack delivers a packet into a local pod (host veth egress) — a Service or
+ * NodePort backend after DNAT, a NAT reply after un-NAT, the node itself, anything the fast path
+ * handed to the stack. Only policy can drop it (reason POLICY_DENIED_*); admitted packets keep the
+ * PASS action with reason UNSPEC (to_pod counts drops only: the packet was counted where it
+ * entered). Egress of a local source is judged too: a Service's DNAT happened after from_pod. */
+static inline __attribute__((always_inline)) void pw_decide_to_pod(const struct pw_pkt *p, struct pw_verdict *v)
+{
+	struct pw_endpoint_key key;
+	const struct pw_endpoint *src, *dst;
+
+	pw_pol_clear(v);
+	pw_verdict_init(v, PW_ACT_PASS, PW_REASON_UNSPEC);
+	if (p->l3 != PW_L3_IPV4)
+		return;
+	pw_ipv4_key(&key, p->daddr);
+	dst = pw_lookup_endpoint(&key);
+	pw_ipv4_key(&key, p->saddr);
+	src = pw_lookup_endpoint(&key);
+	pw_policy(p, src, dst, 0, v);
+}
+
+/* to_uplink: a packet leaving the node toward other nodes (uplink egress in native mode, the
+ * VXLAN device's egress in vxlan mode). The fast path's own packets pass on their flow entry; what
+ * the stack routes (a Service DNATed to a remote backend) is judged for its local source's egress.
+ * Same verdict convention as to_pod. The includer returns early while no local pod is isolated for
+ * egress (pol_state.egress_isolated == 0). */
+static inline __attribute__((always_inline)) void pw_decide_to_uplink(const struct pw_pkt *p, struct pw_verdict *v)
+{
+	struct pw_endpoint_key key;
+	const struct pw_endpoint *src;
+
+	pw_pol_clear(v);
+	pw_verdict_init(v, PW_ACT_PASS, PW_REASON_UNSPEC);
+	if (p->l3 != PW_L3_IPV4)
+		return;
+	pw_ipv4_key(&key, p->saddr);
+	src = pw_lookup_endpoint(&key);
+	if (!src || !(src->flags & PW_EP_F_EGRESS_ISOLATED))
+		return;
+	pw_policy(p, src, 0, 0, v);
 }
 
 #endif /* PODWIRE_DECIDE_H */

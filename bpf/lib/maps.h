@@ -76,6 +76,86 @@ struct {
 	__uint(max_entries, PW_CT_MAX);
 } ct SEC(".maps") __weak;
 
+/* ---- NetworkPolicy (lib/policy.h; written by the agent's compiler, src/policy/) ---- */
+
+#ifndef PW_POL_PORTS_MAX
+#define PW_POL_PORTS_MAX 262144
+#endif
+#ifndef PW_POL_SLOTS_MAX
+#define PW_POL_SLOTS_MAX 262144
+#endif
+/* Sets are shared by every ruleset on the node (one copy of "the pods of namespace x" however many
+ * local pods' policies name it), so they grow with distinct peers, not with endpoints. */
+#ifndef PW_POL_SETS_MAX
+#define PW_POL_SETS_MAX 1048576
+#endif
+#ifndef PW_SVC_ADDRS_MAX
+#define PW_SVC_ADDRS_MAX 131072
+#endif
+
+/* Revision and counts, one entry at key 0. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct pw_pol_state);
+	__uint(max_entries, 1);
+} pol_state SEC(".maps") __weak;
+
+/* Local endpoint -> its ingress/egress rulesets. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct pw_endpoint_key);
+	__type(value, struct pw_pol_endpoint);
+	__uint(max_entries, PW_ENDPOINTS_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} pol_endpoints SEC(".maps") __weak;
+
+/* (ruleset, proto, port prefix) -> slots admitting it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct pw_pol_port_key);
+	__type(value, struct pw_pol_ports);
+	__uint(max_entries, PW_POL_PORTS_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} pol_ports SEC(".maps") __weak;
+
+/* (ruleset, slot) -> the slot's peers and origin. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct pw_pol_slot_key);
+	__type(value, struct pw_pol_slot);
+	__uint(max_entries, PW_POL_SLOTS_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} pol_slots SEC(".maps") __weak;
+
+/* (set, address prefix) -> member or excluded. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct pw_pol_set_key);
+	__type(value, struct pw_pol_member);
+	__uint(max_entries, PW_POL_SETS_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} pol_sets SEC(".maps") __weak;
+
+/* Verdicts per endpoint/ruleset/slot (denials under PW_POL_SLOT_DENY). LRU: never an insert failure
+ * on the packet path. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__type(key, struct pw_pol_stat_key);
+	__type(value, struct pw_counter);
+	__uint(max_entries, 65536);
+} pol_stats SEC(".maps") __weak;
+
+/* Service addresses kube-proxy DNATs (ClusterIPs, external and load-balancer IPs): egress to them
+ * is judged after DNAT. Value: reserved flags. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __be32);
+	__type(value, __u32);
+	__uint(max_entries, PW_SVC_ADDRS_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} svc_addrs SEC(".maps") __weak;
+
 /* BTF anchor. clang emits BTF only for types reachable from globals, so without this the enums
  * (reason names are ABI for the counters map) and the shared decision structs would be missing
  * from the object, and src/maps/generated/layouts.ts could not be generated from it. The
@@ -93,6 +173,10 @@ struct pw_btf_anchor {
 	enum pw_l4 l4;
 	enum pw_ct_kind ct_kind;
 	enum pw_ct_origin ct_origin;
+	enum pw_endpoint_flags endpoint_flags;
+	enum pw_ct_flow_flags ct_flow_flags;
+	enum pw_pol_step pol_step;
+	enum pw_pol_slot_flags pol_slot_flags;
 	struct pw_pkt pkt;
 	struct pw_verdict verdict;
 };

@@ -65,6 +65,12 @@ PW_TWIN_MAP(endpoints, struct pw_endpoint)
 PW_TWIN_MAP(routes, struct pw_route)
 PW_TWIN_MAP(node_cfg, struct pw_node_cfg)
 PW_TWIN_MAP(ct, struct pw_ct_entry)
+PW_TWIN_MAP(pol_state, struct pw_pol_state)
+PW_TWIN_MAP(pol_endpoints, struct pw_pol_endpoint)
+PW_TWIN_MAP(pol_ports, struct pw_pol_ports)
+PW_TWIN_MAP(pol_slots, struct pw_pol_slot)
+PW_TWIN_MAP(pol_sets, struct pw_pol_member)
+PW_TWIN_MAP(svc_addrs, __u32)
 
 /* The definitions lib/lookups.h gives the BPF programs, one for one. */
 static inline __attribute__((always_inline)) const struct pw_endpoint *
@@ -91,6 +97,42 @@ static inline __attribute__((always_inline)) const struct pw_ct_entry *
 pw_lookup_ct(const struct pw_ct_key *key)
 {
 	return pw_twin_lookup_ct(key, sizeof(*key));
+}
+
+static inline __attribute__((always_inline)) const struct pw_pol_state *pw_lookup_pol_state(void)
+{
+	__u32 zero = 0;
+
+	return pw_twin_lookup_pol_state(&zero, sizeof(zero));
+}
+
+static inline __attribute__((always_inline)) const struct pw_pol_endpoint *
+pw_lookup_pol_endpoint(const struct pw_endpoint_key *key)
+{
+	return pw_twin_lookup_pol_endpoints(key, sizeof(*key));
+}
+
+static inline __attribute__((always_inline)) const struct pw_pol_ports *
+pw_lookup_pol_ports(const struct pw_pol_port_key *key)
+{
+	return pw_twin_lookup_pol_ports(key, sizeof(*key));
+}
+
+static inline __attribute__((always_inline)) const struct pw_pol_slot *
+pw_lookup_pol_slot(const struct pw_pol_slot_key *key)
+{
+	return pw_twin_lookup_pol_slots(key, sizeof(*key));
+}
+
+static inline __attribute__((always_inline)) const struct pw_pol_member *
+pw_lookup_pol_set(const struct pw_pol_set_key *key)
+{
+	return pw_twin_lookup_pol_sets(key, sizeof(*key));
+}
+
+static inline __attribute__((always_inline)) const __u32 *pw_lookup_svc_addr(const __be32 *addr)
+{
+	return pw_twin_lookup_svc_addrs(addr, sizeof(*addr));
 }
 
 /* bpf_fib_lookup() as lib/forward.h calls it: ingress ifindex, source, destination (the remote
@@ -166,7 +208,22 @@ PW_TWIN_PROGRAM(from_uplink)
 	return pw_twin_verdict_buf.reason;
 }
 
-/* to_pod.c has no decision (it only records conntrack entries): nothing to twin. */
+/* to_pod.c (its conntrack recording is kernel-only bookkeeping) */
+PW_TWIN_PROGRAM(to_pod)
+{
+	pw_twin_parse(data_len, skb_len, ifindex, gso);
+	pw_decide_to_pod(&pw_twin_pkt_buf, &pw_twin_verdict_buf);
+	return pw_twin_verdict_buf.reason;
+}
+
+/* to_uplink.c (its early return while pol_state.egress_isolated is 0 only saves work: with no pod
+ * isolated for egress pw_decide_to_uplink admits everything too) */
+PW_TWIN_PROGRAM(to_uplink)
+{
+	pw_twin_parse(data_len, skb_len, ifindex, gso);
+	pw_decide_to_uplink(&pw_twin_pkt_buf, &pw_twin_verdict_buf);
+	return pw_twin_verdict_buf.reason;
+}
 
 /* from_vxlan.c */
 PW_TWIN_PROGRAM(from_vxlan)

@@ -57,7 +57,7 @@ describe('loader', () => {
   it('loads and pins programs and maps under the pin dir', async () => {
     expect(isDatapathLoaded(pinDir)).toBe(false);
     const r = await loadDatapath({ pinDir, netns: ns!.path });
-    expect(r).toEqual({ programs: ['from_pod', 'from_uplink', 'from_vxlan', 'to_pod'], reusedMaps: [], reattached: 0, staleLinks: [] });
+    expect(r).toEqual({ programs: ['from_pod', 'from_uplink', 'from_vxlan', 'to_pod', 'to_uplink'], reusedMaps: [], reattached: 0, staleLinks: [] });
     expect(isDatapathLoaded(pinDir)).toBe(true);
     expect(readdirSync(pinDir).sort()).toEqual(['links', 'links-egress', 'maps', 'progs']); // no staging leftovers
     expect(readdirSync(pinPaths(pinDir).mapsDir).sort()).toEqual(['counters', 'ct', 'endpoints', 'node_cfg', 'routes']);

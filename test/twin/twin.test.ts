@@ -67,7 +67,7 @@ const frameFrom = (src: Endpoint, dst: string, ttl = 64) => buildFrame({ src: sr
 describe('twin', () => {
   it('exposes one entry per BPF program', async () => {
     const twin = await Twin.load(snapshotSource(snapshot([a, b])));
-    expect([...twin.programs].sort()).toEqual(['from_pod', 'from_uplink', 'from_vxlan']);
+    expect([...twin.programs].sort()).toEqual(['from_pod', 'from_uplink', 'from_vxlan', 'to_pod', 'to_uplink']);
   });
 
   it('decides local delivery, spoofing and the routes (longest prefix wins) like the programs', async () => {

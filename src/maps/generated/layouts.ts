@@ -56,7 +56,7 @@ export const structs = {
       origin: { offset: 16, size: 4 },
       ifindex: { offset: 20, size: 4 },
       flags: { offset: 24, size: 4 },
-      pad: { offset: 28, size: 4 },
+      revision: { offset: 28, size: 4 },
     },
   },
   pw_ct_key: {
@@ -121,6 +121,79 @@ export const structs = {
       pad: { offset: 41, size: 3, count: 3 },
     },
   },
+  pw_pol_endpoint: {
+    size: 8,
+    fields: {
+      ingress: { offset: 0, size: 4 },
+      egress: { offset: 4, size: 4 },
+    },
+  },
+  pw_pol_member: {
+    size: 8,
+    fields: {
+      include: { offset: 0, size: 4 },
+      pad: { offset: 4, size: 4 },
+    },
+  },
+  pw_pol_port_key: {
+    size: 12,
+    fields: {
+      prefixlen: { offset: 0, size: 4 },
+      ruleset: { offset: 4, size: 4 },
+      proto: { offset: 8, size: 1 },
+      pad: { offset: 9, size: 1 },
+      port: { offset: 10, size: 2 },
+    },
+  },
+  pw_pol_ports: {
+    size: 8,
+    fields: {
+      slots: { offset: 0, size: 8 },
+    },
+  },
+  pw_pol_set_key: {
+    size: 12,
+    fields: {
+      prefixlen: { offset: 0, size: 4 },
+      set: { offset: 4, size: 4 },
+      addr: { offset: 8, size: 4 },
+    },
+  },
+  pw_pol_slot: {
+    size: 16,
+    fields: {
+      set: { offset: 0, size: 4 },
+      flags: { offset: 4, size: 4 },
+      policy: { offset: 8, size: 4 },
+      rule: { offset: 12, size: 4 },
+    },
+  },
+  pw_pol_slot_key: {
+    size: 8,
+    fields: {
+      ruleset: { offset: 0, size: 4 },
+      slot: { offset: 4, size: 4 },
+    },
+  },
+  pw_pol_stat_key: {
+    size: 12,
+    fields: {
+      ifindex: { offset: 0, size: 4 },
+      ruleset: { offset: 4, size: 4 },
+      dir: { offset: 8, size: 1 },
+      slot: { offset: 9, size: 1 },
+      pad: { offset: 10, size: 2, count: 2 },
+    },
+  },
+  pw_pol_state: {
+    size: 16,
+    fields: {
+      revision: { offset: 0, size: 4 },
+      egress_isolated: { offset: 4, size: 4 },
+      flags: { offset: 8, size: 4 },
+      pad: { offset: 12, size: 4 },
+    },
+  },
   pw_route: {
     size: 16,
     fields: {
@@ -138,7 +211,7 @@ export const structs = {
     },
   },
   pw_verdict: {
-    size: 36,
+    size: 56,
     fields: {
       action: { offset: 0, size: 4 },
       reason: { offset: 4, size: 4 },
@@ -150,6 +223,14 @@ export const structs = {
       check: { offset: 26, size: 2 },
       nh_addr: { offset: 28, size: 4 },
       tunnel_id: { offset: 32, size: 4 },
+      pol_ruleset_in: { offset: 36, size: 4 },
+      pol_ruleset_eg: { offset: 40, size: 4 },
+      pol_slot_in: { offset: 44, size: 1 },
+      pol_slot_eg: { offset: 45, size: 1 },
+      pol_step: { offset: 46, size: 1 },
+      pol_reply: { offset: 47, size: 1 },
+      pol_ifindex_in: { offset: 48, size: 4 },
+      pol_ifindex_eg: { offset: 52, size: 4 },
     },
   },
 } as const;
@@ -181,6 +262,47 @@ export const maps = {
     value: 'pw_endpoint',
   },
   node_cfg: { type: 'array', keySize: 4, valueSize: 24, maxEntries: 1, key: 'u32', value: 'pw_node_cfg' },
+  pol_endpoints: {
+    type: 'hash',
+    keySize: 20,
+    valueSize: 8,
+    maxEntries: 65536,
+    key: 'pw_endpoint_key',
+    value: 'pw_pol_endpoint',
+  },
+  pol_ports: {
+    type: 'lpm_trie',
+    keySize: 12,
+    valueSize: 8,
+    maxEntries: 262144,
+    key: 'pw_pol_port_key',
+    value: 'pw_pol_ports',
+  },
+  pol_sets: {
+    type: 'lpm_trie',
+    keySize: 12,
+    valueSize: 8,
+    maxEntries: 1048576,
+    key: 'pw_pol_set_key',
+    value: 'pw_pol_member',
+  },
+  pol_slots: {
+    type: 'hash',
+    keySize: 8,
+    valueSize: 16,
+    maxEntries: 262144,
+    key: 'pw_pol_slot_key',
+    value: 'pw_pol_slot',
+  },
+  pol_state: { type: 'array', keySize: 4, valueSize: 16, maxEntries: 1, key: 'u32', value: 'pw_pol_state' },
+  pol_stats: {
+    type: 'lru_percpu_hash',
+    keySize: 12,
+    valueSize: 16,
+    maxEntries: 65536,
+    key: 'pw_pol_stat_key',
+    value: 'pw_counter',
+  },
   routes: {
     type: 'lpm_trie',
     keySize: 8,
@@ -189,6 +311,7 @@ export const maps = {
     key: 'pw_route_key',
     value: 'pw_route',
   },
+  svc_addrs: { type: 'hash', keySize: 4, valueSize: 4, maxEntries: 131072, key: 'u32', value: 'u32' },
 } as const;
 
 /** Enums, names without their common prefix. */
@@ -196,6 +319,10 @@ export const enums = {
   pw_action: {
     prefix: 'PW_ACT_',
     values: { PASS: 0, DROP: 1, REDIRECT_PEER: 2, REDIRECT_NEIGH: 3, REDIRECT_TUNNEL: 4 },
+  },
+  pw_ct_flow_flags: {
+    prefix: 'PW_CT_F_',
+    values: { REPLY: 1 },
   },
   pw_ct_kind: {
     prefix: 'PW_CT_',
@@ -208,6 +335,10 @@ export const enums = {
   pw_direction: {
     prefix: 'PW_DIR_',
     values: { EGRESS: 0, INGRESS: 1, MAX: 2 },
+  },
+  pw_endpoint_flags: {
+    prefix: 'PW_EP_F_',
+    values: { INGRESS_ISOLATED: 1, EGRESS_ISOLATED: 2 },
   },
   pw_family: {
     prefix: 'PW_AF_',
@@ -239,6 +370,14 @@ export const enums = {
     prefix: 'PW_MODE_',
     values: { NONE: 0, NATIVE: 1, VXLAN: 2 },
   },
+  pw_pol_slot_flags: {
+    prefix: 'PW_POL_SLOT_F_',
+    values: { ANY_PEER: 1, MERGED: 2 },
+  },
+  pw_pol_step: {
+    prefix: 'PW_POL_',
+    values: { NONE: 0, ESTABLISHED: 1, REPLY: 2, NEW: 3, RECHECK: 4, DENIED: 5, DEFERRED: 6, UNTRACKED: 7 },
+  },
   pw_reason: {
     prefix: 'PW_REASON_',
     values: {
@@ -267,7 +406,9 @@ export const enums = {
       PASS_STACK_IP_OPTIONS: 22,
       DROP_IPV6: 23,
       FWD_REPLY_TO_NODE: 24,
-      MAX: 25,
+      POLICY_DENIED_INGRESS: 25,
+      POLICY_DENIED_EGRESS: 26,
+      MAX: 27,
     },
   },
   pw_route_kind: {
