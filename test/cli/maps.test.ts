@@ -11,6 +11,10 @@ import { decodeSnapshot } from '../../src/maps/snapshot.js';
 import { buildFrame } from '../../src/twin/index.js';
 import { testRun } from '../bpf/packets.js';
 import { createCliNode, type CliNode } from './fixture.js';
+import { maps as ALL_MAP_LAYOUTS } from '../../src/maps/generated/layouts.js';
+
+/** Every map the datapath object defines (the generated layouts), sorted like a directory listing. */
+const ALL_MAPS = Object.keys(ALL_MAP_LAYOUTS).sort();
 
 let node: CliNode | undefined;
 const fakeDir = `/sys/fs/bpf/pwcli-fake-${randomBytes(3).toString('hex')}`;
@@ -102,7 +106,7 @@ describe('podwire maps / endpoints / routes / counters', () => {
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toMatch(/^wrote .*snap\.mpk: 5 maps, 134 entries, \d+ bytes$/m);
     const snap = await decodeSnapshot(await readFile(file));
-    expect(Object.keys(snap.maps).sort()).toEqual(['counters', 'ct', 'endpoints', 'node_cfg', 'routes']);
+    expect(Object.keys(snap.maps).sort()).toEqual(ALL_MAPS);
     expect(snap.maps['endpoints']!.entries).toHaveLength(2);
     expect(snap.maps['counters']!.percpu).toBe(true);
     expect(snap.node).toBe(n().nodeName);
