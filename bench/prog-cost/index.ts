@@ -21,6 +21,7 @@ import { createNetns, uniqueName, type Netns } from '../../src/netns/index.js';
 import { registerCleanup } from '../cleanup.js';
 import type { Progress } from '../progress.js';
 import type { Collector } from '../results.js';
+import { POLICY_DENIED_PORT, writeProgCostPolicy } from './policy.js';
 import { udpFrame } from './packets.js';
 
 const REPEAT = 250;
@@ -106,6 +107,17 @@ export async function runProgCost(o: { quick: boolean; bpfDir?: string; baseline
     } finally {
       ct.close();
     }
+    // NetworkPolicy: pod C (same veth as B) is isolated for ingress; A and a remote pod have
+    // established flows to it (bench/prog-cost/policy.ts)
+    const podC = { ip: '10.90.1.4' };
+    const eps = openEndpoints(pinDir);
+    try {
+      eps.set({ ip: podC.ip, ifindex: i2, podMac: podB.mac, hostMac: podA.mac, flags: enums.pw_endpoint_flags.values.INGRESS_ISOLATED, endpointId: 3 });
+    } finally {
+      eps.close();
+    }
+    writeProgCostPolicy(pinDir, { client: podA.ip, server: podC.ip, clientPort: 40000 });
+    writeProgCostPolicy(pinDir, { client: '10.90.2.7', server: podC.ip, clientPort: 40000 });
     if (o.baselineBpfDir) {
       progress.info(`loading the baseline datapath from ${o.baselineBpfDir} into ${basePinDir}`);
       await loadDatapath({ pinDir: basePinDir, netns: ns.path, bpfDir: o.baselineBpfDir });
@@ -129,6 +141,11 @@ export async function runProgCost(o: { quick: boolean; bpfDir?: string; baseline
       { name: 'from_pod:route-vxlan', prog: P.fromPod, frame: fromA('10.90.2.7'), ifindex: i1, expect: R.FWD_REMOTE_VXLAN, mode: 'vxlan' },
       { name: 'from_pod:drop-spoofed', prog: P.fromPod, frame: fromA(podB.ip, '10.90.1.99'), ifindex: i1, expect: R.DROP_SPOOFED_SRC_IP },
       { name: 'from_uplink:hit', prog: P.fromUplink, frame: udpFrame({ dmac: '02:ee:00:00:00:99', smac: '02:00:00:00:00:12', saddr: '10.90.2.7', daddr: podB.ip, ttl: 255 }), ifindex: iu, expect: R.FWD_LOCAL_PEER },
+      // NetworkPolicy: an established flow into an isolated pod (one ct FLOW lookup more than
+      // from_pod:hit), and a flow no rule admits (every packet judged in full, then dropped)
+      { name: 'from_pod:policy-ct-hit', prog: P.fromPod, frame: fromA(podC.ip), ifindex: i1, expect: R.FWD_LOCAL_PEER },
+      { name: 'from_pod:policy-ct-miss', prog: P.fromPod, frame: udpFrame({ dmac: '02:ee:00:00:00:01', smac: podA.mac, saddr: podA.ip, daddr: podC.ip, ttl: 255, dport: POLICY_DENIED_PORT }), ifindex: i1, expect: R.POLICY_DENIED_INGRESS },
+      { name: 'from_uplink:policy-ct-hit', prog: P.fromUplink, frame: udpFrame({ dmac: '02:ee:00:00:00:99', smac: '02:00:00:00:00:12', saddr: '10.90.2.7', daddr: podC.ip, ttl: 255 }), ifindex: iu, expect: R.FWD_LOCAL_PEER },
     ];
     if (o.baselineBpfDir) {
       // the same paths on the baseline datapath, in this run: the difference is what a change costs
