@@ -98,7 +98,11 @@ async function monitor(f: MonitorFlags): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.stdout.on('error', () => done()); // EPIPE: the reader went away
-  void listener.exited.then(() => done());
+  let helperGone = false; // pw-monitor exited before we stopped it
+  void listener.exited.then(() => {
+    helperGone = true;
+    done();
+  });
   let timer: NodeJS.Timeout | undefined;
   try {
     await listener.ready;
@@ -131,8 +135,9 @@ async function monitor(f: MonitorFlags): Promise<void> {
       `${printed} events printed of ${received} received; lost in the datapath: ${lost.rate} over the rate limit, ${lost.full} ring buffer full` +
         (skipped ? `; ${skipped} skipped (output too slow)` : ''),
     );
-    if (rc !== 0 && !(await listener.ready.then(() => true, () => false))) {
-      await listener.ready; // throws pw-monitor's own error
+    await listener.ready; // pw-monitor failed before the gate opened: its own error
+    if (helperGone && rc !== 0) {
+      throw new PodwireError('EXEC_FAILED', `pw-monitor (the ring buffer reader) exited with ${rc > 128 ? `signal ${rc - 128}` : `status ${rc}`}; the datapath closes the gate when its lease runs out`);
     }
   }
 }

@@ -3,6 +3,7 @@
 // process: when this process dies (even by SIGKILL) the pipe closes and pw-monitor closes the gate
 // and exits; should pw-monitor itself be SIGKILLed, the gate's lease runs out (bpf/lib/monitor.h).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
 import { createInterface } from 'node:readline';
 import { monitorHelper } from '../assets/index.js';
 import { PodwireError } from '../errors/index.js';
@@ -34,6 +35,7 @@ export class Listener {
     const args = ['--pin-dir', o.pinDir, '--types', String(o.types), '--sample', String(o.sample), '--rate', String(o.rate)];
     if (o.leaseMs !== undefined) args.push('--lease-ms', String(o.leaseMs));
     this.child = spawn(monitorHelper(), args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stdin!.on('error', () => {}); // EPIPE when pw-monitor is already gone: exited says why
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       this.stderr += d;
     });
@@ -56,7 +58,7 @@ export class Listener {
         resolve(-1);
       });
       this.child.on('close', (code, signal) => {
-        const rc = code ?? (signal ? 128 : -1);
+        const rc = code ?? (signal ? 128 + ((constants.signals as Record<string, number>)[signal] ?? 0) : -1);
         const why = this.stderr.trim() || `exit ${code ?? signal}`;
         failReady(new PodwireError(rc === EXIT_BUSY ? 'TRY_AGAIN' : 'EXEC_FAILED', `pw-monitor: ${why.replace(/^pw-monitor: /, '')}`));
         resolve(rc);
