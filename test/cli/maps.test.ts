@@ -44,6 +44,9 @@ describe('podwire maps / endpoints / routes / counters', () => {
       ['counters', 'percpu_array', 4, 16, 128, 128, 'ok'],
       ['ct', 'lru_hash', 16, 32, 0, 131072, 'ok'],
       ['endpoints', 'hash', 20, 24, 2, 65536, 'ok'],
+      ['monitor_cfg', 'array', 4, 24, 1, 1, 'ok'],
+      ['monitor_cpu', 'percpu_array', 4, 40, 1, 1, 'ok'],
+      ['monitor_events', 'ringbuf', 0, 0, null, 1048576, 'ok'],
       ['node_cfg', 'array', 4, 24, 1, 1, 'ok'],
       ['routes', 'lpm_trie', 8, 16, 3, 131072, 'ok'],
     ]);
@@ -100,9 +103,10 @@ describe('podwire maps / endpoints / routes / counters', () => {
     const file = `${n().stateDir}/snap.mpk`;
     const r = await n().cli(['maps', 'dump', '--format', 'msgpack', '--node', n().nodeName, '--lab-state', n().labState, '--out', file]);
     expect(r.exitCode).toBe(0);
-    expect(r.stderr).toMatch(/^wrote .*snap\.mpk: 5 maps, 134 entries, \d+ bytes$/m);
+    expect(r.stderr).toMatch(/^wrote .*snap\.mpk: 8 maps, 136 entries, \d+ bytes$/m);
     const snap = await decodeSnapshot(await readFile(file));
-    expect(Object.keys(snap.maps).sort()).toEqual(['counters', 'ct', 'endpoints', 'node_cfg', 'routes']);
+    expect(Object.keys(snap.maps).sort()).toEqual(['counters', 'ct', 'endpoints', 'monitor_cfg', 'monitor_cpu', 'monitor_events', 'node_cfg', 'routes']);
+    expect(snap.maps['monitor_events']!.entries).toHaveLength(0); // a ring buffer has no entries to dump
     expect(snap.maps['endpoints']!.entries).toHaveLength(2);
     expect(snap.maps['counters']!.percpu).toBe(true);
     expect(snap.node).toBe(n().nodeName);
