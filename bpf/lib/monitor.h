@@ -5,9 +5,9 @@
  * Contract:
  *  - Gate: monitor_cfg[0].lease_ns. 0 = closed: the programs do one (inlined) array lookup and one
  *    load and compare, no helper call, no ring-buffer work. A listener (build/bin/pw-monitor) sets
- *    lease_ns = now + lease (CLOCK_MONOTONIC, as bpf_ktime_get_ns) and renews it while it runs;
- *    it writes 0 when it exits cleanly. A listener that dies without that (SIGKILL) stops renewing:
- *    once bpf_ktime_get_ns() passes the lease, the first program to notice sets it back to 0 with a
+ *    lease_ns = now + lease (CLOCK_MONOTONIC) and renews it while it runs; it writes 0 when it
+ *    exits cleanly. A listener that dies without that (SIGKILL) stops renewing: once the clock
+ *    passes the lease, the first verdict of a monitored type sets it back to 0 with a
  *    compare-and-swap (a listener's renewal in between wins), so the gate is closed again.
  *  - What is emitted (monitor_cfg[0].types, a bitmask of 1 << enum pw_monitor_type): DROP for
  *    every drop verdict (PW_ACT_DROP: every DROP_* reason and any POLICY_DENIED_* reason), TRACE
@@ -144,24 +144,21 @@ static __always_inline void pw_monitor_tuple(struct __sk_buff *skb, struct pw_mo
 	}
 }
 
-/* The gate is open: classify, sample, rate-limit, emit. Not inlined, so the closed gate in
- * pw_finish() stays a lookup and a compare in every program. */
+/* The gate is open: classify, sample, check the lease, rate-limit, emit. Not inlined, so the
+ * closed gate in pw_finish() stays a lookup and a compare in every program. Cheapest checks
+ * first: a verdict the listener did not ask for, or a forward not sampled, costs no clock read.
+ * The lease and the limiter's window use bpf_ktime_get_coarse_ns() (CLOCK_MONOTONIC_COARSE:
+ * no clocksource read, behind CLOCK_MONOTONIC by at most a tick, which a lease of seconds and a
+ * 1 s window do not notice); only an emitted event reads the precise clock for its timestamp. */
 static __noinline void pw_monitor_emit(struct __sk_buff *skb, struct pw_monitor_cfg *cfg, __u32 reason, __u32 action,
 				       __u32 dir)
 {
-	__u64 lease = cfg->lease_ns;
-	__u64 now = bpf_ktime_get_ns();
+	__u32 type = action == PW_ACT_DROP ? PW_MONITOR_DROP : PW_MONITOR_TRACE;
 	struct pw_monitor_cpu *st;
 	struct pw_monitor_event *e;
 	__u32 zero = 0;
-	__u32 type;
+	__u64 lease, now;
 
-	if (now >= lease) {
-		/* the listener is gone (or stalled past its lease): close the gate unless it renewed */
-		__sync_val_compare_and_swap(&cfg->lease_ns, lease, 0);
-		return;
-	}
-	type = action == PW_ACT_DROP ? PW_MONITOR_DROP : PW_MONITOR_TRACE;
 	if (!(cfg->types & (1u << type)))
 		return;
 	st = bpf_map_lookup_elem(&monitor_cpu, &zero);
@@ -176,6 +173,13 @@ static __noinline void pw_monitor_emit(struct __sk_buff *skb, struct pw_monitor_
 		if (++st->sampled < n)
 			return;
 		st->sampled = 0;
+	}
+	lease = cfg->lease_ns;
+	now = bpf_ktime_get_coarse_ns();
+	if (now >= lease) {
+		/* the listener is gone (or stalled past its lease): close the gate unless it renewed */
+		__sync_val_compare_and_swap(&cfg->lease_ns, lease, 0);
+		return;
 	}
 	if (now - st->window_ns >= PW_MONITOR_WINDOW_NS) {
 		st->window_ns = now;
@@ -192,7 +196,7 @@ static __noinline void pw_monitor_emit(struct __sk_buff *skb, struct pw_monitor_
 		return;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
-	e->time_ns = now;
+	e->time_ns = bpf_ktime_get_ns();
 	e->ifindex = skb->ifindex;
 	e->len = skb->len;
 	e->reason = reason;

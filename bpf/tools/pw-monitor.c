@@ -16,7 +16,8 @@
  *    closes the gate itself (lib/monitor.h). PR_SET_PDEATHSIG turns the parent's death into SIGTERM.
  *  - One listener per pin dir: the ring buffer has one consumer position, so two readers would
  *    steal each other's events. An exclusive flock on /run/podwire/monitor<pin dir, / as _>.lock is
- *    held while running; a second listener exits 4 with a message naming the lock.
+ *    held while running (and the file removed on a clean exit); a second listener exits 4 with a
+ *    message naming the lock.
  *  - Output: first `ready` once the gate is open, then per event a line
  *      e TIME_NS IFINDEX LEN REASON SADDR DADDR SPORT DPORT PROTO TYPE DIR ACTION POLICY_ID RULE PDIR CPU
  *    (decimal; addresses and ports as uint32/uint16 in host order). stdout is flushed after each
@@ -247,12 +248,21 @@ int main(int argc, char **argv)
 	for (i = strlen("/run/podwire/monitor"); lock[i]; i++)
 		if (lock[i] == '/')
 			lock[i] = '_';
-	lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lock_fd < 0)
-		die(EXIT_REFUSED, "open %s: %s", lock, strerror(errno));
-	if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
-		die(EXIT_BUSY, "another monitor is reading %s (lock %s held): the ring buffer has one reader; stop it first",
-		    pin_dir, lock);
+	for (;;) {
+		struct stat by_path, by_fd;
+
+		lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (lock_fd < 0)
+			die(EXIT_REFUSED, "open %s: %s", lock, strerror(errno));
+		if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
+			die(EXIT_BUSY, "another monitor is reading %s (lock %s held): the ring buffer has one reader; stop it first",
+			    pin_dir, lock);
+		/* the holder before us unlinks the file on exit: make sure we locked the one at the path */
+		if (stat(lock, &by_path) == 0 && fstat(lock_fd, &by_fd) == 0 && by_path.st_ino == by_fd.st_ino &&
+		    by_path.st_dev == by_fd.st_dev)
+			break;
+		close(lock_fd);
+	}
 
 	static char outbuf[1 << 16];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
@@ -320,5 +330,6 @@ int main(int argc, char **argv)
 	cfg.lease_ns = 0;
 	if (set_cfg(cfg_fd, &cfg) < 0)
 		fprintf(stderr, "pw-monitor: close the gate: %s (it closes itself when the lease runs out)\n", strerror(errno));
+	unlink(lock); /* still holding it: a listener waiting on the old file re-checks the path */
 	return rc;
 }
