@@ -67,6 +67,7 @@ async function ifindexOf(ns: Netns, dev: string): Promise<number> {
 }
 
 export async function runProgCost(o: { quick: boolean; bpfDir?: string; baselineBpfDir?: string }, col: Collector, progress: Progress): Promise<void> {
+  col.metricInfo.set('ns_added', { unit: 'ns/pkt', better: 'lower', noRatio: true, describe: `this datapath minus --baseline-bpf-dir on the same frame, batches alternating in one bpftool batch (repeat ${REPEAT}, median of the paired differences)` });
   col.metricInfo.set('ns_per_pkt', { unit: 'ns/pkt', better: 'lower', describe: `BPF_PROG_TEST_RUN duration per run (repeat ${REPEAT}, median over batches)` });
   const batches = o.quick ? 40 : 400;
   const ns = await createNetns('pwbc');
@@ -222,6 +223,38 @@ export async function runProgCost(o: { quick: boolean; bpfDir?: string; baseline
         progress.step(`${c.name.padEnd(24)} ${sorted[Math.floor(sorted.length / 2)]} ns/pkt (median of ${durations.length} × ${REPEAT} runs${events})`);
       } finally {
         await gate?.stop();
+      }
+    }
+    if (o.baselineBpfDir) {
+      // The closed monitor gate's cost, paired: one bpftool batch alternates this datapath and the
+      // baseline on the same frame (the order flips every pair), so both see the same load on a
+      // shared machine; the row is the median of the per-pair differences.
+      const B = pinPaths(basePinDir).progs;
+      const pairs = [
+        { name: 'from_pod:hit', frame: fromA(podB.ip), expect: R.FWD_LOCAL_PEER },
+        { name: 'from_pod:drop-spoofed', frame: fromA(podB.ip, '10.90.1.99'), expect: R.DROP_SPOOFED_SRC_IP },
+      ];
+      progress.total += pairs.length;
+      for (const p of pairs) {
+        const ctx = Buffer.alloc(skb.size);
+        ctx.writeUInt32LE(i1, skb.fields.ifindex.offset);
+        const f = (n: string) => join(work, `paired_${p.name.replace(/[:/]/g, '_')}.${n}`);
+        await writeFile(f('data'), p.frame);
+        await writeFile(f('ctx'), ctx);
+        const line = (prog: string) => `prog run pinned ${prog} data_in ${f('data')} ctx_in ${f('ctx')} repeat ${REPEAT}\n`;
+        let batch = '';
+        for (let i = 0; i < batches; i++) batch += i % 2 === 0 ? line(P.fromPod) + line(B.fromPod) : line(B.fromPod) + line(P.fromPod);
+        await writeFile(f('batch'), batch);
+        const out = await runJson<Array<{ output: { retval: number; duration: number } }>>('bpftool', ['-j', 'batch', 'file', f('batch')], { netns: ns.path, timeoutMs: 120_000 });
+        const diffs: number[] = [];
+        for (let i = 0; i < batches; i++) {
+          const [a, b] = [out[2 * i]!.output.duration, out[2 * i + 1]!.output.duration];
+          const d = i % 2 === 0 ? a - b : b - a; // this datapath minus the baseline
+          diffs.push(d);
+          col.add({ section: 'prog-cost', topology: `${p.name}/monitor-closed-added`, metric: 'ns_added', unit: 'ns/pkt', value: d, rep: i });
+        }
+        const sorted = [...diffs].sort((x, y) => x - y);
+        progress.step(`${p.name}/monitor-closed-added ${sorted[Math.floor(sorted.length / 2)]} ns/pkt (median of ${batches} paired differences vs the baseline datapath)`);
       }
     }
   } catch (e) {

@@ -31,7 +31,7 @@ static __always_inline int pw_finish(struct __sk_buff *skb, const struct pw_verd
 {
 	pw_count(v->reason, dir, skb->len);
 	/* `podwire monitor`: nothing but a gate check unless a listener is attached (lib/monitor.h) */
-	pw_monitor(skb, v->reason, v->action, dir);
+	pw_monitor(skb, v, dir);
 	skb->cb[0] = v->reason;
 	skb->cb[1] = v->action;
 	skb->cb[2] = v->ifindex;

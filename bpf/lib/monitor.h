@@ -150,10 +150,12 @@ static __always_inline void pw_monitor_tuple(struct __sk_buff *skb, struct pw_mo
  * The lease and the limiter's window use bpf_ktime_get_coarse_ns() (CLOCK_MONOTONIC_COARSE:
  * no clocksource read, behind CLOCK_MONOTONIC by at most a tick, which a lease of seconds and a
  * 1 s window do not notice); only an emitted event reads the precise clock for its timestamp. */
-static __noinline void pw_monitor_emit(struct __sk_buff *skb, struct pw_monitor_cfg *cfg, __u32 reason, __u32 action,
+static __noinline void pw_monitor_emit(struct __sk_buff *skb, struct pw_monitor_cfg *cfg, const struct pw_verdict *v,
 				       __u32 dir)
 {
-	__u32 type = action == PW_ACT_DROP ? PW_MONITOR_DROP : PW_MONITOR_TRACE;
+	/* NetworkPolicy: a verdict that carries a policy decision becomes PW_MONITOR_POLICY here, and
+	 * its policy id / rule / direction go into e->policy_id, policy_rule, policy_dir below */
+	__u32 type = v->action == PW_ACT_DROP ? PW_MONITOR_DROP : PW_MONITOR_TRACE;
 	struct pw_monitor_cpu *st;
 	struct pw_monitor_event *e;
 	__u32 zero = 0;
@@ -199,10 +201,10 @@ static __noinline void pw_monitor_emit(struct __sk_buff *skb, struct pw_monitor_
 	e->time_ns = bpf_ktime_get_ns();
 	e->ifindex = skb->ifindex;
 	e->len = skb->len;
-	e->reason = reason;
+	e->reason = v->reason;
 	e->type = type;
 	e->direction = dir;
-	e->action = action;
+	e->action = v->action;
 	e->cpu = bpf_get_smp_processor_id();
 	pw_monitor_tuple(skb, e);
 	st->emitted++;
@@ -212,13 +214,13 @@ static __noinline void pw_monitor_emit(struct __sk_buff *skb, struct pw_monitor_
 }
 
 /* Every verdict: with the gate closed, one inlined array lookup and one compare. */
-static __always_inline void pw_monitor(struct __sk_buff *skb, __u32 reason, __u32 action, __u32 dir)
+static __always_inline void pw_monitor(struct __sk_buff *skb, const struct pw_verdict *v, __u32 dir)
 {
 	__u32 zero = 0;
 	struct pw_monitor_cfg *cfg = bpf_map_lookup_elem(&monitor_cfg, &zero);
 
 	if (cfg && cfg->lease_ns != 0)
-		pw_monitor_emit(skb, cfg, reason, action, dir);
+		pw_monitor_emit(skb, cfg, v, dir);
 }
 
 #endif /* PODWIRE_MONITOR_H */
