@@ -125,6 +125,7 @@ async function monitor(f: MonitorFlags): Promise<void> {
     const rc = await listener.stop();
     await chain;
     stopping = true;
+    await listener.ready; // pw-monitor failed before the gate opened: its own error, no summary
     let lost = { rate: 0n, full: 0n };
     try {
       lost = lostSince(start, readMonitorStats(t.pinDir));
@@ -135,7 +136,6 @@ async function monitor(f: MonitorFlags): Promise<void> {
       `${printed} events printed of ${received} received; lost in the datapath: ${lost.rate} over the rate limit, ${lost.full} ring buffer full` +
         (skipped ? `; ${skipped} skipped (output too slow)` : ''),
     );
-    await listener.ready; // pw-monitor failed before the gate opened: its own error
     if (helperGone && rc !== 0) {
       throw new PodwireError('EXEC_FAILED', `pw-monitor (the ring buffer reader) exited with ${rc > 128 ? `signal ${rc - 128}` : `status ${rc}`}; the datapath closes the gate when its lease runs out`);
     }
