@@ -78,7 +78,7 @@ async function monitor(f: MonitorFlags): Promise<void> {
   const listener = new Listener({ pinDir: t.pinDir, types: mask, sample, rate }, (raw) => {
     received++;
     chain = chain.then(async () => {
-      if (stopping) return;
+      if (stopping || (count !== undefined && printed >= count)) return;
       const pod = await pods.pod(raw);
       const ifname = pods.ifname(raw.ifindex);
       const ev = toMonitorEvent(raw, { node, pod, wallOffsetNs, ...(ifname ? { ifname } : {}) });

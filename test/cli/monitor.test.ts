@@ -189,6 +189,14 @@ describe('podwire monitor', () => {
     expect(bad.stderr).toMatch(/--reason DROP_NOPE: no such reason; use one of .*DROP_SPOOFED_SRC_IP/);
   });
 
+  it('--count N: exits by itself after N events, closing the gate', async () => {
+    const m = await startMonitor(['--count', '2', '-o', 'json']);
+    await send(spoofFrame(), 3);
+    expect(await m.exited).toBe(0);
+    expect(jsonLines(m.stdout())).toHaveLength(2);
+    expect(readMonitorConfig(n().pinDir).leaseNs).toBe(0n);
+  });
+
   it('--type trace --sample 10: one in ten forwards, as FWD_LOCAL_PEER trace events of the sending pod', async () => {
     const m = await startMonitor(['--type', 'trace', '--sample', '10', '-o', 'json']);
     const fwd = ipv4Frame({ dmac: n().podA.hostMac, smac: n().podA.podMac, saddr: n().podA.ip, daddr: n().podB.ip, payload: l4Ports(5000, 53, 12) });
