@@ -43,6 +43,11 @@ export const tcxHelper = (): string => join(packageRoot(), 'build', 'bin', 'pw-t
  */
 export const cniShim = (): string => join(packageRoot(), 'build', 'bin', 'podwire-cni');
 /**
+ * pw-monitor (bpf/tools/pw-monitor.c, built by npm run build): opens the monitor gate, reads the
+ * datapath's event ring buffer and prints one line per event (`podwire monitor`).
+ */
+export const monitorHelper = (): string => join(packageRoot(), 'build', 'bin', 'pw-monitor');
+/**
  * The program to exec for another role (lab agents, API server, CNI): the SEA itself or
  * bin/podwire. PODWIRE_BIN overrides it, so a whole lab can run on dist/podwire (tests of the
  * self-contained binary); it names a program, not a setting of podwire's behaviour.
