@@ -12,8 +12,9 @@
  *  - What is emitted (monitor_cfg[0].types, a bitmask of 1 << enum pw_monitor_type): DROP for
  *    every drop verdict (PW_ACT_DROP: every DROP_* reason and any POLICY_DENIED_* reason), TRACE
  *    for one in `sample` of the other verdicts (forwards and passes to the stack), per CPU.
- *    POLICY (NetworkPolicy verdicts) is reserved: the event already has policy_id/policy_rule/
- *    policy_dir (0 for now); the policy code fills them and sets type POLICY.
+ *    POLICY for verdicts the NetworkPolicy rules made (lib/policy.h: a flow admitted or re-admitted
+ *    by a rule slot, or denied), with the ruleset, slot and direction; when the listener did not
+ *    ask for POLICY, a denial is a DROP event.
  *  - Rate limit: at most monitor_cfg[0].rate events per CPU per second (fixed 1 s windows per
  *    CPU). Events over the limit, and events the ring buffer had no room for, are not emitted but
  *    counted per CPU in monitor_cpu (lost_rate, lost_full), which the CLI and /metrics report.
@@ -31,7 +32,7 @@
 enum pw_monitor_type {
 	PW_MONITOR_NONE = 0,
 	PW_MONITOR_DROP = 1,   /* a drop verdict */
-	PW_MONITOR_POLICY = 2, /* a NetworkPolicy verdict (reserved: filled by the policy code) */
+	PW_MONITOR_POLICY = 2, /* a verdict of the NetworkPolicy rules (admitted or denied) */
 	PW_MONITOR_TRACE = 3,  /* a sampled forward / pass to the stack */
 	PW_MONITOR_MAX,
 };
@@ -71,9 +72,9 @@ struct pw_monitor_event {
 	__u8 type;          /* enum pw_monitor_type */
 	__u8 direction;     /* enum pw_direction */
 	__u8 action;        /* enum pw_action */
-	__u32 policy_id;    /* POLICY: the policy's id (0 until NetworkPolicy fills it) */
-	__u16 policy_rule;  /* POLICY: the rule's index in the policy */
-	__u8 policy_dir;    /* POLICY: enum pw_direction of the rule */
+	__u32 policy_id;    /* POLICY: the ruleset that decided (lib/policy.h) */
+	__u16 policy_rule;  /* POLICY: its rule slot (0xfe: no rule admits, 0xfd: the node itself) */
+	__u8 policy_dir;    /* POLICY: enum pw_direction judged */
 	__u8 pad;
 	__u32 cpu;          /* bpf_get_smp_processor_id() */
 };
@@ -153,9 +154,12 @@ static __always_inline void pw_monitor_tuple(struct __sk_buff *skb, struct pw_mo
 static __noinline void pw_monitor_emit(struct __sk_buff *skb, struct pw_monitor_cfg *cfg, const struct pw_verdict *v,
 				       __u32 dir)
 {
-	/* NetworkPolicy: a verdict that carries a policy decision becomes PW_MONITOR_POLICY here, and
-	 * its policy id / rule / direction go into e->policy_id, policy_rule, policy_dir below */
-	__u32 type = v->action == PW_ACT_DROP ? PW_MONITOR_DROP : PW_MONITOR_TRACE;
+	/* a verdict the NetworkPolicy rules made (a new or re-judged flow admitted, or denied) is a
+	 * POLICY event when the listener asked for those; a denial is otherwise a DROP like any other */
+	int judged = v->pol_step == PW_POL_NEW || v->pol_step == PW_POL_RECHECK || v->pol_step == PW_POL_DENIED;
+	__u32 type = judged && (cfg->types & (1u << PW_MONITOR_POLICY)) ? PW_MONITOR_POLICY
+		     : v->action == PW_ACT_DROP				  ? PW_MONITOR_DROP
+									  : PW_MONITOR_TRACE;
 	struct pw_monitor_cpu *st;
 	struct pw_monitor_event *e;
 	__u32 zero = 0;
@@ -206,6 +210,16 @@ static __noinline void pw_monitor_emit(struct __sk_buff *skb, struct pw_monitor_
 	e->direction = dir;
 	e->action = v->action;
 	e->cpu = bpf_get_smp_processor_id();
+	if (type == PW_MONITOR_POLICY) {
+		/* the deciding direction: the denying one, else ingress when judged, else egress; the
+		 * ruleset and its slot name the rule (`podwire policy` / the agent's model resolve them) */
+		int in = v->pol_slot_in != PW_POL_SLOT_NONE &&
+			 (v->pol_slot_in == PW_POL_SLOT_DENY || v->pol_slot_eg != PW_POL_SLOT_DENY);
+
+		e->policy_id = in ? v->pol_ruleset_in : v->pol_ruleset_eg;
+		e->policy_rule = in ? v->pol_slot_in : v->pol_slot_eg;
+		e->policy_dir = in ? PW_DIR_INGRESS : PW_DIR_EGRESS;
+	}
 	pw_monitor_tuple(skb, e);
 	st->emitted++;
 	/* default flags: adaptive wakeup (only when the reader has caught up), so a flood does not

@@ -22,7 +22,7 @@ export interface MonitorEvent {
   action: string;
   cpu: number;
   /** Only for type policy. */
-  policy?: { id: number; rule: number; direction: string };
+  policy?: { ruleset: number; slot: number | 'deny' | 'host'; direction: string; rules?: readonly { policy: string; rule: number }[] };
 }
 
 /** Wall-clock ns minus CLOCK_MONOTONIC ns, measured now (Node's hrtime is CLOCK_MONOTONIC). */
@@ -53,7 +53,9 @@ export function toMonitorEvent(e: RawEvent, o: { node: string; pod: string | nul
     len: e.len,
     action: e.action,
     cpu: e.cpu,
-    ...(e.type === 'policy' ? { policy: { id: e.policyId, rule: e.policyRule, direction: e.policyDir } } : {}),
+    ...(e.type === 'policy'
+      ? { policy: { ruleset: e.policyId, slot: e.policyRule === 0xfe ? ('deny' as const) : e.policyRule === 0xfd ? ('host' as const) : e.policyRule, direction: e.policyDir } }
+      : {}),
   };
 }
 
@@ -79,6 +81,8 @@ export function formatLine(ev: MonitorEvent): string {
   const where = `${ev.pod ?? '-'}${ev.ifname ? ` (${ev.ifname})` : ` (if ${ev.ifindex})`}`;
   const flow = `${endpoint(ev.src, ev.sport, ev.proto)} -> ${endpoint(ev.dst, ev.dport, ev.proto)} ${ev.proto ?? 'non-ip'}`;
   const icmp = ev.proto === 'icmp' && ev.sport ? ` id ${ev.sport}` : '';
-  const policy = ev.policy ? ` policy ${ev.policy.id} rule ${ev.policy.rule} ${ev.policy.direction}` : '';
+  const policy = ev.policy
+    ? ` ${ev.policy.direction} ${ev.policy.rules?.length ? `by ${ev.policy.rules.map((r) => `${r.policy} rule #${r.rule}`).join(' or ')}` : `ruleset ${ev.policy.ruleset} slot ${ev.policy.slot}`}`
+    : '';
   return `${clock} ${ev.node} ${ev.type} ${ev.reason} ${ev.direction} ${where} ${flow}${icmp} len ${ev.len}${policy}`;
 }

@@ -114,7 +114,7 @@ describe('podwire maps / endpoints / routes / counters', () => {
     const file = `${n().stateDir}/snap.mpk`;
     const r = await n().cli(['maps', 'dump', '--format', 'msgpack', '--node', n().nodeName, '--lab-state', n().labState, '--out', file]);
     expect(r.exitCode).toBe(0);
-    expect(r.stderr).toMatch(new RegExp(`^wrote .*snap\\.mpk: ${ALL_MAPS.length} maps, 136 entries, \\d+ bytes$`, 'm'));
+    expect(r.stderr).toMatch(new RegExp(`^wrote .*snap\\.mpk: ${ALL_MAPS.length} maps, 137 entries, \\d+ bytes$`, 'm'));
     const snap = await decodeSnapshot(await readFile(file));
     expect(Object.keys(snap.maps).sort()).toEqual(ALL_MAPS);
     expect(snap.maps['monitor_events']!.entries).toHaveLength(0); // a ring buffer has no entries to dump

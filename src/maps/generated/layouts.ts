@@ -89,6 +89,56 @@ export const structs = {
       pad: { offset: 17, size: 3, count: 3 },
     },
   },
+  pw_monitor_btf_anchor: {
+    size: 56,
+    fields: {
+      type: { offset: 0, size: 4 },
+      event: { offset: 8, size: 48 },
+    },
+  },
+  pw_monitor_cfg: {
+    size: 24,
+    fields: {
+      lease_ns: { offset: 0, size: 8 },
+      types: { offset: 8, size: 4 },
+      sample: { offset: 12, size: 4 },
+      rate: { offset: 16, size: 4 },
+      pad: { offset: 20, size: 4 },
+    },
+  },
+  pw_monitor_cpu: {
+    size: 40,
+    fields: {
+      window_ns: { offset: 0, size: 8 },
+      emitted: { offset: 8, size: 8 },
+      lost_rate: { offset: 16, size: 8 },
+      lost_full: { offset: 24, size: 8 },
+      window_used: { offset: 32, size: 4 },
+      sampled: { offset: 36, size: 4 },
+    },
+  },
+  pw_monitor_event: {
+    size: 48,
+    fields: {
+      time_ns: { offset: 0, size: 8 },
+      ifindex: { offset: 8, size: 4 },
+      len: { offset: 12, size: 4 },
+      reason: { offset: 16, size: 4 },
+      saddr: { offset: 20, size: 4 },
+      daddr: { offset: 24, size: 4 },
+      sport: { offset: 28, size: 2 },
+      dport: { offset: 30, size: 2 },
+      protocol: { offset: 32, size: 1 },
+      type: { offset: 33, size: 1 },
+      direction: { offset: 34, size: 1 },
+      action: { offset: 35, size: 1 },
+      policy_id: { offset: 36, size: 4 },
+      policy_rule: { offset: 40, size: 2 },
+      policy_dir: { offset: 42, size: 1 },
+      pad: { offset: 43, size: 1 },
+      cpu: { offset: 44, size: 4 },
+    },
+  },
   pw_node_cfg: {
     size: 24,
     fields: {
@@ -261,6 +311,16 @@ export const maps = {
     key: 'pw_endpoint_key',
     value: 'pw_endpoint',
   },
+  monitor_cfg: { type: 'array', keySize: 4, valueSize: 24, maxEntries: 1, key: 'u32', value: 'pw_monitor_cfg' },
+  monitor_cpu: {
+    type: 'percpu_array',
+    keySize: 4,
+    valueSize: 40,
+    maxEntries: 1,
+    key: 'u32',
+    value: 'pw_monitor_cpu',
+  },
+  monitor_events: { type: 'ringbuf', keySize: 0, valueSize: 0, maxEntries: 1048576, key: 'none', value: 'none' },
   node_cfg: { type: 'array', keySize: 4, valueSize: 24, maxEntries: 1, key: 'u32', value: 'pw_node_cfg' },
   pol_endpoints: {
     type: 'hash',
@@ -369,6 +429,10 @@ export const enums = {
   pw_mode: {
     prefix: 'PW_MODE_',
     values: { NONE: 0, NATIVE: 1, VXLAN: 2 },
+  },
+  pw_monitor_type: {
+    prefix: 'PW_MONITOR_',
+    values: { NONE: 0, DROP: 1, POLICY: 2, TRACE: 3, MAX: 4 },
   },
   pw_pol_slot_flags: {
     prefix: 'PW_POL_SLOT_F_',
