@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Lab } from '../../src/lab/cluster.js';
 import { labKubectl, type Kubectl } from '../../src/lab/kubectl.js';
-import { createFixture, deletePolicies, MATRIX_IDS, restoreLabels, UNNAMED_ID, type NetpolPod } from '../../src/lab/netpol/fixture.js';
+import { createFixture, deletePolicies, manifest, MATRIX_IDS, restoreLabels, UNNAMED_ID, type NetpolPod } from '../../src/lab/netpol/fixture.js';
 import { expectReachability, type Expectation, type MatrixSpec } from '../../src/lab/netpol/truth-table.js';
 
 type Spec = Record<string, unknown>;
@@ -26,7 +26,7 @@ for (const mode of ['native', 'vxlan'] as const) {
     let pods: Map<string, NetpolPod>;
     let matrix: NetpolPod[];
     const pod = (id: string) => pods.get(id)!;
-    const apply = (...items: Spec[]) => kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }) });
+    const apply = (...items: Spec[]) => kubectl(['apply', '-f', '-'], { input: manifest(items) });
     const del = (ns: string, name: string) => kubectl(['delete', 'networkpolicy', '-n', ns, name]);
     const spec = (proto: 'tcp' | 'udp', port: number, extraTargets: NetpolPod[] = []): MatrixSpec => ({ proto, port, sources: matrix, targets: [...matrix, ...extraTargets] });
     const check = (what: string, proto: 'tcp' | 'udp', port: number, expectation: Expectation, extraTargets: NetpolPod[] = []) =>

@@ -31,38 +31,37 @@ export function nodeFor(index: number, nodes: readonly string[]): string {
   return nodes[index % nodes.length]!;
 }
 
-const namedPorts = PORTS.flatMap((port) => (['TCP', 'UDP'] as const).map((protocol) => `{name: serve-${port}-${protocol.toLowerCase()}, containerPort: ${port}, protocol: ${protocol}}`));
+type Port = { name: string; containerPort: number; protocol: 'TCP' | 'UDP' };
+const namedPorts: Port[] = PORTS.flatMap((port) => (['TCP', 'UDP'] as const).map((protocol) => ({ name: `serve-${port}-${protocol.toLowerCase()}`, containerPort: port, protocol })));
 
-function podYaml(namespace: string, name: string, node: string, ports: readonly string[]): string {
-  return `apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, namespace: ${namespace}, labels: {pod: ${name}}}
-spec:
-  nodeName: ${node}
-  containers:
-  - name: cont
-    image: podwire.io/lab-serve
-    ports: [${ports.join(', ')}]
-`;
+function podObject(namespace: string, name: string, node: string, ports: Port[]): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, labels: { pod: name } },
+    spec: { nodeName: node, containers: [{ name: 'cont', image: 'podwire.io/lab-serve', ports }] },
+  };
 }
 
-export function namespaceYaml(name: string, labels: Record<string, string> = { ns: name }): string {
-  return `apiVersion: v1
-kind: Namespace
-metadata:
-  name: ${name}
-  labels: ${JSON.stringify(labels)}
-`;
+export function namespaceObject(name: string, labels: Record<string, string> = { ns: name }): object {
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } };
 }
+
+/** Objects as a multi-document manifest of JSON documents: plain YAML would read the namespace
+ * name `y` as the boolean true (YAML 1.1), and the lab serves no OpenAPI for `kind: List`. */
+export function manifest(items: readonly object[]): string {
+  return items.map((o) => JSON.stringify(o)).join('\n---\n');
+}
+
 
 export function fixtureManifest(nodes: readonly string[]): string {
-  const docs = NAMESPACES.map((ns) => namespaceYaml(ns));
+  const items = NAMESPACES.map((ns) => namespaceObject(ns));
   MATRIX_IDS.forEach((id, i) => {
     const [ns, name] = id.split('/') as [string, string];
-    docs.push(podYaml(ns, name, nodeFor(i, nodes), namedPorts));
+    items.push(podObject(ns, name, nodeFor(i, nodes), namedPorts));
   });
-  docs.push(podYaml('x', 'd', nodes[nodes.length - 1]!, ['{name: http, containerPort: 80, protocol: TCP}', '{name: dns, containerPort: 80, protocol: UDP}']));
-  return docs.join('---\n');
+  items.push(podObject('x', 'd', nodes[nodes.length - 1]!, [{ name: 'http', containerPort: 80, protocol: 'TCP' }, { name: 'dns', containerPort: 80, protocol: 'UDP' }]));
+  return manifest(items);
 }
 
 /** Apply the fixture, wait for every pod to run, and return them by id (matrix pods and x/d). */
