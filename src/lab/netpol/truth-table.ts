@@ -9,13 +9,17 @@ import { probeMany } from '../probe-many.js';
 import type { NetpolPod } from './fixture.js';
 
 /** Whether `from` may reach `to`. A pod reaching itself never leaves its namespace: always allowed. */
-export type Expectation = (from: NetpolPod, to: NetpolPod) => boolean;
+export type Expectation = (from: NetpolPod, to: Target) => boolean;
+
+/** A probe target: a pod, or an address served by a pod (a Service: id "svc x/a", ip its
+ * ClusterIP, backend "x/a", the pod that must answer). */
+export type Target = NetpolPod & { backend?: string };
 
 export interface MatrixSpec {
   proto: 'tcp' | 'udp';
   port: number;
   sources: readonly NetpolPod[];
-  targets: readonly NetpolPod[];
+  targets: readonly Target[];
 }
 
 export interface Observed {
@@ -24,7 +28,7 @@ export interface Observed {
   detail: Map<string, string>;
 }
 
-const key = (from: NetpolPod, to: NetpolPod) => `${from.id}>${to.id}`;
+const key = (from: NetpolPod, to: Target) => `${from.id}>${to.id}`;
 
 /** One round: every cell once. A cell is reachable only when the right pod answered and saw the
  * source's own IP (an answer from anyone else is a failure, not a pass). */
@@ -36,7 +40,7 @@ export async function probeMatrix(spec: MatrixSpec, timeoutMs = 1000): Promise<O
       const answers = await probeMany(from.netnsPath, spec.targets.map((to) => ({ proto: spec.proto, host: to.ip, port: spec.port })), timeoutMs);
       spec.targets.forEach((to, i) => {
         const a = answers[i]!;
-        const right = a.backend === to.id && a.clientIp === from.ip;
+        const right = a.backend === (to.backend ?? to.id) && a.clientIp === from.ip;
         ok.set(key(from, to), right);
         detail.set(key(from, to), right ? 'ok' : a.line ? `wrong answer "${a.line}"` : (a.error ?? 'no answer'));
       });
