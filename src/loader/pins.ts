@@ -11,14 +11,14 @@ export interface PinPaths {
   progsDir: string;
   /** tcx ingress links, one pin per device: links/<ifname> (see linkPin). */
   linksDir: string;
-  /** tcx egress links (to_pod on host veths): links-egress/<ifname>. */
+  /** tcx egress links (to_pod on host veths, to_uplink on the uplink / VXLAN device): links-egress/<ifname>. */
   egressLinksDir: string;
   maps: { endpoints: string; counters: string; routes: string; nodeCfg: string };
-  progs: { fromPod: string; fromUplink: string; fromVxlan: string; toPod: string };
+  progs: { fromPod: string; fromUplink: string; fromVxlan: string; toPod: string; toUplink: string };
 }
 
 /** Program pin names (= the C function names; bpffs refuses dots, so none have one). */
-export type ProgName = 'from_pod' | 'from_uplink' | 'from_vxlan' | 'to_pod';
+export type ProgName = 'from_pod' | 'from_uplink' | 'from_vxlan' | 'to_pod' | 'to_uplink';
 
 /** Which tcx hook of a device a link attaches to. */
 export type LinkDir = 'ingress' | 'egress';
@@ -43,6 +43,7 @@ export function pinPaths(pinDir: string = DEFAULT_PIN_DIR): PinPaths {
       fromUplink: join(progsDir, 'from_uplink'),
       fromVxlan: join(progsDir, 'from_vxlan'),
       toPod: join(progsDir, 'to_pod'),
+      toUplink: join(progsDir, 'to_uplink'),
     },
   };
 }
