@@ -4,6 +4,8 @@
 //   3. node setup (sysctls, VXLAN device, uplink programs, node_cfg) — idempotent
 //   4. watches on Nodes and on this node's Pods; every change kicks the reconciler
 //   5. the conflist, once the first reconcile with both caches synced is done
+//   NetworkPolicy (policy.ts) runs beside 4-5: cluster-wide compact caches, debounced recompute
+//   into the pol_* maps, and the CNI server's ADD hook applies a new pod's policy before it answers.
 // SIGTERM/SIGINT: stop the watches, close the maps, keep every pin and the conflist, so pods
 // keep forwarding and being wired while the agent is away. SIGKILL leaves the same state.
 import type { AgentConfig } from './config.js';
@@ -84,6 +86,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
   };
 
   let dataplane: Dataplane;
+  let policy: import('./policy.js').PolicyController | undefined;
   try {
     const dp = await ensureDatapath({ pinDir: config.pinDir, stateDir: config.stateDir, defines: datapathDefines(config), log });
     metrics.observeDatapathLoad(dp.durationMs / 1000, dp.adopted);
@@ -107,7 +110,12 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     log.info('node set up', { ...state.setup, durationMs: Math.round(performance.now() - t0) });
     // The CNI shim's fast path: served once the datapath can take ADDs (before that the shim
     // finds no socket and execs the full plugin, which reports the same state).
-    const cniServer = await startCniServer({ path: config.cniSocket, log });
+    const cniServer = await startCniServer({
+      path: config.cniSocket,
+      log,
+      // NetworkPolicy at birth: the new pod's policy is in the maps before the runtime starts it
+      onAdded: async (pod) => policy?.admit(pod.namespace, pod.name, pod.ip),
+    });
     cleanups.push(() => cniServer.close());
     log.info('CNI requests served', { socket: cniServer.path });
     const ctGc = startCtGc({ pinDir: config.pinDir, log: log.with({ component: 'ct-gc' }), onRun: (r) => metrics.recordConntrackGc(r.expired) });
@@ -161,6 +169,20 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
   nodes.start();
   pods.start();
   r.start();
+
+  const { PolicyController } = await import('./policy.js');
+  const pc = new PolicyController({
+    client,
+    nodeName: config.nodeName,
+    pinDir: config.pinDir,
+    stateDir: config.stateDir,
+    log: log.with({ component: 'policy' }),
+    watchOpts: (name) => ({ log: log.with({ informer: name }), hooks: metrics.informerHooks(name) }),
+  });
+  policy = pc;
+  metrics.watchPolicyStats(config.pinDir);
+  cleanups.push(() => pc.stop());
+  pc.start();
 
   let resolveDone!: () => void;
   const done = new Promise<void>((res) => (resolveDone = res));

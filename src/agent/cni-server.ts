@@ -29,6 +29,38 @@ export interface CniServer {
 export interface CniServerOptions {
   path: string;
   log?: Logger;
+  /** After a successful ADD, before the runtime gets the answer (NetworkPolicy at birth). Bounded
+   * by ADD_HOOK_TIMEOUT_MS; a failure or timeout is logged and the ADD still succeeds. */
+  onAdded?: (pod: AddedPod) => Promise<void>;
+}
+
+/** The pod a successful ADD wired (from CNI_ARGS and the result's first IPv4 address). */
+export interface AddedPod {
+  namespace: string;
+  name: string;
+  ip: string;
+}
+
+export const ADD_HOOK_TIMEOUT_MS = 2_000;
+
+/** The pod of an ADD request and its result, or undefined when either does not say. */
+export function addedPod(env: Record<string, string>, stdout: string): AddedPod | undefined {
+  const args = new Map((env['CNI_ARGS'] ?? '').split(';').map((kv) => kv.split('=', 2) as [string, string | undefined]));
+  const namespace = args.get('K8S_POD_NAMESPACE');
+  const name = args.get('K8S_POD_NAME');
+  if (!namespace || !name) return undefined;
+  let ips: unknown;
+  try {
+    ips = (JSON.parse(stdout) as { ips?: unknown }).ips;
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(ips)) return undefined;
+  for (const i of ips) {
+    const m = /^(\d{1,3}(?:\.\d{1,3}){3})\//.exec(String((i as { address?: unknown } | null)?.address ?? ''));
+    if (m) return { namespace, name, ip: m[1]! };
+  }
+  return undefined;
 }
 
 interface Reply {
@@ -63,7 +95,7 @@ async function errorReply(e: unknown): Promise<Reply> {
   return { exitCode: 1, stdout: `${JSON.stringify(err)}\n`, stderr: `podwire: CNI error ${err.code}: ${err.msg}\n` };
 }
 
-async function answer(text: string): Promise<Reply> {
+async function answer(text: string, o: CniServerOptions): Promise<Reply> {
   const t0 = performance.now();
   let command: string | undefined;
   let reply: Reply;
@@ -73,11 +105,31 @@ async function answer(text: string): Promise<Reply> {
     // Lazy: the CNI core (and the datapath modules ADD needs) load on the first request.
     const { runCni } = await import('../cni/index.js');
     reply = await runCni(req);
+    const pod = command === 'ADD' && reply.exitCode === 0 && o.onAdded ? addedPod(req.env, reply.stdout) : undefined;
+    if (pod) await runAddHook(o, pod);
   } catch (e) {
     reply = await errorReply(e);
   }
   observeCniOperation(command, reply.exitCode === 0, (performance.now() - t0) / 1000);
   return reply;
+}
+
+async function runAddHook(o: CniServerOptions, pod: AddedPod): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const t0 = performance.now();
+  try {
+    await Promise.race([
+      o.onAdded!(pod),
+      new Promise<void>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`not done within ${ADD_HOOK_TIMEOUT_MS} ms`)), ADD_HOOK_TIMEOUT_MS);
+      }),
+    ]);
+    o.log?.debug('ADD hook done', { pod: `${pod.namespace}/${pod.name}`, ip: pod.ip, durationMs: Math.round(performance.now() - t0) });
+  } catch (e) {
+    o.log?.warn('ADD hook failed; the pod is wired and its policy applies on the next recompute', { pod: `${pod.namespace}/${pod.name}`, ip: pod.ip, error: e });
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** What the "cni request served" line names: enough to tell which pod's request the agent answered. */
@@ -91,7 +143,8 @@ function requestFields(text: string, r: Reply): Record<string, unknown> {
   return { command: env['CNI_COMMAND'], containerId: env['CNI_CONTAINERID'], ifname: env['CNI_IFNAME'], exitCode: r.exitCode };
 }
 
-function serve(sock: Socket, log: Logger | undefined, onServed: () => void): void {
+function serve(sock: Socket, o: CniServerOptions, onServed: () => void): void {
+  const log = o.log;
   const chunks: Buffer[] = [];
   let size = 0;
   let done = false;
@@ -117,7 +170,7 @@ function serve(sock: Socket, log: Logger | undefined, onServed: () => void): voi
   sock.on('end', () => {
     if (done) return;
     const text = Buffer.concat(chunks).toString('utf8');
-    void answer(text).then((r) => {
+    void answer(text, o).then((r) => {
       reply(r);
       // Who answered a CNI request must be observable: the shim falls back to podwire-full
       // silently, so tests and operators count these lines (or CniServer.served).
@@ -135,7 +188,7 @@ export async function startCniServer(o: CniServerOptions): Promise<CniServer> {
   });
   let served = 0;
   const server: Server = createServer({ allowHalfOpen: true }, (sock) =>
-    serve(sock, o.log, () => {
+    serve(sock, o, () => {
       served++;
     }),
   );

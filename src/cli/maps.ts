@@ -180,7 +180,7 @@ async function conntrack(f: CommonFlags, fmt: OutputFormat): Promise<void> {
       addr: e.addr,
       port: e.port,
       proto: protoName(e.proto),
-      ...(e.kind === 'flow' ? { peer: e.peer, peerPort: e.peerPort } : {}),
+      ...(e.kind === 'flow' ? { peer: e.peer, peerPort: e.peerPort, reply: e.reply, revision: e.revision } : {}),
       origin: e.origin,
       ifindex: e.ifindex,
       ifname: names.link(e.ifindex)?.name ?? null,
@@ -190,11 +190,26 @@ async function conntrack(f: CommonFlags, fmt: OutputFormat): Promise<void> {
     };
   });
   if (fmt === 'json') return out(toJson({ pinDir: t.pinDir, ...(t.node ? { node: t.node } : {}), conntrack: rows }));
-  out(`# conntrack of ${header(t)}: ${rows.length} (stack: replies to these initiators go through the node's stack, which un-NATs them)`);
+  out(
+    `# conntrack of ${header(t)}: ${rows.length} (stack: replies to these initiators go through the node's stack, which un-NATs them; ` +
+      `flow: a NetworkPolicy-isolated pod's admitted flow, judged again when the policy revision moves on)`,
+  );
   out(
     renderTable(
-      ['KIND', 'INITIATOR', 'PROTO', 'POD', 'RECORDED BY', 'ON', 'IDLE', 'EXPIRES IN'],
-      rows.map((r) => [r.kind, `${r.addr}:${r.port}`, r.proto, r.pod, r.origin, r.ifname ?? r.ifindex, `${r.idleSeconds}s`, `${r.expiresInSeconds}s`]),
+      ['KIND', 'INITIATOR', 'PEER', 'PROTO', 'POD', 'RECORDED BY', 'ON', 'REPLY', 'REVISION', 'IDLE', 'EXPIRES IN'],
+      rows.map((r) => [
+        r.kind,
+        `${r.addr}:${r.port}`,
+        'peer' in r ? `${r.peer}:${r.peerPort}` : '-',
+        r.proto,
+        r.pod,
+        r.origin,
+        r.ifname ?? r.ifindex,
+        'reply' in r ? (r.reply ? 'yes' : 'no') : '-',
+        'revision' in r ? String(r.revision) : '-',
+        `${r.idleSeconds}s`,
+        `${r.expiresInSeconds}s`,
+      ]),
     ),
   );
 }
@@ -214,7 +229,7 @@ export function registerMaps(program: Command): void {
   common(program.command('routes').description('pod CIDRs of every node (routes map) and the node config')).action((f: CommonFlags) =>
     routes(f, outputFormat(f.output)),
   );
-  common(program.command('conntrack').description("flows the node's stack owns (ct map): their replies bypass the fast path")).action((f: CommonFlags) =>
+  common(program.command('conntrack').description("the ct map: flows the node's stack owns (their replies bypass the fast path) and NetworkPolicy flows")).action((f: CommonFlags) =>
     conntrack(f, outputFormat(f.output)),
   );
   common(program.command('counters').description('packets and bytes per verdict reason and direction, summed over CPUs'))

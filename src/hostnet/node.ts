@@ -90,12 +90,15 @@ export async function setupNode(o: SetupNodeOptions): Promise<SetupNodeResult> {
     vxlanIfindex = await ensureVxlan(podMtu, o.netns);
     await applyNodeSysctls({ devices: [o.uplink, VXLAN_DEVICE], netns: o.netns });
     await attachProgram('from_vxlan', VXLAN_DEVICE, o.pinDir, { netns: o.netns });
+    // egress NetworkPolicy of what the stack sends to a remote node (a Service DNATed to a remote backend)
+    await attachProgram('to_uplink', VXLAN_DEVICE, o.pinDir, { netns: o.netns }, 'egress');
   } else {
     // the device's link pin would outlive the device (deleting it only detaches the link)
     await detachProgram([VXLAN_DEVICE], o.pinDir, { netns: o.netns });
     if (await readLink(VXLAN_DEVICE, o.netns)) await run('ip', ['link', 'del', VXLAN_DEVICE], { netns: o.netns, errorCode: 'IO_FAILED' });
     await applyNodeSysctls({ devices: [o.uplink], netns: o.netns });
     await attachProgram('from_uplink', o.uplink, o.pinDir, { netns: o.netns });
+    await attachProgram('to_uplink', o.uplink, o.pinDir, { netns: o.netns }, 'egress');
   }
 
   // last: from_pod starts forwarding remote traffic only once the receive side is in place

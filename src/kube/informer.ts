@@ -24,6 +24,8 @@ export interface WatchSpec<T extends KubernetesObject> {
   path: string;
   list: () => Promise<KubernetesListObject<T>>;
   fieldSelector?: string;
+  /** The watch to use (default client-node's Watch): compact.ts converts events in it. */
+  watch?: Pick<Watch, 'watch'>;
 }
 
 export interface ResilientOptions {
@@ -105,7 +107,7 @@ export function resilientInformer<T extends KubernetesObject>(kc: KubeConfig, sp
     return l;
   };
 
-  const lw = new ListWatch<T>(spec.path, new Watch(kc), listFn, false, undefined, spec.fieldSelector);
+  const lw = new ListWatch<T>(spec.path, (spec.watch ?? new Watch(kc)) as Watch, listFn, false, undefined, spec.fieldSelector);
   const changed = (kind: 'add' | 'update' | 'delete') => () => {
     healthy = true;
     opts.hooks?.event(kind);

@@ -1,5 +1,5 @@
 // Attaching pinned programs with tcx links: from_pod (ingress) and to_pod (egress) on host veths,
-// from_uplink / from_vxlan on a node's uplink / VXLAN device, each link pinned at
+// from_uplink / from_vxlan (ingress) and to_uplink (egress) on a node's uplink / VXLAN device, each link pinned at
 // PINDIR/links/<ifname> or PINDIR/links-egress/<ifname> (pins.ts linkPin), and
 // reading back which program runs where. tcx instead of clsact + tc filters because tcx coexists
 // with qdiscs (Debian's `bandwidth` plugin needs the ingress qdisc on the host veth, which clsact
@@ -169,12 +169,12 @@ export async function detachAllLinks(pinDir: string): Promise<string[]> {
 }
 
 /**
- * Id of the BPF program on ifname's tcx ingress hook (the first in run order: podwire attaches
- * one program per device), or undefined when none is attached.
+ * Id of the BPF program on ifname's tcx ingress (or egress) hook (the first in run order: podwire
+ * attaches one program per device and hook), or undefined when none is attached.
  */
-export async function attachedProgramId(ifname: string, opts: NetnsOption = {}): Promise<number | undefined> {
+export async function attachedProgramId(ifname: string, opts: NetnsOption = {}, dir: LinkDir = 'ingress'): Promise<number | undefined> {
   checkIfname(ifname);
-  const q = await tcxQuery(ifname, 'ingress', opts);
+  const q = await tcxQuery(ifname, dir, opts);
   return q.progs[0]?.prog_id;
 }
 

@@ -88,6 +88,10 @@ export async function loadDatapath(opts: LoadOptions): Promise<LoadResult> {
       await attachProgram(node.prog, node.ifname, opts.pinDir, opts);
       reattached++;
     }
+    // a node set up by a podwire before to_uplink (egress NetworkPolicy after a remote DNAT)
+    if (node && pinned.programs.includes('to_uplink') && !existsSync(linkPin(opts.pinDir, node.ifname, 'egress'))) {
+      await attachProgram('to_uplink', node.ifname, opts.pinDir, opts, 'egress');
+    }
     return { programs: pinned.programs, reusedMaps: pinned.reusedMaps, reattached, staleLinks: links.removed };
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -11,7 +11,7 @@ export interface PinPaths {
   progsDir: string;
   /** tcx ingress links, one pin per device: links/<ifname> (see linkPin). */
   linksDir: string;
-  /** tcx egress links (to_pod on host veths): links-egress/<ifname>. */
+  /** tcx egress links (to_pod on host veths, to_uplink on the uplink / VXLAN device): links-egress/<ifname>. */
   egressLinksDir: string;
   maps: { endpoints: string; counters: string; routes: string; nodeCfg: string };
   progs: { fromPod: string; fromUplink: string; fromVxlan: string; toPod: string; toUplink: string };

@@ -30,7 +30,14 @@ export interface CtEntry extends CtKey {
   /** Host veth it was recorded on. */
   ifindex: number;
   flags: number;
+  /** FLOW: the pol_state revision that admitted it (re-judged when the policy revision moves on). */
+  revision: number;
+  /** FLOW: the reverse direction of a flow whose first packet went the other way (PW_CT_F_REPLY). */
+  reply: boolean;
 }
+
+/** enum pw_ct_flags PW_CT_F_REPLY */
+export const CT_F_REPLY = 1;
 
 const K = structs.pw_ct_key;
 const V = structs.pw_ct_entry;
@@ -68,13 +75,14 @@ export function decodeCtKey(b: Buffer): CtKey {
   };
 }
 
-export function encodeCtEntry(e: Pick<CtEntry, 'lastSeenNs' | 'createdNs' | 'origin' | 'ifindex' | 'flags'>): Buffer {
+export function encodeCtEntry(e: Pick<CtEntry, 'lastSeenNs' | 'createdNs' | 'origin' | 'ifindex' | 'flags'> & { revision?: number }): Buffer {
   const b = Buffer.alloc(V.size);
   b.writeBigUInt64LE(e.lastSeenNs, V.fields.last_seen_ns.offset);
   b.writeBigUInt64LE(e.createdNs, V.fields.created_ns.offset);
   writeU32(b, V.fields.origin.offset, Math.max(0, ORIGIN_NAMES.indexOf(e.origin)));
   writeU32(b, V.fields.ifindex.offset, e.ifindex);
   writeU32(b, V.fields.flags.offset, e.flags);
+  writeU32(b, V.fields.revision.offset, e.revision ?? 0);
   return b;
 }
 
@@ -86,6 +94,8 @@ export function decodeCtEntry(key: CtKey, v: Buffer): CtEntry {
     origin: ORIGIN_NAMES[readU32(v, V.fields.origin.offset)] ?? 'none',
     ifindex: readU32(v, V.fields.ifindex.offset),
     flags: readU32(v, V.fields.flags.offset),
+    revision: readU32(v, V.fields.revision.offset),
+    reply: (readU32(v, V.fields.flags.offset) & CT_F_REPLY) !== 0,
   };
 }
 
@@ -105,7 +115,8 @@ export const monotonicNs = (): bigint => process.hrtime.bigint();
 export interface ConntrackMap {
   list(): CtEntry[];
   get(key: CtKey): CtEntry | undefined;
-  set(entry: CtEntry): void;
+  /** revision defaults to 0; reply is taken from flags. */
+  set(entry: CtKey & Parameters<typeof encodeCtEntry>[0]): void;
   delete(key: CtKey): boolean;
   /** Entry count (iterates keys only). */
   count(): number;

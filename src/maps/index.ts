@@ -18,6 +18,7 @@ export {
   encodeCtKey,
   decodeCtKey,
   encodeCtEntry,
+  CT_F_REPLY,
   decodeCtEntry,
   monotonicNs,
   protoName,

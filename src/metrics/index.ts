@@ -17,3 +17,4 @@ export { watchDatapath, readMapStats, verdictOf } from './datapath.js';
 export { countEntries, hasFillLevel, BATCH } from './map-count.js';
 export { scrape, handleMetrics, startMetricsServer, METRICS_PATH, type MetricsServer } from './server.js';
 export { parseSamples, fetchMetrics, headline, type ScrapedSample } from './headline.js';
+export { watchPolicyStats, readPolicyVerdicts, observePolicyRun, recordMalformedObject, type PolicyRunStats, type PolicyVerdicts } from './policy.js';

@@ -118,10 +118,13 @@ function crossNodeSuite(mode: DatapathMode): void {
         const ns = { netns: nodes[i]!.netns.path };
         if (mode === 'native') {
           expect(await attachedProgramId('eth0', ns)).toBe(await pinnedProgramId(nodes[i]!.pinDir, 'from_uplink'));
+          expect(await attachedProgramId('eth0', ns, 'egress')).toBe(await pinnedProgramId(nodes[i]!.pinDir, 'to_uplink'));
           expect(await hasLink(nodes[i]!, VXLAN_DEVICE)).toBe(false);
         } else {
           expect(await attachedProgramId(VXLAN_DEVICE, ns)).toBe(await pinnedProgramId(nodes[i]!.pinDir, 'from_vxlan'));
+          expect(await attachedProgramId(VXLAN_DEVICE, ns, 'egress')).toBe(await pinnedProgramId(nodes[i]!.pinDir, 'to_uplink'));
           expect(await attachedProgramId('eth0', ns)).toBeUndefined();
+          expect(await attachedProgramId('eth0', ns, 'egress')).toBeUndefined();
         }
       }
       // the CNI gave pods the MTU we asked for (ip, not /sys: nsenter --net keeps the caller's /sys)
@@ -264,12 +267,16 @@ function crossNodeSuite(mode: DatapathMode): void {
       const ns = { netns: node.netns.path };
       const [prog, dev] = mode === 'native' ? (['from_uplink', 'eth0'] as const) : (['from_vxlan', VXLAN_DEVICE] as const);
       const oldId = await attachedProgramId(dev, ns);
+      const oldEgress = await attachedProgramId(dev, ns, 'egress');
       const r = await loadDatapath({ pinDir: node.pinDir, ...ns });
       expect(r.reusedMaps).toEqual(ALL_MAPS);
       expect(r.reattached).toBe(3); // a1's and a2's host veths + the node's device
       const newId = await attachedProgramId(dev, ns);
       expect(newId).not.toBe(oldId);
       expect(newId).toBe(await pinnedProgramId(node.pinDir, prog));
+      const newEgress = await attachedProgramId(dev, ns, 'egress');
+      expect(newEgress).not.toBe(oldEgress);
+      expect(newEgress).toBe(await pinnedProgramId(node.pinDir, 'to_uplink'));
       const p = await ping(a1.netns.path, b1.ip, { count: 3 });
       expect(p.ok, p.output).toBe(true);
       const back = await ping(b1.netns.path, a1.ip, { count: 3 });
@@ -287,6 +294,7 @@ function crossNodeSuite(mode: DatapathMode): void {
       await teardownNode({ pinDir: node.pinDir, netns: ns });
       expect(await hasLink(node, VXLAN_DEVICE)).toBe(false);
       expect(await attachedProgramId('eth0', { netns: ns })).toBeUndefined();
+      expect(await attachedProgramId('eth0', { netns: ns }, 'egress')).toBeUndefined();
       expect(await listKernelRoutes(ns)).toEqual([]);
       const cfg = openNodeConfig(node.pinDir);
       try {
