@@ -11,6 +11,7 @@ import { attachFromPodMany, attachProgram, detachAllLinks, detachProgram, linkNa
 import { compileSources, type Defines } from './compile.js';
 import { linkObjects } from './link.js';
 import { loadAndPin } from './load.js';
+import type { MigrationResult } from './migrate.js';
 import { linkPin, pinPaths } from './pins.js';
 import { datapathSourceDir } from './source.js';
 
@@ -31,6 +32,10 @@ export interface LoadResult {
   reattached: number;
   /** Link pins dropped because their device is gone (a veth deleted without a CNI DEL). */
   staleLinks: string[];
+  /** Maps whose layout changed since the pinning podwire: new maps, entries copied field by field. */
+  migrated: MigrationResult[];
+  /** A newer podwire (per the layout record) had pinned maps this build could still use. */
+  overNewer?: { generation: number; writer: string };
 }
 
 /** Host veth names of the endpoints, resolved in the given namespace (missing ones skipped). */
@@ -92,7 +97,7 @@ export async function loadDatapath(opts: LoadOptions): Promise<LoadResult> {
     if (node && pinned.programs.includes('to_uplink') && !existsSync(linkPin(opts.pinDir, node.ifname, 'egress'))) {
       await attachProgram('to_uplink', node.ifname, opts.pinDir, opts, 'egress');
     }
-    return { programs: pinned.programs, reusedMaps: pinned.reusedMaps, reattached, staleLinks: links.removed };
+    return { programs: pinned.programs, reusedMaps: pinned.reusedMaps, reattached, staleLinks: links.removed, migrated: pinned.migrated, ...(pinned.overNewer ? { overNewer: pinned.overNewer } : {}) };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -21,3 +21,5 @@ export { compileSources, type Defines } from './compile.js';
 export { linkObjects } from './link.js';
 export { loadAndPin, loadError } from './load.js';
 export { datapathSourceDir, packageRoot } from './source.js';
+export { LAYOUT_GENERATION, layoutRecordPin, readLayoutRecord, writeLayoutRecord, recordFor, type LayoutRecord } from './layout-record.js';
+export { migrateMap, type MigrationResult } from './migrate.js';

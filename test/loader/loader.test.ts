@@ -61,9 +61,9 @@ describe('loader', () => {
   it('loads and pins programs and maps under the pin dir', async () => {
     expect(isDatapathLoaded(pinDir)).toBe(false);
     const r = await loadDatapath({ pinDir, netns: ns!.path });
-    expect(r).toEqual({ programs: ['from_pod', 'from_uplink', 'from_vxlan', 'to_pod', 'to_uplink'], reusedMaps: [], reattached: 0, staleLinks: [] });
+    expect(r).toEqual({ programs: ['from_pod', 'from_uplink', 'from_vxlan', 'to_pod', 'to_uplink'], reusedMaps: [], reattached: 0, staleLinks: [], migrated: [] });
     expect(isDatapathLoaded(pinDir)).toBe(true);
-    expect(readdirSync(pinDir).sort()).toEqual(['links', 'links-egress', 'maps', 'progs']); // no staging leftovers
+    expect(readdirSync(pinDir).sort()).toEqual(['layout', 'links', 'links-egress', 'maps', 'progs']); // no staging leftovers
     expect(readdirSync(pinPaths(pinDir).mapsDir).sort()).toEqual(ALL_MAPS);
     expect(await pinnedProgramId(pinDir)).toBeGreaterThan(0);
   });
@@ -93,7 +93,7 @@ describe('loader', () => {
     const again = openEndpoints(pinDir);
     expect(again.get(ep.ip)).toEqual(ep);
     again.close();
-    expect(readdirSync(pinDir).sort()).toEqual(['links', 'links-egress', 'maps', 'progs']);
+    expect(readdirSync(pinDir).sort()).toEqual(['layout', 'links', 'links-egress', 'maps', 'progs']);
   });
 
   it('passes -D defines to clang (map capacity) and refuses to reuse a map whose definition changed', async () => {
