@@ -127,6 +127,21 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     throw e;
   }
   log.info('API server', { server: client.server });
+  try {
+    const { applyPrefilter } = await import('./prefilter.js');
+    await applyPrefilter({
+      pinDir: config.pinDir,
+      uplink: config.uplink,
+      mode: config.prefilter,
+      extraFailsafe: config.prefilterFailsafe,
+      apiServer: client.server,
+      healthPort: health.port,
+      log,
+    });
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
 
   let chain: ChainChoice | undefined;
   let kick = () => {};

@@ -21,3 +21,4 @@ export { compileSources, type Defines } from './compile.js';
 export { linkObjects } from './link.js';
 export { loadAndPin, loadError } from './load.js';
 export { datapathSourceDir, packageRoot } from './source.js';
+export { xdpAttach, xdpDetach, xdpStatus, PREFILTER_PROG, type XdpMode, type XdpModeRequest, type XdpStatus } from './xdp.js';

@@ -132,8 +132,9 @@ describe('twin vs kernel (BPF_PROG_TEST_RUN)', () => {
     const rng = new Rng(SEED);
     const twin = await Twin.load(liveSource(pinDir), env!.fib);
     // a program added to bpf/ without its twin entry would go untested: fail loudly instead.
-    // to_pod decides nothing (it only records conntrack entries, always TC_ACT_UNSPEC): the one exemption.
-    const decisionFree = ['to_pod'];
+    // to_pod decides nothing (it only records conntrack entries, always TC_ACT_UNSPEC); xdp_prefilter
+    // is XDP (no skb, no pw_decide: a source-CIDR drop tested on real packets in test/prefilter).
+    const decisionFree = ['to_pod', 'xdp_prefilter'];
     expect([...twin.programs].sort()).toEqual((await readdir(pinPaths(pinDir).progsDir)).filter((p) => !decisionFree.includes(p)).sort());
     const progs = pinPaths(pinDir).progs;
     const progPin = { from_pod: progs.fromPod, from_uplink: progs.fromUplink, from_vxlan: progs.fromVxlan };

@@ -89,6 +89,15 @@ export const structs = {
       pad: { offset: 17, size: 3, count: 3 },
     },
   },
+  pw_failsafe_key: {
+    size: 8,
+    fields: {
+      addr: { offset: 0, size: 4 },
+      port: { offset: 4, size: 2 },
+      proto: { offset: 6, size: 1 },
+      kind: { offset: 7, size: 1 },
+    },
+  },
   pw_node_cfg: {
     size: 24,
     fields: {
@@ -119,6 +128,20 @@ export const structs = {
       dport: { offset: 38, size: 2 },
       gso: { offset: 40, size: 1 },
       pad: { offset: 41, size: 3, count: 3 },
+    },
+  },
+  pw_prefilter_key: {
+    size: 8,
+    fields: {
+      prefixlen: { offset: 0, size: 4 },
+      addr: { offset: 4, size: 4 },
+    },
+  },
+  pw_prefilter_rule: {
+    size: 8,
+    fields: {
+      flags: { offset: 0, size: 4 },
+      pad: { offset: 4, size: 4 },
     },
   },
   pw_route: {
@@ -181,6 +204,15 @@ export const maps = {
     value: 'pw_endpoint',
   },
   node_cfg: { type: 'array', keySize: 4, valueSize: 24, maxEntries: 1, key: 'u32', value: 'pw_node_cfg' },
+  prefilter: {
+    type: 'lpm_trie',
+    keySize: 8,
+    valueSize: 8,
+    maxEntries: 65536,
+    key: 'pw_prefilter_key',
+    value: 'pw_prefilter_rule',
+  },
+  prefilter_safe: { type: 'hash', keySize: 8, valueSize: 4, maxEntries: 256, key: 'pw_failsafe_key', value: 'u32' },
   routes: {
     type: 'lpm_trie',
     keySize: 8,
@@ -208,6 +240,10 @@ export const enums = {
   pw_direction: {
     prefix: 'PW_DIR_',
     values: { EGRESS: 0, INGRESS: 1, MAX: 2 },
+  },
+  pw_failsafe_kind: {
+    prefix: 'PW_FAILSAFE_',
+    values: { NONE: 0, SRC_ADDR: 1, SRC_PORT: 2, DST_PORT: 3 },
   },
   pw_family: {
     prefix: 'PW_AF_',
@@ -267,7 +303,9 @@ export const enums = {
       PASS_STACK_IP_OPTIONS: 22,
       DROP_IPV6: 23,
       FWD_REPLY_TO_NODE: 24,
-      MAX: 25,
+      DROP_PREFILTER: 25,
+      PASS_PREFILTER_FAILSAFE: 26,
+      MAX: 27,
     },
   },
   pw_route_kind: {
