@@ -36,9 +36,12 @@ export async function applyPrefilter(o: {
   apiServer: string;
   healthPort: number;
   log: Logger;
+  /** The uplink's namespace (default: the agent's own). */
+  netns?: string;
 }): Promise<XdpStatus | undefined> {
+  const ns = o.netns === undefined ? {} : { netns: o.netns };
   if (o.mode === 'off') {
-    if (await xdpDetach(o.uplink)) o.log.info('XDP prefilter detached (--prefilter off)', { uplink: o.uplink });
+    if (await xdpDetach(o.uplink, ns)) o.log.info('XDP prefilter detached (--prefilter off)', { uplink: o.uplink });
     return undefined;
   }
   const api = await apiServerEndpoint(o.apiServer);
@@ -50,7 +53,7 @@ export async function applyPrefilter(o: {
   } finally {
     m.close();
   }
-  const status = await xdpAttach(o.uplink, o.pinDir, o.mode);
+  const status = await xdpAttach(o.uplink, o.pinDir, o.mode, ns);
   o.log.info('XDP prefilter attached', { uplink: o.uplink, requested: o.mode, mode: status.mode, progId: status.progId, failsafe: failsafe.map(formatFailsafe) });
   return status;
 }
