@@ -45,6 +45,8 @@ describe('podwire maps / endpoints / routes / counters', () => {
       ['ct', 'lru_hash', 16, 32, 0, 131072, 'ok'],
       ['endpoints', 'hash', 20, 24, 2, 65536, 'ok'],
       ['node_cfg', 'array', 4, 24, 1, 1, 'ok'],
+      ['prefilter', 'lpm_trie', 8, 8, 0, 65536, 'ok'],
+      ['prefilter_safe', 'hash', 8, 4, 0, 256, 'ok'],
       ['routes', 'lpm_trie', 8, 16, 3, 131072, 'ok'],
     ]);
     const text = (await n().cli(['maps', 'list', '--pin-dir', n().pinDir])).stdout.split('\n');
@@ -100,9 +102,9 @@ describe('podwire maps / endpoints / routes / counters', () => {
     const file = `${n().stateDir}/snap.mpk`;
     const r = await n().cli(['maps', 'dump', '--format', 'msgpack', '--node', n().nodeName, '--lab-state', n().labState, '--out', file]);
     expect(r.exitCode).toBe(0);
-    expect(r.stderr).toMatch(/^wrote .*snap\.mpk: 5 maps, 134 entries, \d+ bytes$/m);
+    expect(r.stderr).toMatch(/^wrote .*snap\.mpk: 7 maps, 134 entries, \d+ bytes$/m);
     const snap = await decodeSnapshot(await readFile(file));
-    expect(Object.keys(snap.maps).sort()).toEqual(['counters', 'ct', 'endpoints', 'node_cfg', 'routes']);
+    expect(Object.keys(snap.maps).sort()).toEqual(['counters', 'ct', 'endpoints', 'node_cfg', 'prefilter', 'prefilter_safe', 'routes']);
     expect(snap.maps['endpoints']!.entries).toHaveLength(2);
     expect(snap.maps['counters']!.percpu).toBe(true);
     expect(snap.node).toBe(n().nodeName);

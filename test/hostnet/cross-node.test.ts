@@ -261,7 +261,7 @@ function crossNodeSuite(mode: DatapathMode): void {
       const [prog, dev] = mode === 'native' ? (['from_uplink', 'eth0'] as const) : (['from_vxlan', VXLAN_DEVICE] as const);
       const oldId = await attachedProgramId(dev, ns);
       const r = await loadDatapath({ pinDir: node.pinDir, ...ns });
-      expect(r.reusedMaps).toEqual(['counters', 'ct', 'endpoints', 'node_cfg', 'routes']);
+      expect(r.reusedMaps).toEqual(['counters', 'ct', 'endpoints', 'node_cfg', 'prefilter', 'prefilter_safe', 'routes']);
       expect(r.reattached).toBe(3); // a1's and a2's host veths + the node's device
       const newId = await attachedProgramId(dev, ns);
       expect(newId).not.toBe(oldId);
