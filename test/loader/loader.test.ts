@@ -57,10 +57,10 @@ describe('loader', () => {
   it('loads and pins programs and maps under the pin dir', async () => {
     expect(isDatapathLoaded(pinDir)).toBe(false);
     const r = await loadDatapath({ pinDir, netns: ns!.path });
-    expect(r).toEqual({ programs: ['from_pod', 'from_uplink', 'from_vxlan', 'to_pod'], reusedMaps: [], reattached: 0, staleLinks: [] });
+    expect(r).toEqual({ programs: ['from_pod', 'from_uplink', 'from_vxlan', 'to_pod', 'xdp_prefilter'], reusedMaps: [], reattached: 0, staleLinks: [] });
     expect(isDatapathLoaded(pinDir)).toBe(true);
     expect(readdirSync(pinDir).sort()).toEqual(['links', 'links-egress', 'maps', 'progs']); // no staging leftovers
-    expect(readdirSync(pinPaths(pinDir).mapsDir).sort()).toEqual(['counters', 'ct', 'endpoints', 'node_cfg', 'routes']);
+    expect(readdirSync(pinPaths(pinDir).mapsDir).sort()).toEqual(['counters', 'ct', 'endpoints', 'node_cfg', 'prefilter', 'prefilter_safe', 'routes']);
     expect(await pinnedProgramId(pinDir)).toBeGreaterThan(0);
   });
 
@@ -80,7 +80,7 @@ describe('loader', () => {
     const oldId = await pinnedProgramId(pinDir);
 
     const r = await loadDatapath({ pinDir, netns: ns!.path });
-    expect(r.reusedMaps).toEqual(['counters', 'ct', 'endpoints', 'node_cfg', 'routes']);
+    expect(r.reusedMaps).toEqual(['counters', 'ct', 'endpoints', 'node_cfg', 'prefilter', 'prefilter_safe', 'routes']);
     expect(r.reattached).toBe(1);
     const newId = await pinnedProgramId(pinDir);
     expect(newId).not.toBe(oldId);
