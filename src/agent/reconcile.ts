@@ -235,13 +235,14 @@ export class Reconciler {
       this.kernelPending = undefined;
       const t0 = performance.now();
       try {
-        const k = (await this.o.dataplane.syncKernelRoutes(remote)) as { failed?: string[] } | undefined;
+        const k = (await this.o.dataplane.syncKernelRoutes(remote)) as { added?: number; replaced?: number; deleted?: number; unchanged?: number; failed?: string[] } | undefined;
         // Refused routes (e.g. native mode toward an off-link node) are retried on the next pass.
         if (k?.failed?.length) {
           this.kernelRoutesDue = true;
           this.o.log.warn('kernel refused host routes to remote podCIDRs (nodes not on the uplink\'s link need --mode vxlan)', { failed: k.failed.slice(0, 5), count: k.failed.length });
         }
-        this.o.log.info('kernel routes synced', { ...(k ?? { routes: remote.length }), durationMs: Math.round(performance.now() - t0) });
+        const counts = typeof k === 'object' && k !== null ? { added: k.added, replaced: k.replaced, deleted: k.deleted, unchanged: k.unchanged, failed: k.failed?.length ?? 0 } : {};
+        this.o.log.info('kernel routes synced', { routes: remote.length, ...counts, durationMs: Math.round(performance.now() - t0) });
       } catch (e) {
         this.stats.errors++;
         this.kernelRoutesDue = true; // the next pass (kick or periodic tick) tries again

@@ -5,6 +5,7 @@
 // and watches and gets ready (the failsafe at work on real traffic); without --prefilter it
 // detaches what an earlier run attached, and the deny list stays.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../src/exec/run.js';
 import { xdpStatus } from '../../src/loader/index.js';
 import { formatFailsafe, openCounters, openFailsafe, openPrefilter } from '../../src/maps/index.js';
 import { AgentCluster, API_PORT, waitFor, type AgentProc, type TestNode } from './harness.js';
@@ -49,6 +50,9 @@ describe('podwire agent --prefilter', () => {
     expect(fs.list().map(formatFailsafe).sort()).toEqual([':9879/tcp', '198.51.100.9', `${api}:${API_PORT}/tcp`].sort());
     fs.close();
     await waitFor('ready', async () => (await cluster.readyz(node)) === 200, 60_000);
+    // /readyz tells a human where the prefilter runs and in which XDP mode
+    const body = JSON.parse((await run('curl', ['-s', '--max-time', '5', 'http://127.0.0.1:9879/readyz'], { netns: node.netns.path })).stdout) as { info?: { prefilter?: unknown } };
+    expect(body.info?.prefilter).toMatchObject({ uplink: 'eth0', mode: 'native' });
     await stop(agent);
 
     // the API server's own address is denied: only the failsafe lets its answers through

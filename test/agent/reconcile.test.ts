@@ -134,7 +134,7 @@ describe('Reconciler', () => {
     dp.syncKernelRoutes = async (remote) => {
       dp.kernel.push([...remote]);
       await new Promise<void>((res) => releases.push(res));
-      return { added: remote.length, replaced: 0, deleted: 0, unchanged: 0, failed: [] };
+      return remote.length;
     };
     nodes.items = [A, B];
     nodes.synced = nodes.healthy = pods.synced = pods.healthy = true;
