@@ -14,6 +14,7 @@ import { runControlPlane } from './control/index.js';
 import { runForwarding } from './forwarding/index.js';
 import { machineFacts, type Machine } from './machine.js';
 import { parseOptions, type BenchOptions } from './options.js';
+import { runPrefilterBench } from './prefilter/index.js';
 import { runProgCost } from './prog-cost/index.js';
 import { Progress } from './progress.js';
 import { renderMarkdown } from './report/markdown.js';
@@ -64,6 +65,11 @@ async function measure(opts: BenchOptions): Promise<RawFile> {
   if (opts.sections.has('scale')) {
     progress.section(`scale simulation: ${opts.scaleNodes.toLocaleString('en')} Nodes, ${opts.scalePods.toLocaleString('en')} Pods`);
     await runScale({ nodes: opts.scaleNodes, pods: opts.scalePods, quick: opts.quick }, col, progress);
+  }
+
+  if (opts.sections.has('prefilter')) {
+    progress.section(`prefilter: 64 B flood from a listed source — XDP vs tc vs iptables raw, ${opts.reps} interleaved repetition(s) × ${opts.seconds} s`);
+    await runPrefilterBench({ reps: opts.reps, seconds: opts.seconds }, col, progress);
   }
 
   const load = col.load();

@@ -61,4 +61,15 @@ static __always_inline int pw_finish(struct __sk_buff *skb, const struct pw_verd
 	}
 }
 
+/* The XDP exit (xdp_prefilter.c): there is no skb, so no cb to record into. A verdict with a
+ * reason is counted in the same counters map as every tc program's (INGRESS: the uplink's receive
+ * side), so `podwire counters` and the metrics show it; PW_REASON_UNSPEC (an unlisted source) is
+ * passed uncounted: from_uplink counts it under its own reason once the skb exists. */
+static __always_inline int pw_finish_xdp(struct xdp_md *ctx, __u32 reason, __u32 action)
+{
+	if (reason != PW_REASON_UNSPEC)
+		pw_count(reason, PW_DIR_INGRESS, (__u32)(ctx->data_end - ctx->data));
+	return action == PW_ACT_DROP ? XDP_DROP : XDP_PASS;
+}
+
 #endif /* PODWIRE_DROP_H */

@@ -58,6 +58,8 @@ describe('podwire maps / endpoints / routes / counters', () => {
       ['pol_slots', 'hash', 8, 16, 0, 262144, 'ok'],
       ['pol_state', 'array', 4, 16, 1, 1, 'ok'],
       ['pol_stats', 'lru_percpu_hash', 12, 16, 0, 65536, 'ok'],
+      ['prefilter', 'lpm_trie', 8, 8, 0, 65536, 'ok'],
+      ['prefilter_safe', 'hash', 8, 4, 0, 256, 'ok'],
       ['routes', 'lpm_trie', 8, 16, 3, 131072, 'ok'],
       ['svc_addrs', 'hash', 4, 4, 0, 131072, 'ok'],
     ]);

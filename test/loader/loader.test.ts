@@ -61,7 +61,7 @@ describe('loader', () => {
   it('loads and pins programs and maps under the pin dir', async () => {
     expect(isDatapathLoaded(pinDir)).toBe(false);
     const r = await loadDatapath({ pinDir, netns: ns!.path });
-    expect(r).toEqual({ programs: ['from_pod', 'from_uplink', 'from_vxlan', 'to_pod', 'to_uplink'], reusedMaps: [], reattached: 0, staleLinks: [], migrated: [] });
+    expect(r).toEqual({ programs: ['from_pod', 'from_uplink', 'from_vxlan', 'to_pod', 'to_uplink', 'xdp_prefilter'], reusedMaps: [], reattached: 0, staleLinks: [], migrated: [] });
     expect(isDatapathLoaded(pinDir)).toBe(true);
     expect(readdirSync(pinDir).sort()).toEqual(['layout', 'links', 'links-egress', 'maps', 'progs']); // no staging leftovers
     expect(readdirSync(pinPaths(pinDir).mapsDir).sort()).toEqual(ALL_MAPS);

@@ -89,6 +89,15 @@ export const structs = {
       pad: { offset: 17, size: 3, count: 3 },
     },
   },
+  pw_failsafe_key: {
+    size: 8,
+    fields: {
+      addr: { offset: 0, size: 4 },
+      port: { offset: 4, size: 2 },
+      proto: { offset: 6, size: 1 },
+      kind: { offset: 7, size: 1 },
+    },
+  },
   pw_monitor_btf_anchor: {
     size: 56,
     fields: {
@@ -244,6 +253,20 @@ export const structs = {
       pad: { offset: 12, size: 4 },
     },
   },
+  pw_prefilter_key: {
+    size: 8,
+    fields: {
+      prefixlen: { offset: 0, size: 4 },
+      addr: { offset: 4, size: 4 },
+    },
+  },
+  pw_prefilter_rule: {
+    size: 8,
+    fields: {
+      flags: { offset: 0, size: 4 },
+      pad: { offset: 4, size: 4 },
+    },
+  },
   pw_route: {
     size: 16,
     fields: {
@@ -363,6 +386,15 @@ export const maps = {
     key: 'pw_pol_stat_key',
     value: 'pw_counter',
   },
+  prefilter: {
+    type: 'lpm_trie',
+    keySize: 8,
+    valueSize: 8,
+    maxEntries: 65536,
+    key: 'pw_prefilter_key',
+    value: 'pw_prefilter_rule',
+  },
+  prefilter_safe: { type: 'hash', keySize: 8, valueSize: 4, maxEntries: 256, key: 'pw_failsafe_key', value: 'u32' },
   routes: {
     type: 'lpm_trie',
     keySize: 8,
@@ -399,6 +431,10 @@ export const enums = {
   pw_endpoint_flags: {
     prefix: 'PW_EP_F_',
     values: { INGRESS_ISOLATED: 1, EGRESS_ISOLATED: 2 },
+  },
+  pw_failsafe_kind: {
+    prefix: 'PW_FAILSAFE_',
+    values: { NONE: 0, SRC_ADDR: 1, SRC_PORT: 2, DST_PORT: 3 },
   },
   pw_family: {
     prefix: 'PW_AF_',
@@ -472,7 +508,9 @@ export const enums = {
       FWD_REPLY_TO_NODE: 24,
       POLICY_DENIED_INGRESS: 25,
       POLICY_DENIED_EGRESS: 26,
-      MAX: 27,
+      DROP_PREFILTER: 27,
+      PASS_PREFILTER_FAILSAFE: 28,
+      MAX: 29,
     },
   },
   pw_route_kind: {
