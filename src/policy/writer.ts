@@ -110,8 +110,16 @@ export class PolicyWriter {
     let deletes = 0;
 
     // desired content
-    const wantSets = new Map<number, Map<string, boolean>>();
-    for (const s of c.sets) wantSets.set(s.id, new Map(s.entries.map((e) => [e.cidr, e.include])));
+    // sets: only those whose entries differ from what the maps hold are rebuilt (a pod change
+    // touches one or two of thousands)
+    const changedSets = new Map<number, Map<string, boolean>>();
+    const liveSets = new Set<number>();
+    for (const s of c.sets) {
+      liveSets.add(s.id);
+      const have = this.sets.get(s.id);
+      if (have && have.size === s.entries.length && s.entries.every((e) => have.get(e.cidr) === e.include)) continue;
+      changedSets.set(s.id, new Map(s.entries.map((e) => [e.cidr, e.include])));
+    }
     const wantPorts: Content = new Map();
     const wantSlots: Content = new Map();
     for (const r of c.rulesets) {
@@ -132,7 +140,7 @@ export class PolicyWriter {
 
     // 1. sets (new and changed members), ports, slots
     const setsMap = this.open('pol_sets').map;
-    for (const [id, want] of wantSets) {
+    for (const [id, want] of changedSets) {
       const have = this.sets.get(id);
       for (const [cidr, inc] of want) {
         if (have?.get(cidr) === inc) continue;
@@ -169,7 +177,7 @@ export class PolicyWriter {
       }
     }
     // 4. revision
-    const changed = writes > 0 || egressIsolated !== this.egressIsolated || this.anyDeletes(wantSets, wantPorts, wantSlots, wantEps);
+    const changed = writes > 0 || egressIsolated !== this.egressIsolated || this.anyDeletes(changedSets, liveSets, wantPorts, wantSlots, wantEps);
     if (changed) {
       this.revision = (this.revision + 1) >>> 0 || 1;
       this.egressIsolated = egressIsolated;
@@ -181,24 +189,25 @@ export class PolicyWriter {
     deletes += this.deleteContent('pol_slots', this.slots, wantSlots);
     deletes += this.deleteContent('pol_ports', this.ports, wantPorts);
     for (const [id, have] of this.sets) {
-      const want = wantSets.get(id);
+      if (liveSets.has(id) && !changedSets.has(id)) continue;
+      const want = changedSets.get(id);
       for (const cidr of have.keys()) {
         if (want?.has(cidr)) continue;
         setsMap.delete(encodeSetKey(id, cidr));
         deletes++;
       }
+      if (!liveSets.has(id)) this.sets.delete(id);
     }
-    this.sets = wantSets;
+    for (const [id, want] of changedSets) this.sets.set(id, want);
     return { writes, deletes, revision: this.revision, changed, missingEndpoints: c.endpoints.length - present, egressIsolated };
   }
 
-  private anyDeletes(wantSets: Map<number, Map<string, boolean>>, ...pairs: Content[]): boolean {
-    const [p, s, e] = pairs as [Content, Content, Content];
+  private anyDeletes(changedSets: Map<number, Map<string, boolean>>, liveSets: Set<number>, p: Content, s: Content, e: Content): boolean {
     for (const [have, want] of [[this.ports, p], [this.slots, s], [this.endpoints, e]] as const) for (const k of have.keys()) if (!want.has(k)) return true;
     for (const [id, have] of this.sets) {
-      const want = wantSets.get(id);
-      if (!want) return true;
-      for (const cidr of have.keys()) if (!want.has(cidr)) return true;
+      if (!liveSets.has(id)) return true;
+      const want = changedSets.get(id);
+      if (want) for (const cidr of have.keys()) if (!want.has(cidr)) return true;
     }
     return false;
   }
