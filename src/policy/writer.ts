@@ -34,6 +34,7 @@ export interface ApplyStats {
 }
 
 const BPF_EXIST = 2;
+const CAPACITY_DEFINE: Partial<Record<MapName, string>> = { pol_sets: 'PW_POL_SETS_MAX', pol_ports: 'PW_POL_PORTS_MAX', pol_slots: 'PW_POL_SLOTS_MAX', pol_endpoints: 'PW_ENDPOINTS_MAX' };
 const SLOT_F_ANY_PEER = 1;
 const SLOT_F_MERGED = 2;
 const POLICY_BITS = EP_F_INGRESS_ISOLATED | EP_F_EGRESS_ISOLATED;
@@ -138,6 +139,7 @@ export class PolicyWriter {
     const wantEps: Content = new Map();
     for (const e of c.endpoints) wantEps.set(encodeEndpointKey(e.ip).toString('hex'), encodePolEndpoint(e.ingress, e.egress).toString('hex'));
 
+    this.checkCapacity(changedSets, wantPorts, wantSlots, wantEps);
     // 1. sets (new and changed members), ports, slots
     const setsMap = this.open('pol_sets').map;
     for (const [id, want] of changedSets) {
@@ -200,6 +202,38 @@ export class PolicyWriter {
     }
     for (const [id, want] of changedSets) this.sets.set(id, want);
     return { writes, deletes, revision: this.revision, changed, missingEndpoints: c.endpoints.length - present, egressIsolated };
+  }
+
+  /** Refuse before writing anything when the peak (old + new entries: deletions come last) would
+   * not fit a map: a half-written policy is worse than the previous one. */
+  private checkCapacity(changedSets: Map<number, Map<string, boolean>>, p: Content, s: Content, e: Content): void {
+    let sets = 0;
+    for (const have of this.sets.values()) sets += have.size;
+    for (const [id, want] of changedSets) {
+      const have = this.sets.get(id);
+      for (const cidr of want.keys()) if (!have?.has(cidr)) sets++;
+    }
+    const fresh = (have: Content, want: Content): number => {
+      let n = have.size;
+      for (const k of want.keys()) if (!have.has(k)) n++;
+      return n;
+    };
+    const need: [MapName, number][] = [
+      ['pol_sets', sets],
+      ['pol_ports', fresh(this.ports, p)],
+      ['pol_slots', fresh(this.slots, s)],
+      ['pol_endpoints', fresh(this.endpoints, e)],
+    ];
+    for (const [name, n] of need) {
+      const max = this.open(name).ref.maxEntries;
+      if (n > max) {
+        throw new PodwireError(
+          'IO_FAILED',
+          `NetworkPolicy needs ${n} entries in ${name} (old and new during the update) but the map holds ${max}: nothing was written, the previous policy stays; ` +
+            `raise ${CAPACITY_DEFINE[name]} (bpf/lib/maps.h, a -D of the datapath build) or simplify the policies (fewer distinct peer sets)`,
+        );
+      }
+    }
   }
 
   private anyDeletes(changedSets: Map<number, Map<string, boolean>>, liveSets: Set<number>, p: Content, s: Content, e: Content): boolean {
