@@ -59,6 +59,10 @@ async function monitor(f: MonitorFlags): Promise<void> {
   const { toMonitorEvent, matches, formatLine, monotonicToWallOffsetNs } = await import('../monitor/view.js');
   const pods = new PodResolver({ pinDir: t.pinDir, stateDir: t.stateDir, labPods: t.labPods, ...(t.netnsPath ? { netnsPath: t.netnsPath } : {}) });
   await pods.refresh();
+  // the agent's policy model names the rule behind a policy event; re-read as policies change
+  const { policyNamesFromStateDir } = await import('../policy/names.js');
+  let policy = policyNamesFromStateDir(t.stateDir);
+  let policyReadAt = Date.now();
 
   const filter = { types, ...(f.pod ? { pod: f.pod } : {}), ...(reason ? { reason } : {}) };
   // the gate emits only the types asked for (bpf/lib/monitor.h)
@@ -81,7 +85,11 @@ async function monitor(f: MonitorFlags): Promise<void> {
       if (stopping || (count !== undefined && printed >= count)) return;
       const pod = await pods.pod(raw);
       const ifname = pods.ifname(raw.ifindex);
-      const ev = toMonitorEvent(raw, { node, pod, wallOffsetNs, ...(ifname ? { ifname } : {}) });
+      if (raw.type === 'policy' && Date.now() - policyReadAt > 2000) {
+        policy = policyNamesFromStateDir(t.stateDir);
+        policyReadAt = Date.now();
+      }
+      const ev = toMonitorEvent(raw, { node, pod, wallOffsetNs, ...(ifname ? { ifname } : {}), ...(policy ? { policy } : {}) });
       if (!matches(ev, filter)) return;
       if (process.stdout.writableLength > MAX_PENDING_BYTES) {
         skipped++;

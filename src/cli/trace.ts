@@ -44,7 +44,10 @@ async function trace(f: TraceFlags): Promise<void> {
   } else {
     const t = await resolveTarget(f);
     const links = await readLinks(t.netnsPath).catch(() => []);
+    const { policyNamesFromStateDir } = await import('../policy/names.js');
+    const policy = policyNamesFromStateDir(t.stateDir);
     target = {
+      ...(policy ? { policy } : {}),
       source: liveSource(t.pinDir),
       names: new NodeNames(links, readPods({ stateDir: t.stateDir, extra: t.labPods })),
       ...(t.uplink ? { uplink: t.uplink } : {}),

@@ -1,5 +1,6 @@
 // What `podwire monitor` prints: the event as a JSON object (-o json, one per line) or as one
 // readable line, and the filters (--type, --pod, --reason) applied to it.
+import type { PolicyNames } from '../twin/explain.js';
 import type { RawEvent } from './event.js';
 
 export interface MonitorEvent {
@@ -30,7 +31,11 @@ export function monotonicToWallOffsetNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
 }
 
-export function toMonitorEvent(e: RawEvent, o: { node: string; pod: string | null; ifname?: string; wallOffsetNs: bigint }): MonitorEvent {
+export function toMonitorEvent(
+  e: RawEvent,
+  o: { node: string; pod: string | null; ifname?: string; wallOffsetNs: bigint; /** the agent's policy model: names the rule slot */ policy?: PolicyNames },
+): MonitorEvent {
+  const rules = e.type === 'policy' && e.policyRule < 0xfd ? o.policy?.slot(e.policyId, e.policyRule)?.rules : undefined;
   const wallNs = e.timeNs + o.wallOffsetNs;
   const ms = Number(wallNs / 1_000_000n);
   const frac = String(wallNs % 1_000_000_000n).padStart(9, '0');
@@ -54,7 +59,14 @@ export function toMonitorEvent(e: RawEvent, o: { node: string; pod: string | nul
     action: e.action,
     cpu: e.cpu,
     ...(e.type === 'policy'
-      ? { policy: { ruleset: e.policyId, slot: e.policyRule === 0xfe ? ('deny' as const) : e.policyRule === 0xfd ? ('host' as const) : e.policyRule, direction: e.policyDir } }
+      ? {
+          policy: {
+            ruleset: e.policyId,
+            slot: e.policyRule === 0xfe ? ('deny' as const) : e.policyRule === 0xfd ? ('host' as const) : e.policyRule,
+            direction: e.policyDir,
+            ...(rules ? { rules } : {}),
+          },
+        }
       : {}),
   };
 }

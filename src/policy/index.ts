@@ -6,3 +6,4 @@ export { PolicyWriter, type ApplyStats } from './writer.js';
 export { writePolicyModel, readPolicyModel, POLICY_MODEL_FILE, type PolicyModel, type PolicyModelExtra } from './model.js';
 export { LivePolicy } from './live.js';
 export { PolicyEvaluator, SLOT_DENY, SLOT_HOST } from './evaluate.js';
+export { policyNames, policyNamesFromStateDir } from './names.js';

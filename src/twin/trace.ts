@@ -4,7 +4,7 @@
 import { PodwireError } from '../errors/index.js';
 import { decodeEndpoint, encodeEndpointKey, type Endpoint } from '../maps/codec.js';
 import type { NodeNames } from '../maps/names.js';
-import { explain, type TraceStep } from './explain.js';
+import { explain, type PolicyNames, type TraceStep } from './explain.js';
 import { type Fib, noFib, routeGet, tableFib, type FibAnswer } from './fib.js';
 import { buildFrame, type L4Proto } from './packet.js';
 import type { MapSource } from './sources.js';
@@ -31,6 +31,8 @@ export interface TraceTarget {
   uplink?: string;
   /** Live node: answer the FIB with `ip route get` in this namespace (undefined path = ours). */
   liveFib?: { netnsPath?: string };
+  /** The agent's policy model: names the policies and rules behind the maps' ids. */
+  policy?: PolicyNames;
 }
 
 export interface TraceReport {
@@ -121,6 +123,7 @@ export async function tracePacket(req: TraceRequest, target: TraceTarget): Promi
     ...(fibNote === undefined ? {} : { fibNote }),
     // live maps: conntrack idle times are relative to this machine's monotonic clock
     ...(target.liveFib ? { nowNs: process.hrtime.bigint() } : {}),
+    ...(target.policy ? { policy: target.policy } : {}),
   });
   const packet: TraceReport['packet'] = {
     src: req.src,
