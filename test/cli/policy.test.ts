@@ -95,4 +95,19 @@ describe('podwire policy', () => {
     expect(none.exitCode).toBe(1);
     expect(none.stderr).toContain('no policy model at /nonexistent-pcp/policy.json');
   });
+
+  it('podwire trace names the policy and rule that admitted a packet, or says no rule does, with the flow state', async () => {
+    const ok = await n().cli(['trace', '--node', n().nodeName, '--lab-state', n().labState, '--src', n().podA.ip, '--dst', n().podB.ip, '--proto', 'tcp', '--sport', '41000', '--dport', '80', '-o', 'json']);
+    expect(ok.stderr).toBe('');
+    const okSteps = (JSON.parse(ok.stdout) as { steps: Array<{ kind: string; text: string }> }).steps.filter((s) => s.kind === 'policy').map((s) => s.text);
+    expect(okSteps[0]).toContain('a new flow: the rules decide');
+    expect(okSteps[1]).toMatch(/^ingress: pod shop\/cart-0 is isolated for ingress by shop\/cart-in \(ruleset \d+\); admitted by shop\/cart-in ingress rule #0 \(TCP\/80 from\/to namespaces/);
+    // the flow the kernel admitted earlier (A:40001 -> B:80) is established now
+    const est = await n().cli(['trace', '--node', n().nodeName, '--lab-state', n().labState, '--src', n().podA.ip, '--dst', n().podB.ip, '--proto', 'tcp', '--sport', '40001', '--dport', '80']);
+    expect(est.stdout).toContain('policy: an established flow podwire already admitted');
+    expect(est.stdout).toMatch(/lookup ct\[flow 10\.\d+\.\d+\.\d+:40001 → [\d.]+:80\/tcp\] → hit: an admitted flow, policy revision \d+/);
+    const bad = await n().cli(['trace', '--node', n().nodeName, '--lab-state', n().labState, '--src', n().podA.ip, '--dst', n().podB.ip, '--proto', 'tcp', '--dport', '81']);
+    expect(bad.stdout).toMatch(/ingress: pod shop\/cart-0 is isolated for ingress by shop\/cart-in \(ruleset \d+\); no rule admits [\d.]+ \(pod default\/web-a\) → denied/);
+    expect(bad.stdout).toContain('verdict: NetworkPolicy: the destination pod is isolated for ingress and no rule admits this peer and port: drop, reason POLICY_DENIED_INGRESS');
+  });
 });
