@@ -24,10 +24,6 @@ export interface WatchSpec<T extends KubernetesObject> {
   path: string;
   list: () => Promise<KubernetesListObject<T>>;
   fieldSelector?: string;
-  /** Applied to every object before it enters the cache (listed and watched alike): keep only
-   * what the agent reads, so a 65k-Node cache holds compact records, not full objects. Must keep
-   * metadata.name, namespace and resourceVersion. */
-  slim?: (o: T) => T;
 }
 
 export interface ResilientOptions {
@@ -74,26 +70,6 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** A Watch whose object events pass through `slim` before the ListWatch caches them. */
-class SlimWatch<T> extends Watch {
-  constructor(
-    kc: KubeConfig,
-    private readonly slim: (o: T) => T,
-  ) {
-    super(kc);
-  }
-
-  override watch(
-    path: string,
-    queryParams: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, apiObj: any, watchObj?: any) => void, // eslint-disable-line @typescript-eslint/no-explicit-any
-    done: (err: any) => void, // eslint-disable-line @typescript-eslint/no-explicit-any
-  ): Promise<AbortController> {
-    const objectEvent = new Set(['ADDED', 'MODIFIED', 'DELETED']);
-    return super.watch(path, queryParams, (phase, obj, wo) => callback(phase, objectEvent.has(phase) && obj ? this.slim(obj as T) : obj, wo), done);
-  }
-}
-
 export function resilientInformer<T extends KubernetesObject>(kc: KubeConfig, spec: WatchSpec<T>, opts: ResilientOptions): ResilientInformer<T> {
   const backoff = new Backoff(opts.backoff);
   const listTimeoutMs = opts.listTimeoutMs ?? 30_000;
@@ -109,7 +85,6 @@ export function resilientInformer<T extends KubernetesObject>(kc: KubeConfig, sp
 
   const listFn = async (): Promise<KubernetesListObject<T>> => {
     const l = await withTimeout(spec.list(), listTimeoutMs, `listing ${spec.name}`);
-    if (spec.slim) l.items = l.items.map(spec.slim);
     lists++;
     opts.hooks?.listed(lists === 1);
     synced = true;
@@ -130,7 +105,7 @@ export function resilientInformer<T extends KubernetesObject>(kc: KubeConfig, sp
     return l;
   };
 
-  const lw = new ListWatch<T>(spec.path, spec.slim ? new SlimWatch(kc, spec.slim) : new Watch(kc), listFn, false, undefined, spec.fieldSelector);
+  const lw = new ListWatch<T>(spec.path, new Watch(kc), listFn, false, undefined, spec.fieldSelector);
   const changed = (kind: 'add' | 'update' | 'delete') => () => {
     healthy = true;
     opts.hooks?.event(kind);
