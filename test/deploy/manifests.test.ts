@@ -204,7 +204,7 @@ describe('deploy/ policy', () => {
     const env: Record<string, string> = { ...cm.data, NODE_NAME: 'node-a', KUBECONFIG: join(deployDir(), '00-namespace.yaml') };
     for (const e of agent().env ?? []) if (e.value !== undefined) env[e.name] = e.value;
     const parsed = parseAgentFlags({}, env);
-    expect(parsed).toMatchObject({ nodeName: 'node-a', mode: 'native', pinDir: '/sys/fs/bpf/podwire', stateDir: '/var/lib/podwire', health: { host: '127.0.0.1', port: 9879 } });
+    expect(parsed).toMatchObject({ nodeName: 'node-a', mode: 'native', pinDir: '/sys/fs/bpf/podwire', stateDir: '/var/lib/podwire', health: { host: '127.0.0.1', port: 9879 }, prefilter: 'off', prefilterFailsafe: [] });
     expect(parsed.uplink).toBeUndefined(); // empty = the default route's device
   });
 
