@@ -88,6 +88,14 @@ async function metric(name: string): Promise<string[]> {
   return r.stdout.split('\n').filter((l) => l.startsWith(name));
 }
 
+/** ms from t0 (just before an API write) to the agent's first map-changing apply after it. */
+async function applyLatencyMs(t0: number): Promise<number> {
+  const l = await cluster.waitLog(agent, 'a policy apply after the write', (x) => x.msg === 'policy applied' && x['changed'] === true && Date.parse(String(x['ts'])) >= t0);
+  return Date.parse(String(l['ts'])) - t0;
+}
+
+const latencies: number[] = [];
+
 function alive(): void {
   expect(agent.child.exitCode, `agent exited:\n${readFileSync(agent.log, 'utf8').slice(-3000)}`).toBeNull();
   expect(agent.child.signalCode).toBeNull();
@@ -134,7 +142,8 @@ describe('NetworkPolicy in the agent (real packets, policies and labels changed 
       ['cli', 'srv', 'icmp', false],
       ['srv', 'cli', 'icmp', true], // egress of srv is not isolated; the reply is admitted
     ]);
-    console.log(`[policy] deny observed ${Date.now() - t0} ms after the API write (load ${(await run('cat', ['/proc/loadavg'])).stdout.trim()})`);
+    latencies.push(await applyLatencyMs(t0));
+    const t1 = Date.now();
     await putPolicy('srv-allow-cli', {
       podSelector: { matchLabels: { app: 'srv' } },
       ingress: [{ from: [{ podSelector: { matchLabels: { app: 'cli' } } }], ports: [{ port: 'http' }] }],
@@ -145,6 +154,7 @@ describe('NetworkPolicy in the agent (real packets, policies and labels changed 
       ['other', 'srv', 8080, false],
       ['cli', 'srv', 'icmp', false],
     ]);
+    latencies.push(await applyLatencyMs(t1));
     // the admitted flow is tracked as a FLOW pair carrying the policy revision
     const ct = openConntrack(node.pinDir);
     try {
@@ -163,8 +173,10 @@ describe('NetworkPolicy in the agent (real packets, policies and labels changed 
   });
 
   it('follows label changes of peers without a restart', async () => {
+    const t0 = Date.now();
     await cluster.api('PATCH', `/api/v1/namespaces/${NS}/pods/other`, { metadata: { labels: { app: 'cli' } } }, 'application/merge-patch+json');
     await expectReach('other relabelled app=cli is admitted', [['other', 'srv', 8080, true]]);
+    latencies.push(await applyLatencyMs(t0));
     await cluster.api('PATCH', `/api/v1/namespaces/${NS}/pods/other`, { metadata: { labels: { app: 'other' } } }, 'application/merge-patch+json');
     await expectReach('other relabelled back is denied again (its established flow is re-judged)', [['other', 'srv', 8080, false], ['cli', 'srv', 8080, true]]);
   });
@@ -189,6 +201,15 @@ describe('NetworkPolicy in the agent (real packets, policies and labels changed 
     await putPolicy('broken', { podSelector: { matchExpressions: [{ key: 'app', operator: 'Sideways', values: ['x'] }] }, ingress: 5 });
     await cluster.waitLog(agent, 'a warning about the broken policy', (l) => l.msg === 'NetworkPolicy not enforceable as written' && l['policy'] === `${NS}/broken`);
     alive();
+    // and a Warning Event on the policy, for `kubectl describe networkpolicy broken`
+    const events = await waitFor('a Warning Event on the broken policy', async () => {
+      const l = await cluster.api<{ items: Array<{ type: string; reason: string; involvedObject: { kind: string; name: string } }> }>(
+        'GET',
+        `/api/v1/namespaces/${NS}/events?fieldSelector=involvedObject.name%3Dbroken`,
+      );
+      return l.items.length > 0 && l.items;
+    });
+    expect(events[0]).toMatchObject({ type: 'Warning', involvedObject: { kind: 'NetworkPolicy', name: 'broken' } });
     await waitFor('the warnings gauge', async () => (await metric('podwire_policy_warnings{')).some((l) => / [1-9]\d*$/.test(l)));
     await expectReach('still enforcing', [['other', 'srv', 8080, false], ['cli', 'srv', 8080, true]]);
     await deletePolicy('broken');
@@ -237,6 +258,8 @@ describe('NetworkPolicy in the agent (real packets, policies and labels changed 
     ]);
     const runs = readLog(agent.log).filter((l) => l.msg === 'policy applied');
     const total = runs.map((l) => l['totalMs'] as number).sort((a, b) => a - b);
+    const load = (await run('cat', ['/proc/loadavg'])).stdout.trim();
+    console.log(`[policy] API write -> maps changed: ${latencies.join(', ')} ms (load ${load})`);
     console.log(`[policy] ${runs.length} applies logged; compile+apply median ${total[Math.floor(total.length / 2)]} ms, max ${total.at(-1)} ms`);
     alive();
   });
