@@ -249,6 +249,22 @@ describe('NetworkPolicy in the agent (real packets, policies and labels changed 
     await expectReach('open once the policy is gone', [['other', 'late', 8080, true]]);
   });
 
+  it('an agent SIGKILLed and restarted writes nothing (same revision) and enforcement never lapses', async () => {
+    await expectReach('before the restart', [['other', 'srv', 8080, false], ['cli', 'srv', 8080, true]]);
+    const before = readPolicyModel(join(node.stateDir, 'policy.json'));
+    agent.child.kill('SIGKILL'); // by PID: the agent this test started
+    await agent.exited;
+    // the maps stay with the pins: still enforced with no agent at all
+    expect(await tcp('other', 'srv', 8080)).toBe(false);
+    expect(await tcp('cli', 'srv', 8080)).toBe(true);
+    agent = cluster.startAgent(node);
+    const first = await cluster.waitLog(agent, 'the first apply of the new agent', (l) => l.msg === 'policy caches synced; first apply', 60_000);
+    expect(first['changed']).toBe(false);
+    expect(first['revision']).toBe(before.revision);
+    expect(await tcp('other', 'srv', 8080)).toBe(false);
+    expect(await tcp('cli', 'srv', 8080)).toBe(true);
+  }, 90_000);
+
   it('deleting every policy opens everything again; the agent logged its timings', async () => {
     for (const p of ['srv-deny', 'srv-allow-cli', 'cli-egress']) await deletePolicy(p);
     await expectReach('all open', [
@@ -256,7 +272,7 @@ describe('NetworkPolicy in the agent (real packets, policies and labels changed 
       ['cli', 'other', 'icmp', true],
       ['cli', 'srv', 'icmp', true],
     ]);
-    const runs = readLog(agent.log).filter((l) => l.msg === 'policy applied');
+    const runs = cluster.procs.flatMap((p) => readLog(p.log)).filter((l) => l.msg === 'policy applied');
     const total = runs.map((l) => l['totalMs'] as number).sort((a, b) => a - b);
     const load = (await run('cat', ['/proc/loadavg'])).stdout.trim();
     console.log(`[policy] API write -> maps changed: ${latencies.join(', ')} ms (load ${load})`);

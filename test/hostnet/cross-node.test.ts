@@ -265,7 +265,7 @@ function crossNodeSuite(mode: DatapathMode): void {
       const oldId = await attachedProgramId(dev, ns);
       const oldEgress = await attachedProgramId(dev, ns, 'egress');
       const r = await loadDatapath({ pinDir: node.pinDir, ...ns });
-      expect(r.reusedMaps).toEqual(['counters', 'ct', 'endpoints', 'node_cfg', 'routes']);
+      expect(r.reusedMaps).toEqual(['counters', 'ct', 'endpoints', 'node_cfg', 'pol_endpoints', 'pol_ports', 'pol_sets', 'pol_slots', 'pol_state', 'pol_stats', 'routes', 'svc_addrs']);
       expect(r.reattached).toBe(3); // a1's and a2's host veths + the node's device
       const newId = await attachedProgramId(dev, ns);
       expect(newId).not.toBe(oldId);
