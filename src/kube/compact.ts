@@ -59,10 +59,7 @@ export function compactInformer<R>(kc: KubeConfig, spec: CompactSpec<R>, opts: R
       path: spec.path,
       ...(spec.fieldSelector === undefined ? {} : { fieldSelector: spec.fieldSelector }),
       watch,
-      list: async () => {
-        const l = await rawList(kc, spec.path, spec.fieldSelector);
-        return { ...l, items: l.items.map((i) => compactOf(i, spec)) };
-      },
+      list: () => rawList(kc, spec.path, (i) => compactOf(i, spec), spec.fieldSelector === undefined ? {} : { fieldSelector: spec.fieldSelector }),
     },
     opts,
   );
