@@ -1,4 +1,5 @@
-// The control-plane section: CNI latency, map sync rate, metrics scrape cost, watch → map latency, agent start.
+// The control-plane section: CNI latency, map sync rate, metrics scrape cost, watch → map latency, agent start,
+// NetworkPolicy change → enforced on every node.
 // Each part fails on its own (recorded as an error) without hiding the others' figures.
 import type { Progress } from '../progress.js';
 import type { Collector } from '../results.js';
@@ -6,6 +7,7 @@ import { benchCni } from './cni.js';
 import { benchLab } from './lab.js';
 import { benchMapSync } from './maps.js';
 import { benchMetricsScrape } from './metrics.js';
+import { benchPolicyPropagation } from './policy.js';
 
 export async function runControlPlane(o: { quick: boolean }, col: Collector, progress: Progress): Promise<void> {
   const parts: Array<[string, () => Promise<void>]> = [
@@ -13,6 +15,7 @@ export async function runControlPlane(o: { quick: boolean }, col: Collector, pro
     ['map-sync', () => benchMapSync({ sizes: [10_000, 100_000], iterations: o.quick ? 2 : 10 }, col, progress)],
     ['metrics', () => benchMetricsScrape({ endpoints: 100_000, iterations: o.quick ? 3 : 20 }, col, progress)],
     ['agent', () => benchLab({ watchEvents: o.quick ? 3 : 20, restarts: o.quick ? 1 : 3, shimPods: o.quick ? 10 : 100 }, col, progress)],
+    ['policy-propagation', () => benchPolicyPropagation({ reps: o.quick ? 3 : 30 }, col, progress)],
   ];
   for (const [name, fn] of parts) {
     try {

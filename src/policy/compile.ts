@@ -6,7 +6,7 @@
 // set + port ranges); identical slot lists share one ruleset. A set is identified by its
 // DEFINITION (selectors, ipBlocks, named-port filter), not its members, so pod churn rewrites set
 // members in place and never renames rulesets.
-import { formatPrefix, isIpv6, parseCidr, partition, type Prefix, type SetItems } from './cidr.js';
+import { contains, formatPrefix, isIpv6, parseCidr, partition, type Prefix, type SetItems } from './cidr.js';
 import { assignIds } from './ids.js';
 import { isDeadRule } from './parse.js';
 import { PodIndex, resolveNamedPort, type MemberPod } from './pod-index.js';
@@ -307,6 +307,8 @@ class Compiler {
           }
           ex.push(x);
         }
+        // the API rejects an except outside its cidr; one covering the whole cidr empties it
+        if (ex.some((x) => contains(x, c))) continue;
         blocks.push({ cidr: c, except: ex });
       }
       return { blocks, pods: this.podsOfPeers(p, peers).map((m) => m.addr) };

@@ -78,7 +78,7 @@ describe('podwire agent against the lab API server', () => {
   it('loads the datapath, and writes the conflist only once its own Node has a podCIDR', async () => {
     agent = cluster.startAgent(node, { extra: ['--gc-grace', '2s'] });
     const loaded = await cluster.waitLog(agent, 'datapath loaded', (l) => l.msg === 'datapath loaded');
-    expect(Object.keys(loaded['programs'] as object).sort()).toEqual(['from_pod', 'from_uplink', 'from_vxlan', 'to_pod', 'to_uplink']);
+    expect(Object.keys(loaded['programs'] as object).sort()).toEqual(['from_pod', 'from_uplink', 'from_vxlan', 'to_pod', 'to_uplink', 'xdp_prefilter']);
     // the Node cache has listed (a "reconciled" with route counts) while our Node does not exist
     await cluster.waitLog(agent, 'a reconcile with the Node list', (l) => l.msg === 'reconciled' && typeof l['routes'] === 'number');
     expect(existsSync(join(node.confDir, CONFLIST))).toBe(false);
