@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cniShim } from '../../src/assets/index.js';
+import { cniShim, podwireBin } from '../../src/assets/index.js';
 import { run } from '../../src/exec/run.js';
 import { execCni } from '../../src/lab/cni-exec.js';
 import { ping, startTcpEcho, tcpProbe, type TcpEchoServer } from '../../src/lab/traffic.js';
@@ -166,6 +166,16 @@ describe('NetworkPolicy in the agent (real packets, policies and labels changed 
     } finally {
       ct.close();
     }
+    // `podwire conntrack` lists them with peer, reply flag and revision (json and table)
+    const cli = (args: string[]) => run('nsenter', [`--net=${node.netns.path}`, '--', podwireBin(), 'conntrack', '--pin-dir', node.pinDir, '--state-dir', node.stateDir, ...args]);
+    const j = JSON.parse((await cli(['-o', 'json'])).stdout) as { conntrack: Array<{ kind: string; addr: string; port: number; peer?: string; reply?: boolean; revision?: number; pod: string | null }> };
+    // srv:8080 -> cli: the replies of cli's connections (srv's own pings to cli are forward entries)
+    const srvFlows = j.conntrack.filter((e) => e.kind === 'flow' && e.addr === pod('srv').ip && e.port === 8080 && e.peer === pod('cli').ip);
+    expect(srvFlows.length).toBeGreaterThan(0);
+    expect(srvFlows.every((e) => e.reply === true && typeof e.revision === 'number' && e.revision > 0)).toBe(true);
+    const table = (await cli([])).stdout;
+    expect(table).toMatch(/KIND\s+INITIATOR\s+PEER\s+PROTO.*REPLY\s+REVISION/);
+    expect(table).toContain(`${pod('srv').ip}:8080`);
     const verdicts = await metric('podwire_policy_verdicts_total');
     expect(verdicts.find((l) => l.includes('direction="ingress"') && l.includes('action="denied"'))).toMatch(/ [1-9]\d*$/);
     expect(verdicts.find((l) => l.includes('direction="ingress"') && l.includes('action="allowed"'))).toMatch(/ [1-9]\d*$/);
