@@ -65,6 +65,9 @@ export class PolicyController {
   private readonly svcWriter: SvcAddrsWriter;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
+  /** The run that has not started yet, and what asked for it. */
+  private queued: Promise<void> | undefined;
+  private readonly queuedTriggers: string[] = [];
   private stopped = false;
   /** Pods an ADD just wired: namespace/name -> the IP the API does not report yet. */
   private readonly overrides = new Map<string, { ip: string; at: number }>();
@@ -138,9 +141,21 @@ export class PolicyController {
     }, this.o.debounceMs ?? DEFAULT_POLICY_DEBOUNCE_MS);
   }
 
-  /** Runs are serialised: one compile + apply at a time, in order. */
+  /**
+   * Runs are serialised: one compile + apply at a time. Requests while one runs join the single
+   * queued run (it starts after every input they changed), so a burst of ADDs costs two runs, not
+   * one per pod, and no ADD waits behind a queue of them.
+   */
   private enqueue(trigger: string): Promise<void> {
-    const next = this.running.then(() => this.runOnce(trigger));
+    this.queuedTriggers.push(trigger);
+    if (this.queued) return this.queued;
+    const next = this.running.then(() => {
+      this.queued = undefined;
+      const triggers = this.queuedTriggers.splice(0);
+      const text = triggers.length > 4 ? `${triggers.slice(0, 4).join(', ')} (+${triggers.length - 4})` : triggers.join(', ');
+      return this.runOnce(text);
+    });
+    this.queued = next;
     this.running = next.catch(() => undefined);
     return next;
   }

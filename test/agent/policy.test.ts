@@ -250,11 +250,21 @@ describe('NetworkPolicy in the agent (real packets, policies and labels changed 
     await putPolicy('late-deny', { podSelector: { matchLabels: { app: 'late' } }, policyTypes: ['Ingress'] });
     // the API never learns this pod's IP: only the ADD hook can have isolated it
     const late = await wirePod('late', { app: 'late' }, { publishIp: false });
-    const applied = await cluster.waitLog(agent, 'the apply of the ADD', (l) => l.msg === 'policy applied' && l['trigger'] === `add ${NS}/late`);
+    const applied = await cluster.waitLog(agent, 'the apply of the ADD', (l) => l.msg === 'policy applied' && String(l['trigger']).includes(`add ${NS}/late`));
     expect(applied['changed']).toBe(true);
     servers.push(await startTcpEcho(late.netns.path, late.ip, 8080));
     expect(await tcp('other', 'late', 8080)).toBe(false);
     expect(await icmp('other', 'late')).toBe(false);
+
+    // a burst of ADDs: every pod is isolated before its ADD answers (the model written by the
+    // apply that served the ADD already has it), the applies coalesce
+    const burst = await Promise.all(['b0', 'b1', 'b2', 'b3'].map((n) => wirePod(n, { app: 'late' }, { publishIp: false })));
+    const model = readPolicyModel(join(node.stateDir, 'policy.json'));
+    for (const b of burst) expect(model.endpoints.find((e) => e.ip === b.ip)?.ingress, b.ip).toBeGreaterThan(0);
+    const pings = await Promise.all(burst.map((b) => ping(pod('other').netns.path, b.ip, { count: 1 })));
+    expect(pings.map((p) => p.ok)).toEqual([false, false, false, false]);
+    const burstRuns = readLog(agent.log).filter((l) => l.msg === 'policy applied' && /add pwpol\/b\d/.test(String(l['trigger'])));
+    console.log(`[policy] 4 concurrent ADDs served by ${burstRuns.length} apply run(s): ${burstRuns.map((l) => `${l['trigger']} ${l['totalMs']} ms`).join('; ')}`);
     await deletePolicy('late-deny');
     await expectReach('open once the policy is gone', [['other', 'late', 8080, true]]);
   });
