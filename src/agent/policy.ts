@@ -44,6 +44,13 @@ export interface PolicyControllerOptions {
   debounceMs?: number;
   /** Informer options (log, hooks) per informer name; onChange is the controller's. */
   watchOpts: (name: string) => Omit<ResilientOptions, 'onChange'>;
+  /**
+   * Whether this node posts the Events of warnings about policies that select none of its pods
+   * (every agent sees every policy: without this each node would post the same Event). The agent
+   * answers "I am the first Node by name". Policies selecting a local pod are reported by the
+   * nodes enforcing them. Default: always.
+   */
+  reportsClusterWide?: () => boolean;
 }
 
 export interface PolicyRunResult {
@@ -271,7 +278,8 @@ export class PolicyController {
         warnings: warnings.length,
       };
       (stats.changed || svc.added + svc.removed > 0 ? this.log.info : this.log.debug)('policy applied', fields);
-      this.report(warnings);
+      const selectingLocal = new Set(compiled.endpoints.flatMap((e) => [...e.policies.ingress, ...e.policies.egress]));
+      this.report(warnings, selectingLocal);
     } catch (e) {
       metrics.observePolicyRun({ ok: false });
       this.log.error('policy recompute failed; retried on the next change', { trigger, error: e, durationMs: round(performance.now() - t0) });
@@ -280,12 +288,12 @@ export class PolicyController {
   }
 
   /** Log new warnings once, post an Event on the NetworkPolicy for each (when the API has Events). */
-  private report(warnings: readonly PolicyWarning[]): void {
+  private report(warnings: readonly PolicyWarning[], selectingLocal: ReadonlySet<string>): void {
     const now = new Map(warnings.map((w) => [`${w.policy ?? ''}|${w.pod ?? ''}|${w.code}|${w.message}`, w]));
     for (const [key, w] of now) {
       if (this.seenWarnings.has(key)) continue;
       this.log.warn('NetworkPolicy not enforceable as written', { ...w });
-      if (w.policy && !this.postedEvents.has(key)) {
+      if (w.policy && !this.postedEvents.has(key) && (selectingLocal.has(w.policy) || (this.o.reportsClusterWide?.() ?? true))) {
         this.postedEvents.add(key);
         void this.postEvent(w);
       }
