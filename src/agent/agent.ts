@@ -194,6 +194,8 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     stateDir: config.stateDir,
     log: log.with({ component: 'policy' }),
     watchOpts: (name) => ({ log: log.with({ informer: name }), hooks: metrics.informerHooks(name) }),
+    // warnings about policies selecting none of our pods: posted by one node only, the first by name
+    reportsClusterWide: () => nodes.list().map((n) => n.metadata?.name ?? '').filter(Boolean).sort()[0] === config.nodeName,
   });
   policy = pc;
   metrics.watchPolicyStats(config.pinDir);

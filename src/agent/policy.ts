@@ -44,6 +44,13 @@ export interface PolicyControllerOptions {
   debounceMs?: number;
   /** Informer options (log, hooks) per informer name; onChange is the controller's. */
   watchOpts: (name: string) => Omit<ResilientOptions, 'onChange'>;
+  /**
+   * Whether this node posts the Events of warnings about policies that select none of its pods
+   * (every agent sees every policy: without this each node would post the same Event). The agent
+   * answers "I am the first Node by name". Policies selecting a local pod are reported by the
+   * nodes enforcing them. Default: always.
+   */
+  reportsClusterWide?: () => boolean;
 }
 
 export interface PolicyRunResult {
@@ -65,6 +72,9 @@ export class PolicyController {
   private readonly svcWriter: SvcAddrsWriter;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
+  /** The run that has not started yet, and what asked for it. */
+  private queued: Promise<void> | undefined;
+  private readonly queuedTriggers: string[] = [];
   private stopped = false;
   /** Pods an ADD just wired: namespace/name -> the IP the API does not report yet. */
   private readonly overrides = new Map<string, { ip: string; at: number }>();
@@ -133,13 +143,26 @@ export class PolicyController {
     if (this.stopped || this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.enqueue(trigger);
+      // logged and counted in runOnce; the next change retries
+      this.enqueue(trigger).catch(() => undefined);
     }, this.o.debounceMs ?? DEFAULT_POLICY_DEBOUNCE_MS);
   }
 
-  /** Runs are serialised: one compile + apply at a time, in order. */
+  /**
+   * Runs are serialised: one compile + apply at a time. Requests while one runs join the single
+   * queued run (it starts after every input they changed), so a burst of ADDs costs two runs, not
+   * one per pod, and no ADD waits behind a queue of them.
+   */
   private enqueue(trigger: string): Promise<void> {
-    const next = this.running.then(() => this.runOnce(trigger));
+    this.queuedTriggers.push(trigger);
+    if (this.queued) return this.queued;
+    const next = this.running.then(() => {
+      this.queued = undefined;
+      const triggers = this.queuedTriggers.splice(0);
+      const text = triggers.length > 4 ? `${triggers.slice(0, 4).join(', ')} (+${triggers.length - 4})` : triggers.join(', ');
+      return this.runOnce(text);
+    });
+    this.queued = next;
     this.running = next.catch(() => undefined);
     return next;
   }
@@ -236,6 +259,10 @@ export class PolicyController {
         applyMs: round(t2 - t1),
         totalMs: round(performance.now() - t0),
       };
+      if (this.runs === 1) {
+        // a restarted agent with unchanged inputs writes nothing (changed: false, same revision)
+        this.log.info('policy caches synced; first apply', { ...result, pods: pods.size, policies: policies.size, namespaces: this.namespaces.list().length, services: this.services.list().length });
+      }
       this.lastRun = result;
       metrics.observePolicyRun({ ok: true, compileSeconds: (t1 - t0) / 1000, applySeconds: (t2 - t1) / 1000, ...summary(compiled, stats.revision, warnings) });
       const fields = {
@@ -251,7 +278,8 @@ export class PolicyController {
         warnings: warnings.length,
       };
       (stats.changed || svc.added + svc.removed > 0 ? this.log.info : this.log.debug)('policy applied', fields);
-      this.report(warnings);
+      const selectingLocal = new Set(compiled.endpoints.flatMap((e) => [...e.policies.ingress, ...e.policies.egress]));
+      this.report(warnings, selectingLocal);
     } catch (e) {
       metrics.observePolicyRun({ ok: false });
       this.log.error('policy recompute failed; retried on the next change', { trigger, error: e, durationMs: round(performance.now() - t0) });
@@ -260,12 +288,12 @@ export class PolicyController {
   }
 
   /** Log new warnings once, post an Event on the NetworkPolicy for each (when the API has Events). */
-  private report(warnings: readonly PolicyWarning[]): void {
+  private report(warnings: readonly PolicyWarning[], selectingLocal: ReadonlySet<string>): void {
     const now = new Map(warnings.map((w) => [`${w.policy ?? ''}|${w.pod ?? ''}|${w.code}|${w.message}`, w]));
     for (const [key, w] of now) {
       if (this.seenWarnings.has(key)) continue;
       this.log.warn('NetworkPolicy not enforceable as written', { ...w });
-      if (w.policy && !this.postedEvents.has(key)) {
+      if (w.policy && !this.postedEvents.has(key) && (selectingLocal.has(w.policy) || (this.o.reportsClusterWide?.() ?? true))) {
         this.postedEvents.add(key);
         void this.postEvent(w);
       }
