@@ -21,6 +21,7 @@
 #include "lib/lookups.h"
 #include "lib/forward.h"
 #include "lib/conntrack.h"
+#include "lib/bandwidth.h"
 
 SEC("tc")
 int from_uplink(struct __sk_buff *skb)
@@ -34,6 +35,8 @@ int from_uplink(struct __sk_buff *skb)
 	if (v.reason == PW_REASON_FWD_LOCAL_PEER)
 		pw_ct_record_from_node(&pkt);
 	pw_apply(skb, &pkt, &v);
+	/* after the rewrite: a CE mark fixes the checksum pw_apply wrote */
+	pw_bw_apply(skb, &pkt, &v);
 	return pw_finish(skb, &v, PW_DIR_INGRESS);
 }
 

@@ -21,6 +21,7 @@
 #include "lib/lookups.h"
 #include "lib/forward.h"
 #include "lib/conntrack.h"
+#include "lib/bandwidth.h"
 
 SEC("tc")
 int from_vxlan(struct __sk_buff *skb)
@@ -42,6 +43,8 @@ int from_vxlan(struct __sk_buff *skb)
 	     v.reason == PW_REASON_PASS_STACK_FRAGMENT || v.reason == PW_REASON_PASS_STACK_IP_OPTIONS))
 		bpf_skb_change_type(skb, 0 /* PACKET_HOST */);
 	pw_apply(skb, &pkt, &v);
+	/* after the rewrite: a CE mark fixes the checksum pw_apply wrote */
+	pw_bw_apply(skb, &pkt, &v);
 	return pw_finish(skb, &v, PW_DIR_INGRESS);
 }
 

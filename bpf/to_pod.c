@@ -4,8 +4,10 @@
  * skips the host veth's egress. Every such IPv4 flow may carry NAT state of the stack (a hostPort or
  * NodePort DNAT, a Service backend reached through the stack), so its initiator is recorded in the
  * ct map (lib/conntrack.h): the pod's replies then go back through the stack instead of the fast
- * path. Never drops, never rewrites: always TC_ACT_UNSPEC, so other tc users on the hook still run.
- * No counters: this is bookkeeping, not a verdict.
+ * path. A pod with an ingress bandwidth limit (bw map) is charged here for everything the stack
+ * delivers (node -> pod, Services, NAT replies); over the limit the packet is dropped through
+ * pw_finish() with PW_REASON_DROP_BW_INGRESS, the only verdict this program counts. Otherwise it
+ * never drops, never rewrites: TC_ACT_UNSPEC, so other tc users on the hook still run.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -15,19 +17,26 @@
 
 #include "lib/common.h"
 #include "lib/maps.h"
+#include "lib/drop.h"
 #include "lib/decide.h"
 #include "lib/lookups.h"
 #include "lib/forward.h"
 #include "lib/conntrack.h"
+#include "lib/bandwidth.h"
 
 SEC("tc")
 int to_pod(struct __sk_buff *skb)
 {
 	struct pw_pkt pkt;
+	struct pw_verdict v;
 
 	pw_pull_headers(skb);
 	pw_parse_skb(skb, &pkt);
 	pw_ct_record(&pkt, PW_CT_ORIGIN_TO_POD);
+	if (pkt.l3 == PW_L3_IPV4 && pw_bw_admit(skb, pkt.daddr, PW_DIR_INGRESS, pw_bw_len(skb)) == PW_BW_DROP) {
+		pw_verdict_init(&v, PW_ACT_DROP, PW_REASON_DROP_BW_INGRESS);
+		return pw_finish(skb, &v, PW_DIR_INGRESS);
+	}
 	return TC_ACT_UNSPEC;
 }
 

@@ -223,7 +223,7 @@ pw_verdict_init(struct pw_verdict *v, __u32 action, __u32 reason)
 		v->smac[i] = 0;
 	}
 	v->ttl = 0;
-	v->pad = 0;
+	v->limits = 0;
 	v->check = 0;
 	v->nh_addr = 0;
 	v->tunnel_id = 0;
@@ -379,6 +379,22 @@ pw_verdict_after_fib(struct pw_verdict *v, int rc, __u32 ifindex, __be32 nexthop
 	pw_verdict_init(v, PW_ACT_DROP, rc == PW_FIB_FWD_DISABLED ? PW_REASON_DROP_FIB_FWD_DISABLED : PW_REASON_DROP_FIB_FAILED);
 }
 
+/* Which bandwidth limits the program must apply to this verdict (lib/bandwidth.h does, with
+ * time and per-pod state the decision does not have): the sender's egress limit on anything it
+ * sends that is not dropped anyway, the receiver's ingress limit when we redirect into its pod
+ * ourselves. Packets handed to the stack for a local pod meet its ingress limit in to_pod. */
+static inline __attribute__((always_inline)) void
+pw_verdict_limits(struct pw_verdict *v, __u32 src_flags, const struct pw_endpoint *dst)
+{
+	__u8 limits = (__u8)(src_flags & PW_EP_F_BW_EGRESS);
+
+	if (v->action == PW_ACT_DROP)
+		return;
+	if (dst && v->action == PW_ACT_REDIRECT_PEER)
+		limits |= (__u8)(dst->flags & PW_EP_F_BW_INGRESS);
+	v->limits = limits;
+}
+
 /* from_pod: a packet leaving a pod, seen on the host side of its veth. */
 static inline __attribute__((always_inline)) void pw_decide_from_pod(const struct pw_pkt *p, struct pw_verdict *v)
 {
@@ -428,14 +444,15 @@ static inline __attribute__((always_inline)) void pw_decide_from_pod(const struc
 			pw_reply_to_node(p, v);
 		else
 			pw_fast_path_or_stack(p, v);
-		return;
-	} else if (p->ttl <= 1) {
-		/* we are a routing hop; a packet that would leave with TTL 0 dies here */
-		pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_TTL_EXCEEDED);
 	} else {
-		pw_verdict_local(p, dst, v);
+		if (p->ttl <= 1)
+			/* we are a routing hop; a packet that would leave with TTL 0 dies here */
+			pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_TTL_EXCEEDED);
+		else
+			pw_verdict_local(p, dst, v);
+		pw_fast_path_or_stack(p, v);
 	}
-	pw_fast_path_or_stack(p, v);
+	pw_verdict_limits(v, src->flags, dst);
 }
 
 /* from_uplink / from_vxlan: a packet arriving at this node from the underlay (natively routed)
@@ -482,6 +499,7 @@ static inline __attribute__((always_inline)) void pw_decide_to_local(const struc
 	}
 	pw_verdict_local(p, dst, v);
 	pw_fast_path_or_stack(p, v);
+	pw_verdict_limits(v, 0, dst);
 }
 
 #endif /* PODWIRE_DECIDE_H */

@@ -41,6 +41,23 @@ export const structs = {
       hwtstamp: { offset: 184, size: 8 },
     },
   },
+  pw_bw: {
+    size: 72,
+    fields: {
+      lock: { offset: 0, size: 4 },
+      flags: { offset: 4, size: 4 },
+      dir: { offset: 8, size: 64, count: 2 },
+    },
+  },
+  pw_bw_dir: {
+    size: 32,
+    fields: {
+      rate_bps: { offset: 0, size: 8 },
+      burst_ns: { offset: 8, size: 8 },
+      tat_ns: { offset: 16, size: 8 },
+      pad: { offset: 24, size: 8 },
+    },
+  },
   pw_counter: {
     size: 16,
     fields: {
@@ -146,7 +163,7 @@ export const structs = {
       dmac: { offset: 12, size: 6, count: 6 },
       smac: { offset: 18, size: 6, count: 6 },
       ttl: { offset: 24, size: 1 },
-      pad: { offset: 25, size: 1 },
+      limits: { offset: 25, size: 1 },
       check: { offset: 26, size: 2 },
       nh_addr: { offset: 28, size: 4 },
       tunnel_id: { offset: 32, size: 4 },
@@ -156,6 +173,14 @@ export const structs = {
 
 /** Map definitions from the .maps section (sizes in bytes, per CPU for percpu maps). */
 export const maps = {
+  bw: {
+    type: 'hash',
+    keySize: 20,
+    valueSize: 72,
+    maxEntries: 65536,
+    key: 'pw_endpoint_key',
+    value: 'pw_bw',
+  },
   counters: {
     type: 'percpu_array',
     keySize: 4,
@@ -208,6 +233,10 @@ export const enums = {
   pw_direction: {
     prefix: 'PW_DIR_',
     values: { EGRESS: 0, INGRESS: 1, MAX: 2 },
+  },
+  pw_ep_flag: {
+    prefix: 'PW_EP_F_BW_',
+    values: { EGRESS: 1, INGRESS: 2 },
   },
   pw_family: {
     prefix: 'PW_AF_',
@@ -267,7 +296,9 @@ export const enums = {
       PASS_STACK_IP_OPTIONS: 22,
       DROP_IPV6: 23,
       FWD_REPLY_TO_NODE: 24,
-      MAX: 25,
+      DROP_BW_EGRESS: 25,
+      DROP_BW_INGRESS: 26,
+      MAX: 27,
     },
   },
   pw_route_kind: {

@@ -1,0 +1,157 @@
+// Pod bandwidth limits in the datapath (issue 11): runtimeConfig.bandwidth at ADD becomes a token
+// bucket in the bw map and endpoint flags; from_pod, to_pod and the redirect into a pod charge it.
+// Real programs, real veths, iperf3 through every same-node path of a limited pod; an unlimited pod
+// beside it keeps its speed. Rates are compared with the configured limit (robust on a busy box).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { containerId, createHarness, type Harness } from './harness.js';
+import { iperfTcp, iperfUdp, ping } from '../../src/lab/traffic.js';
+import { openBandwidth, shapePlan } from '../../src/maps/bandwidth.js';
+import { openCounters } from '../../src/maps/index.js';
+import type { Netns } from '../../src/netns/index.js';
+
+const SECONDS = Number(process.env['PW_BW_SECONDS'] ?? 10);
+const TOL = 0.05;
+
+let h: Harness;
+let nodeIp: string;
+type Json = Record<string, any>;
+
+interface Pod {
+  ns: Netns;
+  ip: string;
+  id: string;
+}
+
+async function addPod(bandwidth?: Record<string, number>): Promise<Pod> {
+  const ns = await h.pod();
+  const id = containerId();
+  const r = await h.cni('ADD', { containerId: id, netns: ns.path, extra: bandwidth ? { runtimeConfig: { bandwidth } } : {} });
+  expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+  return { ns, id, ip: ((r.json as Json)['ips'][0].address as string).replace('/32', '') };
+}
+
+async function delPod(p: Pod, bandwidth?: Record<string, number>): Promise<void> {
+  const r = await h.cni('DEL', { containerId: p.id, netns: p.ns.path, extra: bandwidth ? { runtimeConfig: { bandwidth } } : {} });
+  expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+}
+
+function limitedBoth(rate: number): Record<string, number> {
+  // containerd's burst for every Pod: 2^32-1 bits (podwire picks rate x 10 ms)
+  return { egressRate: rate, egressBurst: 4294967295, ingressRate: rate, ingressBurst: 4294967295 };
+}
+
+function drops(): { egress: bigint; ingress: bigint } {
+  const c = openCounters(h.pinDir);
+  try {
+    const rows = c.read();
+    const get = (reason: string) => rows.filter((r) => r.reason === reason).reduce((a, r) => a + r.packets, 0n);
+    return { egress: get('DROP_BW_EGRESS'), ingress: get('DROP_BW_INGRESS') };
+  } finally {
+    c.close();
+  }
+}
+
+const mbit = (bps: number) => `${(bps / 1e6).toFixed(2)} Mbit/s`;
+const results: string[] = [];
+
+beforeAll(async () => {
+  h = await createHarness({ podCIDR: '10.211.0.0/24' });
+  nodeIp = `10.${200 + Math.floor(Math.random() * 50)}.${Math.floor(Math.random() * 250)}.1`;
+  await h.node.exec('ip', ['link', 'set', 'lo', 'up']);
+  await h.node.exec('ip', ['addr', 'add', `${nodeIp}/32`, 'dev', 'lo']);
+});
+
+afterAll(async () => {
+  if (results.length) console.log(`bandwidth (${SECONDS} s each):\n  ${results.join('\n  ')}`);
+  await h?.destroy();
+});
+
+describe('pod bandwidth limits (same node, node and stack paths)', () => {
+  it('ADD writes the limits and endpoint flags, DEL removes them; bad values are refused naming the key', async () => {
+    const l = await addPod({ egressRate: 10_000_000, egressBurst: 4294967295 });
+    const m = openBandwidth(h.pinDir);
+    try {
+      expect(m.get(l.ip)).toEqual({ ip: l.ip, egress: { rateBps: 10_000_000, burstBits: shapePlan(10_000_000, 4294967295, 1500, 'egress').policerBurstBits } });
+    } finally {
+      m.close();
+    }
+    expect(h.endpoints().find((e) => e.ip === l.ip)?.flags).toBe(1);
+    const u = await addPod();
+    expect(h.endpoints().find((e) => e.ip === u.ip)?.flags).toBe(0);
+    await delPod(l);
+    await delPod(u);
+    const m2 = openBandwidth(h.pinDir);
+    try {
+      expect(m2.list()).toEqual([]);
+    } finally {
+      m2.close();
+    }
+    const bad = await h.cni('ADD', { containerId: containerId(), netns: (await h.pod()).path, extra: { runtimeConfig: { bandwidth: { egressRate: -5 } } } });
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stdout).toContain('runtimeConfig.bandwidth.egressRate -5');
+    expect(h.records()).toEqual([]);
+  });
+
+  // 10M: every path. 100M and 1G: the pod-to-pod paths (the node paths share the same shapers).
+  const cases = [
+    { rate: 10_000_000, nodePaths: true, bypass: true },
+    { rate: 100_000_000, nodePaths: false, bypass: false },
+    { rate: 1_000_000_000, nodePaths: false, bypass: false },
+  ];
+  for (const { rate, nodePaths, bypass } of cases) {
+    it(`${rate / 1e6} Mbit/s both ways: TCP within ±5% of the limit, UDP floods at most +5%${bypass ? ', the policer holds a pod that deleted its shapers' : ''}, an unlimited pod beside it not slowed`, async () => {
+      const bw = limitedBoth(rate);
+      const l = await addPod(bw);
+      const peer = await addPod();
+      const other = await addPod();
+      expect((await ping(l.ns.path, peer.ip, { count: 2, intervalS: 0.2 })).received).toBe(2);
+      const before = drops();
+      const check = (what: string, bps: number, lo: number, hi: number, extra = ''): void => {
+        results.push(`${rate / 1e6}M ${what}: ${mbit(bps)} = ${((bps / rate) * 100).toFixed(1)}% of the limit${extra}`);
+        expect(bps, what).toBeGreaterThanOrEqual(rate * lo);
+        expect(bps, what).toBeLessThanOrEqual(rate * hi);
+      };
+      let port = 5400;
+      const tcp = async (what: string, server: Netns, ip: string, client: Netns) => {
+        const r = await iperfTcp(server.path, ip, client.path, { seconds: SECONDS, port: port++ });
+        if (process.env['PW_BW_DEBUG']) console.log(what, r, drops(), (await l.ns.exec('tc', ['-s', 'qdisc'])).stdout);
+        check(what, r.gbps * 1e9, 1 - TOL, 1 + TOL, `, ${r.retransmits ?? '?'} retransmits`);
+      };
+      // egress: everything the limited pod sends; ingress: everything it receives, redirected by
+      // the datapath or delivered by the node's stack
+      await tcp('TCP egress to a same-node pod', peer.ns, peer.ip, l.ns);
+      if (nodePaths) await tcp('TCP egress to the node', h.node, nodeIp, l.ns);
+      await tcp('TCP ingress from a same-node pod', l.ns, l.ip, peer.ns);
+      if (nodePaths) await tcp('TCP ingress from the node', l.ns, l.ip, h.node);
+      const udpE = await iperfUdp(peer.ns.path, peer.ip, l.ns.path, { seconds: SECONDS, port: port++, offeredBps: rate * 2 });
+      check('UDP flood egress (offered 2x)', udpE.receivedBps, 0.5, 1 + TOL);
+      const udpI = await iperfUdp(l.ns.path, l.ip, peer.ns.path, { seconds: SECONDS, port: port++, offeredBps: rate * 2 });
+      check('UDP flood ingress (offered 2x)', udpI.receivedBps, 0.5, 1 + TOL);
+      // the shapers queue, so a well-behaved pod never meets the policer
+      expect(drops()).toEqual(before);
+
+      if (bypass) {
+        // a pod with NET_ADMIN deletes its shapers: the datapath's policer still holds the limit,
+        // within its depth (burst + queue + 2 GSO packets, see shapePlan) over the run
+        await l.ns.exec('tc', ['qdisc', 'del', 'dev', 'eth0', 'root']);
+        await l.ns.exec('tc', ['qdisc', 'del', 'dev', 'eth0', 'ingress']);
+        const slack = (d: 'egress' | 'ingress') => shapePlan(rate, 4294967295, 1500, d).policerBurstBits / (SECONDS * rate);
+        const bypassE = await iperfUdp(peer.ns.path, peer.ip, l.ns.path, { seconds: SECONDS, port: port++, offeredBps: rate * 2 });
+        check('UDP flood egress, shapers deleted (policer only)', bypassE.receivedBps, 0.5, 1 + TOL + slack('egress'));
+        const bypassI = await iperfUdp(l.ns.path, l.ip, peer.ns.path, { seconds: SECONDS, port: port++, offeredBps: rate * 2 });
+        check('UDP flood ingress, shapers deleted (policer only)', bypassI.receivedBps, 0.5, 1 + TOL + slack('ingress'));
+        const after = drops();
+        expect(after.egress).toBeGreaterThan(before.egress);
+        expect(after.ingress).toBeGreaterThan(before.ingress);
+      }
+
+      // an unlimited pod beside it: far above the limit while the limited pod floods
+      const flood = iperfUdp(peer.ns.path, peer.ip, l.ns.path, { seconds: 3, port: port++, offeredBps: rate * 2 });
+      const free = await iperfTcp(peer.ns.path, peer.ip, other.ns.path, { seconds: 2, port: port++ });
+      await flood;
+      results.push(`${rate / 1e6}M unlimited pod beside it: ${mbit(free.gbps * 1e9)}`);
+      expect(free.gbps * 1e9).toBeGreaterThan(Math.min(rate * 3, 2e9));
+      for (const p of [l, peer, other]) await delPod(p);
+    }, 12 * SECONDS * 1000 + 60_000);
+  }
+});
