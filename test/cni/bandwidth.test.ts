@@ -76,7 +76,7 @@ describe('pod bandwidth limits (same node, node and stack paths)', () => {
     const l = await addPod({ egressRate: 10_000_000, egressBurst: 4294967295 });
     const m = openBandwidth(h.pinDir);
     try {
-      expect(m.get(l.ip)).toEqual({ ip: l.ip, egress: { rateBps: 10_000_000, burstBits: shapePlan(10_000_000, 4294967295, 1500, 'egress').policerBurstBits } });
+      expect(m.get(l.ip)).toEqual({ ip: l.ip, egress: { rateBps: 10_000_000, burstBits: shapePlan(10_000_000, 4294967295, 1500).policerBurstBits } });
     } finally {
       m.close();
     }
@@ -147,7 +147,7 @@ describe('pod bandwidth limits (same node, node and stack paths)', () => {
         // within its depth (burst + queue + 2 GSO packets, see shapePlan) over the run
         await l.ns.exec('tc', ['qdisc', 'del', 'dev', 'eth0', 'root']);
         await l.ns.exec('tc', ['qdisc', 'del', 'dev', 'eth0', 'ingress']);
-        const slack = (d: 'egress' | 'ingress') => shapePlan(rate, 4294967295, 1500, d).policerBurstBits / (SECONDS * rate);
+        const slack = (_d: 'egress' | 'ingress') => shapePlan(rate, 4294967295, 1500).policerBurstBits / (SECONDS * rate);
         const bypassE = await iperfUdp(peer.ns.path, peer.ip, l.ns.path, { seconds: SECONDS, port: port++, offeredBps: rate * 2 });
         check('UDP flood egress, shapers deleted (policer only)', bypassE.receivedBps, UDP_L3, 0.5, 1 + TOL + slack('egress'));
         const bypassI = await iperfUdp(l.ns.path, l.ip, peer.ns.path, { seconds: SECONDS, port: port++, offeredBps: rate * 2 });
