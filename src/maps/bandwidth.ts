@@ -45,10 +45,12 @@ export interface ShapePlan {
    * Queues keeps a local sender's share of it at about two of its packets, so TCP never fills it
    * (measured: 0 retransmits at 100M; with room for two GSO packets BBR's startup lost ~600/s). */
   tbfLimitBytes: number;
-  /** The policer's depth: TBF burst + queue + two 64 KiB GSO packets. Ingress, it sees what
-   * arrives for the shaper, which may queue all of it. Egress, it sees the shaper's output, but
-   * late: on a loaded box the veth's backlog is drained by ksoftirqd in bursts (a depth of burst +
-   * 2 GSO packets dropped 36 packets of a 10M TCP run at load 18 on 2 CPUs). */
+  /** The policer's depth: TBF burst + queue + two 64 KiB GSO packets, and at least 250 ms at the
+   * rate. Ingress, it sees what arrives for the shaper, which may queue all of it. Egress, it sees
+   * the shaper's output, but late: on a loaded box the veth's backlog is drained by ksoftirqd in
+   * bursts (burst + 2 GSO packets dropped 36 packets of a 10M TCP run at load 18 on 2 CPUs; burst
+   * + queue + 2 GSO, 64 ms at 100M, ~100 per 10 s). It bounds a shaper-less pod's burst, never
+   * its long-term rate. */
   policerBurstBits: number;
 }
 
@@ -56,7 +58,8 @@ export function shapePlan(rateBps: number, burstBits: number, mtu: number): Shap
   const unset = burstBits === 0 || burstBits >= UNSET_BURST;
   const tbfBurstBytes = Math.max(unset ? Math.ceil((rateBps * 0.01) / 8) : Math.ceil(burstBits / 8), 16 * mtu);
   const tbfLimitBytes = Math.max(Math.ceil((rateBps * 0.02) / 8), 8 * GSO_MAX_BYTES + 16 * mtu);
-  return { rateBps, tbfBurstBytes, tbfLimitBytes, policerBurstBits: (tbfBurstBytes + tbfLimitBytes + 2 * GSO_MAX_BYTES) * 8 };
+  const policerBurstBits = Math.max((tbfBurstBytes + tbfLimitBytes + 2 * GSO_MAX_BYTES) * 8, Math.ceil(rateBps * 0.25));
+  return { rateBps, tbfBurstBytes, tbfLimitBytes, policerBurstBits };
 }
 
 export interface BandwidthPlan {

@@ -113,7 +113,7 @@ describe('pod bandwidth limits (same node, node and stack paths)', () => {
       // what this box can push pod to pod without a limit: a rate beyond it cannot be reached, so only
       // the upper bound is checked then (said in the output)
       const free0 = await iperfTcp(peer.ns.path, peer.ip, other.ns.path, { seconds: 2, port: 5399 });
-      const reachable = free0.gbps * 1e9 > rate * 1.5;
+      const reachable = free0.gbps * 1e9 > rate * 4; // shaping through TBF + ifb costs CPU too
       const lo = reachable ? 1 - TOL : 0;
       if (!reachable) results.push(`${rate / 1e6}M: this box pushes only ${mbit(free0.gbps * 1e9)} unlimited pod to pod now: lower bound not checked`);
       const before = drops();
