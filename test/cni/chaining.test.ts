@@ -168,7 +168,7 @@ describe('chained after podwire', () => {
     const bw = await plugin('bandwidth', 'ADD', ida, a, bwConf);
     expect(bw.exitCode, bw.stdout + bw.stderr).toBe(0);
     // podwire's shapers are in the pod, the plugin's on the host veth: both present
-    expect((await a.exec('tc', ['qdisc', 'show', 'dev', 'eth0'])).stdout).toContain('tbf');
+    expect((await a.exec('tc', ['qdisc', 'show', 'dev', 'eth0'])).stdout).toContain('htb');
     const host = (addA.json as Json)['interfaces'][0].name as string;
     expect((await h.node.exec('tc', ['qdisc', 'show', 'dev', host])).stdout).toContain('tbf');
     const check = await h.cni('CHECK', { containerId: ida, netns: a.path, cniVersion: '1.0.0', extra: { prevResult: bw.json } });
