@@ -9,7 +9,7 @@
  * so ECN TCP backs off before any drop. Over the burst the packet is dropped with
  * PW_REASON_DROP_BW_EGRESS / _INGRESS. There is no queue: admitted packets go on at once, so a
  * limited pod's other flows (and pings) see no added latency.
- * Costs are L3 bytes, as the pod's TBF shapers count them (src/cni/shaper.ts): skb->len without
+ * Costs are L3 bytes, as the pod's HTB shapers count them (src/cni/shaper.ts): skb->len without
  * the Ethernet header, and a GSO packet pays the IP+TCP headers of each of its segments.
  * The policer sits behind the shapers with a depth that covers their burst and queue, so it drops
  * only traffic that bypassed them; pw_bw_apply() runs it on the fast path's verdicts and to_pod on

@@ -24,7 +24,7 @@ export const SMALL_PACKET = 128;
 function shaperCommands(dev: string, s: ShapePlan): string[][] {
   const r = s.rateBps;
   const prio = Math.max(Math.floor(r / 10), 8000);
-  const burst = ['burst', String(s.tbfBurstBytes), 'cburst', String(s.tbfBurstBytes)];
+  const burst = ['burst', String(s.shaperBurstBytes), 'cburst', String(s.shaperBurstBytes)];
   const q = ['quantum', '60000'];
   return [
     ['tc', 'qdisc', 'replace', 'dev', dev, 'root', 'handle', '1:', 'stab', 'overhead', '-14', 'htb', 'default', '20'],
@@ -32,7 +32,7 @@ function shaperCommands(dev: string, s: ShapePlan): string[][] {
     ['tc', 'class', 'replace', 'dev', dev, 'parent', '1:1', 'classid', '1:10', 'htb', 'rate', `${prio}bit`, 'ceil', `${r}bit`, ...burst, ...q, 'prio', '0'],
     ['tc', 'class', 'replace', 'dev', dev, 'parent', '1:1', 'classid', '1:20', 'htb', 'rate', `${r - prio}bit`, 'ceil', `${r}bit`, ...burst, ...q, 'prio', '1'],
     ['tc', 'qdisc', 'replace', 'dev', dev, 'parent', '1:10', 'handle', '10:', 'bfifo', 'limit', String(64 * 1024)],
-    ['tc', 'qdisc', 'replace', 'dev', dev, 'parent', '1:20', 'handle', '20:', 'bfifo', 'limit', String(s.tbfLimitBytes)],
+    ['tc', 'qdisc', 'replace', 'dev', dev, 'parent', '1:20', 'handle', '20:', 'bfifo', 'limit', String(s.shaperQueueBytes)],
     // IPv4 total length < SMALL_PACKET
     ['tc', 'filter', 'replace', 'dev', dev, 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'u16', '0', `0x${(0x10000 - SMALL_PACKET).toString(16)}`, 'at', '2', 'flowid', '1:10'],
   ];

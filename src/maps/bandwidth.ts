@@ -31,21 +31,21 @@ export const UNSET_BURST = 4294967295;
 /** The largest packet the policer is charged for at once: a 64 KiB GSO packet. */
 export const GSO_MAX_BYTES = 65536;
 
-/** How one direction is limited: a TBF shaper at the pod's interface (queues, so TCP is paced by
+/** How one direction is limited: an HTB shaper at the pod's interface (queues, so TCP is paced by
  * its ACKs and TCP Small Queues instead of losses) and the datapath's policer behind it, whose
  * depth covers the shaper's burst and queue, so it never drops what the shaper lets through and
  * drops only what bypassed it (a pod that deleted its qdisc). Sizes in L3 bytes. */
 export interface ShapePlan {
   rateBps: number;
-  /** TBF burst: the explicit burst, or 10 ms at the rate when unset; at least 16 MTU packets. A
+  /** Shaper burst: the explicit burst, or 10 ms at the rate when unset; at least 16 MTU packets. A
    * smaller bucket loses tokens whenever the qdisc's timer fires late (measured at 10M on a loaded
    * 2-core box with 2 packets: 93% of the limit). It bounds bursts, not the long-term rate. */
-  tbfBurstBytes: number;
-  /** TBF queue: 20 ms at the rate, at least eight 64 KiB GSO packets + 16 MTU packets. TCP Small
+  shaperBurstBytes: number;
+  /** Shaper (bulk class) queue: 20 ms at the rate, at least eight 64 KiB GSO packets + 16 MTU packets. TCP Small
    * Queues keeps a local sender's share of it at about two of its packets, so TCP never fills it
    * (measured: 0 retransmits at 100M; with room for two GSO packets BBR's startup lost ~600/s). */
-  tbfLimitBytes: number;
-  /** The policer's depth: TBF burst + queue + two 64 KiB GSO packets, and at least 250 ms at the
+  shaperQueueBytes: number;
+  /** The policer's depth: shaper burst + queue + two 64 KiB GSO packets, and at least 250 ms at the
    * rate. Ingress, it sees what arrives for the shaper, which may queue all of it. Egress, it sees
    * the shaper's output, but late: on a loaded box the veth's backlog is drained by ksoftirqd in
    * bursts (burst + 2 GSO packets dropped 36 packets of a 10M TCP run at load 18 on 2 CPUs; burst
@@ -56,10 +56,10 @@ export interface ShapePlan {
 
 export function shapePlan(rateBps: number, burstBits: number, mtu: number): ShapePlan {
   const unset = burstBits === 0 || burstBits >= UNSET_BURST;
-  const tbfBurstBytes = Math.max(unset ? Math.ceil((rateBps * 0.01) / 8) : Math.ceil(burstBits / 8), 16 * mtu);
-  const tbfLimitBytes = Math.max(Math.ceil((rateBps * 0.02) / 8), 8 * GSO_MAX_BYTES + 16 * mtu);
-  const policerBurstBits = Math.max((tbfBurstBytes + tbfLimitBytes + 2 * GSO_MAX_BYTES) * 8, Math.ceil(rateBps * 0.25));
-  return { rateBps, tbfBurstBytes, tbfLimitBytes, policerBurstBits };
+  const shaperBurstBytes = Math.max(unset ? Math.ceil((rateBps * 0.01) / 8) : Math.ceil(burstBits / 8), 16 * mtu);
+  const shaperQueueBytes = Math.max(Math.ceil((rateBps * 0.02) / 8), 8 * GSO_MAX_BYTES + 16 * mtu);
+  const policerBurstBits = Math.max((shaperBurstBytes + shaperQueueBytes + 2 * GSO_MAX_BYTES) * 8, Math.ceil(rateBps * 0.25));
+  return { rateBps, shaperBurstBytes, shaperQueueBytes, policerBurstBits };
 }
 
 export interface BandwidthPlan {

@@ -209,7 +209,7 @@ function describeLimits(run: TwinRun): TraceStep[] {
       kind: 'check',
       text:
         `bandwidth limit: the program then charges ${parts.join(' and ')} in the bw map; ` +
-        "the trace has no clock or bucket state, so it cannot tell whether this packet fits (the pod's own TBF shapers normally keep it within the limit; see `podwire endpoints`)",
+        "the trace has no clock or bucket state, so it cannot tell whether this packet fits (the pod's own shapers normally keep it within the limit; see `podwire endpoints`)",
       data: { limits, egress: Boolean(limits & EP_FLAGS.EGRESS), ingress: Boolean(limits & EP_FLAGS.INGRESS) },
     },
   ];
