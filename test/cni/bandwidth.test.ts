@@ -45,12 +45,12 @@ function limitedBoth(rate: number): Record<string, number> {
   return { egressRate: rate, egressBurst: 4294967295, ingressRate: rate, ingressBurst: 4294967295 };
 }
 
-function drops(): { egress: bigint; ingress: bigint } {
+function drops(): { egress: bigint; ingress: bigint; all: bigint } {
   const c = openCounters(h.pinDir);
   try {
     const rows = c.read();
     const get = (reason: string) => rows.filter((r) => r.reason === reason).reduce((a, r) => a + r.packets, 0n);
-    return { egress: get('DROP_BW_EGRESS'), ingress: get('DROP_BW_INGRESS') };
+    return { egress: get('DROP_BW_EGRESS'), ingress: get('DROP_BW_INGRESS'), all: rows.reduce((a, r) => a + r.packets, 0n) };
   } finally {
     c.close();
   }
@@ -136,11 +136,18 @@ describe('pod bandwidth limits (same node, node and stack paths)', () => {
       await tcp('TCP ingress from a same-node pod', l.ns, l.ip, peer.ns);
       if (nodePaths) await tcp('TCP ingress from the node', l.ns, l.ip, h.node);
       const udpE = await iperfUdp(peer.ns.path, peer.ip, l.ns.path, { seconds: SECONDS, port: port++, offeredBps: rate * 2 });
-      check('UDP flood egress (offered 2x)', udpE.receivedBps, UDP_L3, lo ? 0.5 : 0, 1 + TOL);
+      check('UDP flood egress (offered 2x)', udpE.receivedBps, UDP_L3, lo && rate < 1e9 ? 0.5 : 0, 1 + TOL);
       const udpI = await iperfUdp(l.ns.path, l.ip, peer.ns.path, { seconds: SECONDS, port: port++, offeredBps: rate * 2 });
-      check('UDP flood ingress (offered 2x)', udpI.receivedBps, UDP_L3, lo ? 0.5 : 0, 1 + TOL);
-      // the shapers queue, so a well-behaved pod never meets the policer
-      expect(drops()).toEqual(before);
+      check('UDP flood ingress (offered 2x)', udpI.receivedBps, UDP_L3, lo && rate < 1e9 ? 0.5 : 0, 1 + TOL);
+      // (a 2 Gbit/s UDP flood is beyond iperf3's sender on this box: 1G UDP checks the upper bound only)
+      // the shapers queue, so the policer behind them drops (almost) nothing of a well-behaved pod:
+      // its depth covers their burst and queue, but on a loaded box a few packets still meet it
+      // (seen: 0 to 9 egress, 0 to 81 ingress per 10 s run at load 20 on 2 CPUs)
+      const mid = drops();
+      const policed = Number(mid.egress - before.egress + mid.ingress - before.ingress);
+      const share = policed / Number(mid.all - before.all);
+      results.push(`${rate / 1e6}M policer drops behind the shapers: ${policed} of ${mid.all - before.all} packets (${(share * 100).toFixed(3)}%)`);
+      expect(share).toBeLessThan(0.005);
 
       if (bypass) {
         // a pod with NET_ADMIN deletes its shapers: the datapath's policer still holds the limit,
@@ -153,8 +160,8 @@ describe('pod bandwidth limits (same node, node and stack paths)', () => {
         const bypassI = await iperfUdp(l.ns.path, l.ip, peer.ns.path, { seconds: SECONDS, port: port++, offeredBps: rate * 2 });
         check('UDP flood ingress, shapers deleted (policer only)', bypassI.receivedBps, UDP_L3, 0.5, 1 + TOL + slack('ingress'));
         const after = drops();
-        expect(after.egress).toBeGreaterThan(before.egress);
-        expect(after.ingress).toBeGreaterThan(before.ingress);
+        expect(after.egress - mid.egress).toBeGreaterThan(50n);
+        expect(after.ingress - mid.ingress).toBeGreaterThan(50n);
       }
 
       // an unlimited pod beside it: far above the limit (or, where the box cannot push 3x the limit,
