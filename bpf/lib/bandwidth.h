@@ -9,8 +9,10 @@
  * so ECN TCP backs off before any drop. Over the burst the packet is dropped with
  * PW_REASON_DROP_BW_EGRESS / _INGRESS. There is no queue: admitted packets go on at once, so a
  * limited pod's other flows (and pings) see no added latency.
- * Costs are L3 bytes, as the pod's HTB shapers count them (src/cni/shaper.ts): skb->len without
- * the Ethernet header, and a GSO packet pays the IP+TCP headers of each of its segments.
+ * Costs are the bytes the pod's HTB shapers (src/cni/shaper.ts) charge for the same packet: skb->len
+ * without the Ethernet header. A TSO/GSO packet's headers count once, as the qdiscs here count
+ * them. (Charging every segment's headers, the policer saw ~3 % more than the shaper let through
+ * a 10M TCP flow, whose goodput was 99.4 % of the limit, and dropped ~0.5 % of its packets.)
  * The policer sits behind the shapers with a depth that covers their burst and queue, so it drops
  * only traffic that bypassed them; pw_bw_apply() runs it on the fast path's verdicts and to_pod on
  * what the stack delivers.
@@ -23,18 +25,10 @@
 #include "maps.h"
 #include "decide.h"
 
-/* IPv4 + TCP with timestamps: the headers every GSO segment carries on the wire */
-#define PW_BW_SEG_HDR 52
-
-/* What the packet costs in L3 bytes on the wire (all GSO segments). */
+/* What the packet costs: skb->len without the Ethernet header (see above). */
 static __always_inline __u32 pw_bw_len(struct __sk_buff *skb)
 {
-	__u32 len = skb->len > PW_ETH_HLEN ? skb->len - PW_ETH_HLEN : 0;
-	__u32 segs = skb->gso_segs;
-
-	if (segs > 1 && segs < 65536)
-		len += (segs - 1) * PW_BW_SEG_HDR;
-	return len;
+	return skb->len > PW_ETH_HLEN ? skb->len - PW_ETH_HLEN : 0;
 }
 
 enum pw_bw_verdict {
