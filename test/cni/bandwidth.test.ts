@@ -141,14 +141,14 @@ describe('pod bandwidth limits (same node, node and stack paths)', () => {
       const udpI = await iperfUdp(l.ns.path, l.ip, peer.ns.path, { seconds: SECONDS, port: port++, offeredBps: rate * 2 });
       check('UDP flood ingress (offered 2x)', udpI.receivedBps, UDP_L3, lo && rate < 1e9 ? 0.5 : 0, 1 + TOL);
       // (a 2 Gbit/s UDP flood is beyond iperf3's sender on this box: 1G UDP checks the upper bound only)
-      // the shapers queue, so the policer behind them drops little of a well-behaved pod: its depth
-      // covers their burst and queue, but when TCP overruns a shaper's queue (loss-based congestion
-      // control) it meets the policer too (seen at load 15-20 on 2 CPUs: 0.0-0.5 % of the packets)
+      // the shapers queue, and the policer behind them charges the same bytes with a depth that covers
+      // their burst and queue: it drops nothing of a well-behaved pod (0 in every run since it
+      // charges what the shapers charge; 0.1 % allowed for a box under heavy load)
       const mid = drops();
       const policed = Number(mid.egress - before.egress + mid.ingress - before.ingress);
       const share = policed / Number(mid.all - before.all);
       results.push(`${rate / 1e6}M policer drops behind the shapers: ${policed} of ${mid.all - before.all} packets (${(share * 100).toFixed(3)}%)`);
-      expect(share).toBeLessThan(0.02);
+      expect(share).toBeLessThan(0.001);
 
       if (bypass) {
         // a pod with NET_ADMIN deletes its shapers: the datapath's policer still holds the limit,

@@ -48,7 +48,6 @@ describe('network config', () => {
     expect(shapePlan(10_000_000, 8_000_000, 1500).shaperBurstBytes).toBe(1_000_000); // explicit: 8 Mbit = 1 MB
     expect(unset.shaperQueueBytes).toBe(8 * GSO_MAX_BYTES + 16 * 1500);
     expect(unset.policerBurstBits).toBe((unset.shaperBurstBytes + unset.shaperQueueBytes + 2 * GSO_MAX_BYTES) * 8);
-    expect(shapePlan(1e9, 0, 1500).policerBurstBits).toBe(250_000_000); // at least 250 ms at the rate
     const plan = planFromConfig({ ingressRate: 0, ingressBurst: 0, egressRate: 10_000_000, egressBurst: 4294967295 }, 1500);
     expect(plan.ingress).toBeUndefined();
     const l = limitsFromPlan('10.244.1.5', plan);
