@@ -10,6 +10,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { packageRoot } from '../src/assets/index.js';
 import { isPodwireError } from '../src/errors/index.js';
+import { runBandwidth } from './bandwidth/index.js';
 import { runControlPlane } from './control/index.js';
 import { runForwarding } from './forwarding/index.js';
 import { machineFacts, type Machine } from './machine.js';
@@ -75,6 +76,16 @@ async function measure(opts: BenchOptions): Promise<RawFile> {
   if (opts.sections.has('prefilter')) {
     progress.section(`prefilter: 64 B flood from a listed source — XDP vs tc vs iptables raw, ${opts.reps} interleaved repetition(s) × ${opts.seconds} s`);
     await runPrefilterBench({ reps: opts.reps, seconds: opts.seconds }, col, progress);
+  }
+
+  if (opts.sections.has('bandwidth')) {
+    progress.section('pod bandwidth limits (issue 11): accuracy, retransmits, latency under load');
+    try {
+      await runBandwidth({ quick: opts.quick }, col, progress);
+    } catch (e) {
+      progress.warn(`bandwidth: ${(e as Error).message}`);
+      col.error({ section: 'bandwidth', topology: 'bandwidth', stage: 'run', message: (e as Error).message });
+    }
   }
 
   const load = col.load();

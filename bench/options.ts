@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { PodwireError } from '../src/errors/index.js';
 import { ALL_TOPOLOGIES, CROSS_NODE, SAME_NODE, type TopologyName } from './forwarding/topology.js';
 
-export type SectionName = 'forwarding' | 'prog-cost' | 'control-plane' | 'scale' | 'prefilter' | 'policy-scale';
+export type SectionName = 'forwarding' | 'prog-cost' | 'control-plane' | 'scale' | 'prefilter' | 'policy-scale' | 'bandwidth';
 
 export interface BenchOptions {
   quick: boolean;
@@ -25,7 +25,7 @@ export interface BenchOptions {
 }
 
 const GROUPS: Record<string, { sections: SectionName[]; topologies?: readonly TopologyName[] }> = {
-  all: { sections: ['forwarding', 'prog-cost', 'control-plane', 'scale', 'prefilter', 'policy-scale'], topologies: ALL_TOPOLOGIES },
+  all: { sections: ['forwarding', 'prog-cost', 'control-plane', 'scale', 'prefilter', 'policy-scale', 'bandwidth'], topologies: ALL_TOPOLOGIES },
   forwarding: { sections: ['forwarding'], topologies: ALL_TOPOLOGIES },
   'same-node': { sections: ['forwarding'], topologies: SAME_NODE },
   'cross-node': { sections: ['forwarding'], topologies: CROSS_NODE },
@@ -35,6 +35,7 @@ const GROUPS: Record<string, { sections: SectionName[]; topologies?: readonly To
   // the XDP / tc / iptables drop rows, and unlisted TCP with and without the prefilter attached
   prefilter: { sections: ['prefilter', 'forwarding'], topologies: ['podwire-native', 'podwire-native-prefilter'] },
   'policy-scale': { sections: ['policy-scale'] },
+  bandwidth: { sections: ['bandwidth'] },
 };
 
 function positiveInt(flag: string) {

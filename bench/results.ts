@@ -37,7 +37,7 @@ export interface Sample {
   extra?: Record<string, unknown>;
 }
 
-export type Section = 'forwarding' | 'prog-cost' | 'control-plane' | 'scale' | 'prefilter';
+export type Section = 'forwarding' | 'prog-cost' | 'control-plane' | 'scale' | 'prefilter' | 'policy-scale' | 'bandwidth';
 
 export interface BenchError {
   section: Section;

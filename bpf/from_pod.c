@@ -26,6 +26,7 @@
 #include "lib/lookups.h"
 #include "lib/forward.h"
 #include "lib/conntrack.h"
+#include "lib/bandwidth.h"
 
 SEC("tc")
 int from_pod(struct __sk_buff *skb)
@@ -43,6 +44,8 @@ int from_pod(struct __sk_buff *skb)
 		pw_ct_record(&pkt, PW_CT_ORIGIN_FROM_POD);
 	pw_ct_policy(&pkt, &v, PW_CT_ORIGIN_FROM_POD, skb->len);
 	pw_apply(skb, &pkt, &v);
+	/* after the rewrite: a CE mark fixes the checksum pw_apply wrote */
+	pw_bw_apply(skb, &pkt, &v);
 	return pw_finish(skb, &v, PW_DIR_EGRESS);
 }
 

@@ -21,6 +21,7 @@
 #include "lib/lookups.h"
 #include "lib/forward.h"
 #include "lib/conntrack.h"
+#include "lib/bandwidth.h"
 
 SEC("tc")
 int from_uplink(struct __sk_buff *skb)
@@ -35,6 +36,8 @@ int from_uplink(struct __sk_buff *skb)
 		pw_ct_record_from_node(&pkt);
 	pw_ct_policy(&pkt, &v, PW_CT_ORIGIN_FROM_NODE, skb->len);
 	pw_apply(skb, &pkt, &v);
+	/* after the rewrite: a CE mark fixes the checksum pw_apply wrote */
+	pw_bw_apply(skb, &pkt, &v);
 	return pw_finish(skb, &v, PW_DIR_INGRESS);
 }
 

@@ -21,6 +21,7 @@
 #include "lib/lookups.h"
 #include "lib/forward.h"
 #include "lib/conntrack.h"
+#include "lib/bandwidth.h"
 
 SEC("tc")
 int from_vxlan(struct __sk_buff *skb)
@@ -43,6 +44,8 @@ int from_vxlan(struct __sk_buff *skb)
 		bpf_skb_change_type(skb, 0 /* PACKET_HOST */);
 	pw_ct_policy(&pkt, &v, PW_CT_ORIGIN_FROM_NODE, skb->len);
 	pw_apply(skb, &pkt, &v);
+	/* after the rewrite: a CE mark fixes the checksum pw_apply wrote */
+	pw_bw_apply(skb, &pkt, &v);
 	return pw_finish(skb, &v, PW_DIR_INGRESS);
 }
 

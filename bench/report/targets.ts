@@ -31,6 +31,18 @@ export const TARGETS: Target[] = [
   { id: 'policy-enforce', what: 'NetworkPolicy change → enforced on every affected node, p99 < 1 s after the API write (issue 10)', topology: 'policy-propagation', metric: 'enforce_p99_ms', kind: 'value', op: '<', threshold: 1000, unit: 'ms' },
   { id: 'scale-time', what: 'the 65,000-node simulation converges in < 5 s', topology: 'scale', metric: 'converge_s', kind: 'value', op: '<', threshold: 5, unit: 's' },
   { id: 'scale-rss', what: '… under 300 MB agent RSS', topology: 'scale', metric: 'agent_peak_rss_mb', kind: 'value', op: '<', threshold: 300, unit: 'MB' },
+  // issue 11: pod bandwidth limits (accuracy in % of the configured limit, IP bytes)
+  ...[10, 100, 1000].flatMap((m): Target[] => [
+    { id: `bw-${m}-tcp-lo`, what: `${m}M limit: TCP egress ≥ 95% of the limit`, topology: `limit-${m}M`, metric: 'tcp-egress-accuracy', kind: 'value', op: '>=', threshold: 95, unit: '%' },
+    { id: `bw-${m}-tcp-hi`, what: `${m}M limit: TCP egress ≤ 105% of the limit`, topology: `limit-${m}M`, metric: 'tcp-egress-accuracy', kind: 'value', op: '<=', threshold: 105, unit: '%' },
+    { id: `bw-${m}-tcpi-lo`, what: `${m}M limit: TCP ingress ≥ 95% of the limit`, topology: `limit-${m}M`, metric: 'tcp-ingress-accuracy', kind: 'value', op: '>=', threshold: 95, unit: '%' },
+    { id: `bw-${m}-udp`, what: `${m}M limit: UDP flood egress ≤ 105% of the limit`, topology: `limit-${m}M`, metric: 'udp-egress-accuracy', kind: 'value', op: '<=', threshold: 105, unit: '%' },
+    { id: `bw-${m}-udpi`, what: `${m}M limit: UDP flood ingress ≤ 105% of the limit`, topology: `limit-${m}M`, metric: 'udp-ingress-accuracy', kind: 'value', op: '<=', threshold: 105, unit: '%' },
+  ]),
+  { id: 'bw-retrans', what: '20M limit: TCP retransmits per 10 s ≤ 247 (10× fewer than 2471)', topology: 'limit-20M-egress', metric: 'tcp-retransmits-per-10s', kind: 'value', op: '<=', threshold: 247 },
+  { id: 'bw-retrans-in', what: '20M limit, ingress: TCP retransmits per 10 s ≤ 247', topology: 'limit-20M-ingress', metric: 'tcp-retransmits-per-10s', kind: 'value', op: '<=', threshold: 247 },
+  { id: 'bw-latency', what: '20M limit: ping through the pod while it sends < 1 ms', topology: 'limit-20M-egress-load', metric: 'ping-under-load', kind: 'value', op: '<', threshold: 1, unit: 'ms' },
+  { id: 'bw-latency-in', what: '20M limit: ping through the pod while it receives < 1 ms', topology: 'limit-20M-ingress-load', metric: 'ping-under-load', kind: 'value', op: '<', threshold: 1, unit: 'ms' },
 ];
 
 /** Kernel baselines as measured when the issue was written (ratios to direct / underlay). */

@@ -66,6 +66,9 @@ enum pw_reason {
 					      * deny list (dropped before an skb exists; INGRESS) */
 	PW_REASON_PASS_PREFILTER_FAILSAFE = 28, /* xdp_prefilter: listed source, but failsafe traffic
 						 * (API server, agent health port): let through */
+	PW_REASON_DROP_BW_EGRESS = 29,          /* over the pod's egress bandwidth limit (lib/bandwidth.h): the
+					      * token bucket's backlog would exceed its burst */
+	PW_REASON_DROP_BW_INGRESS = 30,         /* over the destination pod's ingress bandwidth limit */
 	PW_REASON_MAX,
 };
 
@@ -212,10 +215,30 @@ struct pw_endpoint {
 	__u32 ifindex;       /* host-side veth (the redirect target and the anti-spoof anchor) */
 	__u8 pod_mac[6];     /* MAC of the pod's eth0 */
 	__u8 host_mac[6];    /* MAC of the host-side veth (the pod's gateway neighbour) */
-	__u32 flags;         /* enum pw_endpoint_flags (the agent's policy bits; the CNI writes 0) */
+	__u32 flags;         /* pw_endpoint_flags (policy, the agent) | pw_ep_flag (bandwidth
+			      * limits, written by the CNI): each writer keeps the other's bits */
 	__u32 endpoint_id;   /* control-plane id, opaque to the datapath */
 };
 _Static_assert(sizeof(struct pw_endpoint) == 24, "pw_endpoint layout is ABI");
+
+/* pw_endpoint.flags and pw_verdict.limits: which bandwidth limits (bw map, lib/bandwidth.h) apply.
+ * An endpoint without these flags never touches the bw map: the fast path stays unchanged. */
+enum pw_ep_flag {
+	PW_EP_F_BW_EGRESS = 4,  /* the pod's sending is limited (bw[pod].dir[PW_DIR_EGRESS]) */
+	PW_EP_F_BW_INGRESS = 8, /* the pod's receiving is limited (bw[pod].dir[PW_DIR_INGRESS]) */
+};
+
+/* One direction of a pod's bandwidth limit: a token bucket kept as GCRA's theoretical arrival
+ * time. A packet of L bytes costs L*8e9/rate_bps ns; it is admitted while the backlog
+ * (tat_ns - now) is at most burst_ns, and then moves tat_ns to max(tat_ns, now) + cost.
+ * rate_bps 0 = unlimited. */
+struct pw_bw_dir {
+	__u64 rate_bps;  /* bit/s (CNI runtimeConfig.bandwidth *Rate) */
+	__u64 burst_ns;  /* the bucket's depth as time at rate_bps */
+	__u64 tat_ns;    /* bpf_ktime_get_ns() when the bucket is full again; written 0 by the agent */
+	__u64 pad;
+};
+_Static_assert(sizeof(struct pw_bw_dir) == 32, "pw_bw_dir layout is ABI");
 
 /* routes map key (LPM_TRIE): prefixlen in host order, addr in network order, as the kernel's
  * struct bpf_lpm_trie_key lays them out. */
@@ -338,7 +361,8 @@ struct pw_verdict {
 	__u8 dmac[6];    /* new Ethernet destination: destination pod MAC */
 	__u8 smac[6];    /* new Ethernet source: destination's host-veth MAC */
 	__u8 ttl;        /* new TTL */
-	__u8 pad;
+	__u8 limits;     /* enum pw_ep_flag: EGRESS = the sending endpoint is limited, INGRESS = the
+			  * receiving local endpoint is (set on redirect-into-pod verdicts only) */
 	__u16 check;     /* new IPv4 header checksum, host byte order */
 	__be32 nh_addr;  /* REDIRECT_NEIGH: the FIB destination (remote node IP), after the FIB the
 			  * next hop; REDIRECT_TUNNEL: the remote tunnel endpoint (node IP) */

@@ -223,7 +223,7 @@ pw_verdict_init(struct pw_verdict *v, __u32 action, __u32 reason)
 		v->smac[i] = 0;
 	}
 	v->ttl = 0;
-	v->pad = 0;
+	v->limits = 0;
 	v->check = 0;
 	v->nh_addr = 0;
 	v->tunnel_id = 0;
@@ -381,6 +381,22 @@ pw_verdict_after_fib(struct pw_verdict *v, int rc, __u32 ifindex, __be32 nexthop
 	pw_verdict_init(v, PW_ACT_DROP, rc == PW_FIB_FWD_DISABLED ? PW_REASON_DROP_FIB_FWD_DISABLED : PW_REASON_DROP_FIB_FAILED);
 }
 
+/* Which bandwidth limits the program must apply to this verdict (lib/bandwidth.h does, with
+ * time and per-pod state the decision does not have): the sender's egress limit on anything it
+ * sends that is not dropped anyway, the receiver's ingress limit when we redirect into its pod
+ * ourselves. Packets handed to the stack for a local pod meet its ingress limit in to_pod. */
+static inline __attribute__((always_inline)) void
+pw_verdict_limits(struct pw_verdict *v, __u32 src_flags, const struct pw_endpoint *dst)
+{
+	__u8 limits = (__u8)(src_flags & PW_EP_F_BW_EGRESS);
+
+	if (v->action == PW_ACT_DROP)
+		return;
+	if (dst && v->action == PW_ACT_REDIRECT_PEER)
+		limits |= (__u8)(dst->flags & PW_EP_F_BW_INGRESS);
+	v->limits = limits;
+}
+
 /* from_pod: a packet leaving a pod, seen on the host side of its veth. */
 static inline __attribute__((always_inline)) void pw_decide_from_pod(const struct pw_pkt *p, struct pw_verdict *v)
 {
@@ -434,20 +450,22 @@ static inline __attribute__((always_inline)) void pw_decide_from_pod(const struc
 		/* egress only: a remote destination's ingress is its node's to judge */
 		if (v->action != PW_ACT_DROP)
 			pw_policy(p, src, 0, v->reason == PW_REASON_PASS_STACK_MISS && pw_pol_defer(src, p->daddr), v);
-		return;
-	} else if (p->ttl <= 1) {
-		/* we are a routing hop; a packet that would leave with TTL 0 dies here */
-		pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_TTL_EXCEEDED);
 	} else {
-		pw_verdict_local(p, dst, v);
+		if (p->ttl <= 1)
+			/* we are a routing hop; a packet that would leave with TTL 0 dies here */
+			pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_TTL_EXCEEDED);
+		else
+			pw_verdict_local(p, dst, v);
+		pw_fast_path_or_stack(p, v);
+		/* ingress is judged where the packet is delivered: here for the fast path, in to_pod when
+		 * the stack delivers it (after un-NAT) */
+		if (v->action == PW_ACT_REDIRECT_PEER)
+			pw_policy(p, src, dst, 0, v);
+		else if (v->action != PW_ACT_DROP)
+			pw_policy(p, src, 0, 0, v);
 	}
-	pw_fast_path_or_stack(p, v);
-	/* ingress is judged where the packet is delivered: here for the fast path, in to_pod when the
-	 * stack delivers it (after un-NAT) */
-	if (v->action == PW_ACT_REDIRECT_PEER)
-		pw_policy(p, src, dst, 0, v);
-	else if (v->action != PW_ACT_DROP)
-		pw_policy(p, src, 0, 0, v);
+	/* after policy: a denied packet is charged to no bucket */
+	pw_verdict_limits(v, src->flags, dst);
 }
 
 /* from_uplink / from_vxlan: a packet arriving at this node from the underlay (natively routed)
@@ -498,6 +516,7 @@ static inline __attribute__((always_inline)) void pw_decide_to_local(const struc
 	/* a pass goes through the stack, and to_pod judges what it delivers */
 	if (v->action == PW_ACT_REDIRECT_PEER)
 		pw_policy(p, 0, dst, 0, v);
+	pw_verdict_limits(v, 0, dst);
 }
 
 /* to_pod: the node's stack delivers a packet into a local pod (host veth egress) — a Service or

@@ -177,6 +177,21 @@ struct {
 	__type(value, __u32);
 	__uint(max_entries, 256);
 } prefilter_safe SEC(".maps") __weak;
+/* Per-pod bandwidth limits (lib/bandwidth.h), keyed like endpoints. Only endpoints with
+ * PW_EP_F_BW_* flags are looked up here. The lock serializes the bucket update across CPUs. */
+struct pw_bw {
+	struct bpf_spin_lock lock;
+	__u32 flags;                 /* reserved, written as 0 */
+	struct pw_bw_dir dir[PW_DIR_MAX];
+};
+_Static_assert(sizeof(struct pw_bw) == 72, "pw_bw layout is ABI");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct pw_endpoint_key);
+	__type(value, struct pw_bw);
+	__uint(max_entries, PW_ENDPOINTS_MAX);
+} bw SEC(".maps") __weak;
 
 /* BTF anchor. clang emits BTF only for types reachable from globals, so without this the enums
  * (reason names are ABI for the counters map) and the shared decision structs would be missing
@@ -200,6 +215,7 @@ struct pw_btf_anchor {
 	enum pw_pol_step pol_step;
 	enum pw_pol_slot_flags pol_slot_flags;
 	enum pw_failsafe_kind failsafe_kind;
+	enum pw_ep_flag ep_flag;
 	struct pw_pkt pkt;
 	struct pw_verdict verdict;
 };

@@ -32,6 +32,9 @@ export function renderConflist(c: ConflistInput): string {
     plugins: [
       {
         type: 'podwire',
+        // runtimeConfig.bandwidth: limits enforced in the datapath (bpf/lib/bandwidth.h), so the
+        // reference `bandwidth` plugin is not chained
+        capabilities: { bandwidth: true },
         podCIDR: c.podCIDR,
         pinDir: c.pinDir,
         stateDir: c.stateDir,

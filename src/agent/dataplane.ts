@@ -1,6 +1,10 @@
 // The agent's side effects on the node, behind one interface so the reconcile loop can be
 // driven against fakes in unit tests and against the kernel everywhere else: the routes map,
 // host routes for remote podCIDRs, the endpoints map, links, the IPAM store.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { openBandwidth } from '../maps/bandwidth.js';
+import { pinPaths } from '../loader/pins.js';
 import { hostVethName } from '../cni/names.js';
 import { removeHostLinkPins } from '../cni/pins.js';
 import { deleteLinks } from '../cni/veth.js';
@@ -83,7 +87,9 @@ export function kernelDataplane(o: KernelDataplaneOptions): Dataplane {
     deleteEndpointIf(ip, ifindex) {
       const cur = e().get(ip);
       if (!cur || cur.ifindex !== ifindex) return false;
-      return e().delete(ip);
+      const gone = e().delete(ip);
+      if (gone && cur.flags !== 0) removeLimits(o.pinDir, ip); // its bandwidth limits go with it
+      return gone;
     },
     links: () => linkNames(),
     ipamRecords() {
@@ -124,4 +130,15 @@ export function kernelDataplane(o: KernelDataplaneOptions): Dataplane {
       endpoints = undefined;
     },
   };
+}
+
+/** Drop a stale endpoint's bw entry (absent map or entry: nothing to do). */
+function removeLimits(pinDir: string, ip: string): void {
+  if (!existsSync(join(pinPaths(pinDir).mapsDir, 'bw'))) return;
+  const m = openBandwidth(pinDir);
+  try {
+    m.delete(ip);
+  } finally {
+    m.close();
+  }
 }

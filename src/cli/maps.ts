@@ -78,15 +78,50 @@ async function endpoints(f: CommonFlags, fmt: OutputFormat): Promise<void> {
     m.close();
   }
   const names = await namesFor(t);
-  const rows = list.map((e) => ({ ...e, ifname: names.link(e.ifindex)?.name ?? null, pod: names.podLabel(e.ip) ?? null }));
+  const limits = await readLimits(t.pinDir);
+  const rows = list.map((e) => {
+    const l = limits.get(e.ip);
+    return {
+      ...e,
+      ifname: names.link(e.ifindex)?.name ?? null,
+      pod: names.podLabel(e.ip) ?? null,
+      egressLimit: l?.egress ?? null,
+      ingressLimit: l?.ingress ?? null,
+    };
+  });
   if (fmt === 'json') return out(toJson({ pinDir: t.pinDir, ...(t.node ? { node: t.node } : {}), endpoints: rows }));
-  out(`# endpoints of ${header(t)}: ${rows.length}`);
+  out(`# endpoints of ${header(t)}: ${rows.length} (limits: rate/burst in bit/s and bits, enforced in the datapath)`);
   out(
     renderTable(
-      ['IP', 'IFINDEX', 'VETH', 'POD MAC', 'HOST MAC', 'ID', 'POD'],
-      rows.map((e) => [e.ip, e.ifindex, e.ifname, e.podMac, e.hostMac, e.endpointId, e.pod]),
+      ['IP', 'IFINDEX', 'VETH', 'POD MAC', 'HOST MAC', 'ID', 'EGRESS LIMIT', 'INGRESS LIMIT', 'POD'],
+      rows.map((e) => [e.ip, e.ifindex, e.ifname, e.podMac, e.hostMac, e.endpointId, fmtLimit(e.egressLimit), fmtLimit(e.ingressLimit), e.pod]),
     ),
   );
+}
+
+/** Bandwidth limits by pod IP; empty for a datapath without the bw map (an older load). */
+async function readLimits(pinDir: string): Promise<Map<string, import('../maps/bandwidth.js').BandwidthLimits>> {
+  const { existsSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { pinPaths } = await import('../loader/pins.js');
+  if (!existsSync(join(pinPaths(pinDir).mapsDir, 'bw'))) return new Map();
+  const { openBandwidth } = await import('../maps/bandwidth.js');
+  const m = openBandwidth(pinDir);
+  try {
+    return new Map(m.list().map((l) => [l.ip, l]));
+  } finally {
+    m.close();
+  }
+}
+
+/** "10M/1.05M": rate and burst with SI suffixes; "-" when unlimited. */
+function fmtLimit(l: { rateBps: number; burstBits: number } | null): string {
+  if (!l) return '-';
+  const si = (n: number): string => {
+    for (const [d, s] of [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'k']] as const) if (n >= d) return `${+(n / d).toFixed(2)}${s}`;
+    return String(n);
+  };
+  return `${si(l.rateBps)}/${si(l.burstBits)}`;
 }
 
 async function routes(f: CommonFlags, fmt: OutputFormat): Promise<void> {

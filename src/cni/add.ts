@@ -6,7 +6,9 @@ import { IpamStore, type AttachmentKey } from '../ipam/store.js';
 import type { NetConf } from './config.js';
 import { attachFromPod } from '../loader/attach.js';
 import { isDatapathLoaded, notLoadedMessage } from './datapath.js';
-import { removeEndpoint, writeEndpoint } from './endpoint.js';
+import { removeBandwidth, removeEndpoint, writeBandwidth, writeEndpoint } from './endpoint.js';
+import { endpointFlags, limitsFromPlan, planFromConfig } from '../maps/bandwidth.js';
+import { installShapers } from './shaper.js';
 import type { CniEnv } from './env.js';
 import { faultPoint } from './fault.js';
 import { hostVethName, randomMac } from './names.js';
@@ -75,15 +77,24 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<CniResult> {
     // side, but wait for all before rolling back so nothing is still running while we undo.
     // Publishing the endpoint before the pod side is up is harmless: packets redirected to a
     // pod without its address yet are dropped by the pod's stack, as before ADD.
-    const endpoint = { ip: record.ip, ifindex: created.hostIfindex, podMac: spec.podMac, hostMac: spec.hostMac, flags: 0, endpointId: record.endpointId };
+    // runtimeConfig.bandwidth: the limits go into the bw map before the endpoint's flags point there
+    const plan = conf.bandwidth ? planFromConfig(conf.bandwidth, conf.mtu) : undefined;
+    const limits = plan ? limitsFromPlan(record.ip, plan) : undefined;
+    const flags = endpointFlags(limits);
+    const endpoint = { ip: record.ip, ifindex: created.hostIfindex, podMac: spec.podMac, hostMac: spec.hostMac, flags, endpointId: record.endpointId };
     // Undo order (reversed below): endpoint, then the link pins (a pin keeps its tcx link alive
     // after the veth is gone, so deleting the veth alone would leak it), then the veth.
     undo.push(() => removeHostLinkPins(host, conf.pinDir));
+    undo.push(() => removeBandwidth(conf.pinDir, record.ip));
     undo.push(() => removeEndpoint(conf.pinDir, record.ip));
     const settled = await Promise.allSettled([
-      configurePod(spec).then(() => faultPoint('pod')),
+      configurePod(spec)
+        .then(() => (plan ? installShapers(env.netns, env.ifname, plan) : undefined))
+        .then(() => faultPoint('pod')),
       attachFromPod(host, conf.pinDir).then(() => faultPoint('attach')),
-      writeEndpoint(conf.pinDir, endpoint).then(() => faultPoint('endpoint')),
+      (limits ? writeBandwidth(conf.pinDir, limits) : Promise.resolve())
+        .then(() => writeEndpoint(conf.pinDir, endpoint))
+        .then(() => faultPoint('endpoint')),
     ]);
     for (const s of settled) if (s.status === 'rejected') throw s.reason;
     await faultPoint('wired');

@@ -9,6 +9,7 @@ import { PodwireError } from '../errors/index.js';
 import { cidrContains, parseIpv4Cidr, type Ipv4Cidr } from '../ipam/cidr.js';
 import type { AttachmentKey } from '../ipam/store.js';
 import { DEFAULT_PIN_DIR } from '../loader/pins.js';
+import type { BandwidthConfig } from '../maps/bandwidth.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/podwire';
 export const DEFAULT_MTU = 1500;
@@ -29,6 +30,40 @@ export interface NetConf {
   prevResult?: unknown;
   /** GC only: attachments that must survive. */
   validAttachments?: AttachmentKey[];
+  /** runtimeConfig.bandwidth (capability "bandwidth"), when a limit is set either way. */
+  bandwidth?: BandwidthConfig;
+}
+
+/** Largest rate we take: kubelet's annotation limit is 1P bit/s (the bucket math is u64 ns). */
+export const MAX_RATE = 1e15;
+
+/** runtimeConfig.bandwidth: {ingressRate, ingressBurst, egressRate, egressBurst}, rates in bit/s and
+ * bursts in bits (CNI conventions), every key optional (absent = 0). undefined when no rate is set. */
+function parseBandwidth(v: unknown): BandwidthConfig | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v)) {
+    throw invalid(`runtimeConfig.bandwidth ${JSON.stringify(v)} must be an object such as {"egressRate": 10000000, "egressBurst": 4294967295}`);
+  }
+  const o = v as Record<string, unknown>;
+  const num = (k: keyof BandwidthConfig, max: number): number => {
+    const x = o[k];
+    if (x === undefined || x === null) return 0;
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < 0 || x > max) {
+      throw invalid(`runtimeConfig.bandwidth.${k} ${JSON.stringify(x)} must be an integer from 0 to ${max} (${k.endsWith('Rate') ? 'bit/s, 0 = no limit' : 'bits, 4294967295 or 0 = podwire picks rate x 10 ms'})`);
+    }
+    return x;
+  };
+  const c: BandwidthConfig = {
+    ingressRate: num('ingressRate', MAX_RATE),
+    ingressBurst: num('ingressBurst', Number.MAX_SAFE_INTEGER),
+    egressRate: num('egressRate', MAX_RATE),
+    egressBurst: num('egressBurst', Number.MAX_SAFE_INTEGER),
+  };
+  for (const d of ['ingress', 'egress'] as const) {
+    const rate = c[`${d}Rate`];
+    if (rate > 0 && rate < 1000) throw invalid(`runtimeConfig.bandwidth.${d}Rate ${rate} is below 1000 bit/s (kubelet's minimum, 1k); use 1000 or more, or 0 for no limit`);
+  }
+  return c.ingressRate > 0 || c.egressRate > 0 ? c : undefined;
 }
 
 const OWN_KEYS = ['podCIDR', 'pinDir', 'stateDir', 'mtu'] as const;
@@ -195,6 +230,11 @@ export function parseNetConf(raw: Record<string, unknown>, command: string): Net
     mtu,
   };
   if (raw['prevResult'] !== undefined && raw['prevResult'] !== null) conf.prevResult = raw['prevResult'];
+  const rc = raw['runtimeConfig'];
+  if (command === 'ADD' && rc && typeof rc === 'object') {
+    const bw = parseBandwidth((rc as Record<string, unknown>)['bandwidth']);
+    if (bw) conf.bandwidth = bw;
+  }
   if (command === 'GC') conf.validAttachments = parseValidAttachments(raw['cni.dev/valid-attachments']);
   return conf;
 }

@@ -5,7 +5,7 @@
 // at it.
 import { IpamStore } from '../ipam/store.js';
 import type { NetConf } from './config.js';
-import { removeEndpoint } from './endpoint.js';
+import { removeBandwidth, removeEndpoint } from './endpoint.js';
 import type { CniEnv } from './env.js';
 import { hostVethName } from './names.js';
 import { removeHostLinkPins } from './pins.js';
@@ -23,7 +23,7 @@ export async function cmdDel(env: CniEnv, conf: NetConf): Promise<void> {
   // kernel); whichever lands first, packets for the pod are dropped, never misdelivered,
   // because the address is still reserved until the release below.
   const settled = await Promise.allSettled([
-    record ? removeEndpoint(conf.pinDir, record.ip) : undefined,
+    record ? removeEndpoint(conf.pinDir, record.ip).then(() => removeBandwidth(conf.pinDir, record.ip)) : undefined,
     linkNames().has(host) ? deleteLinks([host]) : undefined,
   ]);
   for (const s of settled) if (s.status === 'rejected') throw s.reason;

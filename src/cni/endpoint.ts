@@ -5,7 +5,9 @@
 // datapath's BTF), so nothing about the layout is restated here. CHECK and GC, which are not
 // per-pod hot paths, read the map through src/maps like every other tool.
 import { encodeEndpoint, encodeEndpointKey, type Endpoint } from '../maps/codec.js';
+import { encodeBandwidth, type BandwidthLimits } from '../maps/bandwidth.js';
 import { pinPaths } from '../loader/pins.js';
+import { join } from 'node:path';
 import { PodwireError } from '../errors/index.js';
 import { BPFTOOL } from '../build/toolchain.mjs';
 import { run } from '../exec/run.js';
@@ -30,4 +32,23 @@ export async function removeEndpoint(pinDir: string, ip: string): Promise<void> 
   if (r.exitCode === 0) return;
   if (/No such file or directory|not found/i.test(r.stderr)) return;
   throw new PodwireError('IO_FAILED', `removing endpoint ${ip} from ${map} failed: ${r.stderr.trim() || `bpftool exit ${r.exitCode}`}`);
+}
+
+/** The pod's bandwidth limits (bw map); written before the endpoint whose flags point at them. */
+export async function writeBandwidth(pinDir: string, l: BandwidthLimits): Promise<void> {
+  const map = join(pinPaths(pinDir).mapsDir, 'bw');
+  const args = ['map', 'update', 'pinned', map, 'key', 'hex', ...hex(encodeEndpointKey(l.ip)), 'value', 'hex', ...hex(encodeBandwidth(l)), 'any'];
+  const r = await run(BPFTOOL, args, { reject: false });
+  if (r.exitCode !== 0) {
+    throw new PodwireError('IO_FAILED', `writing bandwidth limits of ${l.ip} to ${map} failed: ${r.stderr.trim() || `bpftool exit ${r.exitCode}`}`);
+  }
+}
+
+/** Remove a pod's limits; absent entries and an absent map are success. */
+export async function removeBandwidth(pinDir: string, ip: string): Promise<void> {
+  const map = join(pinPaths(pinDir).mapsDir, 'bw');
+  const r = await run(BPFTOOL, ['map', 'delete', 'pinned', map, 'key', 'hex', ...hex(encodeEndpointKey(ip))], { reject: false });
+  if (r.exitCode === 0) return;
+  if (/No such file or directory|not found/i.test(r.stderr)) return;
+  throw new PodwireError('IO_FAILED', `removing bandwidth limits of ${ip} from ${map} failed: ${r.stderr.trim() || `bpftool exit ${r.exitCode}`}`);
 }

@@ -5,6 +5,7 @@
 // concurrent ADD makes its record first; anything in the earlier snapshots that belongs to a
 // live ADD therefore has its record in the later one and is not mistaken for debris.
 // Like DEL, GC keeps going after a failure and reports all failures at the end.
+import { removeBandwidth } from './endpoint.js';
 import { PodwireError, isPodwireError } from '../errors/index.js';
 import { cidrContains, parseIpv4 } from '../ipam/cidr.js';
 import { attachmentId, IpamStore, type AttachmentKey } from '../ipam/store.js';
@@ -55,6 +56,7 @@ export async function cmdGc(conf: NetConf): Promise<void> {
     for (const ip of dropIps) {
       try {
         eps?.delete(ip);
+        if (eps) await removeBandwidth(conf.pinDir, ip); // its limits (bw map) go with it
       } catch (e) {
         failures.push(`endpoint ${ip}: ${(e as Error).message}`);
       }

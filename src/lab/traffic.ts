@@ -133,3 +133,43 @@ export async function iperfTcp(serverNetns: string, serverIp: string, clientNetn
     await server;
   }
 }
+
+export interface IperfUdpResult {
+  /** What the receiver got, bit/s. */
+  receivedBps: number;
+  /** What the sender offered, bit/s. */
+  sentBps: number;
+  lostPercent: number;
+}
+
+/** A UDP flood at offeredBps from clientNetns to serverIp (iperf3 -u), measured at the receiver. */
+export async function iperfUdp(
+  serverNetns: string,
+  serverIp: string,
+  clientNetns: string,
+  opts: { seconds?: number; port?: number; offeredBps: number; length?: number },
+): Promise<IperfUdpResult> {
+  const port = opts.port ?? 5201;
+  const seconds = opts.seconds ?? 2;
+  const server = execa('nsenter', [`--net=${serverNetns}`, '--', 'iperf3', '-s', '-1', '-B', serverIp, '-p', String(port)], { reject: false });
+  try {
+    await waitListening(serverNetns, port);
+    const args = ['-c', serverIp, '-p', String(port), '-u', '-b', String(opts.offeredBps), '-l', String(opts.length ?? 1400), '-t', String(seconds), '-J'];
+    const r = await run('iperf3', args, { netns: clientNetns, reject: false, timeoutMs: (seconds + 15) * 1000 });
+    type Sum = { bits_per_second: number; lost_percent?: number; bytes?: number; seconds?: number };
+    let j: { error?: string; end?: { sum?: Sum; sum_sent?: Sum; sum_received?: Sum } } = {};
+    try {
+      j = JSON.parse(r.stdout) as typeof j;
+    } catch {
+      // reported below
+    }
+    const rx = j.end?.sum_received ?? j.end?.sum;
+    if (r.exitCode !== 0 || rx === undefined) {
+      throw new Error(`iperf3 -u to ${serverIp}:${port} failed: ${j.error ?? (r.stderr || r.stdout).slice(0, 500)}`);
+    }
+    return { receivedBps: rx.bits_per_second, sentBps: j.end?.sum_sent?.bits_per_second ?? rx.bits_per_second, lostPercent: j.end?.sum?.lost_percent ?? rx.lost_percent ?? 0 };
+  } finally {
+    server.kill('SIGTERM');
+    await server;
+  }
+}

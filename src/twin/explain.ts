@@ -47,6 +47,8 @@ const REASON_WORDS: Record<string, string> = {
   PASS_STACK_FRAGMENT: 'via stack: an IPv4 fragment, which the stack reassembles before judging',
   PASS_STACK_IP_OPTIONS: 'via stack: IPv4 options, which the stack processes',
   DROP_IPV6: 'IPv6 from a pod (the pod network is IPv4-only)',
+  DROP_BW_EGRESS: "over the sending pod's egress bandwidth limit (its token bucket in the bw map is more than its burst behind)",
+  DROP_BW_INGRESS: "over the receiving pod's ingress bandwidth limit (its token bucket in the bw map is more than its burst behind)",
   FWD_REPLY_TO_NODE: "reply to an address that reached the pod straight from another node: routed back past this node's stack, which never saw the request",
   POLICY_DENIED_INGRESS: 'NetworkPolicy: the destination pod is isolated for ingress and no rule admits this peer and port',
   POLICY_DENIED_EGRESS: 'NetworkPolicy: the source pod is isolated for egress and no rule admits this peer and port',
@@ -315,6 +317,28 @@ function describeVerdict(run: TwinRun, names: NodeNames, fibNote: string | undef
   return steps;
 }
 
+const EP_FLAGS = enums.pw_ep_flag.values;
+
+/** The bandwidth step the program runs after the decision (bpf/lib/bandwidth.h). It needs the
+ * clock and the bucket's state at that instant, which a trace does not have: say what is charged
+ * and what would happen, not whether this packet fits. */
+function describeLimits(run: TwinRun): TraceStep[] {
+  const limits = Number(run.verdict['limits'] ?? 0);
+  if (!limits) return [];
+  const parts: string[] = [];
+  if (limits & EP_FLAGS.EGRESS) parts.push(`the sender ${String(run.pkt['saddr'])}'s egress bucket (over its burst: drop, reason DROP_BW_EGRESS)`);
+  if (limits & EP_FLAGS.INGRESS) parts.push(`the receiver ${String(run.pkt['daddr'])}'s ingress bucket (over its burst: drop, reason DROP_BW_INGRESS)`);
+  return [
+    {
+      kind: 'check',
+      text:
+        `bandwidth limit: the program then charges ${parts.join(' and ')} in the bw map; ` +
+        "the trace has no clock or bucket state, so it cannot tell whether this packet fits (the pod's own shapers normally keep it within the limit; see `podwire endpoints`)",
+      data: { limits, egress: Boolean(limits & EP_FLAGS.EGRESS), ingress: Boolean(limits & EP_FLAGS.INGRESS) },
+    },
+  ];
+}
+
 export interface Explanation {
   steps: TraceStep[];
   /** The verdict line. */
@@ -348,5 +372,6 @@ export function explain(
   steps.push(...describePolicy(run, names, opts.policy));
   const verdict = describeVerdict(run, names, opts.fibNote);
   steps.push(...verdict);
+  steps.push(...describeLimits(run));
   return { steps, summary: verdict[verdict.length - 1]!.text };
 }

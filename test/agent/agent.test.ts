@@ -90,7 +90,7 @@ describe('podwire agent against the lab API server', () => {
       cniVersion: '1.0.0', // the newest version Debian's portmap (1.1.1) shares with podwire
       name: 'podwire',
       plugins: [
-        { type: 'podwire', podCIDR, pinDir: node.pinDir, stateDir: node.stateDir, mtu: 1500, agentSocket: join(cluster.dir, 'node-a', 'cni.sock') },
+        { type: 'podwire', capabilities: { bandwidth: true }, podCIDR, pinDir: node.pinDir, stateDir: node.stateDir, mtu: 1500, agentSocket: join(cluster.dir, 'node-a', 'cni.sock') },
         { type: 'portmap', capabilities: { portMappings: true } },
       ],
     });

@@ -12,12 +12,12 @@ const input = { podCIDR: '10.244.1.0/24', pinDir: '/sys/fs/bpf/p', stateDir: '/v
 
 describe('conflist', () => {
 
-  it('renders podwire first and portmap chained, with cniVersion 1.1.0', () => {
+  it('renders podwire first, declaring the bandwidth capability itself (no bandwidth plugin chained), and portmap chained, with cniVersion 1.1.0', () => {
     expect(JSON.parse(renderConflist(input))).toEqual({
       cniVersion: '1.1.0',
       name: 'podwire',
       plugins: [
-        { type: 'podwire', podCIDR: '10.244.1.0/24', pinDir: '/sys/fs/bpf/p', stateDir: '/var/lib/p', mtu: 1450 },
+        { type: 'podwire', capabilities: { bandwidth: true }, podCIDR: '10.244.1.0/24', pinDir: '/sys/fs/bpf/p', stateDir: '/var/lib/p', mtu: 1450 },
         { type: 'portmap', capabilities: { portMappings: true } },
       ],
     });

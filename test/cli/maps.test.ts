@@ -8,6 +8,7 @@ import { podwireBin } from '../../src/assets/index.js';
 import { run } from '../../src/exec/run.js';
 import { pinPaths } from '../../src/loader/index.js';
 import { decodeSnapshot } from '../../src/maps/snapshot.js';
+import { limitsFromPlan, openBandwidth, planFromConfig } from '../../src/maps/bandwidth.js';
 import { buildFrame } from '../../src/twin/index.js';
 import { testRun } from '../bpf/packets.js';
 import { createCliNode, type CliNode } from './fixture.js';
@@ -31,6 +32,13 @@ beforeAll(async () => {
   // traffic for the counters: 3 forwards A->B and 2 spoofed sources, through the real program
   const fwd = buildFrame({ src: n().podA.ip, dst: n().podB.ip, srcMac: n().podA.podMac, dstMac: n().podA.hostMac });
   const spoof = buildFrame({ src: '10.244.0.200', dst: n().podB.ip, srcMac: n().podA.podMac, dstMac: n().podA.hostMac });
+  // pod A is limited to 10M each way (as CNI ADD writes it from runtimeConfig.bandwidth)
+  const bw = openBandwidth(n().pinDir);
+  try {
+    bw.set(limitsFromPlan(n().podA.ip, planFromConfig({ egressRate: 10_000_000, egressBurst: 4294967295, ingressRate: 10_000_000, ingressBurst: 4294967295 }, 1500)));
+  } finally {
+    bw.close();
+  }
   for (const f of [fwd, fwd, fwd, spoof, spoof]) await testRun(pinPaths(n().pinDir).progs.fromPod, f, { ifindex: n().podA.ifindex, netns: n().ns.path });
 });
 
@@ -45,6 +53,7 @@ describe('podwire maps / endpoints / routes / counters', () => {
     const maps = out['maps'] as Array<Record<string, unknown>>;
     const pick = (m: Record<string, unknown>) => [m['name'], m['type'], m['keySize'], m['valueSize'], m['entries'], m['maxEntries'], m['layout']];
     expect(maps.map(pick)).toEqual([
+      ['bw', 'hash', 20, 72, 1, 65536, 'ok'],
       ['counters', 'percpu_array', 4, 16, 128, 128, 'ok'],
       ['ct', 'lru_hash', 16, 32, 0, 131072, 'ok'],
       ['endpoints', 'hash', 20, 24, 2, 65536, 'ok'],
@@ -68,21 +77,33 @@ describe('podwire maps / endpoints / routes / counters', () => {
     expect(text.find((l) => l.startsWith('endpoints'))).toMatch(/^endpoints\s+hash\s+20\s+24\s+2\s+65536\s+\d+\s+ok$/);
   });
 
-  it('endpoints (--node via the lab state file): IPs, veths by name, MACs, pod names from the IPAM records', async () => {
+  it('endpoints (--node via the lab state file): IPs, veths by name, MACs, bandwidth limits, pod names from the IPAM records', async () => {
     const out = await json(['endpoints', '--node', n().nodeName, '--lab-state', n().labState]);
     expect(out['node']).toBe(n().nodeName);
+    const plan = planFromConfig({ egressRate: 10_000_000, egressBurst: 4294967295, ingressRate: 10_000_000, ingressBurst: 4294967295 }, 1500);
     expect(out['endpoints']).toEqual(
       [
-        { ...n().podA, ifname: 'hA', pod: 'default/web-a' },
-        { ...n().podB, ifname: 'hB', pod: 'shop/cart-0' },
+        {
+          ...n().podA,
+          ifname: 'hA',
+          pod: 'default/web-a',
+          egressLimit: { rateBps: 10_000_000, burstBits: plan.egress!.policerBurstBits },
+          ingressLimit: { rateBps: 10_000_000, burstBits: plan.ingress!.policerBurstBits },
+        },
+        { ...n().podB, ifname: 'hB', pod: 'shop/cart-0', egressLimit: null, ingressLimit: null },
       ].sort((a, b) => a.ip.localeCompare(b.ip, 'en', { numeric: true })),
     );
     // the same through $PODWIRE_LAB_STATE, as a table
     const r = await n().cli(['endpoints', '--node', n().nodeName], { PODWIRE_LAB_STATE: n().labState });
     expect(r.exitCode).toBe(0);
     const rowA = r.stdout.split('\n').find((l) => l.startsWith(`${n().podA.ip} `));
-    expect(rowA?.split(/\s+/)).toEqual([n().podA.ip, String(n().podA.ifindex), 'hA', n().podA.podMac, n().podA.hostMac, '10', 'default/web-a']);
-    expect(r.stdout).toMatch(/^# endpoints of node node-\w+, pin dir \/sys\/fs\/bpf\/pwcli-\w+: 2$/m);
+    const si = (b: number) => `${+(b / 1e6).toFixed(2)}M`;
+    const lim = `10M/${si(plan.egress!.policerBurstBits)}`;
+    const limIn = `10M/${si(plan.ingress!.policerBurstBits)}`;
+    expect(rowA?.split(/\s+/)).toEqual([n().podA.ip, String(n().podA.ifindex), 'hA', n().podA.podMac, n().podA.hostMac, '10', lim, limIn, 'default/web-a']);
+    const rowB = r.stdout.split('\n').find((l) => l.startsWith(`${n().podB.ip} `));
+    expect(rowB?.split(/\s+/).slice(6, 8)).toEqual(['-', '-']);
+    expect(r.stdout).toMatch(/^# endpoints of node node-\w+, pin dir \/sys\/fs\/bpf\/pwcli-\w+: 2 \(limits: /m);
   });
 
   it('routes: pod CIDRs with kind and node IP, and the node config', async () => {
@@ -116,7 +137,7 @@ describe('podwire maps / endpoints / routes / counters', () => {
     const file = `${n().stateDir}/snap.mpk`;
     const r = await n().cli(['maps', 'dump', '--format', 'msgpack', '--node', n().nodeName, '--lab-state', n().labState, '--out', file]);
     expect(r.exitCode).toBe(0);
-    expect(r.stderr).toMatch(new RegExp(`^wrote .*snap\\.mpk: ${ALL_MAPS.length} maps, 137 entries, \\d+ bytes$`, 'm'));
+    expect(r.stderr).toMatch(new RegExp(`^wrote .*snap\\.mpk: ${ALL_MAPS.length} maps, 138 entries, \\d+ bytes$`, 'm'));
     const snap = await decodeSnapshot(await readFile(file));
     expect(Object.keys(snap.maps).sort()).toEqual(ALL_MAPS);
     expect(snap.maps['monitor_events']!.entries).toHaveLength(0); // a ring buffer has no entries to dump

@@ -153,4 +153,33 @@ describe('chained after podwire', () => {
     expect(existsSync(linkPin(h.pinDir, host))).toBe(false);
     expect(h.records()).toEqual([]);
   }, 60_000);
+
+  it('bandwidth chained after podwire when both get runtimeConfig.bandwidth: no error either way, and the pod-to-pod limit holds (podwire)', async () => {
+    const [a, b] = [await h.pod(), await h.pod()];
+    const [ida, idb] = [containerId(), containerId()];
+    const RATE = 8_000_000;
+    const runtimeConfig = { bandwidth: { ingressRate: RATE, ingressBurst: 4294967295, egressRate: RATE, egressBurst: 4294967295 } };
+    const addA = await h.cni('ADD', { containerId: ida, netns: a.path, cniVersion: '1.0.0', extra: { runtimeConfig } });
+    const addB = await h.cni('ADD', { containerId: idb, netns: b.path, cniVersion: '1.0.0' });
+    expect(addA.exitCode, addA.stdout).toBe(0);
+    expect(addB.exitCode, addB.stdout).toBe(0);
+    const ipB = ((addB.json as Json)['ips'][0].address as string).replace('/32', '');
+    const bwConf = chained('bandwidth', '1.0.0', addA.json, { capabilities: { bandwidth: true } }, runtimeConfig);
+    const bw = await plugin('bandwidth', 'ADD', ida, a, bwConf);
+    expect(bw.exitCode, bw.stdout + bw.stderr).toBe(0);
+    // podwire's shapers are in the pod, the plugin's on the host veth: both present
+    expect((await a.exec('tc', ['qdisc', 'show', 'dev', 'eth0'])).stdout).toContain('htb');
+    const host = (addA.json as Json)['interfaces'][0].name as string;
+    expect((await h.node.exec('tc', ['qdisc', 'show', 'dev', host])).stdout).toContain('tbf');
+    const check = await h.cni('CHECK', { containerId: ida, netns: a.path, cniVersion: '1.0.0', extra: { prevResult: bw.json } });
+    expect(check.exitCode, check.stdout).toBe(0);
+    // pod → pod (redirect_peer, past the plugin's qdiscs) is limited by podwire now
+    const podToPod = await iperfTcp(b.path, ipB, a.path, { seconds: 3, port: 5311 });
+    console.log(`bandwidth chained + podwire limits at ${RATE / 1e6} Mbit/s: pod→pod ${(podToPod.gbps * 1000).toFixed(2)} Mbit/s`);
+    expect(podToPod.gbps * 1e9).toBeLessThan(RATE * 1.1);
+    expect((await plugin('bandwidth', 'DEL', ida, a, bwConf)).exitCode).toBe(0);
+    expect((await h.cni('DEL', { containerId: ida, netns: a.path, cniVersion: '1.0.0', extra: { prevResult: bw.json, runtimeConfig } })).exitCode).toBe(0);
+    expect((await h.cni('DEL', { containerId: idb, netns: b.path, cniVersion: '1.0.0' })).exitCode).toBe(0);
+    expect(h.records()).toEqual([]);
+  }, 60_000);
 });

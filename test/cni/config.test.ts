@@ -8,6 +8,7 @@ import { toCniError } from '../../src/cni/errors.js';
 import { mergeResults, readResult, shapeResult, type CniResult } from '../../src/cni/result.js';
 import { requestVersion } from '../../src/cni/version.js';
 import { hostVethName } from '../../src/cni/names.js';
+import { GSO_MAX_BYTES, shapePlan, planFromConfig, endpointFlags, limitsFromPlan } from '../../src/maps/bandwidth.js';
 
 function thrown(f: () => unknown): PodwireError {
   try {
@@ -25,6 +26,34 @@ describe('network config', () => {
   it('applies defaults and accepts the standard keys', () => {
     const c = parseNetConf({ ...base, capabilities: { portMappings: true }, runtimeConfig: {}, args: {}, dns: {}, futureKey: 1 }, 'ADD');
     expect(c).toMatchObject({ pinDir: '/sys/fs/bpf/podwire', stateDir: '/var/lib/podwire', mtu: 1500, podCIDR: { text: '10.244.1.0/24', prefix: 24 } });
+  });
+
+  it('runtimeConfig.bandwidth: rates and bursts as CNI defines them, absent or zero rates mean no limit, bad values name the key', () => {
+    const bw = (bandwidth: unknown) => parseNetConf({ ...base, runtimeConfig: { bandwidth } }, 'ADD').bandwidth;
+    expect(bw({ egressRate: 10_000_000, egressBurst: 4294967295 })).toEqual({ ingressRate: 0, ingressBurst: 0, egressRate: 10_000_000, egressBurst: 4294967295 });
+    expect(bw({ ingressRate: 0, egressRate: 0 })).toBeUndefined();
+    expect(bw(undefined)).toBeUndefined();
+    expect(parseNetConf({ ...base, runtimeConfig: { bandwidth: { egressRate: 5000 } } }, 'DEL').bandwidth).toBeUndefined(); // only ADD applies limits
+    expect(thrown(() => bw({ egressRate: -1 })).message).toBe('runtimeConfig.bandwidth.egressRate -1 must be an integer from 0 to 1000000000000000 (bit/s, 0 = no limit)');
+    expect(thrown(() => bw({ ingressRate: 10, ingressBurst: 0 })).message).toMatch(/ingressRate 10 is below 1000 bit\/s/);
+    expect(thrown(() => bw({ ingressBurst: 'big' })).message).toMatch(/ingressBurst "big" must be an integer .*4294967295 or 0 = podwire picks/);
+    expect(thrown(() => bw([1])).code).toBe('CONFIG_INVALID');
+  });
+
+  it('bandwidth plan: containerd\'s unset burst (2^32-1) and 0 pick 10 ms, an explicit burst is kept, the policer covers burst + queue + 2 GSO packets', () => {
+    const unset = shapePlan(10_000_000, 4294967295, 1500);
+    expect(unset).toEqual(shapePlan(10_000_000, 0, 1500));
+    expect(unset.shaperBurstBytes).toBe(16 * 1500); // 10 ms at 10M is 12,500 bytes: the 16-packet floor wins
+    expect(shapePlan(1e9, 4294967295, 1500).shaperBurstBytes).toBe(1_250_000); // 10 ms at 1G
+    expect(shapePlan(10_000_000, 8_000_000, 1500).shaperBurstBytes).toBe(1_000_000); // explicit: 8 Mbit = 1 MB
+    expect(unset.shaperQueueBytes).toBe(8 * GSO_MAX_BYTES + 16 * 1500);
+    expect(unset.policerBurstBits).toBe((unset.shaperBurstBytes + unset.shaperQueueBytes + 2 * GSO_MAX_BYTES) * 8);
+    const plan = planFromConfig({ ingressRate: 0, ingressBurst: 0, egressRate: 10_000_000, egressBurst: 4294967295 }, 1500);
+    expect(plan.ingress).toBeUndefined();
+    const l = limitsFromPlan('10.244.1.5', plan);
+    expect(l).toEqual({ ip: '10.244.1.5', egress: { rateBps: 10_000_000, burstBits: unset.policerBurstBits } });
+    expect(endpointFlags(l)).toBe(1);
+    expect(endpointFlags(undefined)).toBe(0);
   });
 
   it('names the key, the value and the fix', () => {

@@ -165,6 +165,31 @@ describe('twin', () => {
     expect(badEx.steps.some((s) => s.text.startsWith('lookup pol_ports[ruleset 7 tcp/'))).toBe(true);
   });
 
+  it('explains the bandwidth step of a limited sender and receiver (it cannot know whether the packet fits), and none for unlimited pods', async () => {
+    const F = enums.pw_ep_flag.values;
+    const la = { ...a, flags: F.EGRESS };
+    const lb = { ...b, flags: F.INGRESS };
+    const snap = snapshot([la, lb]);
+    const twin = await Twin.load(snapshotSource(snap));
+    const names = new NodeNames(snap.links, snap.pods);
+    const f = frameFrom(la, lb.ip);
+    const run = twin.run('from_pod', f, { ifindex: la.ifindex });
+    expect(run.verdict['limits']).toBe(F.EGRESS | F.INGRESS);
+    const ex = explain(run, f, names);
+    const last = ex.steps[ex.steps.length - 1]!;
+    expect(last.kind).toBe('check');
+    expect(last.text).toContain("the sender 10.244.0.2's egress bucket (over its burst: drop, reason DROP_BW_EGRESS)");
+    expect(last.text).toContain("the receiver 10.244.0.3's ingress bucket (over its burst: drop, reason DROP_BW_INGRESS)");
+    expect(last.text).toContain('cannot tell whether this packet fits');
+    expect(ex.summary).toMatch(/^hit endpoint 10\.244\.0\.3 → redirect_peer/);
+    // the limits ride only on verdicts that deliver: a spoofed packet from the limited pod is just dropped
+    const spoof = buildFrame({ src: '10.244.0.99', dst: lb.ip, srcMac: la.podMac, dstMac: la.hostMac });
+    expect(twin.run('from_pod', spoof, { ifindex: la.ifindex }).verdict['limits']).toBe(0);
+    // unlimited pods: no bandwidth step
+    const plain = await Twin.load(snapshotSource(snapshot([a, b])));
+    expect(explain(plain.run('from_pod', frameFrom(a, b.ip), { ifindex: a.ifindex }), f, names).steps.some((s) => s.text.startsWith('bandwidth'))).toBe(false);
+  });
+
   it('refuses map values of the wrong size (a snapshot or map from another build)', async () => {
     const bad: MapSource = { description: 'bad', lookup: () => new Uint8Array(3), close() {} };
     const twin = await Twin.load(bad);

@@ -41,6 +41,23 @@ export const structs = {
       hwtstamp: { offset: 184, size: 8 },
     },
   },
+  pw_bw: {
+    size: 72,
+    fields: {
+      lock: { offset: 0, size: 4 },
+      flags: { offset: 4, size: 4 },
+      dir: { offset: 8, size: 64, count: 2 },
+    },
+  },
+  pw_bw_dir: {
+    size: 32,
+    fields: {
+      rate_bps: { offset: 0, size: 8 },
+      burst_ns: { offset: 8, size: 8 },
+      tat_ns: { offset: 16, size: 8 },
+      pad: { offset: 24, size: 8 },
+    },
+  },
   pw_counter: {
     size: 16,
     fields: {
@@ -292,7 +309,7 @@ export const structs = {
       dmac: { offset: 12, size: 6, count: 6 },
       smac: { offset: 18, size: 6, count: 6 },
       ttl: { offset: 24, size: 1 },
-      pad: { offset: 25, size: 1 },
+      limits: { offset: 25, size: 1 },
       check: { offset: 26, size: 2 },
       nh_addr: { offset: 28, size: 4 },
       tunnel_id: { offset: 32, size: 4 },
@@ -310,6 +327,14 @@ export const structs = {
 
 /** Map definitions from the .maps section (sizes in bytes, per CPU for percpu maps). */
 export const maps = {
+  bw: {
+    type: 'hash',
+    keySize: 20,
+    valueSize: 72,
+    maxEntries: 65536,
+    key: 'pw_endpoint_key',
+    value: 'pw_bw',
+  },
   counters: {
     type: 'percpu_array',
     keySize: 4,
@@ -432,6 +457,10 @@ export const enums = {
     prefix: 'PW_EP_F_',
     values: { INGRESS_ISOLATED: 1, EGRESS_ISOLATED: 2 },
   },
+  pw_ep_flag: {
+    prefix: 'PW_EP_F_BW_',
+    values: { EGRESS: 4, INGRESS: 8 },
+  },
   pw_failsafe_kind: {
     prefix: 'PW_FAILSAFE_',
     values: { NONE: 0, SRC_ADDR: 1, SRC_PORT: 2, DST_PORT: 3 },
@@ -510,7 +539,9 @@ export const enums = {
       POLICY_DENIED_EGRESS: 26,
       DROP_PREFILTER: 27,
       PASS_PREFILTER_FAILSAFE: 28,
-      MAX: 29,
+      DROP_BW_EGRESS: 29,
+      DROP_BW_INGRESS: 30,
+      MAX: 31,
     },
   },
   pw_route_kind: {
