@@ -220,7 +220,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       churn.created += fresh.length;
       alivePods.push(...fresh);
       // Running: the node's kubelet recorded the pod as wired (state file), then the API agrees.
-      // (`kubectl wait --for=condition=Ready` took ~19 s per step against the lab API server.)
+      // (`kubectl wait --for=condition=Ready` took 5-19 s per step until the lab forwarder flushed
+      // watch headers; this wait does not depend on watches at all.)
       ts = Date.now();
       let st = await lab.refresh();
       const readyBy = Date.now() + 90_000;

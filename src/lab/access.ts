@@ -51,6 +51,9 @@ export async function startForwarder(o: { host: string; port: number; socket: st
     delete headers.authorization; // the socket needs none; do not spread the secret further
     const up = request({ socketPath: o.socket, method: req.method, path: req.url, headers }, (ur) => {
       res.writeHead(ur.statusCode ?? 502, ur.headers);
+      // writeHead alone sends nothing until the first body byte: a watch would reach the client
+      // only with its first event, and `kubectl wait` blocked on that for seconds
+      res.flushHeaders();
       ur.pipe(res);
     });
     up.on('error', (e) => {

@@ -92,6 +92,8 @@ export async function tcpProbe(fromNetns: string, ip: string, port: number): Pro
 export interface IperfResult {
   gbps: number;
   retransmits?: number;
+  /** With opts.intervalS: the fewest bytes received in any interval (0: the stream stalled). */
+  minIntervalBytes?: number;
 }
 
 /** Wait until something listens on a TCP port inside a namespace (bounded). */
@@ -106,18 +108,18 @@ export async function waitListening(netns: string, port: number, timeoutMs = 500
 }
 
 /** A bounded iperf3 TCP run from one namespace to another (server is one-shot). */
-export async function iperfTcp(serverNetns: string, serverIp: string, clientNetns: string, opts: { seconds?: number; port?: number } = {}): Promise<IperfResult> {
+export async function iperfTcp(serverNetns: string, serverIp: string, clientNetns: string, opts: { seconds?: number; port?: number; intervalS?: number } = {}): Promise<IperfResult> {
   const port = opts.port ?? 5201;
   const seconds = opts.seconds ?? 2;
   const server = execa('nsenter', [`--net=${serverNetns}`, '--', 'iperf3', '-s', '-1', '-B', serverIp, '-p', String(port)], { reject: false });
   try {
     await waitListening(serverNetns, port);
-    const r = await run('iperf3', ['-c', serverIp, '-p', String(port), '-t', String(seconds), '-J'], {
+    const r = await run('iperf3', ['-c', serverIp, '-p', String(port), '-t', String(seconds), ...(opts.intervalS ? ['-i', String(opts.intervalS)] : []), '-J'], {
       netns: clientNetns,
       reject: false,
       timeoutMs: (seconds + 15) * 1000,
     });
-    let j: { error?: string; end?: { sum_received?: { bits_per_second: number }; sum_sent?: { retransmits?: number } } } = {};
+    let j: { error?: string; intervals?: Array<{ sum: { bytes: number } }>; end?: { sum_received?: { bits_per_second: number }; sum_sent?: { retransmits?: number } } } = {};
     try {
       j = JSON.parse(r.stdout) as typeof j;
     } catch {
@@ -127,7 +129,8 @@ export async function iperfTcp(serverNetns: string, serverIp: string, clientNetn
     if (r.exitCode !== 0 || received === undefined) {
       throw new Error(`iperf3 to ${serverIp}:${port} failed: ${j.error ?? (r.stderr || r.stdout).slice(0, 500)}`);
     }
-    return { gbps: received / 1e9, retransmits: j.end?.sum_sent?.retransmits };
+    const intervals = j.intervals?.map((i) => i.sum.bytes) ?? [];
+    return { gbps: received / 1e9, retransmits: j.end?.sum_sent?.retransmits, ...(opts.intervalS && intervals.length ? { minIntervalBytes: Math.min(...intervals) } : {}) };
   } finally {
     server.kill('SIGTERM');
     await server;

@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LINKED_OBJECT } from '../build/bpf.mjs';
+import { isPodwireError } from '../errors/index.js';
 import { openEndpoints } from '../maps/endpoints.js';
 import { openNodeConfig } from '../maps/node-config.js';
 import { attachFromPodMany, attachProgram, detachAllLinks, detachProgram, linkNames, updateLinks, type NetnsOption } from './attach.js';
@@ -42,7 +43,15 @@ export interface LoadResult {
 /** Host veth names of the endpoints, resolved in the given namespace (missing ones skipped). */
 async function endpointIfnames(pinDir: string, opts: NetnsOption): Promise<string[]> {
   if (!existsSync(pinPaths(pinDir).maps.endpoints)) return [];
-  const eps = openEndpoints(pinDir);
+  let eps;
+  try {
+    eps = openEndpoints(pinDir);
+  } catch (e) {
+    // sources other than this build's (LoadOptions.bpfDir: tests, an old release) have their own
+    // endpoints layout; their veths are attached by whoever wrote those endpoints
+    if (isPodwireError(e, 'MAP_LAYOUT_MISMATCH')) return [];
+    throw e;
+  }
   let ifindexes: number[];
   try {
     ifindexes = [...new Set(eps.list().map((e) => e.ifindex))];

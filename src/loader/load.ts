@@ -78,7 +78,12 @@ function verdict(name: string, have: Shape, want: MapLayout, layouts: ObjectLayo
     }
     return 'same';
   }
-  if (have.type === want.type && (have.keySize !== want.keySize || have.valueSize !== want.valueSize)) return 'migrate';
+  if (have.type !== want.type) return diff;
+  // key/value size: a layout change (a define cannot change a struct). max_entries alone: an
+  // upgrade (no record: a release before records; or an older generation) migrates; with this
+  // generation's record it is a changed define (PW_*_MAX), which stays the operator's decision.
+  if (have.keySize !== want.keySize || have.valueSize !== want.valueSize) return 'migrate';
+  if (!record || record.generation < LAYOUT_GENERATION) return 'migrate';
   return diff;
 }
 
