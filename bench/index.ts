@@ -14,6 +14,7 @@ import { runControlPlane } from './control/index.js';
 import { runForwarding } from './forwarding/index.js';
 import { machineFacts, type Machine } from './machine.js';
 import { parseOptions, type BenchOptions } from './options.js';
+import { runPrefilterBench } from './prefilter/index.js';
 import { runProgCost } from './prog-cost/index.js';
 import { Progress } from './progress.js';
 import { renderMarkdown } from './report/markdown.js';
@@ -21,6 +22,7 @@ import { renderSvg } from './report/svg.js';
 import { renderTable } from './report/table.js';
 import { Collector, type BenchError, type MetricInfo, type Row, type Sample } from './results.js';
 import { runScale } from './scale/index.js';
+import { runPolicyScale } from './policy-scale/index.js';
 
 async function writeAtomic(path: string, text: string): Promise<void> {
   // bench/results/*.tmp is git-ignored: a crashed run never leaves a half-written latest.*
@@ -64,6 +66,15 @@ async function measure(opts: BenchOptions): Promise<RawFile> {
   if (opts.sections.has('scale')) {
     progress.section(`scale simulation: ${opts.scaleNodes.toLocaleString('en')} Nodes, ${opts.scalePods.toLocaleString('en')} Pods`);
     await runScale({ nodes: opts.scaleNodes, pods: opts.scalePods, quick: opts.quick }, col, progress);
+  }
+  if (opts.sections.has('policy-scale')) {
+    progress.section('NetworkPolicy scale: 10,000 policies, 100,000 pods, 1,000 namespaces');
+    await runPolicyScale({ quick: opts.quick }, col, progress);
+  }
+
+  if (opts.sections.has('prefilter')) {
+    progress.section(`prefilter: 64 B flood from a listed source — XDP vs tc vs iptables raw, ${opts.reps} interleaved repetition(s) × ${opts.seconds} s`);
+    await runPrefilterBench({ reps: opts.reps, seconds: opts.seconds }, col, progress);
   }
 
   const load = col.load();
@@ -127,7 +138,12 @@ async function main(argv: string[]): Promise<number> {
 // `__scale-apiserver` is the scale simulation's own API server process (bench/scale), started
 // by the bench itself inside a namespace; not a user-facing mode.
 const argv = process.argv.slice(2);
-const entry = argv[0] === '__scale-apiserver' ? import('./scale/apiserver.js').then((m) => m.scaleApiServer(argv.slice(1))).then(() => 0) : main(argv);
+const entry =
+  argv[0] === '__scale-apiserver'
+    ? import('./scale/apiserver.js').then((m) => m.scaleApiServer(argv.slice(1))).then(() => 0)
+    : argv[0] === '__policy-scale'
+      ? import('./policy-scale/worker.js').then((m) => m.policyScaleWorker(argv.slice(1))).then(() => 0)
+      : main(argv);
 
 entry.then(
   (code) => process.exit(code),

@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { PodwireError } from '../src/errors/index.js';
 import { ALL_TOPOLOGIES, CROSS_NODE, SAME_NODE, type TopologyName } from './forwarding/topology.js';
 
-export type SectionName = 'forwarding' | 'prog-cost' | 'control-plane' | 'scale';
+export type SectionName = 'forwarding' | 'prog-cost' | 'control-plane' | 'scale' | 'prefilter' | 'policy-scale';
 
 export interface BenchOptions {
   quick: boolean;
@@ -25,13 +25,16 @@ export interface BenchOptions {
 }
 
 const GROUPS: Record<string, { sections: SectionName[]; topologies?: readonly TopologyName[] }> = {
-  all: { sections: ['forwarding', 'prog-cost', 'control-plane', 'scale'], topologies: ALL_TOPOLOGIES },
+  all: { sections: ['forwarding', 'prog-cost', 'control-plane', 'scale', 'prefilter', 'policy-scale'], topologies: ALL_TOPOLOGIES },
   forwarding: { sections: ['forwarding'], topologies: ALL_TOPOLOGIES },
   'same-node': { sections: ['forwarding'], topologies: SAME_NODE },
   'cross-node': { sections: ['forwarding'], topologies: CROSS_NODE },
   'prog-cost': { sections: ['prog-cost'] },
   'control-plane': { sections: ['control-plane'] },
   scale: { sections: ['scale'] },
+  // the XDP / tc / iptables drop rows, and unlisted TCP with and without the prefilter attached
+  prefilter: { sections: ['prefilter', 'forwarding'], topologies: ['podwire-native', 'podwire-native-prefilter'] },
+  'policy-scale': { sections: ['policy-scale'] },
 };
 
 function positiveInt(flag: string) {

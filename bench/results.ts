@@ -37,7 +37,7 @@ export interface Sample {
   extra?: Record<string, unknown>;
 }
 
-export type Section = 'forwarding' | 'prog-cost' | 'control-plane' | 'scale';
+export type Section = 'forwarding' | 'prog-cost' | 'control-plane' | 'scale' | 'prefilter';
 
 export interface BenchError {
   section: Section;

@@ -25,11 +25,10 @@
 SEC("tc")
 int to_uplink(struct __sk_buff *skb)
 {
-	const struct pw_pol_state *st = pw_lookup_pol_state();
 	struct pw_pkt pkt;
 	struct pw_verdict v;
 
-	if (!st || st->egress_isolated == 0)
+	if (pw_pol_egress_idle())
 		return TC_ACT_UNSPEC;
 	pw_pull_headers(skb);
 	pw_parse_skb(skb, &pkt);

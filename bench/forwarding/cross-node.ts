@@ -5,6 +5,8 @@
 // two-node labs (src/lab/cluster.ts: API server, one agent per node, pods through CNI).
 import { randomBytes } from 'node:crypto';
 import { Lab } from '../../src/lab/cluster.js';
+import { xdpAttach } from '../../src/loader/xdp.js';
+import { openPrefilter } from '../../src/maps/prefilter.js';
 import { attachToUnderlay, createUnderlay, type Underlay } from '../../src/lab/underlay.js';
 import { createNetns, type Netns } from '../../src/netns/index.js';
 import type { Running, Topology, TopologyName } from './topology.js';
@@ -156,7 +158,25 @@ export const kernelVxlan: Topology = {
   },
 };
 
-function podwireLab(name: TopologyName, mode: 'native' | 'vxlan'): Topology {
+/** podwire-native-prefilter: the XDP prefilter attached (auto: native XDP on the veth uplink) on
+ * every node's uplink with one unrelated CIDR listed, so the measured traffic is all unlisted: what
+ * the prefilter costs traffic it lets through (native XDP on a veth turns off its peer's TSO). */
+async function attachPrefilter(lab: Lab, log: (line: string) => void): Promise<string> {
+  // experiments only: PODWIRE_BENCH_PREFILTER_XDP_MODE=generic measures generic XDP instead
+  const want = process.env['PODWIRE_BENCH_PREFILTER_XDP_MODE'] === 'generic' ? 'generic' : process.env['PODWIRE_BENCH_PREFILTER_XDP_MODE'] === 'native' ? 'native' : 'auto';
+  const modes: string[] = [];
+  for (const n of lab.state.nodes) {
+    const m = openPrefilter(n.pinDir);
+    m.add('203.0.113.0/24');
+    m.close();
+    const s = await xdpAttach(n.uplink, n.pinDir, want, { netns: n.netnsPath });
+    modes.push(`${n.name}:${s.mode}`);
+  }
+  log(`  prefilter attached: ${modes.join(', ')}`);
+  return modes.join(', ');
+}
+
+function podwireLab(name: TopologyName, mode: 'native' | 'vxlan', opts: { prefilter?: boolean } = {}): Topology {
   return {
     name,
     scope: 'cross-node',
@@ -177,10 +197,20 @@ function podwireLab(name: TopologyName, mode: 'native' | 'vxlan'): Topology {
         await lab.down();
         throw new Error(`lab ${lab.state.name} has no pod on node-1 and node-2`);
       }
-      return { client: a.netnsPath, server: b.netnsPath, serverIp: b.ip, describe: `lab ${lab.state.name} (${mode}): ${a.ip}@node-1 → ${b.ip}@node-2`, teardown: () => lab.down() };
+      let extra = '';
+      if (opts.prefilter) {
+        try {
+          extra = `, XDP prefilter ${await attachPrefilter(lab, log)}`;
+        } catch (e) {
+          await lab.down();
+          throw e;
+        }
+      }
+      return { client: a.netnsPath, server: b.netnsPath, serverIp: b.ip, describe: `lab ${lab.state.name} (${mode}): ${a.ip}@node-1 → ${b.ip}@node-2${extra}`, teardown: () => lab.down() };
     },
   };
 }
 
 export const podwireNative = podwireLab('podwire-native', 'native');
 export const podwireVxlan = podwireLab('podwire-vxlan', 'vxlan');
+export const podwireNativePrefilter = podwireLab('podwire-native-prefilter', 'native', { prefilter: true });

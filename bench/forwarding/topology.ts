@@ -13,7 +13,8 @@ export type TopologyName =
   | 'host-gw'
   | 'kernel-vxlan'
   | 'podwire-native'
-  | 'podwire-vxlan';
+  | 'podwire-vxlan'
+  | 'podwire-native-prefilter';
 
 export interface Running extends Endpoints {
   /** Facts worth printing (addresses, MTU, what was wired). */
@@ -30,5 +31,5 @@ export interface Topology {
 }
 
 export const SAME_NODE: readonly TopologyName[] = ['direct', 'bridge', 'routed', 'podwire-same-node', 'podwire-same-node-clusterip'];
-export const CROSS_NODE: readonly TopologyName[] = ['underlay', 'host-gw', 'kernel-vxlan', 'podwire-native', 'podwire-vxlan'];
+export const CROSS_NODE: readonly TopologyName[] = ['underlay', 'host-gw', 'kernel-vxlan', 'podwire-native', 'podwire-vxlan', 'podwire-native-prefilter'];
 export const ALL_TOPOLOGIES: readonly TopologyName[] = [...SAME_NODE, ...CROSS_NODE];

@@ -12,7 +12,10 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bpfSourceDir, packageRoot } from '../../src/assets/index.js';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { bpfSourceDir, monitorHelper, packageRoot } from '../../src/assets/index.js';
+import { monitorTypeBit, readMonitorConfig, readMonitorStats } from '../../src/maps/monitor.js';
 import { run, runJson } from '../../src/exec/run.js';
 import { loadDatapath, pinPaths, unloadDatapath } from '../../src/loader/index.js';
 import { monotonicNs, openConntrack, openEndpoints, openNodeConfig, openRoutes } from '../../src/maps/index.js';
@@ -21,6 +24,7 @@ import { createNetns, uniqueName, type Netns } from '../../src/netns/index.js';
 import { registerCleanup } from '../cleanup.js';
 import type { Progress } from '../progress.js';
 import type { Collector } from '../results.js';
+import { POLICY_DENIED_PORT, writeProgCostPolicy } from './policy.js';
 import { udpFrame } from './packets.js';
 
 const REPEAT = 250;
@@ -35,6 +39,27 @@ interface PathCase {
   expect: number;
   /** node_cfg mode to set before this case. */
   mode?: 'native' | 'vxlan';
+  /** Open the monitor gate for this case: a real pw-monitor draining the ring buffer to /dev/null. */
+  monitor?: { types: number; sample: number; rate: number };
+}
+
+/** Runs pw-monitor (the `podwire monitor` reader) with its output to /dev/null until stop(). */
+async function openGate(pinDir: string, m: NonNullable<PathCase['monitor']>): Promise<{ stop(): Promise<void> }> {
+  const out = openSync('/dev/null', 'w');
+  const child = spawn(monitorHelper(), ['--pin-dir', pinDir, '--types', String(m.types), '--sample', String(m.sample), '--rate', String(m.rate)], { stdio: ['pipe', out, 'inherit'] });
+  closeSync(out);
+  const exited = new Promise<void>((r) => child.on('close', () => r()));
+  const deadline = Date.now() + 10_000;
+  while (readMonitorConfig(pinDir).leaseNs === 0n) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error('prog-cost: pw-monitor did not open the monitor gate');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    async stop() {
+      child.stdin!.end();
+      await exited;
+    },
+  };
 }
 
 async function ifindexOf(ns: Netns, dev: string): Promise<number> {
@@ -43,6 +68,7 @@ async function ifindexOf(ns: Netns, dev: string): Promise<number> {
 }
 
 export async function runProgCost(o: { quick: boolean; bpfDir?: string; baselineBpfDir?: string }, col: Collector, progress: Progress): Promise<void> {
+  col.metricInfo.set('ns_added', { unit: 'ns/pkt', better: 'lower', noRatio: true, describe: `this datapath minus --baseline-bpf-dir on the same frame, batches alternating in one bpftool batch (repeat ${REPEAT}, median of the paired differences)` });
   col.metricInfo.set('ns_per_pkt', { unit: 'ns/pkt', better: 'lower', describe: `BPF_PROG_TEST_RUN duration per run (repeat ${REPEAT}, median over batches)` });
   const batches = o.quick ? 40 : 400;
   const ns = await createNetns('pwbc');
@@ -106,6 +132,17 @@ export async function runProgCost(o: { quick: boolean; bpfDir?: string; baseline
     } finally {
       ct.close();
     }
+    // NetworkPolicy: pod C (same veth as B) is isolated for ingress; A and a remote pod have
+    // established flows to it (bench/prog-cost/policy.ts)
+    const podC = { ip: '10.90.1.4' };
+    const eps = openEndpoints(pinDir);
+    try {
+      eps.set({ ip: podC.ip, ifindex: i2, podMac: podB.mac, hostMac: podA.mac, flags: enums.pw_endpoint_flags.values.INGRESS_ISOLATED, endpointId: 3 });
+    } finally {
+      eps.close();
+    }
+    writeProgCostPolicy(pinDir, { client: podA.ip, server: podC.ip, clientPort: 40000 });
+    writeProgCostPolicy(pinDir, { client: '10.90.2.7', server: podC.ip, clientPort: 40000 });
     if (o.baselineBpfDir) {
       progress.info(`loading the baseline datapath from ${o.baselineBpfDir} into ${basePinDir}`);
       await loadDatapath({ pinDir: basePinDir, netns: ns.path, bpfDir: o.baselineBpfDir });
@@ -129,13 +166,32 @@ export async function runProgCost(o: { quick: boolean; bpfDir?: string; baseline
       { name: 'from_pod:route-vxlan', prog: P.fromPod, frame: fromA('10.90.2.7'), ifindex: i1, expect: R.FWD_REMOTE_VXLAN, mode: 'vxlan' },
       { name: 'from_pod:drop-spoofed', prog: P.fromPod, frame: fromA(podB.ip, '10.90.1.99'), ifindex: i1, expect: R.DROP_SPOOFED_SRC_IP },
       { name: 'from_uplink:hit', prog: P.fromUplink, frame: udpFrame({ dmac: '02:ee:00:00:00:99', smac: '02:00:00:00:00:12', saddr: '10.90.2.7', daddr: podB.ip, ttl: 255 }), ifindex: iu, expect: R.FWD_LOCAL_PEER },
+      // NetworkPolicy: an established flow into an isolated pod (one ct FLOW lookup more than
+      // from_pod:hit), and a flow no rule admits (every packet judged in full, then dropped)
+      { name: 'from_pod:policy-ct-hit', prog: P.fromPod, frame: fromA(podC.ip), ifindex: i1, expect: R.FWD_LOCAL_PEER },
+      { name: 'from_pod:policy-ct-miss', prog: P.fromPod, frame: udpFrame({ dmac: '02:ee:00:00:00:01', smac: podA.mac, saddr: podA.ip, daddr: podC.ip, ttl: 255, dport: POLICY_DENIED_PORT }), ifindex: i1, expect: R.POLICY_DENIED_INGRESS },
+      { name: 'from_uplink:policy-ct-hit', prog: P.fromUplink, frame: udpFrame({ dmac: '02:ee:00:00:00:99', smac: '02:00:00:00:00:12', saddr: '10.90.2.7', daddr: podC.ip, ttl: 255 }), ifindex: iu, expect: R.FWD_LOCAL_PEER },
     ];
+    // `podwire monitor` (bpf/lib/monitor.h): every row above runs with the gate closed (no listener).
+    // With a listener: the gate open but the verdict not asked for (a forward while only drops are
+    // monitored), every forward emitted (trace, sample 1), every drop emitted, and drops over the
+    // per-CPU rate limit (counted, not emitted).
+    const DROP = monitorTypeBit('drop')!;
+    const TRACE = monitorTypeBit('trace')!;
+    const ALL = 0xffffffff;
+    cases.push(
+      { name: 'from_pod:hit/monitor-open', prog: P.fromPod, frame: fromA(podB.ip), ifindex: i1, expect: R.FWD_LOCAL_PEER, monitor: { types: DROP, sample: 0, rate: ALL } },
+      { name: 'from_pod:hit/monitor-trace', prog: P.fromPod, frame: fromA(podB.ip), ifindex: i1, expect: R.FWD_LOCAL_PEER, monitor: { types: DROP | TRACE, sample: 1, rate: ALL } },
+      { name: 'from_pod:drop-spoofed/monitor-open', prog: P.fromPod, frame: fromA(podB.ip, '10.90.1.99'), ifindex: i1, expect: R.DROP_SPOOFED_SRC_IP, monitor: { types: DROP, sample: 0, rate: ALL } },
+      { name: 'from_pod:drop-spoofed/monitor-limited', prog: P.fromPod, frame: fromA(podB.ip, '10.90.1.99'), ifindex: i1, expect: R.DROP_SPOOFED_SRC_IP, monitor: { types: DROP, sample: 0, rate: 1 } },
+    );
     if (o.baselineBpfDir) {
       // the same paths on the baseline datapath, in this run: the difference is what a change costs
       const B = pinPaths(basePinDir).progs;
       cases.push(
         { name: 'baseline/from_pod:hit', prog: B.fromPod, frame: fromA(podB.ip), ifindex: i1, expect: R.FWD_LOCAL_PEER },
         { name: 'baseline/from_pod:miss', prog: B.fromPod, frame: fromA('192.0.2.1'), ifindex: i1, expect: R.PASS_STACK_MISS },
+        { name: 'baseline/from_pod:drop-spoofed', prog: B.fromPod, frame: fromA(podB.ip, '10.90.1.99'), ifindex: i1, expect: R.DROP_SPOOFED_SRC_IP },
         { name: 'baseline/from_uplink:hit', prog: B.fromUplink, frame: udpFrame({ dmac: '02:ee:00:00:00:99', smac: '02:00:00:00:00:12', saddr: '10.90.2.7', daddr: podB.ip, ttl: 255 }), ifindex: iu, expect: R.FWD_LOCAL_PEER },
       );
     }
@@ -151,29 +207,72 @@ export async function runProgCost(o: { quick: boolean; bpfDir?: string; baseline
           m.close();
         }
       }
-      const ctx = Buffer.alloc(skb.size);
-      ctx.writeUInt32LE(c.ifindex, skb.fields.ifindex.offset);
-      if (c.ingressIfindex) ctx.writeUInt32LE(c.ingressIfindex, skb.fields.ingress_ifindex.offset);
-      const f = (n: string) => join(work, `${c.name.replace(/[:/]/g, '_')}.${n}`);
-      await writeFile(f('data'), c.frame);
-      await writeFile(f('ctx'), ctx);
-      // 1) the verdict is the one this path is meant to measure, also after REPEAT runs
-      const ctxOut = f('ctxout');
-      await run('bpftool', ['prog', 'run', 'pinned', c.prog, 'data_in', f('data'), 'ctx_in', f('ctx'), 'ctx_out', ctxOut, 'repeat', String(REPEAT)], { netns: ns.path });
-      const reason = (await readFile(ctxOut)).readUInt32LE(skb.fields.cb.offset);
-      if (c.expect >= 0 && reason !== c.expect) {
-        const name = Object.entries(R).find(([, v]) => v === reason)?.[0] ?? String(reason);
-        throw new Error(`prog-cost ${c.name}: after ${REPEAT} runs the verdict is ${name}, not the path being measured`);
+      const gate = c.monitor ? await openGate(pinDir, c.monitor) : undefined;
+      const mon0 = gate ? readMonitorStats(pinDir) : undefined;
+      try {
+        const ctx = Buffer.alloc(skb.size);
+        ctx.writeUInt32LE(c.ifindex, skb.fields.ifindex.offset);
+        if (c.ingressIfindex) ctx.writeUInt32LE(c.ingressIfindex, skb.fields.ingress_ifindex.offset);
+        const f = (n: string) => join(work, `${c.name.replace(/[:/]/g, '_')}.${n}`);
+        await writeFile(f('data'), c.frame);
+        await writeFile(f('ctx'), ctx);
+        // 1) the verdict is the one this path is meant to measure, also after REPEAT runs
+        const ctxOut = f('ctxout');
+        await run('bpftool', ['prog', 'run', 'pinned', c.prog, 'data_in', f('data'), 'ctx_in', f('ctx'), 'ctx_out', ctxOut, 'repeat', String(REPEAT)], { netns: ns.path });
+        const reason = (await readFile(ctxOut)).readUInt32LE(skb.fields.cb.offset);
+        if (c.expect >= 0 && reason !== c.expect) {
+          const name = Object.entries(R).find(([, v]) => v === reason)?.[0] ?? String(reason);
+          throw new Error(`prog-cost ${c.name}: after ${REPEAT} runs the verdict is ${name}, not the path being measured`);
+        }
+        // 2) the timing: `batches` runs of REPEAT, one bpftool process (bpftool batch)
+        const line = `prog run pinned ${c.prog} data_in ${f('data')} ctx_in ${f('ctx')} repeat ${REPEAT}\n`;
+        await writeFile(f('batch'), line.repeat(batches));
+        const out = await runJson<Array<{ output: { retval: number; duration: number } }>>('bpftool', ['-j', 'batch', 'file', f('batch')], { netns: ns.path, timeoutMs: 120_000 });
+        const durations = out.map((x) => x.output.duration);
+        for (const [i, d] of durations.entries()) col.add({ section: 'prog-cost', topology: c.name, metric: 'ns_per_pkt', unit: 'ns/pkt', value: d, rep: i });
+        col.limits.set(c.name, 'empty');
+        const sorted = [...durations].sort((a, b) => a - b);
+        let events = '';
+        if (mon0) {
+          const m = readMonitorStats(pinDir);
+          events = `; monitor: ${m.emitted - mon0.emitted} events, ${m.lostRate - mon0.lostRate} over the rate limit, ${m.lostFull - mon0.lostFull} ring full`;
+        }
+        progress.step(`${c.name.padEnd(24)} ${sorted[Math.floor(sorted.length / 2)]} ns/pkt (median of ${durations.length} × ${REPEAT} runs${events})`);
+      } finally {
+        await gate?.stop();
       }
-      // 2) the timing: `batches` runs of REPEAT, one bpftool process (bpftool batch)
-      const line = `prog run pinned ${c.prog} data_in ${f('data')} ctx_in ${f('ctx')} repeat ${REPEAT}\n`;
-      await writeFile(f('batch'), line.repeat(batches));
-      const out = await runJson<Array<{ output: { retval: number; duration: number } }>>('bpftool', ['-j', 'batch', 'file', f('batch')], { netns: ns.path, timeoutMs: 120_000 });
-      const durations = out.map((x) => x.output.duration);
-      for (const [i, d] of durations.entries()) col.add({ section: 'prog-cost', topology: c.name, metric: 'ns_per_pkt', unit: 'ns/pkt', value: d, rep: i });
-      col.limits.set(c.name, 'empty');
-      const sorted = [...durations].sort((a, b) => a - b);
-      progress.step(`${c.name.padEnd(24)} ${sorted[Math.floor(sorted.length / 2)]} ns/pkt (median of ${durations.length} × ${REPEAT} runs)`);
+    }
+    if (o.baselineBpfDir) {
+      // The closed monitor gate's cost, paired: one bpftool batch alternates this datapath and the
+      // baseline on the same frame (the order flips every pair), so both see the same load on a
+      // shared machine; the row is the median of the per-pair differences.
+      const B = pinPaths(basePinDir).progs;
+      const pairs = [
+        { name: 'from_pod:hit', frame: fromA(podB.ip), expect: R.FWD_LOCAL_PEER },
+        { name: 'from_pod:drop-spoofed', frame: fromA(podB.ip, '10.90.1.99'), expect: R.DROP_SPOOFED_SRC_IP },
+      ];
+      progress.total += pairs.length;
+      for (const p of pairs) {
+        const ctx = Buffer.alloc(skb.size);
+        ctx.writeUInt32LE(i1, skb.fields.ifindex.offset);
+        const f = (n: string) => join(work, `paired_${p.name.replace(/[:/]/g, '_')}.${n}`);
+        await writeFile(f('data'), p.frame);
+        await writeFile(f('ctx'), ctx);
+        const line = (prog: string) => `prog run pinned ${prog} data_in ${f('data')} ctx_in ${f('ctx')} repeat ${REPEAT}\n`;
+        let batch = '';
+        for (let i = 0; i < batches; i++) batch += i % 2 === 0 ? line(P.fromPod) + line(B.fromPod) : line(B.fromPod) + line(P.fromPod);
+        await writeFile(f('batch'), batch);
+        const out = await runJson<Array<{ output: { retval: number; duration: number } }>>('bpftool', ['-j', 'batch', 'file', f('batch')], { netns: ns.path, timeoutMs: 120_000 });
+        const diffs: number[] = [];
+        for (let i = 0; i < batches; i++) {
+          const [a, b] = [out[2 * i]!.output.duration, out[2 * i + 1]!.output.duration];
+          const d = i % 2 === 0 ? a - b : b - a; // this datapath minus the baseline
+          diffs.push(d);
+          col.add({ section: 'prog-cost', topology: `${p.name}/monitor-closed-added`, metric: 'ns_added', unit: 'ns/pkt', value: d, rep: i });
+        }
+        const sorted = [...diffs].sort((x, y) => x - y);
+        progress.step(`${p.name}/monitor-closed-added ${sorted[Math.floor(sorted.length / 2)]} ns/pkt (median of ${batches} paired differences vs the baseline datapath)`);
+      }
     }
   } catch (e) {
     progress.warn(`prog-cost: ${(e as Error).message}`);

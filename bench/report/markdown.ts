@@ -43,7 +43,7 @@ export function renderMarkdown(i: ReportInput): string {
     out.push(`| ${v.target.what} | ${meas} | ${v.status === 'met' ? 'met' : v.status === 'missed' ? '**missed**' : 'not measured'} | ${v.detail} |`);
   }
 
-  const fwd = i.rows.filter((r) => i.metricInfo.get(r.metric) && !['prog-cost'].includes(r.topology) && r.unit !== 'ns/pkt' && ['Gbit/s', 'pps', 'us', '%'].includes(r.unit));
+  const fwd = i.rows.filter((r) => i.metricInfo.get(r.metric) && !['prog-cost'].includes(r.topology) && r.metric !== 'drop_pps' && r.unit !== 'ns/pkt' && ['Gbit/s', 'pps', 'us', '%'].includes(r.unit));
   if (fwd.length) {
     out.push('', '## Forwarding', '');
     out.push('| topology | tcp1c Gbit/s | udp64 pps | udp64 loss | rr p50 µs | rr p99 µs | issue baseline |', '| --- | ---: | ---: | ---: | ---: | ---: | --- |');
@@ -59,6 +59,15 @@ export function renderMarkdown(i: ReportInput): string {
     }
     out.push('', 'Metric definitions:', '');
     for (const [k, v] of i.metricInfo) if (fwd.some((r) => r.metric === k)) out.push(`- \`${k}\`${v.secondary ? ' (secondary)' : ''}: ${v.describe}`);
+  }
+
+  const drops = i.rows.filter((r) => r.metric === 'drop_pps');
+  if (drops.length) {
+    out.push('', '## Prefilter: a 64 B flood from a listed source, dropped on the same veth uplink', '');
+    out.push('| topology | drop pps | min–max | ratio |', '| --- | ---: | ---: | --- |');
+    for (const r of drops) out.push(`| ${r.topology} | ${fmt(r.median)} | ${fmt(r.min)}–${fmt(r.max)} | ${r.ratio === null ? '' : `${r.ratio.toFixed(2)}× ${r.ratioTo}`} |`);
+    const info = i.metricInfo.get('drop_pps');
+    if (info) out.push('', `\`drop_pps\`: ${info.describe}`);
   }
 
   out.push('', '## Every row', '', ...rowTable(i.rows));

@@ -62,6 +62,10 @@ enum pw_reason {
 					       * NetworkPolicy rule admits this peer/port (lib/policy.h) */
 	PW_REASON_POLICY_DENIED_EGRESS = 26, /* the source pod is isolated for egress and no
 					      * NetworkPolicy rule admits this peer/port */
+	PW_REASON_DROP_PREFILTER = 27,       /* xdp_prefilter: the source address is in the prefilter's
+					      * deny list (dropped before an skb exists; INGRESS) */
+	PW_REASON_PASS_PREFILTER_FAILSAFE = 28, /* xdp_prefilter: listed source, but failsafe traffic
+						 * (API server, agent health port): let through */
 	PW_REASON_MAX,
 };
 
@@ -174,6 +178,15 @@ enum pw_ct_origin {
 				     * pod, a NodePort forwarded with SNAT) reached a pod directly */
 };
 
+/* Kinds of prefilter failsafe entry (pw_failsafe_key.kind): traffic that passes the XDP prefilter
+ * even when its source address is listed. */
+enum pw_failsafe_kind {
+	PW_FAILSAFE_NONE = 0,
+	PW_FAILSAFE_SRC_ADDR = 1, /* every packet from addr (port, proto 0) */
+	PW_FAILSAFE_SRC_PORT = 2, /* packets from addr:port/proto (a remote service, e.g. the API server) */
+	PW_FAILSAFE_DST_PORT = 3, /* packets to this node's port/proto from anyone (addr 0; e.g. agent health) */
+};
+
 /* What pw_parse() found at L3. */
 enum pw_l3 {
 	PW_L3_MALFORMED = 0,
@@ -239,6 +252,31 @@ struct pw_counter {
 	__u64 bytes;
 };
 _Static_assert(sizeof(struct pw_counter) == 16, "pw_counter layout is ABI");
+
+/* prefilter map key (LPM_TRIE): a source CIDR to drop at XDP. Same layout as the kernel's
+ * struct bpf_lpm_trie_key: prefixlen in host order, addr in network order. */
+struct pw_prefilter_key {
+	__u32 prefixlen;
+	__be32 addr;
+};
+_Static_assert(sizeof(struct pw_prefilter_key) == 8, "pw_prefilter_key layout is ABI");
+
+/* prefilter map value. */
+struct pw_prefilter_rule {
+	__u32 flags;     /* reserved, written as 0 */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct pw_prefilter_rule) == 8, "pw_prefilter_rule layout is ABI");
+
+/* prefilter_safe map key (HASH): failsafe traffic, see enum pw_failsafe_kind. Every byte is
+ * written (hash keys compare all of them). */
+struct pw_failsafe_key {
+	__be32 addr;     /* SRC_ADDR / SRC_PORT: the remote address; DST_PORT: 0 */
+	__be16 port;     /* SRC_PORT: the remote port; DST_PORT: the local port; SRC_ADDR: 0 */
+	__u8 proto;      /* IPPROTO_TCP / IPPROTO_UDP; SRC_ADDR: 0 */
+	__u8 kind;       /* enum pw_failsafe_kind */
+};
+_Static_assert(sizeof(struct pw_failsafe_key) == 8, "pw_failsafe_key layout is ABI");
 
 /* Parsed packet fields: what pw_decide() needs and nothing more. Addresses stay in network
  * byte order, exactly as they sit in the packet and in map keys. */

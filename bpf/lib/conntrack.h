@@ -101,22 +101,8 @@ static __always_inline void pw_ct_record_from_node(const struct pw_pkt *p)
 
 /* ---- PW_CT_FLOW: flows NetworkPolicy admitted (lib/policy.h decides, this records) ---- */
 
-/* Refresh an entry and, when it was due, its partner: both directions of a flow age together even
- * when only one of them carries packets (a UDP stream's replies may be rare). */
-static __always_inline void pw_ct_flow_touch(struct pw_ct_key *k, struct pw_ct_key *partner, __u64 now)
-{
-	struct pw_ct_entry *e = bpf_map_lookup_elem(&ct, k);
-
-	if (!e || now - e->last_seen_ns <= PW_CT_REFRESH_NS)
-		return;
-	e->last_seen_ns = now;
-	e = bpf_map_lookup_elem(&ct, partner);
-	if (e)
-		e->last_seen_ns = now;
-}
-
 /* After pw_policy(): record a newly admitted flow (both directions, the current revision), stamp
- * a re-admitted one, refresh an established one, forget a denied one; count the verdict per
+ * a re-admitted one, forget a denied one; count the verdict per
  * endpoint (its host veth) and slot in pol_stats. */
 static __always_inline void pw_ct_policy(const struct pw_pkt *p, const struct pw_verdict *v, __u32 origin, __u32 len)
 {
@@ -127,7 +113,8 @@ static __always_inline void pw_ct_policy(const struct pw_pkt *p, const struct pw
 	__be16 sport = 0, dport = 0;
 	__u64 now;
 
-	if (v->pol_step == PW_POL_NONE)
+	/* established flows were refreshed by the lookup that found them (lib/lookups.h) */
+	if (v->pol_step == PW_POL_NONE || v->pol_step == PW_POL_ESTABLISHED || v->pol_step == PW_POL_REPLY)
 		return;
 	if (v->pol_ifindex_in)
 		pw_pol_count(v->pol_ifindex_in, v->pol_ruleset_in, PW_DIR_INGRESS, v->pol_slot_in, len);
@@ -147,11 +134,7 @@ static __always_inline void pw_ct_policy(const struct pw_pkt *p, const struct pw
 		bpf_map_delete_elem(&ct, &rev);
 		return;
 	}
-	now = bpf_ktime_get_ns();
-	if (v->pol_step == PW_POL_ESTABLISHED || v->pol_step == PW_POL_REPLY) {
-		pw_ct_flow_touch(&fwd, &rev, now);
-		return;
-	}
+	now = bpf_ktime_get_coarse_ns();
 	st = bpf_map_lookup_elem(&pol_state, &zero);
 	n.last_seen_ns = now;
 	n.created_ns = now;

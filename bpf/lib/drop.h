@@ -1,5 +1,6 @@
 /* drop.h — the ONE exit helper: every path of every program ends in pw_finish(), which
  * counts the verdict's reason, records the verdict in skb->cb for BPF_PROG_TEST_RUN, and
+ * hands it to the event stream (lib/monitor.h: a gate check while no monitor listens), and
  * turns the verdict into a TC return code (calling bpf_redirect_peer for a forward).
  *
  * skb->cb after the program (ctx_out offset 48 in struct __sk_buff):
@@ -12,6 +13,7 @@
 
 #include "common.h"
 #include "maps.h"
+#include "monitor.h"
 
 static __always_inline void pw_count(__u32 reason, __u32 dir, __u32 bytes)
 {
@@ -28,6 +30,8 @@ static __always_inline void pw_count(__u32 reason, __u32 dir, __u32 bytes)
 static __always_inline int pw_finish(struct __sk_buff *skb, const struct pw_verdict *v, __u32 dir)
 {
 	pw_count(v->reason, dir, skb->len);
+	/* `podwire monitor`: nothing but a gate check unless a listener is attached (lib/monitor.h) */
+	pw_monitor(skb, v, dir);
 	skb->cb[0] = v->reason;
 	skb->cb[1] = v->action;
 	skb->cb[2] = v->ifindex;
@@ -55,6 +59,17 @@ static __always_inline int pw_finish(struct __sk_buff *skb, const struct pw_verd
 	default:
 		return TC_ACT_SHOT;
 	}
+}
+
+/* The XDP exit (xdp_prefilter.c): there is no skb, so no cb to record into. A verdict with a
+ * reason is counted in the same counters map as every tc program's (INGRESS: the uplink's receive
+ * side), so `podwire counters` and the metrics show it; PW_REASON_UNSPEC (an unlisted source) is
+ * passed uncounted: from_uplink counts it under its own reason once the skb exists. */
+static __always_inline int pw_finish_xdp(struct xdp_md *ctx, __u32 reason, __u32 action)
+{
+	if (reason != PW_REASON_UNSPEC)
+		pw_count(reason, PW_DIR_INGRESS, (__u32)(ctx->data_end - ctx->data));
+	return action == PW_ACT_DROP ? XDP_DROP : XDP_PASS;
 }
 
 #endif /* PODWIRE_DROP_H */

@@ -155,6 +155,28 @@ struct {
 	__uint(max_entries, PW_SVC_ADDRS_MAX);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } svc_addrs SEC(".maps") __weak;
+/* XDP prefilter (xdp_prefilter.c): source CIDRs dropped on the uplink before an skb exists.
+ * Written by `podwire prefilter add|del`. Empty = nothing dropped. */
+#ifndef PW_PREFILTER_MAX
+#define PW_PREFILTER_MAX 65536
+#endif
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct pw_prefilter_key);
+	__type(value, struct pw_prefilter_rule);
+	__uint(max_entries, PW_PREFILTER_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} prefilter SEC(".maps") __weak;
+
+/* The prefilter's failsafe list (the agent writes the API server and its health port, plus the
+ * configured extras): consulted only for a listed source. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct pw_failsafe_key);
+	__type(value, __u32);
+	__uint(max_entries, 256);
+} prefilter_safe SEC(".maps") __weak;
 
 /* BTF anchor. clang emits BTF only for types reachable from globals, so without this the enums
  * (reason names are ABI for the counters map) and the shared decision structs would be missing
@@ -177,6 +199,7 @@ struct pw_btf_anchor {
 	enum pw_ct_flow_flags ct_flow_flags;
 	enum pw_pol_step pol_step;
 	enum pw_pol_slot_flags pol_slot_flags;
+	enum pw_failsafe_kind failsafe_kind;
 	struct pw_pkt pkt;
 	struct pw_verdict verdict;
 };

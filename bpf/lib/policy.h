@@ -173,6 +173,15 @@ pw_pol_judge(__be32 saddr, __be32 daddr, __be16 dport, __u8 proto, const struct 
 	return ok;
 }
 
+/* to_uplink has nothing to judge while no local pod is isolated for egress: it returns before
+ * parsing (one array lookup on every packet leaving the node). */
+static inline __attribute__((always_inline)) int pw_pol_egress_idle(void)
+{
+	const struct pw_pol_state *st = pw_lookup_pol_state();
+
+	return !st || st->egress_isolated == 0;
+}
+
 /* Egress to a Service address is judged after DNAT (to_pod / to_uplink): only looked up for a
  * source isolated for egress whose packet goes to the stack. */
 static inline __attribute__((always_inline)) int pw_pol_defer(const struct pw_endpoint *src_ep, __be32 daddr)

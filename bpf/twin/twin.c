@@ -216,11 +216,15 @@ PW_TWIN_PROGRAM(to_pod)
 	return pw_twin_verdict_buf.reason;
 }
 
-/* to_uplink.c (its early return while pol_state.egress_isolated is 0 only saves work: with no pod
- * isolated for egress pw_decide_to_uplink admits everything too) */
+/* to_uplink.c */
 PW_TWIN_PROGRAM(to_uplink)
 {
 	pw_twin_parse(data_len, skb_len, ifindex, gso);
+	if (pw_pol_egress_idle()) {
+		pw_pol_clear(&pw_twin_verdict_buf);
+		pw_verdict_init(&pw_twin_verdict_buf, PW_ACT_PASS, PW_REASON_UNSPEC);
+		return PW_REASON_UNSPEC;
+	}
 	pw_decide_to_uplink(&pw_twin_pkt_buf, &pw_twin_verdict_buf);
 	return pw_twin_verdict_buf.reason;
 }

@@ -50,7 +50,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     api: config.api.kind === 'kubeconfig' ? config.api.path : 'in-cluster',
   });
   metrics.setBuildInfo({ version: podwireVersion(), node: config.nodeName });
-  const state = { datapath: false, setup: undefined as NodeSetup | undefined, conflist: false };
+  const state = { datapath: false, setup: undefined as NodeSetup | undefined, conflist: false, prefilter: 'off' as 'off' | { uplink: string; mode: string; progId?: number } };
   let reconciler: Reconciler | undefined;
   const health = await startHealthServer(config.health.host, config.health.port, () => {
     const checks = {
@@ -59,7 +59,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
       firstSyncDone: reconciler?.stats.firstSyncDone ?? false,
       conflistWritten: state.conflist,
     };
-    return { ready: Object.values(checks).every(Boolean), checks };
+    return { ready: Object.values(checks).every(Boolean), checks, info: { prefilter: state.prefilter } };
   }, config.metrics ? {} : { metrics: metrics.handleMetrics });
   log.info('health endpoints listening', { host: config.health.host, port: health.port, metrics: config.metrics === undefined });
 
@@ -135,6 +135,22 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     throw e;
   }
   log.info('API server', { server: client.server });
+  try {
+    const { applyPrefilter } = await import('./prefilter.js');
+    const pf = await applyPrefilter({
+      pinDir: config.pinDir,
+      uplink: config.uplink,
+      mode: config.prefilter,
+      extraFailsafe: config.prefilterFailsafe,
+      apiServer: client.server,
+      healthPort: health.port,
+      log,
+    });
+    if (pf) state.prefilter = { uplink: config.uplink, mode: pf.mode ?? 'unknown', ...(pf.progId === undefined ? {} : { progId: pf.progId }) };
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
 
   let chain: ChainChoice | undefined;
   let kick = () => {};

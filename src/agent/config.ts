@@ -7,8 +7,12 @@ import { isAbsolute } from 'node:path';
 import { PodwireError } from '../errors/index.js';
 import { runJson } from '../exec/run.js';
 import { DEFAULT_PIN_DIR } from '../loader/pins.js';
+import type { Failsafe } from '../maps/prefilter.js';
+import { FAILSAFE_SYNTAX, parseFailsafe } from '../prefilter/failsafe.js';
 
 export type Mode = 'native' | 'vxlan';
+/** The XDP prefilter on the uplink: off (default), or on in a given XDP mode. */
+export type PrefilterMode = 'off' | 'auto' | 'native' | 'generic';
 
 /** Encapsulation overhead of VXLAN over IPv4: outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8. */
 export const VXLAN_OVERHEAD = 50;
@@ -54,6 +58,10 @@ export interface AgentConfig {
   gcGraceMs: number;
   /** Unix socket the CNI shim hands requests to. */
   cniSocket: string;
+  /** XDP prefilter on the uplink (off by default: native XDP on a veth costs its peer TSO). */
+  prefilter: PrefilterMode;
+  /** Failsafe traffic beyond the built-in API server and health port. */
+  prefilterFailsafe: Failsafe[];
 }
 
 /** Raw option values as commander hands them over (all strings, all optional). */
@@ -73,6 +81,8 @@ export interface AgentFlags {
   metricsListen?: string;
   gcGrace?: string;
   cniSocket?: string;
+  prefilter?: string;
+  prefilterFailsafe?: string;
 }
 
 /** Flag name → environment variable that stands in for it. */
@@ -92,6 +102,8 @@ export const ENV_FALLBACK: Record<keyof AgentFlags, string> = {
   metricsListen: 'PODWIRE_METRICS_LISTEN',
   gcGrace: 'PODWIRE_GC_GRACE',
   cniSocket: 'PODWIRE_CNI_SOCKET',
+  prefilter: 'PODWIRE_PREFILTER',
+  prefilterFailsafe: 'PODWIRE_PREFILTER_FAILSAFE',
 };
 
 const FLAG_NAME: Record<keyof AgentFlags, string> = {
@@ -110,6 +122,8 @@ const FLAG_NAME: Record<keyof AgentFlags, string> = {
   metricsListen: '--metrics-listen',
   gcGrace: '--gc-grace',
   cniSocket: '--cni-socket',
+  prefilter: '--prefilter',
+  prefilterFailsafe: '--prefilter-failsafe',
 };
 
 function invalid(key: keyof AgentFlags, value: string, fix: string): PodwireError {
@@ -212,6 +226,22 @@ export function parseAgentFlags(
     throw invalid('metricsListen', metricsRaw!, `is the health listener's address (--health-listen ${health.host}:${health.port}): leave it unset to serve /metrics there, or pick another port`);
   }
 
+  const prefilterRaw = pick(flags, env, 'prefilter') ?? 'off';
+  if (!['off', 'auto', 'native', 'generic'].includes(prefilterRaw)) {
+    throw invalid('prefilter', prefilterRaw, 'must be off, auto (native XDP where the driver supports it, else generic), native or generic');
+  }
+  const prefilter = prefilterRaw as PrefilterMode;
+  const failsafeRaw = pick(flags, env, 'prefilterFailsafe');
+  const prefilterFailsafe: Failsafe[] = [];
+  for (const item of (failsafeRaw ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const f = parseFailsafe(item);
+    if ('error' in f) throw invalid('prefilterFailsafe', failsafeRaw!, `entry ${JSON.stringify(item)} ${f.error}: list entries as ${FAILSAFE_SYNTAX}, comma-separated`);
+    prefilterFailsafe.push(f);
+  }
+  if (failsafeRaw !== undefined && prefilter === 'off') {
+    throw invalid('prefilterFailsafe', failsafeRaw, 'only applies with the prefilter on: set --prefilter auto (or native/generic), or drop it');
+  }
+
   return {
     nodeName,
     api,
@@ -228,6 +258,8 @@ export function parseAgentFlags(
     ...(metrics === undefined ? {} : { metrics }),
     gcGraceMs,
     cniSocket,
+    prefilter,
+    prefilterFailsafe,
   };
 }
 

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { packageRoot, bpfSourceDir } from '../assets/index.js';
+import { bpfSourceDir, podwireVersion } from '../assets/index.js';
 import { BPFTOOL } from '../build/toolchain.mjs';
 import { runJson } from '../exec/run.js';
 import { loadDatapath, pinPaths, type Defines } from '../loader/index.js';
@@ -47,14 +47,7 @@ function filesUnder(dir: string, rel = ''): string[] {
   return out;
 }
 
-/** podwire's version (package.json), also inside the single executable. */
-export function podwireVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
+export { podwireVersion } from '../assets/index.js';
 
 /** Hash of everything the loaded programs are made from: program sources, their headers, defines, version. */
 export function datapathHash(defines: Defines, srcDir = bpfSourceDir()): { hash: string; version: string } {
@@ -132,6 +125,7 @@ export async function ensureDatapath(opts: { pinDir: string; stateDir: string; d
   const programs = await pinnedProgramIds(opts.pinDir);
   await writeState(opts.stateDir, { hash, version: v, defines: opts.defines, programs, attach: 'tcx', loadedAt: new Date().toISOString() });
   const durationMs = Math.round(performance.now() - t0);
-  opts.log.info('datapath loaded', { programs, reusedMaps: r.reusedMaps, reattached: r.reattached, hash: hash.slice(0, 12), durationMs });
+  opts.log.info('datapath loaded', { programs, reusedMaps: r.reusedMaps, reattached: r.reattached, hash: hash.slice(0, 12), durationMs, ...(r.migrated.length ? { migrated: r.migrated } : {}) });
+  if (r.overNewer) opts.log.warn('datapath loaded over maps pinned by a newer podwire (a downgrade): maps this build does not know stay pinned and unused', r.overNewer);
   return { adopted: false, programs, hash, ...(blocker === undefined ? {} : { reason: blocker }), durationMs };
 }

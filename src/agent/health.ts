@@ -7,6 +7,8 @@ import { listenHttp } from './listen.js';
 export interface Readiness {
   ready: boolean;
   checks: Record<string, boolean>;
+  /** What runs where, for a human with curl (not part of the verdict): e.g. the XDP prefilter's mode. */
+  info?: Record<string, unknown>;
 }
 
 export interface HealthServer {

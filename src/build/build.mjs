@@ -51,7 +51,7 @@ await build({
 // The benchmark suite (npm run bench) is bundled the same way into its own directory, so it
 // imports the lab and loader from source without a TypeScript runner at run time.
 await build({
-  entryPoints: [join(root, 'bench/index.ts')],
+  entryPoints: [join(root, 'bench/index.ts'), join(root, 'bench/soak/main.ts')],
   outdir: join(root, 'build/bench'),
   bundle: true,
   format: 'esm',

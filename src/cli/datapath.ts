@@ -28,7 +28,9 @@ export function registerDatapath(program: Command): void {
         o.output === 'json',
         { pinDir: o.pinDir, ...r },
         `loaded ${r.programs.join(', ')} at ${o.pinDir}; reused maps: ${r.reusedMaps.join(', ') || 'none'}; re-attached ${r.reattached} device(s)` +
-          (r.staleLinks.length > 0 ? `; removed link pins of vanished devices: ${r.staleLinks.join(', ')}` : ''),
+          (r.staleLinks.length > 0 ? `; removed link pins of vanished devices: ${r.staleLinks.join(', ')}` : '') +
+          r.migrated.map((m) => `; migrated map ${m.map} to this layout (${m.entries} entries${m.addedFields.length ? `, new fields ${m.addedFields.join(', ')} zero` : ''}${m.droppedFields.length ? `, dropped ${m.droppedFields.join(', ')}` : ''})`).join('') +
+          (r.overNewer ? `; DOWNGRADE: the maps were pinned by ${r.overNewer.writer} (layout generation ${r.overNewer.generation}); their maps this build does not know stay pinned, unused` : ''),
       );
     });
 

@@ -17,6 +17,9 @@ export async function cliMain(argv: string[]): Promise<number> {
   (await import('./install.js')).registerInstall(program);
   (await import('./maps.js')).registerMaps(program);
   (await import('./trace.js')).registerTrace(program);
+  (await import('./monitor.js')).registerMonitor(program);
+  (await import('./prefilter.js')).registerPrefilter(program);
+  (await import('./policy.js')).registerPolicy(program);
   const lab = (await import('./lab.js')).registerLab(program);
   (await import('./lab-apiserver.js')).registerLabApiserver(lab);
 

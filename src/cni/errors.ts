@@ -17,6 +17,7 @@ const CNI_CODES: Record<ErrorCode, number> = {
   PLUGIN_UNAVAILABLE: 50,
   // The pins exist but were made by another build: ADD cannot work until they are reloaded.
   MAP_LAYOUT_MISMATCH: 50,
+  DATAPATH_NEWER: 50,
   VERIFIER_REJECTED: 5,
   COMPILE_FAILED: 5,
   USAGE: 4,

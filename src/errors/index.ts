@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'COMPILE_FAILED'        // clang / linker failed; details = compiler output
   | 'EXEC_FAILED'           // an external command failed
   | 'MAP_LAYOUT_MISMATCH'   // a pinned map's key/value size differs from this build
+  | 'DATAPATH_NEWER'        // the pinned maps were written by a newer podwire (layout record) and do not fit this build
   | 'CHECK_FAILED'          // CNI CHECK found a difference (CNI code 5 unless stated)
   | 'USAGE';                // bad CLI usage
 

@@ -43,14 +43,55 @@ export function compactOf<R>(raw: unknown, spec: Pick<CompactSpec<R>, 'convert' 
   return c;
 }
 
+/** FNV-1a of a record's JSON: whether an update changed anything the records carry. */
+function digest(record: unknown): number {
+  const text = JSON.stringify(record ?? null);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+const keyOf = (c: Compact<unknown>) => (c.metadata.namespace === undefined ? c.metadata.name : `${c.metadata.namespace}/${c.metadata.name}`);
+
+/**
+ * A resilient informer of compact records. An update that leaves the record as it was (a Pod's
+ * status conditions, a Service's annotations: most updates in a busy cluster) does not call
+ * onChange: consumers recompute only when something they read changed. Lists always do.
+ */
 export function compactInformer<R>(kc: KubeConfig, spec: CompactSpec<R>, opts: ResilientOptions): ResilientInformer<Compact<R>> {
   const inner = new Watch(kc);
+  const digests = new Map<string, number>();
+  let unchanged = false;
+  const remember = (c: Compact<R>): Compact<R> => {
+    digests.set(keyOf(c), digest(c.record));
+    return c;
+  };
   const watch: Pick<Watch, 'watch'> = {
     watch: (path, query, callback, done) =>
       inner.watch(path, query, (phase: string, obj: unknown, w: unknown) => {
-        const converted = phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? compactOf(obj, spec) : obj;
-        return callback(phase, converted, w);
+        if (phase !== 'ADDED' && phase !== 'MODIFIED' && phase !== 'DELETED') return callback(phase, obj, w);
+        const c = compactOf(obj, spec);
+        const key = keyOf(c);
+        if (phase === 'DELETED') digests.delete(key);
+        else {
+          const d = digest(c.record);
+          unchanged = phase === 'MODIFIED' && digests.get(key) === d;
+          digests.set(key, d);
+        }
+        try {
+          // the ListWatch applies the event and fires its handlers synchronously in here
+          return callback(phase, c, w);
+        } finally {
+          unchanged = false;
+        }
       }, done),
+  };
+  const onChange = opts.onChange;
+  opts = {
+    ...opts,
+    onChange: () => {
+      if (!unchanged) onChange();
+    },
   };
   return resilientInformer<Compact<R>>(
     kc,
@@ -59,9 +100,9 @@ export function compactInformer<R>(kc: KubeConfig, spec: CompactSpec<R>, opts: R
       path: spec.path,
       ...(spec.fieldSelector === undefined ? {} : { fieldSelector: spec.fieldSelector }),
       watch,
-      list: async () => {
-        const l = await rawList(kc, spec.path, spec.fieldSelector);
-        return { ...l, items: l.items.map((i) => compactOf(i, spec)) };
+      list: () => {
+        digests.clear(); // a relist replaces the cache (its deletions never pass the watch)
+        return rawList(kc, spec.path, (i) => remember(compactOf(i, spec)), spec.fieldSelector === undefined ? {} : { fieldSelector: spec.fieldSelector });
       },
     },
     opts,

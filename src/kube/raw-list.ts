@@ -2,25 +2,44 @@
 // list functions deserialize every item into model classes, and one object whose shape does not
 // match its schema (a NetworkPolicy with `ingress: 5`, which a lenient API server may store) makes
 // the whole list throw, so the informer would never sync. Watch events arrive as plain JSON
-// anyway; listing the same way gives the record converters one shape to read. Same request setup
-// as client-node's Watch (kc.applyToFetchOptions: TLS, tokens, http:// lab servers).
+// anyway; listing the same way gives the record converters one shape to read. Paged (limit /
+// continue) and converted page by page, so 100k pods never sit in memory as JSON at once. Same
+// request setup as client-node's Watch (kc.applyToFetchOptions: TLS, tokens, http:// lab servers).
 import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import fetch from 'node-fetch';
 
-export async function rawList(kc: KubeConfig, path: string, fieldSelector?: string): Promise<KubernetesListObject<KubernetesObject>> {
+export const LIST_PAGE = 500;
+
+export async function rawList<T extends KubernetesObject>(
+  kc: KubeConfig,
+  path: string,
+  convert: (raw: unknown) => T,
+  opts: { fieldSelector?: string; pageSize?: number } = {},
+): Promise<KubernetesListObject<T>> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('no current cluster in the kubeconfig');
-  const url = new URL(cluster.server + path);
-  if (fieldSelector !== undefined) url.searchParams.set('fieldSelector', fieldSelector);
-  const init = await kc.applyToFetchOptions({});
-  init.method = 'GET';
-  const res = await fetch(url.toString(), init as Parameters<typeof fetch>[1]);
-  const text = await res.text();
-  if (res.status !== 200) {
-    const err = new Error(`LIST ${path}: HTTP ${res.status} ${text.slice(0, 200)}`) as Error & { statusCode: number };
-    err.statusCode = res.status;
-    throw err;
-  }
-  const body = JSON.parse(text) as { metadata?: { resourceVersion?: string }; items?: unknown };
-  return { metadata: body.metadata ?? {}, items: Array.isArray(body.items) ? (body.items as KubernetesObject[]) : [] } as KubernetesListObject<KubernetesObject>;
+  const items: T[] = [];
+  let resourceVersion: string | undefined;
+  let cont: string | undefined;
+  do {
+    const url = new URL(cluster.server + path);
+    if (opts.fieldSelector !== undefined) url.searchParams.set('fieldSelector', opts.fieldSelector);
+    url.searchParams.set('limit', String(opts.pageSize ?? LIST_PAGE));
+    if (cont) url.searchParams.set('continue', cont);
+    const init = await kc.applyToFetchOptions({});
+    init.method = 'GET';
+    const res = await fetch(url.toString(), init as Parameters<typeof fetch>[1]);
+    const text = await res.text();
+    if (res.status !== 200) {
+      const err = new Error(`LIST ${path}: HTTP ${res.status} ${text.slice(0, 200)}`) as Error & { statusCode: number };
+      err.statusCode = res.status;
+      throw err;
+    }
+    const body = JSON.parse(text) as { metadata?: { resourceVersion?: string; continue?: string }; items?: unknown };
+    if (Array.isArray(body.items)) for (const i of body.items) items.push(convert(i));
+    // every page of a paged list is the same snapshot: its resourceVersion is where the watch starts
+    resourceVersion = body.metadata?.resourceVersion ?? resourceVersion;
+    cont = body.metadata?.continue || undefined;
+  } while (cont);
+  return { metadata: resourceVersion === undefined ? {} : { resourceVersion }, items } as KubernetesListObject<T>;
 }

@@ -11,8 +11,10 @@ import { attachFromPodMany, attachProgram, detachAllLinks, detachProgram, linkNa
 import { compileSources, type Defines } from './compile.js';
 import { linkObjects } from './link.js';
 import { loadAndPin } from './load.js';
+import type { MigrationResult } from './migrate.js';
 import { linkPin, pinPaths } from './pins.js';
 import { datapathSourceDir } from './source.js';
+import { PREFILTER_PROG, xdpAttach, xdpDetach, xdpStatus } from './xdp.js';
 
 export interface LoadOptions extends NetnsOption {
   pinDir: string;
@@ -31,6 +33,10 @@ export interface LoadResult {
   reattached: number;
   /** Link pins dropped because their device is gone (a veth deleted without a CNI DEL). */
   staleLinks: string[];
+  /** Maps whose layout changed since the pinning podwire: new maps, entries copied field by field. */
+  migrated: MigrationResult[];
+  /** A newer podwire (per the layout record) had pinned maps this build could still use. */
+  overNewer?: { generation: number; writer: string };
 }
 
 /** Host veth names of the endpoints, resolved in the given namespace (missing ones skipped). */
@@ -65,6 +71,20 @@ async function nodeProgram(pinDir: string, opts: NetnsOption): Promise<{ prog: '
   return ifname ? { prog, ifname } : undefined;
 }
 
+/** The uplink's name per node_cfg (native and vxlan alike), when the node is set up. */
+export async function uplinkName(pinDir: string, opts: NetnsOption): Promise<string | undefined> {
+  if (!existsSync(pinPaths(pinDir).maps.nodeCfg)) return undefined;
+  const m = openNodeConfig(pinDir);
+  let c;
+  try {
+    c = m.get();
+  } finally {
+    m.close();
+  }
+  if (c.uplinkIfindex === 0) return undefined;
+  return (await linkNames(opts)).get(c.uplinkIfindex);
+}
+
 export async function loadDatapath(opts: LoadOptions): Promise<LoadResult> {
   const work = await mkdtemp(join(tmpdir(), 'podwire-bpf-'));
   try {
@@ -92,7 +112,16 @@ export async function loadDatapath(opts: LoadOptions): Promise<LoadResult> {
     if (node && pinned.programs.includes('to_uplink') && !existsSync(linkPin(opts.pinDir, node.ifname, 'egress'))) {
       await attachProgram('to_uplink', node.ifname, opts.pinDir, opts, 'egress');
     }
-    return { programs: pinned.programs, reusedMaps: pinned.reusedMaps, reattached, staleLinks: links.removed };
+    // The XDP prefilter is a netlink attachment, not a pinned link: re-point it by hand, same mode.
+    const uplink = await uplinkName(opts.pinDir, opts);
+    if (uplink && pinned.programs.includes(PREFILTER_PROG)) {
+      const x = await xdpStatus(uplink, opts);
+      if (x.ours && (x.mode === 'native' || x.mode === 'generic')) {
+        await xdpAttach(uplink, opts.pinDir, x.mode, opts);
+        reattached++;
+      }
+    }
+    return { programs: pinned.programs, reusedMaps: pinned.reusedMaps, reattached, staleLinks: links.removed, migrated: pinned.migrated, ...(pinned.overNewer ? { overNewer: pinned.overNewer } : {}) };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -108,5 +137,7 @@ export async function unloadDatapath(opts: { pinDir: string } & NetnsOption): Pr
   const node = await nodeProgram(opts.pinDir, opts).catch(() => undefined);
   const legacy = (node ? [...ifnames, node.ifname] : ifnames).filter((i) => !detached.includes(i));
   await detachProgram(legacy, opts.pinDir, opts);
+  const uplink = await uplinkName(opts.pinDir, opts).catch(() => undefined);
+  if (uplink) await xdpDetach(uplink, opts);
   await rm(opts.pinDir, { recursive: true, force: true });
 }

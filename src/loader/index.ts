@@ -21,3 +21,6 @@ export { compileSources, type Defines } from './compile.js';
 export { linkObjects } from './link.js';
 export { loadAndPin, loadError } from './load.js';
 export { datapathSourceDir, packageRoot } from './source.js';
+export { LAYOUT_GENERATION, layoutRecordPin, readLayoutRecord, writeLayoutRecord, recordFor, type LayoutRecord } from './layout-record.js';
+export { migrateMap, type MigrationResult } from './migrate.js';
+export { xdpAttach, xdpDetach, xdpStatus, PREFILTER_PROG, type XdpMode, type XdpModeRequest, type XdpStatus } from './xdp.js';

@@ -10,15 +10,22 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BPFTOOL, readObjectLayouts, type MapLayout } from '../build/bpf.mjs';
+import { podwireVersion } from '../assets/index.js';
+import { BPFTOOL, readObjectLayouts, type MapLayout, type ObjectLayouts } from '../build/bpf.mjs';
 import { PodwireError } from '../errors/index.js';
 import { run, runJson } from '../exec/run.js';
+import { checkNotNewer, LAYOUT_GENERATION, layoutDifference, readLayoutRecord, recordFor, writeLayoutRecord, type LayoutRecord } from './layout-record.js';
+import { migrateMap, type MigrationResult } from './migrate.js';
 import { stagingDir, type PinPaths } from './pins.js';
 
 export interface PinResult {
   programs: string[];
   reusedMaps: string[];
   newMaps: string[];
+  /** Maps whose layout changed: new maps, entries copied field by field. */
+  migrated: MigrationResult[];
+  /** Set when a newer podwire had pinned compatible maps (a downgrade that could proceed). */
+  overNewer?: { generation: number; writer: string };
 }
 
 /** Turn bpftool/libbpf stderr into the most useful PodwireError. */
@@ -46,20 +53,33 @@ interface PinnedMapInfo {
   max_entries: number;
 }
 
-async function checkReusable(name: string, pin: string, want: MapLayout): Promise<void> {
+type Shape = Pick<MapLayout, 'type' | 'keySize' | 'valueSize' | 'maxEntries'>;
+
+async function pinnedShape(pin: string): Promise<Shape> {
   const have = await runJson<PinnedMapInfo>(BPFTOOL, ['-j', 'map', 'show', 'pinned', pin], { errorCode: 'IO_FAILED' });
-  const diffs: string[] = [];
-  if (have.type !== want.type) diffs.push(`type ${have.type} != ${want.type}`);
-  if (have.bytes_key !== want.keySize) diffs.push(`key size ${have.bytes_key} != ${want.keySize}`);
-  if (have.bytes_value !== want.valueSize) diffs.push(`value size ${have.bytes_value} != ${want.valueSize}`);
-  if (have.max_entries !== want.maxEntries) diffs.push(`max_entries ${have.max_entries} != ${want.maxEntries}`);
-  if (diffs.length > 0) {
-    throw new PodwireError(
-      'MAP_LAYOUT_MISMATCH',
-      `the pinned map ${pin} does not match this build's '${name}' (${diffs.join(', ')}): ` +
-        'run `podwire datapath unload` and load again (this drops the map contents)',
-    );
+  return { type: have.type, keySize: have.bytes_key, valueSize: have.bytes_value, maxEntries: have.max_entries };
+}
+
+const fieldList = (fields: Record<string, { offset: number; size: number }> | undefined) =>
+  JSON.stringify(Object.entries(fields ?? {}).map(([n, f]) => [n, f.offset, f.size]));
+
+/**
+ * How a pinned map relates to this build's: 'same' (reuse it), 'migrate' (its key/value layout
+ * changed: a new map gets its entries, field by field), or a reason it can be neither.
+ */
+function verdict(name: string, have: Shape, want: MapLayout, layouts: ObjectLayouts, record: LayoutRecord | undefined): 'same' | 'migrate' | string {
+  const diff = layoutDifference(have, want);
+  if (!diff) {
+    // same sizes; the record (when the pinning podwire wrote one) can still tell a field moved
+    const r = record?.maps[name];
+    if (r?.valueFields && layouts.structs[want.value]) {
+      const old = Object.fromEntries(r.valueFields.map((f) => [f.name, f]));
+      if (fieldList(old) !== fieldList(layouts.structs[want.value]!.fields)) return 'migrate';
+    }
+    return 'same';
   }
+  if (have.type === want.type && (have.keySize !== want.keySize || have.valueSize !== want.valueSize)) return 'migrate';
+  return diff;
 }
 
 async function listDir(dir: string): Promise<string[]> {
@@ -72,11 +92,29 @@ export async function loadAndPin(obj: string, paths: PinPaths): Promise<PinResul
   await mkdir(paths.linksDir, { recursive: true });
   await mkdir(paths.egressLinksDir, { recursive: true });
 
-  const { maps } = await readObjectLayouts(obj);
-  const reusedMaps = Object.keys(maps).filter((n) => existsSync(join(paths.mapsDir, n)));
+  const layouts = await readObjectLayouts(obj);
+  const { maps } = layouts;
+  const present = Object.keys(maps).filter((n) => existsSync(join(paths.mapsDir, n)));
+  const shapes: Record<string, Shape> = {};
+  for (const n of present) shapes[n] = await pinnedShape(join(paths.mapsDir, n));
+  // A newer podwire's maps: explain and change nothing (layout-record.ts).
+  const record = readLayoutRecord(paths.root);
+  checkNotNewer(paths.root, record, shapes, maps);
   // libbpf's reuse-by-fd (what `map name X pinned P` does) adopts the pinned map's definition
   // without comparing it to the object's, so a changed layout would load silently: check first.
-  for (const n of reusedMaps) await checkReusable(n, join(paths.mapsDir, n), maps[n]!);
+  const migrate: string[] = [];
+  for (const n of present) {
+    const v = verdict(n, shapes[n]!, maps[n]!, layouts, record);
+    if (v === 'migrate') migrate.push(n);
+    else if (v !== 'same') {
+      throw new PodwireError(
+        'MAP_LAYOUT_MISMATCH',
+        `the pinned map ${join(paths.mapsDir, n)} does not match this build's '${n}' (${v}): ` +
+          'run `podwire datapath unload` and load again (this drops the map contents)',
+      );
+    }
+  }
+  const reusedMaps = present.filter((n) => !migrate.includes(n));
   const stage = stagingDir(paths.root);
   const stageProgs = join(stage, 'progs');
   const stageMaps = join(stage, 'maps');
@@ -87,6 +125,11 @@ export async function loadAndPin(obj: string, paths: PinPaths): Promise<PinResul
     const r = await run(BPFTOOL, args, { reject: false, timeoutMs: 120_000 });
     if (r.exitCode !== 0) throw loadError(r.stderr, obj);
 
+    // Changed layouts: fill the staged new maps from the old ones before anything uses them. The
+    // rename below replaces the old pins; the old maps live on until the old programs (still
+    // attached until the caller's BPF_LINK_UPDATE) are gone.
+    const migrated: MigrationResult[] = [];
+    for (const n of migrate) migrated.push(await migrateMap(n, join(paths.mapsDir, n), join(stageMaps, n), maps[n]!, layouts));
     const newMaps: string[] = [];
     for (const n of await listDir(stageMaps)) {
       if (reusedMaps.includes(n)) {
@@ -100,7 +143,8 @@ export async function loadAndPin(obj: string, paths: PinPaths): Promise<PinResul
     for (const n of programs) await rename(join(stageProgs, n), join(paths.progsDir, n));
     // programs that no longer exist in the sources: drop their pins (attachments keep their own reference)
     for (const n of await listDir(paths.progsDir)) if (!programs.includes(n)) await unlink(join(paths.progsDir, n));
-    return { programs, reusedMaps, newMaps };
+    await writeLayoutRecord(paths.root, recordFor(layouts, `podwire ${podwireVersion()}`));
+    return { programs, reusedMaps, newMaps, migrated, ...(record && record.generation > LAYOUT_GENERATION ? { overNewer: { generation: record.generation, writer: record.writer } } : {}) };
   } finally {
     await rm(stage, { recursive: true, force: true });
   }

@@ -23,3 +23,16 @@ export {
   monotonicNs,
   protoName,
 } from './conntrack.js';
+export {
+  type Failsafe,
+  type PrefilterMap,
+  type FailsafeMap,
+  openPrefilter,
+  openFailsafe,
+  canonicalCidr,
+  encodePrefilterKey,
+  decodePrefilterKey,
+  encodeFailsafeKey,
+  decodeFailsafeKey,
+  formatFailsafe,
+} from './prefilter.js';

@@ -29,7 +29,7 @@ export function possibleCpus(): number {
 export const roundup8 = (n: number): number => Math.ceil(n / 8) * 8;
 
 export function isPercpu(name: MapName): boolean {
-  return mapLayouts[name].type.startsWith('percpu_');
+  return mapLayouts[name].type.includes('percpu');
 }
 
 /**

@@ -6,6 +6,8 @@ import { Counter, Gauge } from 'prom-client';
 import { enums } from '../maps/generated/layouts.js';
 import { directionNames, openCounters, reasonNames } from '../maps/counters.js';
 import { openRawPinned, pinnedMapNames } from '../maps/pinned.js';
+import { hasMonitor, readMonitorConfig, readMonitorStats, type MonitorStats } from '../maps/monitor.js';
+import { monotonicNs } from '../maps/conntrack.js';
 import { countEntries, hasFillLevel } from './map-count.js';
 import { PREFIX, registry } from './registry.js';
 
@@ -29,9 +31,9 @@ const scrapeErrors = new Counter({
   labelNames: ['source'] as const,
   registers: [registry],
 });
-for (const s of ['counters', 'maps']) scrapeErrors.inc({ source: s }, 0);
+for (const s of ['counters', 'maps', 'monitor']) scrapeErrors.inc({ source: s }, 0);
 
-function guarded(what: 'counters' | 'maps', fn: (pinDir: string) => void): void {
+function guarded(what: 'counters' | 'maps' | 'monitor', fn: (pinDir: string) => void): void {
   if (!source) return;
   try {
     fn(source.pinDir);
@@ -189,9 +191,64 @@ new Gauge({
   },
 });
 
+// `podwire monitor` (bpf/lib/monitor.h): events the datapath wrote to the ring buffer and events it
+// could not (per-CPU rate limit, ring buffer full), from the per-CPU monitor_cpu map; and whether
+// a listener holds the gate open. Absent while the datapath predates the monitor.
+let monitorSnapshot: { gen: number; stats: MonitorStats | undefined } | undefined;
+
+function readMonitor(pinDir: string): MonitorStats | undefined {
+  if (monitorSnapshot?.gen === generation) return monitorSnapshot.stats;
+  const stats = hasMonitor(pinDir) ? readMonitorStats(pinDir) : undefined;
+  monitorSnapshot = { gen: generation, stats };
+  return stats;
+}
+
+new Counter({
+  name: `${PREFIX}monitor_events_total`,
+  help: 'Events the datapath wrote to the monitor ring buffer (only while a `podwire monitor` listener is attached); summed over CPUs',
+  registers: [registry],
+  collect() {
+    this.reset();
+    guarded('monitor', (pinDir) => {
+      const s = readMonitor(pinDir);
+      if (s) this.inc(Number(s.emitted));
+    });
+  },
+});
+
+new Counter({
+  name: `${PREFIX}monitor_events_lost_total`,
+  help: 'Monitor events the datapath did not emit, by cause: rate_limit (over the per-CPU events/s limit) or ring_full (the listener fell behind); summed over CPUs',
+  labelNames: ['cause'] as const,
+  registers: [registry],
+  collect() {
+    this.reset();
+    guarded('monitor', (pinDir) => {
+      const s = readMonitor(pinDir);
+      if (!s) return;
+      this.inc({ cause: 'rate_limit' }, Number(s.lostRate));
+      this.inc({ cause: 'ring_full' }, Number(s.lostFull));
+    });
+  },
+});
+
+new Gauge({
+  name: `${PREFIX}monitor_listening`,
+  help: '1 while a `podwire monitor` listener holds the datapath\'s event gate open (its lease has not run out), else 0',
+  registers: [registry],
+  collect() {
+    this.reset();
+    guarded('monitor', (pinDir) => {
+      if (!hasMonitor(pinDir)) return;
+      this.set(readMonitorConfig(pinDir).leaseNs > monotonicNs() ? 1 : 0);
+    });
+  },
+});
+
 /** From now on, scrapes read the maps pinned under pinDir. */
 export function watchDatapath(pinDir: string): void {
   source = { pinDir };
   counterSnapshot = undefined;
   mapSnapshot = undefined;
+  monitorSnapshot = undefined;
 }

@@ -12,7 +12,7 @@ export interface MemberPod {
 
 export class PodIndex {
   private readonly byNs = new Map<string, MemberPod[]>();
-  private readonly byNsLabel = new Map<string, Map<string, MemberPod[]>>();
+  private readonly byNsLabel = new Map<string, Map<string, Map<string, MemberPod[]>>>();
   private readonly nsCache = new Map<string, string[]>();
   private readonly selCache = new Map<string, MemberPod[]>();
   private namedPorts?: Map<string, { m: MemberPod; port: number }[]>;
@@ -23,24 +23,32 @@ export class PodIndex {
     private readonly namespaces: ReadonlyMap<string, NamespaceRecord>,
   ) {
     for (const pod of pods) {
-      // hostNetwork pods carry their node's IP: no pod selector ever matches them
-      if (!pod.ip || pod.hostNetwork) continue;
-      const addr = parseIpv4(pod.ip);
-      if (addr === undefined) continue;
-      const m: MemberPod = { pod, addr };
+      const m = member(pod);
+      if (!m) continue;
       let list = this.byNs.get(pod.namespace);
       if (!list) this.byNs.set(pod.namespace, (list = []));
       list.push(m);
-      let labels = this.byNsLabel.get(pod.namespace);
-      if (!labels) this.byNsLabel.set(pod.namespace, (labels = new Map()));
-      for (const [k, v] of Object.entries(pod.labels)) {
-        const key = `${k}\0${v}`;
-        let l = labels.get(key);
-        if (!l) labels.set(key, (l = []));
+    }
+    this.allNs = [...new Set([...namespaces.keys(), ...this.byNs.keys()])].sort();
+  }
+
+  /** label key -> value -> pods of one namespace, built on the first selector that needs it. */
+  private labelIndex(ns: string): Map<string, Map<string, MemberPod[]>> {
+    let idx = this.byNsLabel.get(ns);
+    if (idx) return idx;
+    idx = new Map();
+    for (const m of this.byNs.get(ns) ?? []) {
+      for (const k in m.pod.labels) {
+        let byValue = idx.get(k);
+        if (!byValue) idx.set(k, (byValue = new Map()));
+        const v = m.pod.labels[k]!;
+        let l = byValue.get(v);
+        if (!l) byValue.set(v, (l = []));
         l.push(m);
       }
     }
-    this.allNs = [...new Set([...namespaces.keys(), ...this.byNs.keys()])].sort();
+    this.byNsLabel.set(ns, idx);
+    return idx;
   }
 
   namespaceLabels(ns: string): Readonly<Record<string, string>> {
@@ -64,16 +72,13 @@ export class PodIndex {
     let out = this.selCache.get(key);
     if (out) return out;
     let candidates = this.byNs.get(ns) ?? [];
-    const labels = this.byNsLabel.get(ns);
-    for (const [k, v] of Object.entries(sel.matchLabels ?? {})) {
-      const l = labels?.get(`${k}\0${v}`) ?? [];
+    const narrow = (k: string, v: string): void => {
+      const l = this.labelIndex(ns).get(k)?.get(v) ?? [];
       if (l.length < candidates.length) candidates = l;
-    }
-    for (const e of sel.matchExpressions ?? []) {
-      if (e.operator === 'In' && e.values?.length === 1) {
-        const l = labels?.get(`${e.key}\0${e.values[0]}`) ?? [];
-        if (l.length < candidates.length) candidates = l;
-      }
+    };
+    if (candidates.length > 16) {
+      for (const [k, v] of Object.entries(sel.matchLabels ?? {})) narrow(k, v);
+      for (const e of sel.matchExpressions ?? []) if (e.operator === 'In' && e.values?.length === 1) narrow(e.key, e.values[0]!);
     }
     out = candidates.filter((m) => selectorMatches(sel, m.pod.labels));
     this.selCache.set(key, out);
@@ -97,6 +102,21 @@ export class PodIndex {
     }
     return this.namedPorts.get(`${name}/${protocol}`) ?? [];
   }
+}
+
+// Records are immutable (the agent replaces a record on change): their parsed address is cached
+// across compiles, so a recompile does not re-parse 100k IPs.
+const members = new WeakMap<PodRecord, MemberPod | null>();
+
+function member(pod: PodRecord): MemberPod | undefined {
+  let m = members.get(pod);
+  if (m === undefined) {
+    // hostNetwork pods carry their node's IP: no pod selector ever matches them
+    const addr = pod.ip && !pod.hostNetwork ? parseIpv4(pod.ip) : undefined;
+    m = addr === undefined ? null : { pod, addr };
+    members.set(pod, m);
+  }
+  return m ?? undefined;
 }
 
 /** The number a pod gives the named port name/protocol, if any. */

@@ -34,6 +34,7 @@ export interface ApplyStats {
 }
 
 const BPF_EXIST = 2;
+const CAPACITY_DEFINE: Partial<Record<MapName, string>> = { pol_sets: 'PW_POL_SETS_MAX', pol_ports: 'PW_POL_PORTS_MAX', pol_slots: 'PW_POL_SLOTS_MAX', pol_endpoints: 'PW_ENDPOINTS_MAX' };
 const SLOT_F_ANY_PEER = 1;
 const SLOT_F_MERGED = 2;
 const POLICY_BITS = EP_F_INGRESS_ISOLATED | EP_F_EGRESS_ISOLATED;
@@ -110,8 +111,16 @@ export class PolicyWriter {
     let deletes = 0;
 
     // desired content
-    const wantSets = new Map<number, Map<string, boolean>>();
-    for (const s of c.sets) wantSets.set(s.id, new Map(s.entries.map((e) => [e.cidr, e.include])));
+    // sets: only those whose entries differ from what the maps hold are rebuilt (a pod change
+    // touches one or two of thousands)
+    const changedSets = new Map<number, Map<string, boolean>>();
+    const liveSets = new Set<number>();
+    for (const s of c.sets) {
+      liveSets.add(s.id);
+      const have = this.sets.get(s.id);
+      if (have && have.size === s.entries.length && s.entries.every((e) => have.get(e.cidr) === e.include)) continue;
+      changedSets.set(s.id, new Map(s.entries.map((e) => [e.cidr, e.include])));
+    }
     const wantPorts: Content = new Map();
     const wantSlots: Content = new Map();
     for (const r of c.rulesets) {
@@ -130,9 +139,10 @@ export class PolicyWriter {
     const wantEps: Content = new Map();
     for (const e of c.endpoints) wantEps.set(encodeEndpointKey(e.ip).toString('hex'), encodePolEndpoint(e.ingress, e.egress).toString('hex'));
 
+    this.checkCapacity(changedSets, wantPorts, wantSlots, wantEps);
     // 1. sets (new and changed members), ports, slots
     const setsMap = this.open('pol_sets').map;
-    for (const [id, want] of wantSets) {
+    for (const [id, want] of changedSets) {
       const have = this.sets.get(id);
       for (const [cidr, inc] of want) {
         if (have?.get(cidr) === inc) continue;
@@ -169,7 +179,7 @@ export class PolicyWriter {
       }
     }
     // 4. revision
-    const changed = writes > 0 || egressIsolated !== this.egressIsolated || this.anyDeletes(wantSets, wantPorts, wantSlots, wantEps);
+    const changed = writes > 0 || egressIsolated !== this.egressIsolated || this.anyDeletes(changedSets, liveSets, wantPorts, wantSlots, wantEps);
     if (changed) {
       this.revision = (this.revision + 1) >>> 0 || 1;
       this.egressIsolated = egressIsolated;
@@ -181,24 +191,57 @@ export class PolicyWriter {
     deletes += this.deleteContent('pol_slots', this.slots, wantSlots);
     deletes += this.deleteContent('pol_ports', this.ports, wantPorts);
     for (const [id, have] of this.sets) {
-      const want = wantSets.get(id);
+      if (liveSets.has(id) && !changedSets.has(id)) continue;
+      const want = changedSets.get(id);
       for (const cidr of have.keys()) {
         if (want?.has(cidr)) continue;
         setsMap.delete(encodeSetKey(id, cidr));
         deletes++;
       }
+      if (!liveSets.has(id)) this.sets.delete(id);
     }
-    this.sets = wantSets;
+    for (const [id, want] of changedSets) this.sets.set(id, want);
     return { writes, deletes, revision: this.revision, changed, missingEndpoints: c.endpoints.length - present, egressIsolated };
   }
 
-  private anyDeletes(wantSets: Map<number, Map<string, boolean>>, ...pairs: Content[]): boolean {
-    const [p, s, e] = pairs as [Content, Content, Content];
+  /** Refuse before writing anything when the peak (old + new entries: deletions come last) would
+   * not fit a map: a half-written policy is worse than the previous one. */
+  private checkCapacity(changedSets: Map<number, Map<string, boolean>>, p: Content, s: Content, e: Content): void {
+    let sets = 0;
+    for (const have of this.sets.values()) sets += have.size;
+    for (const [id, want] of changedSets) {
+      const have = this.sets.get(id);
+      for (const cidr of want.keys()) if (!have?.has(cidr)) sets++;
+    }
+    const fresh = (have: Content, want: Content): number => {
+      let n = have.size;
+      for (const k of want.keys()) if (!have.has(k)) n++;
+      return n;
+    };
+    const need: [MapName, number][] = [
+      ['pol_sets', sets],
+      ['pol_ports', fresh(this.ports, p)],
+      ['pol_slots', fresh(this.slots, s)],
+      ['pol_endpoints', fresh(this.endpoints, e)],
+    ];
+    for (const [name, n] of need) {
+      const max = this.open(name).ref.maxEntries;
+      if (n > max) {
+        throw new PodwireError(
+          'IO_FAILED',
+          `NetworkPolicy needs ${n} entries in ${name} (old and new during the update) but the map holds ${max}: nothing was written, the previous policy stays; ` +
+            `raise ${CAPACITY_DEFINE[name]} (bpf/lib/maps.h, a -D of the datapath build) or simplify the policies (fewer distinct peer sets)`,
+        );
+      }
+    }
+  }
+
+  private anyDeletes(changedSets: Map<number, Map<string, boolean>>, liveSets: Set<number>, p: Content, s: Content, e: Content): boolean {
     for (const [have, want] of [[this.ports, p], [this.slots, s], [this.endpoints, e]] as const) for (const k of have.keys()) if (!want.has(k)) return true;
     for (const [id, have] of this.sets) {
-      const want = wantSets.get(id);
-      if (!want) return true;
-      for (const cidr of have.keys()) if (!want.has(cidr)) return true;
+      if (!liveSets.has(id)) return true;
+      const want = changedSets.get(id);
+      if (want) for (const cidr of have.keys()) if (!want.has(cidr)) return true;
     }
     return false;
   }

@@ -10,7 +10,7 @@ import { decodeStruct, formatIpv4Bytes, type FieldValue, type StructLayout } fro
 import type { TwinLookup, TwinRun } from './wasm.js';
 
 export interface TraceStep {
-  kind: 'packet' | 'parse' | 'lookup' | 'check' | 'fib' | 'verdict';
+  kind: 'packet' | 'parse' | 'lookup' | 'check' | 'policy' | 'fib' | 'verdict';
   text: string;
   data?: Record<string, unknown>;
 }
@@ -48,7 +48,75 @@ const REASON_WORDS: Record<string, string> = {
   PASS_STACK_IP_OPTIONS: 'via stack: IPv4 options, which the stack processes',
   DROP_IPV6: 'IPv6 from a pod (the pod network is IPv4-only)',
   FWD_REPLY_TO_NODE: "reply to an address that reached the pod straight from another node: routed back past this node's stack, which never saw the request",
+  POLICY_DENIED_INGRESS: 'NetworkPolicy: the destination pod is isolated for ingress and no rule admits this peer and port',
+  POLICY_DENIED_EGRESS: 'NetworkPolicy: the source pod is isolated for egress and no rule admits this peer and port',
+  UNSPEC: 'admitted',
 };
+
+/** What the agent's policy model (src/policy, `${stateDir}/policy.json`) knows about ids; trace
+ * works without it and then prints the ids the maps hold. */
+export interface PolicyNames {
+  policyName(id: number): string | undefined;
+  /** The rules a ruleset's slot carries, in words. */
+  slot(ruleset: number, slot: number): { rules: readonly { policy: string; rule: number }[]; ports: string; peers: string } | undefined;
+  /** The policies isolating a pod, per direction. */
+  isolatedBy?(podIp: string, direction: 'ingress' | 'egress'): readonly string[] | undefined;
+}
+
+const polStepNames = enumNames(enums.pw_pol_step);
+const SLOT_NONE = 0xff;
+const SLOT_DENY = 0xfe;
+const SLOT_HOST = 0xfd;
+
+function describePolicyDirection(run: TwinRun, dir: 'ingress' | 'egress', names: NodeNames, policy: PolicyNames | undefined): TraceStep | undefined {
+  const v = run.verdict;
+  const ruleset = Number(v[dir === 'ingress' ? 'pol_ruleset_in' : 'pol_ruleset_eg']);
+  const slot = Number(v[dir === 'ingress' ? 'pol_slot_in' : 'pol_slot_eg']);
+  if (slot === SLOT_NONE) return undefined;
+  const reply = Number(v['pol_reply']) === 1;
+  const pod = dir === 'ingress' ? String(run.pkt[reply ? 'saddr' : 'daddr']) : String(run.pkt[reply ? 'daddr' : 'saddr']);
+  const peer = dir === 'ingress' ? String(run.pkt[reply ? 'daddr' : 'saddr']) : String(run.pkt[reply ? 'saddr' : 'daddr']);
+  const who = `pod ${names.podLabel(pod) ?? pod}`;
+  const by = policy?.isolatedBy?.(pod, dir);
+  const isolated = `${who} is isolated for ${dir}${by?.length ? ` by ${by.join(', ')}` : ''}${ruleset ? ` (ruleset ${ruleset})` : ' but has no ruleset yet (the agent is between writes)'}`;
+  let text: string;
+  if (slot === SLOT_DENY) {
+    text = `${dir}: ${isolated}; no rule admits ${peer}${peerSuffix(names, peer)} → denied`;
+  } else if (slot === SLOT_HOST) {
+    text = `${dir}: ${isolated}; ${peer} is this node's own address (kubelet probes and the node are always admitted) → admitted`;
+  } else {
+    const s = policy?.slot(ruleset, slot);
+    const rules = s?.rules.length ? s.rules.map((r) => `${r.policy} ${dir} rule #${r.rule}`).join(' or ') : `rule slot ${slot}`;
+    text = `${dir}: ${isolated}; admitted by ${rules}${s ? ` (${s.ports} from/to ${s.peers})` : ''}`;
+  }
+  return { kind: 'policy', text, data: { direction: dir, pod, peer, ruleset, slot: slot === SLOT_DENY ? 'deny' : slot === SLOT_HOST ? 'host' : slot, ...(by ? { policies: by } : {}) } };
+}
+
+function peerSuffix(names: NodeNames, ip: string): string {
+  const label = names.podLabel(ip);
+  return label ? ` (pod ${label})` : '';
+}
+
+/** The NetworkPolicy step in words: conntrack state first, then each judged direction. */
+function describePolicy(run: TwinRun, names: NodeNames, policy: PolicyNames | undefined): TraceStep[] {
+  const step = polStepNames[Number(run.verdict['pol_step'])] ?? 'NONE';
+  if (step === 'NONE') return [];
+  const words: Record<string, string> = {
+    ESTABLISHED: 'an established flow podwire already admitted (ct flow entry of the current policy revision): no rule is consulted',
+    REPLY: 'the reply of a flow podwire admitted (reverse ct flow entry): admitted without consulting rules',
+    NEW: 'a new flow: the rules decide, and an admitted flow is recorded in both directions',
+    RECHECK: 'a flow admitted under an older policy revision: judged again under the current one',
+    DENIED: 'the rules admit nothing here',
+    DEFERRED: "egress to a Service address: judged on the backend after kube-proxy's DNAT (to_pod on this node, to_uplink toward another node)",
+    UNTRACKED: 'a fragment or a packet with IP options: judged without ports and not recorded',
+  };
+  const steps: TraceStep[] = [{ kind: 'policy', text: `policy: ${words[step] ?? step.toLowerCase()}`, data: { step } }];
+  for (const dir of ['egress', 'ingress'] as const) {
+    const d = describePolicyDirection(run, dir, names, policy);
+    if (d) steps.push(d);
+  }
+  return steps;
+}
 
 export function reasonWords(name: string): string {
   return REASON_WORDS[name] ?? name.toLowerCase().replaceAll('_', ' ');
@@ -106,6 +174,59 @@ function describeLookup(l: TwinLookup, names: NodeNames, run: TwinRun, opts: { n
     const mode = modeNames[Number(c['mode'])] ?? `MODE_${String(c['mode'])}`;
     const detail = mode === 'VXLAN' ? `, VXLAN device ${ifLabel(names, Number(c['vxlan_ifindex']))}, VNI ${String(c['vni'])}` : mode === 'NATIVE' ? `, uplink ${ifLabel(names, Number(c['uplink_ifindex']))}` : '';
     return [{ kind: 'lookup', text: `read node_cfg[0] → mode ${mode.toLowerCase()}, node IP ${String(c['node_ip'])}${detail}`, data: { map: 'node_cfg', hit: true, value: { ...c, mode } } }];
+  }
+  if (l.map === 'ct' && decodeCtKey(l.key).kind === 'flow') {
+    const key = decodeCtKey(l.key);
+    const flow = `${key.addr}:${key.port} → ${key.peer}:${key.peerPort}/${protoName(key.proto)}`;
+    if (miss) return [{ kind: 'lookup', text: `lookup ct[flow ${flow}] → miss: no flow admitted by policy yet`, data: { map: 'ct', key, hit: false } }];
+    const e = decodeStruct(structs.pw_ct_entry, l.value!);
+    const idle = opts.nowNs === undefined ? undefined : Number(opts.nowNs - BigInt(String(e['last_seen_ns']))) / 1e9;
+    const reply = (Number(e['flags']) & 1) === 1;
+    return [
+      {
+        kind: 'lookup',
+        text: `lookup ct[flow ${flow}] → hit: ${reply ? 'the reply direction of an admitted flow' : 'an admitted flow'}, policy revision ${String(e['revision'])}${idle === undefined || idle < 0 ? '' : `, last seen ${idle.toFixed(1)} s ago`}`,
+        data: { map: 'ct', key, hit: true, value: { reply, revision: Number(e['revision']) } },
+      },
+    ];
+  }
+  if (l.map === 'pol_state') {
+    if (miss) return [{ kind: 'lookup', text: 'read pol_state[0] → missing', data: { map: 'pol_state', hit: false } }];
+    const st = decodeStruct(structs.pw_pol_state, l.value!);
+    return [{ kind: 'lookup', text: `read pol_state[0] → policy revision ${String(st['revision'])}, ${String(st['egress_isolated'])} local pod(s) isolated for egress`, data: { map: 'pol_state', hit: true, value: st } }];
+  }
+  if (l.map === 'pol_endpoints') {
+    const ip = decodeEndpointKey(l.key);
+    if (miss) return [{ kind: 'lookup', text: `lookup pol_endpoints[${ip}] → miss: no ruleset (isolated without rules: nothing admitted)`, data: { map: 'pol_endpoints', key: ip, hit: false } }];
+    const pe = decodeStruct(structs.pw_pol_endpoint, l.value!);
+    return [{ kind: 'lookup', text: `lookup pol_endpoints[${ip}]${podSuffix(names, ip)} → ingress ruleset ${String(pe['ingress'])}, egress ruleset ${String(pe['egress'])} (0 = not isolated)`, data: { map: 'pol_endpoints', key: ip, hit: true, value: pe } }];
+  }
+  if (l.map === 'pol_ports') {
+    const k = decodeStruct(structs.pw_pol_port_key, l.key);
+    const what = `ruleset ${String(k['ruleset'])} ${protoName(Number(k['proto']))}/${String(k['port'])}`;
+    if (miss) return [{ kind: 'lookup', text: `lookup pol_ports[${what}] → miss: no rule of the ruleset admits this protocol/port`, data: { map: 'pol_ports', key: k, hit: false } }];
+    const bits = Buffer.from(l.value!).readBigUInt64LE(structs.pw_pol_ports.fields.slots.offset);
+    const slots = [...Array(64).keys()].filter((i) => (bits >> BigInt(i)) & 1n);
+    return [{ kind: 'lookup', text: `lookup pol_ports[${what}] (longest prefix) → rule slots ${slots.join(', ')} admit this port`, data: { map: 'pol_ports', key: k, hit: true, value: { slots } } }];
+  }
+  if (l.map === 'pol_slots') {
+    const k = decodeStruct(structs.pw_pol_slot_key, l.key);
+    if (miss) return [{ kind: 'lookup', text: `lookup pol_slots[ruleset ${String(k['ruleset'])} slot ${String(k['slot'])}] → missing`, data: { map: 'pol_slots', key: k, hit: false } }];
+    const sv = decodeStruct(structs.pw_pol_slot, l.value!);
+    const any = (Number(sv['flags']) & 1) === 1;
+    return [{ kind: 'lookup', text: `lookup pol_slots[ruleset ${String(k['ruleset'])} slot ${String(k['slot'])}] → ${any ? 'any peer' : `peers in set ${String(sv['set'])}`}`, data: { map: 'pol_slots', key: k, hit: true, value: sv } }];
+  }
+  if (l.map === 'pol_sets') {
+    const k = decodeStruct(structs.pw_pol_set_key, l.key);
+    const set = Number(k['set']);
+    const what = set === 1 ? "this node's own addresses" : `set ${set}`;
+    if (miss) return [{ kind: 'lookup', text: `lookup pol_sets[${what} ∋ ${String(k['addr'])}] (longest prefix) → miss: not a member`, data: { map: 'pol_sets', key: k, hit: false } }];
+    const m = decodeStruct(structs.pw_pol_member, l.value!);
+    return [{ kind: 'lookup', text: `lookup pol_sets[${what} ∋ ${String(k['addr'])}] (longest prefix) → ${Number(m['include']) ? 'member' : 'excluded (an ipBlock except)'}`, data: { map: 'pol_sets', key: k, hit: true, value: m } }];
+  }
+  if (l.map === 'svc_addrs') {
+    const addr = formatIpv4Bytes(l.key, 0);
+    return [{ kind: 'lookup', text: `lookup svc_addrs[${addr}] → ${miss ? 'miss: not a Service address' : 'hit: a Service address'}`, data: { map: 'svc_addrs', key: addr, hit: !miss } }];
   }
   if (l.map === 'ct') {
     const key = decodeCtKey(l.key);
@@ -179,7 +300,10 @@ function describeVerdict(run: TwinRun, names: NodeNames, fibNote: string | undef
       text = `route to node ${String(v['nh_addr'])} → VXLAN tunnel key (VNI ${String(v['tunnel_id'])}, remote ${String(v['nh_addr'])}), redirect to ${ifLabel(names, run.core.ifindex)}; TTL → ${String(v['ttl'])}`;
       break;
     case 'PASS':
-      text = `${reasonWords(reason)}: pass to the host stack, reason ${reason}`;
+      text =
+        reason === 'UNSPEC'
+          ? `${run.program === 'to_pod' ? 'the stack delivers it into the pod' : 'it leaves the node'}: admitted (not counted here)`
+          : `${reasonWords(reason)}: pass to the host stack, reason ${reason}`;
       break;
     case 'DROP':
       text = `${reasonWords(reason)}: drop, reason ${reason}`;
@@ -197,7 +321,12 @@ export interface Explanation {
   summary: string;
 }
 
-export function explain(run: TwinRun, frame: Uint8Array, names: NodeNames, opts: { fibNote?: string; /** monotonic now (live trace), for conntrack idle times */ nowNs?: bigint } = {}): Explanation {
+export function explain(
+  run: TwinRun,
+  frame: Uint8Array,
+  names: NodeNames,
+  opts: { fibNote?: string; /** monotonic now (live trace), for conntrack idle times */ nowNs?: bigint; policy?: PolicyNames } = {},
+): Explanation {
   const ingress = Number(run.pkt['ifindex']);
   const steps: TraceStep[] = [
     { kind: 'packet', text: `${run.program} on ${ifLabel(names, ingress)}: ${frame.length}-byte frame`, data: { program: run.program, ifindex: ingress, bytes: frame.length } },
@@ -216,6 +345,7 @@ export function explain(run: TwinRun, frame: Uint8Array, names: NodeNames, opts:
       data: { ...f, ...(rcName ? { rcName } : {}) },
     });
   }
+  steps.push(...describePolicy(run, names, opts.policy));
   const verdict = describeVerdict(run, names, opts.fibNote);
   steps.push(...verdict);
   return { steps, summary: verdict[verdict.length - 1]!.text };

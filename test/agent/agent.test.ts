@@ -78,7 +78,7 @@ describe('podwire agent against the lab API server', () => {
   it('loads the datapath, and writes the conflist only once its own Node has a podCIDR', async () => {
     agent = cluster.startAgent(node, { extra: ['--gc-grace', '2s'] });
     const loaded = await cluster.waitLog(agent, 'datapath loaded', (l) => l.msg === 'datapath loaded');
-    expect(Object.keys(loaded['programs'] as object).sort()).toEqual(['from_pod', 'from_uplink', 'from_vxlan', 'to_pod']);
+    expect(Object.keys(loaded['programs'] as object).sort()).toEqual(['from_pod', 'from_uplink', 'from_vxlan', 'to_pod', 'to_uplink', 'xdp_prefilter']);
     // the Node cache has listed (a "reconciled" with route counts) while our Node does not exist
     await cluster.waitLog(agent, 'a reconcile with the Node list', (l) => l.msg === 'reconciled' && typeof l['routes'] === 'number');
     expect(existsSync(join(node.confDir, CONFLIST))).toBe(false);
@@ -143,10 +143,12 @@ describe('podwire agent against the lab API server', () => {
       '410 Gone (history compacted)',
       () => cluster.faults({ expireHistory: true }),
       async (before) => {
-        // both informers relist; the pods one may finish after the Node change above arrived
-        const relisted = () => readLog(agent.log).slice(before).filter((l) => l.msg === 'relisted').map((l) => String(l['informer']));
-        await waitFor('both informers to relist', () => relisted().includes('nodes') && relisted().includes('pods'), 15_000);
-        expect([...new Set(relisted())].sort()).toEqual(['nodes', 'pods']);
+        // every informer relists (routes: nodes, pods; NetworkPolicy: the cluster-wide caches);
+        // the pods one may finish after the Node change above arrived
+        const all = ['namespaces', 'networkpolicies', 'nodes', 'pods', 'policy-pods', 'services'];
+        const relisted = () => [...new Set(readLog(agent.log).slice(before).filter((l) => l.msg === 'relisted').map((l) => String(l['informer'])))].sort();
+        await waitFor('every informer to relist', () => all.every((i) => relisted().includes(i)), 15_000);
+        expect(relisted()).toEqual(all);
       },
     ],
     [

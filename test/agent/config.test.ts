@@ -43,7 +43,26 @@ describe('parseAgentFlags', () => {
       health: { host: '127.0.0.1', port: 9879 },
       gcGraceMs: 60_000,
       cniSocket: '/run/podwire/cni.sock',
+      prefilter: 'off',
+      prefilterFailsafe: [],
     });
+  });
+
+  it('--prefilter (PODWIRE_PREFILTER) and --prefilter-failsafe: off by default, modes and failsafe entries validated', () => {
+    const base = { nodeName: 'n', kubeconfig };
+    expect(parseAgentFlags(base, { PODWIRE_PREFILTER: 'auto' }).prefilter).toBe('auto');
+    expect(parseAgentFlags({ ...base, prefilter: 'generic' }, { PODWIRE_PREFILTER: 'native' }).prefilter).toBe('generic');
+    fails(() => parseAgentFlags({ ...base, prefilter: 'on' }, {}), '--prefilter (PODWIRE_PREFILTER) "on"', 'must be off, auto');
+    const c = parseAgentFlags({ ...base, prefilter: 'auto', prefilterFailsafe: '10.0.0.5, 10.0.0.6:53/udp,:22' }, {});
+    expect(c.prefilterFailsafe).toEqual([
+      { kind: 'src-addr', addr: '10.0.0.5' },
+      { kind: 'src-port', addr: '10.0.0.6', port: 53, proto: 'udp' },
+      { kind: 'dst-port', port: 22, proto: 'tcp' },
+    ]);
+    fails(() => parseAgentFlags({ ...base, prefilter: 'auto', prefilterFailsafe: '10.0.0.300' }, {}), '--prefilter-failsafe', '"10.0.0.300"', 'invalid IPv4 address');
+    fails(() => parseAgentFlags({ ...base, prefilter: 'auto', prefilterFailsafe: ':70000/tcp' }, {}), 'outside 1-65535');
+    fails(() => parseAgentFlags({ ...base, prefilter: 'auto', prefilterFailsafe: '10.0.0.1:80/sctp' }, {}), 'ADDR, ADDR:PORT');
+    fails(() => parseAgentFlags(base, { PODWIRE_PREFILTER_FAILSAFE: '10.0.0.5' }), 'only applies with the prefilter on');
   });
 
   it('--cni-socket (PODWIRE_CNI_SOCKET): an absolute path that fits a Unix socket address', () => {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cniShim } from '../../src/assets/index.js';
+import { cniShim, podwireBin } from '../../src/assets/index.js';
 import { run } from '../../src/exec/run.js';
 import { execCni } from '../../src/lab/cni-exec.js';
 import { ping, startTcpEcho, tcpProbe, type TcpEchoServer } from '../../src/lab/traffic.js';
@@ -88,6 +88,14 @@ async function metric(name: string): Promise<string[]> {
   return r.stdout.split('\n').filter((l) => l.startsWith(name));
 }
 
+/** ms from t0 (just before an API write) to the agent's first map-changing apply after it. */
+async function applyLatencyMs(t0: number): Promise<number> {
+  const l = await cluster.waitLog(agent, 'a policy apply after the write', (x) => x.msg === 'policy applied' && x['changed'] === true && Date.parse(String(x['ts'])) >= t0);
+  return Date.parse(String(l['ts'])) - t0;
+}
+
+const latencies: number[] = [];
+
 function alive(): void {
   expect(agent.child.exitCode, `agent exited:\n${readFileSync(agent.log, 'utf8').slice(-3000)}`).toBeNull();
   expect(agent.child.signalCode).toBeNull();
@@ -134,7 +142,8 @@ describe('NetworkPolicy in the agent (real packets, policies and labels changed 
       ['cli', 'srv', 'icmp', false],
       ['srv', 'cli', 'icmp', true], // egress of srv is not isolated; the reply is admitted
     ]);
-    console.log(`[policy] deny observed ${Date.now() - t0} ms after the API write (load ${(await run('cat', ['/proc/loadavg'])).stdout.trim()})`);
+    latencies.push(await applyLatencyMs(t0));
+    const t1 = Date.now();
     await putPolicy('srv-allow-cli', {
       podSelector: { matchLabels: { app: 'srv' } },
       ingress: [{ from: [{ podSelector: { matchLabels: { app: 'cli' } } }], ports: [{ port: 'http' }] }],
@@ -145,6 +154,7 @@ describe('NetworkPolicy in the agent (real packets, policies and labels changed 
       ['other', 'srv', 8080, false],
       ['cli', 'srv', 'icmp', false],
     ]);
+    latencies.push(await applyLatencyMs(t1));
     // the admitted flow is tracked as a FLOW pair carrying the policy revision
     const ct = openConntrack(node.pinDir);
     try {
@@ -156,6 +166,16 @@ describe('NetworkPolicy in the agent (real packets, policies and labels changed 
     } finally {
       ct.close();
     }
+    // `podwire conntrack` lists them with peer, reply flag and revision (json and table)
+    const cli = (args: string[]) => run('nsenter', [`--net=${node.netns.path}`, '--', podwireBin(), 'conntrack', '--pin-dir', node.pinDir, '--state-dir', node.stateDir, ...args]);
+    const j = JSON.parse((await cli(['-o', 'json'])).stdout) as { conntrack: Array<{ kind: string; addr: string; port: number; peer?: string; reply?: boolean; revision?: number; pod: string | null }> };
+    // srv:8080 -> cli: the replies of cli's connections (srv's own pings to cli are forward entries)
+    const srvFlows = j.conntrack.filter((e) => e.kind === 'flow' && e.addr === pod('srv').ip && e.port === 8080 && e.peer === pod('cli').ip);
+    expect(srvFlows.length).toBeGreaterThan(0);
+    expect(srvFlows.every((e) => e.reply === true && typeof e.revision === 'number' && e.revision > 0)).toBe(true);
+    const table = (await cli([])).stdout;
+    expect(table).toMatch(/KIND\s+INITIATOR\s+PEER\s+PROTO.*REPLY\s+REVISION/);
+    expect(table).toContain(`${pod('srv').ip}:8080`);
     const verdicts = await metric('podwire_policy_verdicts_total');
     expect(verdicts.find((l) => l.includes('direction="ingress"') && l.includes('action="denied"'))).toMatch(/ [1-9]\d*$/);
     expect(verdicts.find((l) => l.includes('direction="ingress"') && l.includes('action="allowed"'))).toMatch(/ [1-9]\d*$/);
@@ -163,8 +183,10 @@ describe('NetworkPolicy in the agent (real packets, policies and labels changed 
   });
 
   it('follows label changes of peers without a restart', async () => {
+    const t0 = Date.now();
     await cluster.api('PATCH', `/api/v1/namespaces/${NS}/pods/other`, { metadata: { labels: { app: 'cli' } } }, 'application/merge-patch+json');
     await expectReach('other relabelled app=cli is admitted', [['other', 'srv', 8080, true]]);
+    latencies.push(await applyLatencyMs(t0));
     await cluster.api('PATCH', `/api/v1/namespaces/${NS}/pods/other`, { metadata: { labels: { app: 'other' } } }, 'application/merge-patch+json');
     await expectReach('other relabelled back is denied again (its established flow is re-judged)', [['other', 'srv', 8080, false], ['cli', 'srv', 8080, true]]);
   });
@@ -189,6 +211,15 @@ describe('NetworkPolicy in the agent (real packets, policies and labels changed 
     await putPolicy('broken', { podSelector: { matchExpressions: [{ key: 'app', operator: 'Sideways', values: ['x'] }] }, ingress: 5 });
     await cluster.waitLog(agent, 'a warning about the broken policy', (l) => l.msg === 'NetworkPolicy not enforceable as written' && l['policy'] === `${NS}/broken`);
     alive();
+    // and a Warning Event on the policy, for `kubectl describe networkpolicy broken`
+    const events = await waitFor('a Warning Event on the broken policy', async () => {
+      const l = await cluster.api<{ items: Array<{ type: string; reason: string; involvedObject: { kind: string; name: string } }> }>(
+        'GET',
+        `/api/v1/namespaces/${NS}/events?fieldSelector=involvedObject.name%3Dbroken`,
+      );
+      return l.items.length > 0 && l.items;
+    });
+    expect(events[0]).toMatchObject({ type: 'Warning', involvedObject: { kind: 'NetworkPolicy', name: 'broken' } });
     await waitFor('the warnings gauge', async () => (await metric('podwire_policy_warnings{')).some((l) => / [1-9]\d*$/.test(l)));
     await expectReach('still enforcing', [['other', 'srv', 8080, false], ['cli', 'srv', 8080, true]]);
     await deletePolicy('broken');
@@ -228,6 +259,22 @@ describe('NetworkPolicy in the agent (real packets, policies and labels changed 
     await expectReach('open once the policy is gone', [['other', 'late', 8080, true]]);
   });
 
+  it('an agent SIGKILLed and restarted writes nothing (same revision) and enforcement never lapses', async () => {
+    await expectReach('before the restart', [['other', 'srv', 8080, false], ['cli', 'srv', 8080, true]]);
+    const before = readPolicyModel(join(node.stateDir, 'policy.json'));
+    agent.child.kill('SIGKILL'); // by PID: the agent this test started
+    await agent.exited;
+    // the maps stay with the pins: still enforced with no agent at all
+    expect(await tcp('other', 'srv', 8080)).toBe(false);
+    expect(await tcp('cli', 'srv', 8080)).toBe(true);
+    agent = cluster.startAgent(node);
+    const first = await cluster.waitLog(agent, 'the first apply of the new agent', (l) => l.msg === 'policy caches synced; first apply', 60_000);
+    expect(first['changed']).toBe(false);
+    expect(first['revision']).toBe(before.revision);
+    expect(await tcp('other', 'srv', 8080)).toBe(false);
+    expect(await tcp('cli', 'srv', 8080)).toBe(true);
+  }, 90_000);
+
   it('deleting every policy opens everything again; the agent logged its timings', async () => {
     for (const p of ['srv-deny', 'srv-allow-cli', 'cli-egress']) await deletePolicy(p);
     await expectReach('all open', [
@@ -235,8 +282,10 @@ describe('NetworkPolicy in the agent (real packets, policies and labels changed 
       ['cli', 'other', 'icmp', true],
       ['cli', 'srv', 'icmp', true],
     ]);
-    const runs = readLog(agent.log).filter((l) => l.msg === 'policy applied');
+    const runs = cluster.procs.flatMap((p) => readLog(p.log)).filter((l) => l.msg === 'policy applied');
     const total = runs.map((l) => l['totalMs'] as number).sort((a, b) => a - b);
+    const load = (await run('cat', ['/proc/loadavg'])).stdout.trim();
+    console.log(`[policy] API write -> maps changed: ${latencies.join(', ')} ms (load ${load})`);
     console.log(`[policy] ${runs.length} applies logged; compile+apply median ${total[Math.floor(total.length / 2)]} ms, max ${total.at(-1)} ms`);
     alive();
   });

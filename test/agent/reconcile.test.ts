@@ -127,6 +127,36 @@ describe('Reconciler', () => {
     expect(typeof last.durationMs).toBe('number');
   });
 
+  it('readiness does not wait for the kernel route sync; syncs run one at a time and a queued set is replaced by a newer one', async () => {
+    const { nodes, pods, dp, r, ready, lines } = setup();
+    // a kernel that takes its time (65k routes): every sync waits until the test releases it
+    const releases: Array<() => void> = [];
+    dp.syncKernelRoutes = async (remote) => {
+      dp.kernel.push([...remote]);
+      await new Promise<void>((res) => releases.push(res));
+      return remote.length;
+    };
+    nodes.items = [A, B];
+    nodes.synced = nodes.healthy = pods.synced = pods.healthy = true;
+    await r.runNow();
+    expect(ready).toEqual(['10.244.0.0/24']); // ready while the first sync is still in the kernel
+    expect(r.stats.firstSyncDone).toBe(true);
+    expect(dp.kernel).toHaveLength(1);
+    // two changes while the first sync runs: neither starts a second sync, the newest is queued
+    nodes.items = [A, B, C];
+    await r.runNow();
+    nodes.items = [A, C];
+    await r.runNow();
+    expect(dp.kernel).toHaveLength(1);
+    expect([...dp.routes.keys()].sort()).toEqual(['10.244.0.0/24', '10.244.2.0/24']); // the maps never wait
+    releases.shift()!();
+    await new Promise((res) => setTimeout(res, 10));
+    expect(dp.kernel).toEqual([[{ cidr: '10.244.1.0/24', nodeIp: '172.30.0.12' }], [{ cidr: '10.244.2.0/24', nodeIp: '172.30.0.13' }]]);
+    releases.shift()!();
+    await r.stop();
+    expect(lines.filter((l) => JSON.parse(l).msg === 'kernel routes synced')).toHaveLength(2);
+  });
+
   it('node changes become adds, updates and removes in one batch each', async () => {
     const { nodes, pods, dp, r } = setup();
     nodes.items = [A, B];

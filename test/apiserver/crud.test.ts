@@ -178,4 +178,26 @@ describe('apiserver CRUD', () => {
     s.objects.delete('pods', 'default', 'inproc');
     expect(s.objects.get('pods', 'default', 'inproc')).toBeUndefined();
   });
+  it('stores core/v1 Events in a namespace: create (generateName), get, list with an involvedObject field selector', async () => {
+    const ev = (name: string) => ({
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { generateName: `${name}.`, namespace: 'default' },
+      involvedObject: { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', namespace: 'default', name },
+      reason: 'IPV6_CIDR',
+      message: 'an IPv6 ipBlock never matches',
+      type: 'Warning',
+    });
+    const a = await call(s.url, 'POST', '/api/v1/namespaces/default/events', ev('pol-a'));
+    expect(a.status).toBe(201);
+    expect(a.body.metadata.name).toMatch(/^pol-a\./);
+    await call(s.url, 'POST', '/api/v1/namespaces/default/events', ev('pol-b'));
+    const got = await call(s.url, 'GET', `/api/v1/namespaces/default/events/${a.body.metadata.name}`);
+    expect(got.body).toMatchObject({ kind: 'Event', reason: 'IPV6_CIDR', type: 'Warning', involvedObject: { kind: 'NetworkPolicy', name: 'pol-a' } });
+    const l = await call(s.url, 'GET', '/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dpol-b');
+    expect(l.body.kind).toBe('EventList');
+    expect(l.body.items.map((e: any) => e.involvedObject.name)).toEqual(['pol-b']);
+    const bad = await call(s.url, 'POST', '/api/v1/namespaces/default/events', { apiVersion: 'v1', kind: 'Event', metadata: { name: 'x', namespace: 'default' } });
+    expect(bad.status).toBe(422);
+  });
 });

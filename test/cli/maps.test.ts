@@ -11,6 +11,10 @@ import { decodeSnapshot } from '../../src/maps/snapshot.js';
 import { buildFrame } from '../../src/twin/index.js';
 import { testRun } from '../bpf/packets.js';
 import { createCliNode, type CliNode } from './fixture.js';
+import { maps as ALL_MAP_LAYOUTS } from '../../src/maps/generated/layouts.js';
+
+/** Every map the datapath object defines (the generated layouts), sorted like a directory listing. */
+const ALL_MAPS = Object.keys(ALL_MAP_LAYOUTS).sort();
 
 let node: CliNode | undefined;
 const fakeDir = `/sys/fs/bpf/pwcli-fake-${randomBytes(3).toString('hex')}`;
@@ -44,8 +48,20 @@ describe('podwire maps / endpoints / routes / counters', () => {
       ['counters', 'percpu_array', 4, 16, 128, 128, 'ok'],
       ['ct', 'lru_hash', 16, 32, 0, 131072, 'ok'],
       ['endpoints', 'hash', 20, 24, 2, 65536, 'ok'],
+      ['monitor_cfg', 'array', 4, 24, 1, 1, 'ok'],
+      ['monitor_cpu', 'percpu_array', 4, 40, 1, 1, 'ok'],
+      ['monitor_events', 'ringbuf', 0, 0, null, 1048576, 'ok'],
       ['node_cfg', 'array', 4, 24, 1, 1, 'ok'],
+      ['pol_endpoints', 'hash', 20, 8, 0, 65536, 'ok'],
+      ['pol_ports', 'lpm_trie', 12, 8, 0, 262144, 'ok'],
+      ['pol_sets', 'lpm_trie', 12, 8, 0, 1048576, 'ok'],
+      ['pol_slots', 'hash', 8, 16, 0, 262144, 'ok'],
+      ['pol_state', 'array', 4, 16, 1, 1, 'ok'],
+      ['pol_stats', 'lru_percpu_hash', 12, 16, 0, 65536, 'ok'],
+      ['prefilter', 'lpm_trie', 8, 8, 0, 65536, 'ok'],
+      ['prefilter_safe', 'hash', 8, 4, 0, 256, 'ok'],
       ['routes', 'lpm_trie', 8, 16, 3, 131072, 'ok'],
+      ['svc_addrs', 'hash', 4, 4, 0, 131072, 'ok'],
     ]);
     const text = (await n().cli(['maps', 'list', '--pin-dir', n().pinDir])).stdout.split('\n');
     expect(text[0]).toMatch(/^NAME\s+TYPE\s+KEY\s+VALUE\s+ENTRIES\s+MAX\s+ID\s+LAYOUT$/);
@@ -100,9 +116,10 @@ describe('podwire maps / endpoints / routes / counters', () => {
     const file = `${n().stateDir}/snap.mpk`;
     const r = await n().cli(['maps', 'dump', '--format', 'msgpack', '--node', n().nodeName, '--lab-state', n().labState, '--out', file]);
     expect(r.exitCode).toBe(0);
-    expect(r.stderr).toMatch(/^wrote .*snap\.mpk: 5 maps, 134 entries, \d+ bytes$/m);
+    expect(r.stderr).toMatch(new RegExp(`^wrote .*snap\\.mpk: ${ALL_MAPS.length} maps, 137 entries, \\d+ bytes$`, 'm'));
     const snap = await decodeSnapshot(await readFile(file));
-    expect(Object.keys(snap.maps).sort()).toEqual(['counters', 'ct', 'endpoints', 'node_cfg', 'routes']);
+    expect(Object.keys(snap.maps).sort()).toEqual(ALL_MAPS);
+    expect(snap.maps['monitor_events']!.entries).toHaveLength(0); // a ring buffer has no entries to dump
     expect(snap.maps['endpoints']!.entries).toHaveLength(2);
     expect(snap.maps['counters']!.percpu).toBe(true);
     expect(snap.node).toBe(n().nodeName);

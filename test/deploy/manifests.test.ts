@@ -103,10 +103,22 @@ describe('deploy/ manifests against the Kubernetes schemas (kubernetes-models)',
 });
 
 describe('deploy/ policy', () => {
-  it('RBAC: list/watch on nodes and pods only, bound to the agent\'s service account', () => {
+  it('RBAC: list/watch on what the agent watches, create on Events only, bound to the agent\'s service account', () => {
     const role = one('ClusterRole') as K8sObject & { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] };
     const grants = role.rules.flatMap((r) => r.resources.flatMap((res) => r.verbs.map((v) => `${r.apiGroups.join(',')}/${res}:${v}`)));
-    expect(grants.sort()).toEqual(['/nodes:list', '/nodes:watch', '/pods:list', '/pods:watch']);
+    expect(grants.sort()).toEqual([
+      ',events.k8s.io/events:create', // NetworkPolicy warnings (src/agent/policy.ts), its only write
+      '/namespaces:list',
+      '/namespaces:watch',
+      '/nodes:list',
+      '/nodes:watch',
+      '/pods:list',
+      '/pods:watch',
+      '/services:list',
+      '/services:watch',
+      'networking.k8s.io/networkpolicies:list',
+      'networking.k8s.io/networkpolicies:watch',
+    ]);
     const binding = one('ClusterRoleBinding') as K8sObject & { roleRef: { kind: string; name: string }; subjects: { kind: string; name: string; namespace: string }[] };
     expect(binding.roleRef).toMatchObject({ kind: 'ClusterRole', name: role.metadata.name });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: pod().serviceAccountName, namespace: 'podwire-system' }]);

@@ -19,6 +19,10 @@ import {
 } from '../../src/loader/index.js';
 import { openEndpoints } from '../../src/maps/index.js';
 import { createNetns, type Netns } from '../../src/netns/index.js';
+import { maps as ALL_MAP_LAYOUTS } from '../../src/maps/generated/layouts.js';
+
+/** Every map the datapath object defines (the generated layouts), sorted like a directory listing. */
+const ALL_MAPS = Object.keys(ALL_MAP_LAYOUTS).sort();
 
 const tag = randomBytes(4).toString('hex');
 const pinDir = `/sys/fs/bpf/pwtest-${tag}`;
@@ -57,10 +61,10 @@ describe('loader', () => {
   it('loads and pins programs and maps under the pin dir', async () => {
     expect(isDatapathLoaded(pinDir)).toBe(false);
     const r = await loadDatapath({ pinDir, netns: ns!.path });
-    expect(r).toEqual({ programs: ['from_pod', 'from_uplink', 'from_vxlan', 'to_pod', 'to_uplink'], reusedMaps: [], reattached: 0, staleLinks: [] });
+    expect(r).toEqual({ programs: ['from_pod', 'from_uplink', 'from_vxlan', 'to_pod', 'to_uplink', 'xdp_prefilter'], reusedMaps: [], reattached: 0, staleLinks: [], migrated: [] });
     expect(isDatapathLoaded(pinDir)).toBe(true);
-    expect(readdirSync(pinDir).sort()).toEqual(['links', 'links-egress', 'maps', 'progs']); // no staging leftovers
-    expect(readdirSync(pinPaths(pinDir).mapsDir).sort()).toEqual(['counters', 'ct', 'endpoints', 'node_cfg', 'routes']);
+    expect(readdirSync(pinDir).sort()).toEqual(['layout', 'links', 'links-egress', 'maps', 'progs']); // no staging leftovers
+    expect(readdirSync(pinPaths(pinDir).mapsDir).sort()).toEqual(ALL_MAPS);
     expect(await pinnedProgramId(pinDir)).toBeGreaterThan(0);
   });
 
@@ -80,7 +84,7 @@ describe('loader', () => {
     const oldId = await pinnedProgramId(pinDir);
 
     const r = await loadDatapath({ pinDir, netns: ns!.path });
-    expect(r.reusedMaps).toEqual(['counters', 'ct', 'endpoints', 'node_cfg', 'routes']);
+    expect(r.reusedMaps).toEqual(ALL_MAPS);
     expect(r.reattached).toBe(1);
     const newId = await pinnedProgramId(pinDir);
     expect(newId).not.toBe(oldId);
@@ -89,7 +93,7 @@ describe('loader', () => {
     const again = openEndpoints(pinDir);
     expect(again.get(ep.ip)).toEqual(ep);
     again.close();
-    expect(readdirSync(pinDir).sort()).toEqual(['links', 'links-egress', 'maps', 'progs']);
+    expect(readdirSync(pinDir).sort()).toEqual(['layout', 'links', 'links-egress', 'maps', 'progs']);
   });
 
   it('passes -D defines to clang (map capacity) and refuses to reuse a map whose definition changed', async () => {

@@ -98,7 +98,7 @@ describe('upgrade from the previous release under traffic', () => {
     }
     expect(out).toMatch(new RegExp(`${COUNT} packets transmitted, ${COUNT} received`));
 
-    expect(r.programs).toEqual(['from_pod', 'from_uplink', 'from_vxlan', 'to_pod']);
+    expect(r.programs).toEqual(['from_pod', 'from_uplink', 'from_vxlan', 'to_pod', 'xdp_prefilter']);
     expect(r.reusedMaps).toEqual(['counters', 'endpoints', 'node_cfg', 'routes']);
     expect(r.staleLinks).toEqual([]);
     const newId = await pinnedProgramId(pinDir);

@@ -120,6 +120,10 @@ describe('the agent\'s /metrics', () => {
         'podwire_cni_operation_duration_seconds',
         'podwire_datapath_load_duration_seconds',
         'podwire_datapath_attach_duration_seconds',
+        'podwire_policy_verdicts',
+        'podwire_policy_warnings',
+        'podwire_policy_runs',
+        'podwire_policy_malformed_objects',
         'podwire_process_resident_memory_bytes',
       ]),
     );

@@ -167,3 +167,25 @@ describe('PolicyWriter on a loaded datapath', () => {
     eps.close();
   });
 });
+
+describe('PolicyWriter capacity', () => {
+  const small = `/sys/fs/bpf/pwtest-policy-cp-small-${tag}`;
+  afterAll(async () => {
+    await unloadDatapath({ pinDir: small });
+  });
+
+  it('refuses before writing anything when a map would overflow, naming the map and the define to raise', async () => {
+    await loadDatapath({ pinDir: small, defines: { PW_POL_SETS_MAX: 4 } });
+    const w = new PolicyWriter(small);
+    const big = compile({ pods, policies, local: LOCAL, hostIps: ['192.168.99.1'] });
+    expect(big.sets.reduce((n, s) => n + s.entries.length, 0)).toBeGreaterThan(4);
+    expect(() => w.apply(big)).toThrow(/needs \d+ entries in pol_sets .* holds 4: nothing was written.*PW_POL_SETS_MAX/);
+    const ref = openPinnedMap(small, 'pol_ports');
+    expect([...new RawMap(ref).keys()].length).toBe(0);
+    ref.close();
+    // a policy that fits is written
+    const fits = compile({ pods, policies: [policy('x', 'deny', { podSelector: {}, ingress: [] })], local: LOCAL, hostIps: ['192.168.99.1'] });
+    expect(w.apply(fits).changed).toBe(true);
+    w.close();
+  });
+});

@@ -15,24 +15,19 @@ import { loadDatapath, pinPaths, unloadDatapath } from '../../src/loader/index.j
 import { snapshotMaps } from '../../src/maps/snapshot.js';
 import { enums } from '../../src/maps/generated/layouts.js';
 import { enumNames } from '../../src/maps/codec.js';
-import { liveSource, snapshotSource, Twin, type MapSource, type TwinRun } from '../../src/twin/index.js';
-import { encodeCtKey } from '../../src/maps/conntrack.js';
+import { liveSource, snapshotSource, Twin } from '../../src/twin/index.js';
+import { CtOverlay, differences } from './compare.js';
 import { malformedCorpus, randomCase, randomMapState, type Case } from './generate.js';
 import { createKernelEnv, kernelAccepts, runKernelBatch, type KernelEnv, type KernelResult } from './kernel-env.js';
 import { Rng } from './rng.js';
 import { writeMapState } from './write-maps.js';
 
 const SEED = Number(process.env['PODWIRE_DIFF_SEED'] ?? 0x5eed2026);
-const CASES = Number(process.env['PODWIRE_DIFF_CASES'] ?? 4000);
+const CASES = Number(process.env['PODWIRE_DIFF_CASES'] ?? 6000);
 const PER_ROUND = 100; // one map state and one bpftool batch per round
 
-const A = enums.pw_action.values;
 const R = enums.pw_reason.values;
 const fibNames = enumNames(enums.pw_fib_rc);
-// "pass to the stack" is TC_ACT_UNSPEC (-1, tcx "next"); BPF_PROG_TEST_RUN reports the u32 retval.
-const TC_ACT_UNSPEC = 0xffffffff;
-const TC_ACT_SHOT = 2;
-const TC_ACT_REDIRECT = 7;
 
 const pinDir = `/sys/fs/bpf/pwdiff-${randomBytes(4).toString('hex')}`;
 let env: KernelEnv | undefined;
@@ -51,92 +46,16 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-function expectedRetval(action: number): number {
-  return action === A.PASS ? TC_ACT_UNSPEC : action === A.DROP ? TC_ACT_SHOT : TC_ACT_REDIRECT;
-}
-
-/** The frame the program leaves behind for the twin's verdict: the writes of lib/forward.h. */
-function expectedData(frame: Buffer, run: TwinRun): Buffer {
-  const out = Buffer.from(frame);
-  const a = run.core.action;
-  if (a !== A.REDIRECT_PEER && a !== A.REDIRECT_NEIGH && a !== A.REDIRECT_TUNNEL) return out;
-  const v = run.verdict;
-  if (a === A.REDIRECT_PEER) {
-    Buffer.from(String(v['dmac']).replaceAll(':', ''), 'hex').copy(out, 0);
-    Buffer.from(String(v['smac']).replaceAll(':', ''), 'hex').copy(out, 6);
-  }
-  out.writeUInt8(Number(v['ttl']), 14 + 8);
-  out.writeUInt8(Number(run.pkt['protocol']), 14 + 9);
-  out.writeUInt16BE(Number(v['check']), 14 + 10);
-  return out;
-}
-
-/**
- * The kernel's from_pod records conntrack entries as it runs a batch (lib/conntrack.h), so a case
- * may hit an entry an earlier case of the same batch created. The twin decides only; this overlay
- * replays the recording rule on top of the round's snapshot, case by case, in the same order:
- * a pass to the stack (MISS, NO_NODE_CFG, NAT_REPLY) of a flow-keyed IPv4 packet refreshes the
- * destination if it is a recorded initiator, else records the source.
- */
-class CtOverlay implements MapSource {
-  readonly description: string;
-  private readonly added = new Map<string, Uint8Array>();
-  constructor(private readonly base: MapSource) {
-    this.description = `${base.description} + this batch's conntrack records`;
-  }
-  lookup(map: string, key: Uint8Array): Uint8Array | undefined {
-    if (map === 'ct') {
-      const hit = this.added.get(Buffer.from(key).toString('hex'));
-      if (hit) return hit;
-    }
-    return this.base.lookup(map, key);
-  }
-  record(run: TwinRun): void {
-    const p = run.pkt;
-    const l4 = Number(p['l4']);
-    if (Number(p['l3']) !== enums.pw_l3.values.IPV4) return;
-    if (run.program === 'from_pod') {
-      if (!([R.PASS_STACK_MISS, R.PASS_STACK_NO_NODE_CFG, R.PASS_STACK_NAT_REPLY, R.FWD_REPLY_TO_NODE] as number[]).includes(run.core.reason)) return;
-    } else {
-      // from_uplink / from_vxlan: a delivery into a pod from a source no pod CIDR covers
-      if (run.core.reason !== R.FWD_LOCAL_PEER) return;
-      const rk = Buffer.alloc(8);
-      rk.writeUInt32LE(32, 0);
-      Buffer.from(String(p['saddr']).split('.').map(Number)).copy(rk, 4);
-      if (this.base.lookup('routes', rk) !== undefined) return;
-    }
-    const L4 = enums.pw_l4.values;
-    if (l4 === L4.FRAGMENT || l4 === L4.OPTIONS || l4 === L4.ICMP_ERROR) return;
-    const proto = Number(p['protocol']);
-    const key = (addr: unknown, port: unknown) => encodeCtKey({ kind: 'stack', addr: String(addr), port: Number(port), proto, peer: '0.0.0.0', peerPort: 0 });
-    if (this.lookup('ct', key(p['daddr'], p['dport'])) !== undefined) return;
-    const src = key(p['saddr'], p['sport']);
-    if (this.lookup('ct', src) === undefined) this.added.set(src.toString('hex'), new Uint8Array(32));
-  }
-  close(): void {}
-}
-
-function differences(c: Case, k: KernelResult, t: TwinRun): string[] {
-  const d: string[] = [];
-  const want = [t.core.reason, t.core.action, t.core.ifindex, t.core.nhAddr, t.core.tunnelId];
-  const names = ['reason', 'action', 'ifindex', 'nh_addr', 'tunnel_id'];
-  for (let i = 0; i < 5; i++) if (k.cb[i] !== want[i]) d.push(`${names[i]}: kernel ${k.cb[i]} twin ${want[i]}`);
-  if (k.retval !== expectedRetval(t.core.action)) d.push(`retval: kernel ${k.retval} twin action ${t.actionName}`);
-  const data = expectedData(c.frame, t);
-  if (!k.dataOut.equals(data)) d.push(`data_out: kernel ${k.dataOut.subarray(0, 40).toString('hex')} twin ${data.subarray(0, 40).toString('hex')}`);
-  return d;
-}
-
 describe('twin vs kernel (BPF_PROG_TEST_RUN)', () => {
   it(`agrees on every verdict for ${CASES} random cases (seed ${SEED})`, { timeout: 600_000 }, async () => {
     const rng = new Rng(SEED);
     const twin = await Twin.load(liveSource(pinDir), env!.fib);
     // a program added to bpf/ without its twin entry would go untested: fail loudly instead.
-    // to_pod decides nothing (it only records conntrack entries, always TC_ACT_UNSPEC): the one exemption.
-    const decisionFree = ['to_pod'];
+    // xdp_prefilter is XDP (no skb, no pw_decide: a source-CIDR drop tested on real packets in test/prefilter)
+    const decisionFree = ['xdp_prefilter'];
     expect([...twin.programs].sort()).toEqual((await readdir(pinPaths(pinDir).progsDir)).filter((p) => !decisionFree.includes(p)).sort());
     const progs = pinPaths(pinDir).progs;
-    const progPin = { from_pod: progs.fromPod, from_uplink: progs.fromUplink, from_vxlan: progs.fromVxlan };
+    const progPin = { from_pod: progs.fromPod, from_uplink: progs.fromUplink, from_vxlan: progs.fromVxlan, to_pod: progs.toPod, to_uplink: progs.toUplink };
     const reasons = new Map<string, number>();
     const kinds = new Map<string, number>();
     const fibs = new Map<string, number>();
@@ -166,7 +85,8 @@ describe('twin vs kernel (BPF_PROG_TEST_RUN)', () => {
         const t = twin.decide(c.program, c.frame, { ifindex: c.ifindex, ingressIfindex: c.ingressIfindex });
         const ethertype = c.frame.length >= 14 ? c.frame.readUInt16BE(12) : -1;
         const want =
-          ethertype === 0x0806 ? R.PASS_STACK_ARP
+          c.program === 'to_pod' || c.program === 'to_uplink' ? R.UNSPEC // only policy drops there, and only IPv4
+          : ethertype === 0x0806 ? R.PASS_STACK_ARP
           : ethertype >= 0 && ethertype !== 0x0800 ? R.PASS_STACK_NON_IP
           : c.program === 'from_pod' ? R.DROP_MALFORMED
           : R.PASS_STACK_UNPARSED;
@@ -223,8 +143,9 @@ describe('twin vs kernel (BPF_PROG_TEST_RUN)', () => {
     const seen = new Set([...reasons.keys()].map((k) => k.split(':')[1]));
     // helper failures test_run cannot provoke; and FWD_REPLY_TO_NODE needs a ct entry recorded by
     // from_uplink whose addr:port a later random from_pod frame hits exactly — the oracle table
-    // (oracle.test.ts) pins that verdict on kernel and twin instead
-    const untestable = new Set(['UNSPEC', 'DROP_REWRITE_FAILED', 'DROP_TUNNEL_FAILED', 'FWD_REPLY_TO_NODE']);
+    // (oracle.test.ts) pins that verdict on kernel and twin instead; the XDP prefilter's reasons
+    // come from xdp_prefilter, which has no twin (real packets in test/prefilter/xdp.test.ts)
+    const untestable = new Set(['UNSPEC', 'DROP_REWRITE_FAILED', 'DROP_TUNNEL_FAILED', 'FWD_REPLY_TO_NODE', 'DROP_PREFILTER', 'PASS_PREFILTER_FAILSAFE']);
     if (CASES >= 2000) {
       const missing = Object.keys(R).filter((r) => r !== 'MAX' && !untestable.has(r) && !seen.has(r));
       expect(missing).toEqual([]);
@@ -241,7 +162,7 @@ describe('twin vs kernel (BPF_PROG_TEST_RUN)', () => {
     writeMapState(pinDir, state);
     const twin = await Twin.load(snapshotSource(snapshotMaps(pinDir)), env!.fib);
     const progs = pinPaths(pinDir).progs;
-    const progPin = { from_pod: progs.fromPod, from_uplink: progs.fromUplink, from_vxlan: progs.fromVxlan };
+    const progPin = { from_pod: progs.fromPod, from_uplink: progs.fromUplink, from_vxlan: progs.fromVxlan, to_pod: progs.toPod, to_uplink: progs.toUplink };
     const corpus = malformedCorpus(rng, state, env!).filter((c) => kernelAccepts(c.frame));
     const mismatches: string[] = [];
     const reasons = new Map<string, number>();

@@ -14,6 +14,21 @@ export interface EndpointSpec {
   podMac: string;
   hostMac: string;
   endpointId: number;
+  /** enum pw_endpoint_flags (policy isolation bits). */
+  flags: number;
+}
+
+/** NetworkPolicy map contents (lib/policy.h), raw: rulesets without meaning, sets overlapping. */
+export interface PolicySpec {
+  endpoints: { ip: string; ingress: number; egress: number }[];
+  ports: { prefixlen: number; ruleset: number; proto: number; port: number; slots: bigint }[];
+  slots: { ruleset: number; slot: number; set: number; flags: number; policy: number; rule: number }[];
+  sets: { prefixlen: number; set: number; addr: string; include: number }[];
+  revision: number;
+  egressIsolated: number;
+  svc: string[];
+  /** ct FLOW entries, some of the current revision, some stale. */
+  flows: { saddr: string; daddr: string; sport: number; dport: number; proto: number; flags: number; revision: number }[];
 }
 
 export interface RouteSpec {
@@ -36,9 +51,15 @@ export interface MapState {
   endpoints: EndpointSpec[];
   routes: RouteSpec[];
   nodeCfg: NodeCfgSpec;
+  policy: PolicySpec;
 }
 
-export type Program = 'from_pod' | 'from_uplink' | 'from_vxlan';
+export type Program = 'from_pod' | 'from_uplink' | 'from_vxlan' | 'to_pod' | 'to_uplink';
+
+/** Ports frames and rules are drawn from, so rules, flows and packets meet. */
+export const PORTS = [80, 81, 443, 53, 8080, 0, 65535];
+/** Service addresses the destinations and svc_addrs share. */
+const SVC = ['10.96.0.10', '10.96.0.1', '10.1.2.3'];
 
 export interface Case {
   program: Program;
@@ -63,13 +84,17 @@ function realDevice(rng: Rng, env: KernelEnv): Device {
 export function randomMapState(rng: Rng, env: KernelEnv): MapState {
   const endpoints: EndpointSpec[] = [];
   const used = new Set<string>();
+  // half the rounds without any isolated pod: policy must then change nothing, and forwards reach
+  // the FIB often enough to see every answer it gives
+  const policyRound = rng.chance(0.5);
   const n = rng.int(13);
   for (let i = 0; i < n; i++) {
     const ip = rng.chance(0.85) ? `10.244.0.${1 + rng.int(14)}` : `10.244.1.${1 + rng.int(5)}`;
     if (used.has(ip)) continue;
     used.add(ip);
     const ifindex = rng.chance(0.8) ? rng.pick(env.podVeths).ifindex : rng.chance(0.5) ? realDevice(rng, env).ifindex : 5000 + rng.int(100);
-    endpoints.push({ ip, ifindex, podMac: rng.pick(POD_MACS), hostMac: mac(rng), endpointId: rng.u32() });
+    const flags = policyRound ? Number(rng.weighted({ 0: 6, 1: 2, 2: 2, 3: 1 })) : 0;
+    endpoints.push({ ip, ifindex, podMac: rng.pick(POD_MACS), hostMac: mac(rng), endpointId: rng.u32(), flags });
   }
   const candidates: Array<[number, string]> = [
     [24, '10.244.0.0'], [24, '10.244.1.0'], [24, '10.244.2.0'], [25, '10.244.2.128'], [16, '10.244.0.0'],
@@ -96,7 +121,49 @@ export function randomMapState(rng: Rng, env: KernelEnv): MapState {
     vxlanIfindex: rng.chance(0.85) ? env.vxlan.ifindex : rng.chance(0.5) ? 0 : 7000 + rng.int(10),
     vni: rng.int(0x1000000),
   };
-  return { endpoints, routes, nodeCfg };
+  return { endpoints, routes, nodeCfg, policy: randomPolicy(rng, endpoints, env) };
+}
+
+function randomPolicy(rng: Rng, endpoints: EndpointSpec[], env: KernelEnv): PolicySpec {
+  const rulesets = [1, 2, 3, 0xfffffff0];
+  const pol: PolicySpec = { endpoints: [], ports: [], slots: [], sets: [], revision: rng.int(4), egressIsolated: rng.pick([0, 1, 1, 2]), svc: [], flows: [] };
+  for (const e of endpoints) {
+    // isolated endpoints mostly have rulesets; one without is the agent mid-write (denies)
+    if (e.flags && rng.chance(0.85)) pol.endpoints.push({ ip: e.ip, ingress: rng.pick([0, ...rulesets]), egress: rng.pick([0, ...rulesets]) });
+  }
+  for (const ruleset of rulesets) {
+    for (let n = rng.int(5); n > 0; n--) {
+      const plen = rng.pick([32, 48, 64, 64, 48 + rng.int(17)]);
+      const slots = (BigInt(rng.u32() & 0xff) | (rng.chance(0.1) ? 1n << 63n : 0n)) & (rng.chance(0.1) ? 0n : 0xffffffffffffffffn);
+      pol.ports.push({ prefixlen: plen, ruleset, proto: rng.pick([6, 17, 1, 132, 0, 6]), port: rng.pick([...PORTS, rng.int(0x10000)]), slots });
+    }
+    for (const slot of [0, 1, 2, 3, 4, 5, 6, 7, 63]) {
+      if (!rng.chance(0.6)) continue;
+      pol.slots.push({ ruleset, slot, set: rng.pick([1, 2, 3, 4, 99]), flags: Number(rng.weighted({ 0: 5, 1: 2, 2: 1, 3: 1 })), policy: rng.u32(), rule: rng.int(4) });
+    }
+  }
+  const addrs = [...endpoints.map((e) => e.ip), ...env.nodeIps, ...SVC, '8.8.8.8'];
+  const cidrs: Array<[number, string]> = [[0, '0.0.0.0'], [8, '10.0.0.0'], [16, '10.244.0.0'], [24, '10.244.0.0'], [24, '10.244.1.0'], [28, '10.244.0.0'], [30, '10.244.0.4']];
+  for (const set of [1, 2, 3, 4]) {
+    for (let n = rng.int(6); n > 0; n--) {
+      const [plen, addr] = rng.chance(0.5) && addrs.length ? [32, rng.pick(addrs)] : rng.pick(cidrs);
+      pol.sets.push({ prefixlen: 32 + plen, set, addr, include: rng.chance(0.8) ? 1 : 0 });
+    }
+  }
+  for (const a of SVC) if (rng.chance(0.6)) pol.svc.push(a);
+  const flowAddrs = [...addrs, '10.244.2.5', '10.244.3.7'];
+  for (let n = rng.int(7); n > 0; n--) {
+    pol.flows.push({
+      saddr: rng.pick(flowAddrs),
+      daddr: rng.pick(flowAddrs),
+      sport: rng.pick(PORTS),
+      dport: rng.pick(PORTS),
+      proto: rng.pick([6, 17, 1]),
+      flags: rng.pick([0, 1]),
+      revision: rng.chance(0.7) ? pol.revision : rng.int(4),
+    });
+  }
+  return pol;
 }
 
 /** An address inside a stored prefix (what reaches the route decisions). */
@@ -125,7 +192,7 @@ function destination(rng: Rng, state: MapState, env: KernelEnv): string {
     case 4:
       return rng.pick(env.nodeIps);
     case 5:
-      return rng.pick(['8.8.8.8', '169.254.1.1', '224.0.0.1', '255.255.255.255', '0.0.0.0']);
+      return rng.pick(['8.8.8.8', '169.254.1.1', '224.0.0.1', '255.255.255.255', '0.0.0.0', ...SVC]);
     default:
       return ipOf(rng.u32());
   }
@@ -139,7 +206,7 @@ function eth(dmac: string, smac: string, ethertype: number): Buffer {
   return h;
 }
 
-function ipv4(rng: Rng, o: { src: string; dst: string; ttl: number }): { ip: Buffer; kind: string } {
+function ipv4(rng: Rng, o: { src: string; dst: string; ttl: number; sport?: number; dport?: number }): { ip: Buffer; kind: string } {
   const ihlWords = rng.chance(0.85) ? 5 : 6 + rng.int(10);
   const payload = rng.bytes(rng.int(65));
   const hlen = ihlWords * 4;
@@ -180,6 +247,11 @@ function ipv4(rng: Rng, o: { src: string; dst: string; ttl: number }): { ip: Buf
   ip.writeUInt8(protocol, 9);
   // ICMP: echo, the error types the datapath leaves to the stack, and others
   if (protocol === 1 && payload.length > 0) payload[0] = rng.pick([0, 8, 3, 4, 5, 11, 12, 13, 255]);
+  // ports from the pool the policy rules and flows use, so that rules match and flows are hit
+  if (protocol !== 1 && protocol !== 47 && payload.length >= 4 && rng.chance(0.7)) {
+    payload.writeUInt16BE(o.sport ?? rng.pick(PORTS), 0);
+    payload.writeUInt16BE(o.dport ?? rng.pick(PORTS), 2);
+  }
   Buffer.from(o.src.split('.').map(Number)).copy(ip, 12);
   Buffer.from(o.dst.split('.').map(Number)).copy(ip, 16);
   for (let i = 20; i < hlen; i++) ip[i] = i === 20 ? 1 : rng.int(256); // options: NOPs then noise
@@ -188,17 +260,19 @@ function ipv4(rng: Rng, o: { src: string; dst: string; ttl: number }): { ip: Buf
 }
 
 export function randomCase(rng: Rng, state: MapState, env: KernelEnv): Case {
-  const program = rng.weighted<Program>({ from_pod: 6, from_uplink: 2, from_vxlan: 2 });
-  const fromPod = program === 'from_pod';
+  const program = rng.weighted<Program>({ from_pod: 6, from_uplink: 2, from_vxlan: 2, to_pod: 2, to_uplink: 2 });
+  const fromPod = program === 'from_pod' || program === 'to_uplink';
   // mostly a source whose veth is a real device, so the anti-spoofing checks can pass
   const real = state.endpoints.filter((e) => env.devices.some((d) => d.ifindex === e.ifindex));
   const ep = real.length && rng.chance(0.75) ? rng.pick(real) : state.endpoints.length && rng.chance(0.6) ? rng.pick(state.endpoints) : undefined;
 
   // where the packet arrives (always a real device: test_run resolves ctx.ifindex)
   let ifindex: number;
-  if (fromPod) {
+  if (program === 'from_pod' || program === 'to_pod') {
     const epDev = ep && env.devices.find((d) => d.ifindex === ep.ifindex);
     ifindex = epDev && rng.chance(0.85) ? epDev.ifindex : rng.chance(0.7) ? rng.pick(env.podVeths).ifindex : realDevice(rng, env).ifindex;
+  } else if (program === 'to_uplink') {
+    ifindex = rng.chance(0.8) ? rng.pick([env.uplink, env.vxlan]).ifindex : realDevice(rng, env).ifindex;
   } else {
     const dev = program === 'from_uplink' ? env.uplink : env.vxlan;
     ifindex = rng.chance(0.9) ? dev.ifindex : realDevice(rng, env).ifindex;
@@ -211,10 +285,24 @@ export function randomCase(rng: Rng, state: MapState, env: KernelEnv): Case {
   const dmac = ep?.hostMac ?? mac(rng);
   const ttl = rng.pick([64, 64, 64, 2, 1, 0, 255]);
 
-  const shape = rng.weighted({ ipv4: 70, arp: 4, ipv6: 4, vlan: 3, ethertype: 3, short: 4, mutate: 8, noise: 4 });
+  const shape = rng.weighted({ ipv4: 70, flow: 12, arp: 4, ipv6: 4, vlan: 3, ethertype: 3, short: 4, mutate: 8, noise: 4 });
   let frame: Buffer;
   let kind: string = shape;
   switch (shape) {
+    case 'flow': {
+      // a recorded flow's packet, either direction: hits ct FLOW entries (current or stale)
+      const f = state.policy.flows.length ? rng.pick(state.policy.flows) : undefined;
+      if (!f) {
+        frame = Buffer.concat([eth(dmac, smac, 0x0800), ipv4(rng, { src, dst: destination(rng, state, env), ttl }).ip]);
+        break;
+      }
+      const back = rng.chance(0.5);
+      const r = ipv4(rng, { src: back ? f.daddr : f.saddr, dst: back ? f.saddr : f.daddr, ttl: 64, sport: back ? f.dport : f.sport, dport: back ? f.sport : f.dport });
+      const from = state.endpoints.find((e) => e.ip === (back ? f.daddr : f.saddr));
+      frame = Buffer.concat([eth(from?.hostMac ?? dmac, from?.podMac ?? smac, 0x0800), r.ip]);
+      kind = `flow-${r.kind}`;
+      break;
+    }
     case 'ipv4': {
       const r = ipv4(rng, { src, dst: destination(rng, state, env), ttl });
       frame = Buffer.concat([eth(dmac, smac, 0x0800), r.ip]);

@@ -10,10 +10,10 @@
 import { ethHeader, ipChecksum } from '../bpf/packets.js';
 import { ipv4Bytes } from '../../src/maps/index.js';
 
-export type Program = 'from_pod' | 'from_uplink' | 'from_vxlan';
+export type Program = 'from_pod' | 'from_uplink' | 'from_vxlan' | 'to_pod' | 'to_uplink';
 /** Devices of test/twin/kernel-env.ts: pod host veths hA..hD (forwarding off on hD), uplink up0, VXLAN pwvxlan0. */
 export type DevName = 'hA' | 'hB' | 'hC' | 'hD' | 'up0' | 'pwvxlan0';
-export type StateName = 'native' | 'vxlan' | 'no-node-cfg' | 'vxlan-no-device' | 'ct';
+export type StateName = 'native' | 'vxlan' | 'no-node-cfg' | 'vxlan-no-device' | 'ct' | 'policy';
 
 /** Pods of every state. D's veth has forwarding off (kernel-env), so the FIB answers FWD_DISABLED for it. */
 export const PODS = {
@@ -53,6 +53,59 @@ export const CT_ENTRIES: Array<{ addr: string; port: number; proto: number; kind
   // the same, but recorded by the stack's side (to_pod): replies stay with the stack
   { addr: '192.168.77.2', port: 33001, proto: 6, kind: 1, origin: 2 },
 ];
+
+/**
+ * NetworkPolicy of state "policy", written as the maps' meaning (bpf/lib/policy.h), by hand:
+ * - A is isolated for egress (ruleset 10): slot 0 TCP/80 to {B}; slot 1 UDP/53 to anyone; slot 2
+ *   any port to 10.244.1.0/24 except 10.244.1.128/25.
+ * - B is isolated for ingress (ruleset 20): slot 0 TCP/8000-8003 from {A}; slot 1 any port from
+ *   10.244.1.0/24; slot 2 TCP/80 from {A}.
+ * - D is not isolated. 10.96.0.10 is a Service address. The node's own address is set 1.
+ * - pol_state revision 5, one pod isolated for egress.
+ */
+export const POLICY = {
+  revision: 5,
+  flags: { A: 2, B: 1, D: 0 } as Record<keyof typeof PODS, number>,
+  endpoints: [
+    { pod: 'A' as const, ingress: 0, egress: 10 },
+    { pod: 'B' as const, ingress: 20, egress: 0 },
+  ],
+  // pol_ports: every entry carries the slots of every shorter entry covering it (the compiler's job)
+  ports: [
+    { ruleset: 10, prefixlen: 64, proto: 6, port: 80, slots: 0b101n },
+    { ruleset: 10, prefixlen: 64, proto: 17, port: 53, slots: 0b110n },
+    { ruleset: 10, prefixlen: 32, proto: 0, port: 0, slots: 0b100n },
+    { ruleset: 20, prefixlen: 48 + 14, proto: 6, port: 8000, slots: 0b011n },
+    { ruleset: 20, prefixlen: 64, proto: 6, port: 80, slots: 0b110n },
+    { ruleset: 20, prefixlen: 32, proto: 0, port: 0, slots: 0b010n },
+  ],
+  slots: [
+    { ruleset: 10, slot: 0, set: 100, flags: 0 },
+    { ruleset: 10, slot: 1, set: 0, flags: 1 },
+    { ruleset: 10, slot: 2, set: 101, flags: 0 },
+    { ruleset: 20, slot: 0, set: 102, flags: 0 },
+    { ruleset: 20, slot: 1, set: 103, flags: 0 },
+    { ruleset: 20, slot: 2, set: 102, flags: 0 },
+  ],
+  sets: [
+    { set: 1, cidr: `${NODE_IP}/32`, include: 1 },
+    { set: 100, cidr: '10.244.0.3/32', include: 1 },
+    { set: 101, cidr: '10.244.1.0/24', include: 1 },
+    { set: 101, cidr: '10.244.1.128/25', include: 0 },
+    { set: 102, cidr: '10.244.0.2/32', include: 1 },
+    { set: 103, cidr: '10.244.1.0/24', include: 1 },
+  ],
+  svc: ['10.96.0.10'],
+  // admitted flows (FLOW pairs): A -> 10.244.1.200:443 now, and a stale one (revision 4) on another
+  // port; 10.244.2.7:5555 -> A:22 (A answers as a server)
+  flows: [
+    { saddr: PODS.A.ip, daddr: '10.244.1.200', sport: 40000, dport: 443, proto: 6, flags: 0, revision: 5 },
+    { saddr: '10.244.1.200', daddr: PODS.A.ip, sport: 443, dport: 40000, proto: 6, flags: 1, revision: 5 },
+    { saddr: PODS.A.ip, daddr: '10.244.1.200', sport: 40001, dport: 443, proto: 6, flags: 0, revision: 4 },
+    { saddr: '10.244.2.7', daddr: PODS.A.ip, sport: 5555, dport: 22, proto: 6, flags: 0, revision: 5 },
+    { saddr: PODS.A.ip, daddr: '10.244.2.7', sport: 22, dport: 5555, proto: 6, flags: 1, revision: 5 },
+  ],
+};
 
 export interface OracleWant {
   /** enum pw_reason name without the PW_REASON_ prefix. */
@@ -328,6 +381,45 @@ const ctRows: Array<[string, Buffer, OracleWant, OracleWant]> = [
 for (const [what, frame, withCt, without] of ctRows) {
   row({ name: `conntrack entries: ${what}`, state: 'ct', program: 'from_pod', dev: 'hA', frame, want: withCt });
   row({ name: `no conntrack entry: ${what}`, state: 'native', program: 'from_pod', dev: 'hA', frame, want: without });
+}
+
+// NetworkPolicy (state "policy": POLICY above)
+{
+  const at = { state: 'policy', program: 'from_pod', dev: 'hA' } as const;
+  const tcp = (dport: number, sport = 40100) => ({ proto: TCP, sport, dport });
+  const fromD = (o: Omit<V4, 'src'>) => v4({ src: PODS.D.ip, smac: PODS.D.podMac, dmac: PODS.D.hostMac, ...o });
+  row({ ...at, name: 'policy: A -> B TCP/80 admitted by A egress slot 0 and B ingress slot 2', frame: fromA({ dst: PODS.B.ip, l4: tcp(80) }), want: local('B') });
+  row({ ...at, name: 'policy: A -> B TCP/8001: A egress admits nothing there', frame: fromA({ dst: PODS.B.ip, l4: tcp(8001) }), want: { reason: 'POLICY_DENIED_EGRESS' } });
+  row({ ...at, name: 'policy: A -> B UDP/53: A egress admits, B ingress does not (A is not in 10.244.1.0/24)', frame: fromA({ dst: PODS.B.ip, l4: { proto: UDP, dport: 53 } }), want: { reason: 'POLICY_DENIED_INGRESS' } });
+  row({ ...at, name: 'policy: A -> remote pod in the ipBlock', frame: fromA({ dst: '10.244.1.9', l4: tcp(22) }), want: { reason: 'FWD_REMOTE_NATIVE', target: 'up0', nh: '192.168.77.2' } });
+  row({ ...at, name: 'policy: A -> remote pod in the ipBlock except', frame: fromA({ dst: '10.244.1.200', l4: tcp(22) }), want: { reason: 'POLICY_DENIED_EGRESS' } });
+  row({ ...at, name: 'policy: an established flow passes although the rules would deny it now', frame: fromA({ dst: '10.244.1.200', l4: tcp(443, 40000) }), want: { reason: 'FWD_REMOTE_NATIVE', target: 'up0', nh: '192.168.77.2' } });
+  row({ ...at, name: 'policy: a flow of an older policy revision is judged again (and denied)', frame: fromA({ dst: '10.244.1.200', l4: tcp(443, 40001) }), want: { reason: 'POLICY_DENIED_EGRESS' } });
+  row({ ...at, name: 'policy: the reply of an admitted inbound flow leaves although egress would deny it', frame: fromA({ dst: '10.244.2.7', l4: tcp(5555, 22) }), want: { reason: 'FWD_REMOTE_NATIVE', target: 'up0', nh: '192.168.77.254' } });
+  row({ ...at, name: 'policy: the same packet from another port is no reply (denied)', frame: fromA({ dst: '10.244.2.7', l4: tcp(5555, 23) }), want: { reason: 'POLICY_DENIED_EGRESS' } });
+  row({ ...at, name: 'policy: A -> outside UDP/53 admitted (any peer)', frame: fromA({ dst: '8.8.8.8', l4: { proto: UDP, dport: 53 } }), want: { reason: 'PASS_STACK_MISS' } });
+  row({ ...at, name: 'policy: A -> outside ICMP echo: only port-less rules admit ICMP', frame: fromA({ dst: '8.8.8.8', l4: { proto: ICMP, icmpType: 8, echoId: 9 } }), want: { reason: 'POLICY_DENIED_EGRESS' } });
+  row({ ...at, name: 'policy: A -> a Service address is judged after DNAT (to the stack)', frame: fromA({ dst: '10.96.0.10', l4: tcp(8080) }), want: { reason: 'PASS_STACK_MISS' } });
+  row({ ...at, name: 'policy: A -> an address that is no Service is judged here', frame: fromA({ dst: '10.96.0.11', l4: tcp(8080) }), want: { reason: 'POLICY_DENIED_EGRESS' } });
+  row({ ...at, name: 'policy: a fragment is judged without ports (denied)', frame: fromA({ dst: PODS.B.ip, l4: tcp(80), frag: 0x2000 }), want: { reason: 'POLICY_DENIED_EGRESS' } });
+  row({ ...at, dev: 'hD', name: 'policy: D (no policy) -> B TCP/80: B ingress admits only A there', frame: fromD({ dst: PODS.B.ip, l4: tcp(80) }), want: { reason: 'POLICY_DENIED_INGRESS' } });
+  row({ ...at, dev: 'hD', name: 'policy: D -> A: A is isolated for egress only', frame: fromD({ dst: PODS.A.ip, l4: tcp(80) }), want: local('A') });
+  for (const [program, dev] of [['from_uplink', 'up0'], ['from_vxlan', 'pwvxlan0']] as const) {
+    const rx = { state: 'policy', program, dev } as const;
+    row({ ...rx, name: `policy: ${program}: 10.244.1.7 -> B admitted by ingress slot 1 (any port)`, frame: v4({ src: '10.244.1.7', dst: PODS.B.ip, smac: '02:77:00:00:00:01', dmac: '02:77:00:00:00:02', l4: tcp(9999) }), want: local('B') });
+    row({ ...rx, name: `policy: ${program}: 10.244.2.7 -> B denied`, frame: v4({ src: '10.244.2.7', dst: PODS.B.ip, smac: '02:77:00:00:00:01', dmac: '02:77:00:00:00:02', l4: tcp(9999) }), want: { reason: 'POLICY_DENIED_INGRESS' } });
+  }
+  const toB = { state: 'policy', program: 'to_pod', dev: 'hB' } as const;
+  const stackTo = (src: string, dst: string, l4: L4) => v4({ src, dst, smac: PODS.B.hostMac, dmac: PODS.B.podMac, l4 });
+  row({ ...toB, name: 'policy: to_pod: the node itself (kubelet probe) reaches isolated B', frame: stackTo(NODE_IP, PODS.B.ip, tcp(10250)), want: { reason: 'UNSPEC' } });
+  row({ ...toB, name: 'policy: to_pod: a NodePort client 10.244.2.7 denied at B', frame: stackTo('10.244.2.7', PODS.B.ip, tcp(80)), want: { reason: 'POLICY_DENIED_INGRESS' } });
+  row({ ...toB, name: 'policy: to_pod: A -> Service -> B:80 after DNAT admitted', frame: stackTo(PODS.A.ip, PODS.B.ip, tcp(80)), want: { reason: 'UNSPEC' } });
+  row({ ...toB, name: 'policy: to_pod: A -> Service -> B:8001 after DNAT: A egress denies', frame: stackTo(PODS.A.ip, PODS.B.ip, tcp(8001)), want: { reason: 'POLICY_DENIED_EGRESS' } });
+  const out = { state: 'policy', program: 'to_uplink', dev: 'up0' } as const;
+  row({ ...out, name: 'policy: to_uplink: A -> Service -> remote backend 10.244.2.9 denied after DNAT', frame: v4({ src: PODS.A.ip, dst: '10.244.2.9', l4: tcp(80) }), want: { reason: 'POLICY_DENIED_EGRESS' } });
+  row({ ...out, name: 'policy: to_uplink: A -> Service -> remote backend 10.244.1.9 admitted', frame: v4({ src: PODS.A.ip, dst: '10.244.1.9', l4: tcp(80) }), want: { reason: 'UNSPEC' } });
+  row({ ...out, name: 'policy: to_uplink: D (no policy) passes', frame: v4({ src: PODS.D.ip, dst: '10.244.2.9', l4: tcp(80) }), want: { reason: 'UNSPEC' } });
+  row({ ...out, state: 'native', name: 'no policy: to_uplink passes everything', frame: v4({ src: PODS.A.ip, dst: '10.244.2.9', l4: tcp(80) }), want: { reason: 'UNSPEC' } });
 }
 
 // from_uplink / from_vxlan: the host owns everything except local pods and dead local addresses

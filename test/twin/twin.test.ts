@@ -21,7 +21,9 @@ const pod = (i: number, ifindex: number): Endpoint => ({
   endpointId: i,
 });
 
-function snapshot(eps: Endpoint[], mode: 'native' | 'vxlan' = 'native'): MapSnapshot {
+type Entries = Array<[Uint8Array, Uint8Array]>;
+
+function snapshot(eps: Endpoint[], mode: 'native' | 'vxlan' = 'native', policy: Partial<Record<keyof typeof mapLayouts, Entries>> = {}): MapSnapshot {
   const m = (name: keyof typeof mapLayouts, entries: Array<[Uint8Array, Uint8Array]>): SnapshotMap => ({
     type: mapLayouts[name].type,
     keySize: mapLayouts[name].keySize,
@@ -48,7 +50,13 @@ function snapshot(eps: Endpoint[], mode: 'native' | 'vxlan' = 'native'): MapSnap
       node_cfg: m('node_cfg', [
         [Buffer.alloc(4), encodeNodeConfig({ mode, nodeIp: '192.168.1.1', uplinkIfindex: 2, vxlanIfindex: mode === 'vxlan' ? 3 : 0, vni: mode === 'vxlan' ? 42 : 0 })],
       ]),
-      ct: m('ct', []),
+      ct: m('ct', policy.ct ?? []),
+      pol_state: m('pol_state', policy.pol_state ?? []),
+      pol_endpoints: m('pol_endpoints', policy.pol_endpoints ?? []),
+      pol_ports: m('pol_ports', policy.pol_ports ?? []),
+      pol_slots: m('pol_slots', policy.pol_slots ?? []),
+      pol_sets: m('pol_sets', policy.pol_sets ?? []),
+      svc_addrs: m('svc_addrs', policy.svc_addrs ?? []),
     },
     links: [
       { ifindex: 2, name: 'eth0' },
@@ -111,6 +119,50 @@ describe('twin', () => {
     expect(ex.steps[5]!.text).toBe("lookup ct[stack 10.244.0.3:80/tcp (pod default/web-b)] → miss: no flow through the node's stack started there, the fast path may deliver");
     const spoof = buildFrame({ src: '10.244.0.99', dst: b.ip, srcMac: a.podMac, dstMac: a.hostMac });
     expect(explain(twin.run('from_pod', spoof, { ifindex: a.ifindex }), spoof, names).summary).toBe('spoofed source: drop, reason DROP_SPOOFED_SRC_IP');
+  });
+
+  it('explains the NetworkPolicy step: the conntrack state, the isolating policies and the rule that admitted (or that none did)', async () => {
+    // b is isolated for ingress by ruleset 7: slot 0 admits TCP/80 from set 9 = {a}
+    const bIso = { ...b, flags: enums.pw_endpoint_flags.values.INGRESS_ISOLATED };
+    const u32s = (...v: number[]) => { const x = Buffer.alloc(v.length * 4); v.forEach((n, i) => x.writeUInt32LE(n, i * 4)); return x; };
+    const portKey = Buffer.alloc(12);
+    portKey.writeUInt32LE(64, 0);
+    portKey.writeUInt32LE(7, 4);
+    portKey.writeUInt8(6, 8);
+    portKey.writeUInt16BE(80, 10);
+    const setKey = Buffer.alloc(12);
+    setKey.writeUInt32LE(64, 0);
+    setKey.writeUInt32LE(9, 4);
+    Buffer.from([10, 244, 0, 2]).copy(setKey, 8);
+    const snap = snapshot([a, bIso], 'native', {
+      pol_state: [[u32s(0), u32s(3, 0, 0, 0)]],
+      pol_endpoints: [[encodeEndpointKey(b.ip), u32s(7, 0)]],
+      pol_ports: [[portKey, Buffer.from([1, 0, 0, 0, 0, 0, 0, 0])]],
+      pol_slots: [[u32s(7, 0), u32s(9, 0, 1234, 1)]],
+      pol_sets: [[setKey, u32s(1, 0)]],
+    });
+    const twin = await Twin.load(snapshotSource(snap));
+    const names = new NodeNames(snap.links, snap.pods);
+    const policy = {
+      policyName: (id: number) => (id === 1234 ? 'default/allow-a' : undefined),
+      slot: (rs: number, slot: number) => (rs === 7 && slot === 0 ? { rules: [{ policy: 'default/allow-a', rule: 1 }], ports: 'TCP/80', peers: 'pods {app: a}' } : undefined),
+      isolatedBy: (ip: string) => (ip === b.ip ? ['default/allow-a'] : undefined),
+    };
+    const ok = buildFrame({ src: a.ip, dst: b.ip, srcMac: a.podMac, dstMac: a.hostMac, proto: 'tcp', dport: 80 });
+    const okEx = explain(twin.run('from_pod', ok, { ifindex: a.ifindex }), ok, names, { policy });
+    const texts = okEx.steps.filter((s) => s.kind === 'policy').map((s) => s.text);
+    expect(texts).toEqual([
+      'policy: a new flow: the rules decide, and an admitted flow is recorded in both directions',
+      'ingress: pod default/web-b is isolated for ingress by default/allow-a (ruleset 7); admitted by default/allow-a ingress rule #1 (TCP/80 from/to pods {app: a})',
+    ]);
+    expect(okEx.summary).toContain('redirect_peer');
+    const bad = buildFrame({ src: a.ip, dst: b.ip, srcMac: a.podMac, dstMac: a.hostMac, proto: 'tcp', dport: 81 });
+    const badEx = explain(twin.run('from_pod', bad, { ifindex: a.ifindex }), bad, names, { policy });
+    expect(badEx.steps.filter((s) => s.kind === 'policy').map((s) => s.text)[1]).toBe(
+      'ingress: pod default/web-b is isolated for ingress by default/allow-a (ruleset 7); no rule admits 10.244.0.2 (pod default/web-a) → denied',
+    );
+    expect(badEx.summary).toBe('NetworkPolicy: the destination pod is isolated for ingress and no rule admits this peer and port: drop, reason POLICY_DENIED_INGRESS');
+    expect(badEx.steps.some((s) => s.text.startsWith('lookup pol_ports[ruleset 7 tcp/'))).toBe(true);
   });
 
   it('refuses map values of the wrong size (a snapshot or map from another build)', async () => {

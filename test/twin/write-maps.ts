@@ -4,6 +4,7 @@ import { writeU32 } from '../../src/maps/codec.js';
 import { encodeEndpoint, encodeEndpointKey } from '../../src/maps/index.js';
 import { structs } from '../../src/maps/generated/layouts.js';
 import { openRawPinned } from '../../src/maps/pinned.js';
+import { encodeCtKey } from '../../src/maps/conntrack.js';
 import type { MapState } from './generate.js';
 
 const ip = (s: string) => Buffer.from(s.split('.').map(Number));
@@ -14,7 +15,7 @@ export function writeMapState(pinDir: string, s: MapState): void {
   const cfg = openRawPinned(pinDir, 'node_cfg');
   try {
     eps.map.clear();
-    if (s.endpoints.length) eps.map.setBatch(s.endpoints.map((e) => [encodeEndpointKey(e.ip), encodeEndpoint({ ...e, flags: 0 })]));
+    if (s.endpoints.length) eps.map.setBatch(s.endpoints.map((e) => [encodeEndpointKey(e.ip), encodeEndpoint(e)]));
 
     routes.map.clear();
     const K = structs.pw_route_key.fields;
@@ -41,5 +42,72 @@ export function writeMapState(pinDir: string, s: MapState): void {
     eps.close();
     routes.close();
     cfg.close();
+  }
+  writePolicyState(pinDir, s);
+}
+
+/** The NetworkPolicy maps, replaced wholesale, and the FLOW entries added to ct. */
+function writePolicyState(pinDir: string, s: MapState): void {
+  const p = s.policy;
+  const open = (name: Parameters<typeof openRawPinned>[1]) => openRawPinned(pinDir, name);
+  const maps = { pe: open('pol_endpoints'), ports: open('pol_ports'), slots: open('pol_slots'), sets: open('pol_sets'), st: open('pol_state'), svc: open('svc_addrs'), ct: open('ct') };
+  try {
+    for (const m of [maps.pe, maps.ports, maps.slots, maps.sets, maps.svc]) m.map.clear();
+    const PE = structs.pw_pol_endpoint.fields;
+    for (const e of p.endpoints) {
+      const v = Buffer.alloc(structs.pw_pol_endpoint.size);
+      writeU32(v, PE.ingress.offset, e.ingress);
+      writeU32(v, PE.egress.offset, e.egress);
+      maps.pe.map.set(encodeEndpointKey(e.ip), v);
+    }
+    const PK = structs.pw_pol_port_key.fields;
+    for (const e of p.ports) {
+      const k = Buffer.alloc(structs.pw_pol_port_key.size);
+      writeU32(k, PK.prefixlen.offset, e.prefixlen);
+      writeU32(k, PK.ruleset.offset, e.ruleset);
+      k.writeUInt8(e.proto, PK.proto.offset);
+      k.writeUInt16BE(e.port, PK.port.offset);
+      const v = Buffer.alloc(structs.pw_pol_ports.size);
+      v.writeBigUInt64LE(e.slots, structs.pw_pol_ports.fields.slots.offset);
+      maps.ports.map.set(k, v);
+    }
+    const SK = structs.pw_pol_slot_key.fields;
+    const SV = structs.pw_pol_slot.fields;
+    for (const e of p.slots) {
+      const k = Buffer.alloc(structs.pw_pol_slot_key.size);
+      writeU32(k, SK.ruleset.offset, e.ruleset);
+      writeU32(k, SK.slot.offset, e.slot);
+      const v = Buffer.alloc(structs.pw_pol_slot.size);
+      writeU32(v, SV.set.offset, e.set);
+      writeU32(v, SV.flags.offset, e.flags);
+      writeU32(v, SV.policy.offset, e.policy);
+      writeU32(v, SV.rule.offset, e.rule);
+      maps.slots.map.set(k, v);
+    }
+    const MK = structs.pw_pol_set_key.fields;
+    for (const e of p.sets) {
+      const k = Buffer.alloc(structs.pw_pol_set_key.size);
+      writeU32(k, MK.prefixlen.offset, e.prefixlen);
+      writeU32(k, MK.set.offset, e.set);
+      ip(e.addr).copy(k, MK.addr.offset);
+      const v = Buffer.alloc(structs.pw_pol_member.size);
+      writeU32(v, structs.pw_pol_member.fields.include.offset, e.include);
+      maps.sets.map.set(k, v);
+    }
+    const ST = structs.pw_pol_state.fields;
+    const st = Buffer.alloc(structs.pw_pol_state.size);
+    writeU32(st, ST.revision.offset, p.revision);
+    writeU32(st, ST.egress_isolated.offset, p.egressIsolated);
+    maps.st.map.set(Buffer.alloc(4), st);
+    for (const a of p.svc) maps.svc.map.set(ip(a), Buffer.alloc(4));
+    const CV = structs.pw_ct_entry.fields;
+    for (const f of p.flows) {
+      const v = Buffer.alloc(structs.pw_ct_entry.size);
+      writeU32(v, CV.flags.offset, f.flags);
+      writeU32(v, CV.revision.offset, f.revision);
+      maps.ct.map.set(encodeCtKey({ kind: 'flow', addr: f.saddr, peer: f.daddr, port: f.sport, peerPort: f.dport, proto: f.proto }), v);
+    }
+  } finally {
+    for (const m of Object.values(maps)) m.close();
   }
 }

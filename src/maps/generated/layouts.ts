@@ -89,6 +89,65 @@ export const structs = {
       pad: { offset: 17, size: 3, count: 3 },
     },
   },
+  pw_failsafe_key: {
+    size: 8,
+    fields: {
+      addr: { offset: 0, size: 4 },
+      port: { offset: 4, size: 2 },
+      proto: { offset: 6, size: 1 },
+      kind: { offset: 7, size: 1 },
+    },
+  },
+  pw_monitor_btf_anchor: {
+    size: 56,
+    fields: {
+      type: { offset: 0, size: 4 },
+      event: { offset: 8, size: 48 },
+    },
+  },
+  pw_monitor_cfg: {
+    size: 24,
+    fields: {
+      lease_ns: { offset: 0, size: 8 },
+      types: { offset: 8, size: 4 },
+      sample: { offset: 12, size: 4 },
+      rate: { offset: 16, size: 4 },
+      pad: { offset: 20, size: 4 },
+    },
+  },
+  pw_monitor_cpu: {
+    size: 40,
+    fields: {
+      window_ns: { offset: 0, size: 8 },
+      emitted: { offset: 8, size: 8 },
+      lost_rate: { offset: 16, size: 8 },
+      lost_full: { offset: 24, size: 8 },
+      window_used: { offset: 32, size: 4 },
+      sampled: { offset: 36, size: 4 },
+    },
+  },
+  pw_monitor_event: {
+    size: 48,
+    fields: {
+      time_ns: { offset: 0, size: 8 },
+      ifindex: { offset: 8, size: 4 },
+      len: { offset: 12, size: 4 },
+      reason: { offset: 16, size: 4 },
+      saddr: { offset: 20, size: 4 },
+      daddr: { offset: 24, size: 4 },
+      sport: { offset: 28, size: 2 },
+      dport: { offset: 30, size: 2 },
+      protocol: { offset: 32, size: 1 },
+      type: { offset: 33, size: 1 },
+      direction: { offset: 34, size: 1 },
+      action: { offset: 35, size: 1 },
+      policy_id: { offset: 36, size: 4 },
+      policy_rule: { offset: 40, size: 2 },
+      policy_dir: { offset: 42, size: 1 },
+      pad: { offset: 43, size: 1 },
+      cpu: { offset: 44, size: 4 },
+    },
+  },
   pw_node_cfg: {
     size: 24,
     fields: {
@@ -194,6 +253,20 @@ export const structs = {
       pad: { offset: 12, size: 4 },
     },
   },
+  pw_prefilter_key: {
+    size: 8,
+    fields: {
+      prefixlen: { offset: 0, size: 4 },
+      addr: { offset: 4, size: 4 },
+    },
+  },
+  pw_prefilter_rule: {
+    size: 8,
+    fields: {
+      flags: { offset: 0, size: 4 },
+      pad: { offset: 4, size: 4 },
+    },
+  },
   pw_route: {
     size: 16,
     fields: {
@@ -261,6 +334,16 @@ export const maps = {
     key: 'pw_endpoint_key',
     value: 'pw_endpoint',
   },
+  monitor_cfg: { type: 'array', keySize: 4, valueSize: 24, maxEntries: 1, key: 'u32', value: 'pw_monitor_cfg' },
+  monitor_cpu: {
+    type: 'percpu_array',
+    keySize: 4,
+    valueSize: 40,
+    maxEntries: 1,
+    key: 'u32',
+    value: 'pw_monitor_cpu',
+  },
+  monitor_events: { type: 'ringbuf', keySize: 0, valueSize: 0, maxEntries: 1048576, key: 'none', value: 'none' },
   node_cfg: { type: 'array', keySize: 4, valueSize: 24, maxEntries: 1, key: 'u32', value: 'pw_node_cfg' },
   pol_endpoints: {
     type: 'hash',
@@ -303,6 +386,15 @@ export const maps = {
     key: 'pw_pol_stat_key',
     value: 'pw_counter',
   },
+  prefilter: {
+    type: 'lpm_trie',
+    keySize: 8,
+    valueSize: 8,
+    maxEntries: 65536,
+    key: 'pw_prefilter_key',
+    value: 'pw_prefilter_rule',
+  },
+  prefilter_safe: { type: 'hash', keySize: 8, valueSize: 4, maxEntries: 256, key: 'pw_failsafe_key', value: 'u32' },
   routes: {
     type: 'lpm_trie',
     keySize: 8,
@@ -340,6 +432,10 @@ export const enums = {
     prefix: 'PW_EP_F_',
     values: { INGRESS_ISOLATED: 1, EGRESS_ISOLATED: 2 },
   },
+  pw_failsafe_kind: {
+    prefix: 'PW_FAILSAFE_',
+    values: { NONE: 0, SRC_ADDR: 1, SRC_PORT: 2, DST_PORT: 3 },
+  },
   pw_family: {
     prefix: 'PW_AF_',
     values: { INET: 2, INET6: 10 },
@@ -369,6 +465,10 @@ export const enums = {
   pw_mode: {
     prefix: 'PW_MODE_',
     values: { NONE: 0, NATIVE: 1, VXLAN: 2 },
+  },
+  pw_monitor_type: {
+    prefix: 'PW_MONITOR_',
+    values: { NONE: 0, DROP: 1, POLICY: 2, TRACE: 3, MAX: 4 },
   },
   pw_pol_slot_flags: {
     prefix: 'PW_POL_SLOT_F_',
@@ -408,7 +508,9 @@ export const enums = {
       FWD_REPLY_TO_NODE: 24,
       POLICY_DENIED_INGRESS: 25,
       POLICY_DENIED_EGRESS: 26,
-      MAX: 27,
+      DROP_PREFILTER: 27,
+      PASS_PREFILTER_FAILSAFE: 28,
+      MAX: 29,
     },
   },
   pw_route_kind: {

@@ -1,0 +1,144 @@
+// What the kernel's BPF_PROG_TEST_RUN result must be, given the twin's run of the same frame:
+// the return code for the action, skb->cb (reason, action, ifindex, next hop, tunnel id) and the
+// bytes lib/forward.h writes; plus the conntrack records the kernel makes while a batch runs
+// (CtOverlay). Shared by the differential test and the packet fuzzer; nothing here lists reasons
+// or maps, so new ones need no change.
+import { encodeCtKey } from '../../src/maps/conntrack.js';
+import { enums, structs } from '../../src/maps/generated/layouts.js';
+import type { MapSource, TwinRun } from '../../src/twin/index.js';
+import type { Case } from './generate.js';
+import type { KernelResult } from './kernel-env.js';
+
+const A = enums.pw_action.values;
+const R = enums.pw_reason.values;
+// "pass to the stack" is TC_ACT_UNSPEC (-1, tcx "next"); BPF_PROG_TEST_RUN reports the u32 retval.
+export const TC_ACT_UNSPEC = 0xffffffff;
+export const TC_ACT_SHOT = 2;
+export const TC_ACT_REDIRECT = 7;
+
+export function expectedRetval(action: number): number {
+  return action === A.PASS ? TC_ACT_UNSPEC : action === A.DROP ? TC_ACT_SHOT : TC_ACT_REDIRECT;
+}
+
+/** The frame the program leaves behind for the twin's verdict: the writes of lib/forward.h. */
+export function expectedData(frame: Buffer, run: TwinRun): Buffer {
+  const out = Buffer.from(frame);
+  const a = run.core.action;
+  if (a !== A.REDIRECT_PEER && a !== A.REDIRECT_NEIGH && a !== A.REDIRECT_TUNNEL) return out;
+  const v = run.verdict;
+  if (a === A.REDIRECT_PEER) {
+    Buffer.from(String(v['dmac']).replaceAll(':', ''), 'hex').copy(out, 0);
+    Buffer.from(String(v['smac']).replaceAll(':', ''), 'hex').copy(out, 6);
+  }
+  out.writeUInt8(Number(v['ttl']), 14 + 8);
+  out.writeUInt8(Number(run.pkt['protocol']), 14 + 9);
+  out.writeUInt16BE(Number(v['check']), 14 + 10);
+  return out;
+}
+
+/**
+ * The kernel's programs record conntrack entries as they run a batch (lib/conntrack.h), so a case
+ * may hit an entry an earlier case of the same batch created. The twin decides only; this overlay
+ * replays the recording rules on top of the round's snapshot, case by case, in the same order:
+ * - STACK: a pass to the stack (MISS, NO_NODE_CFG, NAT_REPLY, REPLY_TO_NODE) in from_pod, a
+ *   delivery from a non-pod source in from_uplink/from_vxlan, an admitted delivery in to_pod, of a
+ *   flow-keyed IPv4 packet: refreshes the destination if it is a recorded initiator, else records
+ *   the source;
+ * - FLOW (pw_ct_policy): a NEW/RECHECK/DEFERRED policy step writes both directions with the current
+ *   revision (the reverse one flagged REPLY, swapped for a re-judged reply); DENIED deletes both.
+ */
+/** pw_pkt's __be16 ports as the twin reports them (the little-endian reading of the packet's bytes)
+ * -> the port number encodeCtKey expects. */
+const portOf = (v: unknown): number => {
+  const n = Number(v);
+  return ((n & 0xff) << 8) | (n >>> 8);
+};
+
+export class CtOverlay implements MapSource {
+  readonly description: string;
+  private readonly added = new Map<string, Uint8Array | null>();
+  constructor(private readonly base: MapSource) {
+    this.description = `${base.description} + this batch's conntrack records`;
+  }
+  lookup(map: string, key: Uint8Array): Uint8Array | undefined {
+    if (map === 'ct') {
+      const hex = Buffer.from(key).toString('hex');
+      if (this.added.has(hex)) return this.added.get(hex) ?? undefined;
+    }
+    return this.base.lookup(map, key);
+  }
+  record(run: TwinRun): void {
+    const p = run.pkt;
+    if (Number(p['l3']) !== enums.pw_l3.values.IPV4) return;
+    this.recordFlow(run);
+    this.recordStack(run);
+  }
+  private recordStack(run: TwinRun): void {
+    const p = run.pkt;
+    const l4 = Number(p['l4']);
+    if (run.program === 'from_pod') {
+      if (!([R.PASS_STACK_MISS, R.PASS_STACK_NO_NODE_CFG, R.PASS_STACK_NAT_REPLY, R.FWD_REPLY_TO_NODE] as number[]).includes(run.core.reason)) return;
+    } else if (run.program === 'to_pod') {
+      if (run.core.action === A.DROP) return;
+    } else if (run.program === 'to_uplink') {
+      return;
+    } else {
+      // from_uplink / from_vxlan: a delivery into a pod from a source no pod CIDR covers
+      if (run.core.reason !== R.FWD_LOCAL_PEER) return;
+      const rk = Buffer.alloc(8);
+      rk.writeUInt32LE(32, 0);
+      Buffer.from(String(p['saddr']).split('.').map(Number)).copy(rk, 4);
+      if (this.base.lookup('routes', rk) !== undefined) return;
+    }
+    const L4 = enums.pw_l4.values;
+    if (l4 === L4.FRAGMENT || l4 === L4.OPTIONS || l4 === L4.ICMP_ERROR) return;
+    const proto = Number(p['protocol']);
+    const key = (addr: unknown, port: unknown) => encodeCtKey({ kind: 'stack', addr: String(addr), port: portOf(port), proto, peer: '0.0.0.0', peerPort: 0 });
+    if (this.lookup('ct', key(p['daddr'], p['dport'])) !== undefined) return;
+    const src = key(p['saddr'], p['sport']);
+    if (this.lookup('ct', src) === undefined) this.added.set(src.toString('hex'), new Uint8Array(32));
+  }
+  private recordFlow(run: TwinRun): void {
+    const p = run.pkt;
+    const v = run.verdict;
+    const S = enums.pw_pol_step.values;
+    const step = Number(v['pol_step']);
+    if (step !== S.NEW && step !== S.RECHECK && step !== S.DEFERRED && step !== S.DENIED) return;
+    const L4 = enums.pw_l4.values;
+    const l4 = Number(p['l4']);
+    const ports = l4 === L4.PORTS || l4 === L4.ICMP_ECHO;
+    const sport = ports ? portOf(p['sport']) : 0;
+    const dport = ports ? portOf(p['dport']) : 0;
+    const proto = Number(p['protocol']);
+    const fwd = encodeCtKey({ kind: 'flow', addr: String(p['saddr']), peer: String(p['daddr']), port: sport, peerPort: dport, proto }).toString('hex');
+    const rev = encodeCtKey({ kind: 'flow', addr: String(p['daddr']), peer: String(p['saddr']), port: dport, peerPort: sport, proto }).toString('hex');
+    if (step === S.DENIED) {
+      this.added.set(fwd, null);
+      this.added.set(rev, null);
+      return;
+    }
+    const st = this.base.lookup('pol_state', Buffer.alloc(4));
+    const revision = st ? Buffer.from(st).readUInt32LE(structs.pw_pol_state.fields.revision.offset) : 0;
+    const entry = (flags: number) => {
+      const b = Buffer.alloc(structs.pw_ct_entry.size);
+      b.writeUInt32LE(flags, structs.pw_ct_entry.fields.flags.offset);
+      b.writeUInt32LE(revision, structs.pw_ct_entry.fields.revision.offset);
+      return new Uint8Array(b);
+    };
+    const reply = Number(v['pol_reply']) === 1;
+    this.added.set(fwd, entry(reply ? 1 : 0));
+    this.added.set(rev, entry(reply ? 0 : 1));
+  }
+  close(): void {}
+}
+
+export function differences(c: Pick<Case, 'frame'>, k: KernelResult, t: TwinRun): string[] {
+  const d: string[] = [];
+  const want = [t.core.reason, t.core.action, t.core.ifindex, t.core.nhAddr, t.core.tunnelId];
+  const names = ['reason', 'action', 'ifindex', 'nh_addr', 'tunnel_id'];
+  for (let i = 0; i < 5; i++) if (k.cb[i] !== want[i]) d.push(`${names[i]}: kernel ${k.cb[i]} twin ${want[i]}`);
+  if (k.retval !== expectedRetval(t.core.action)) d.push(`retval: kernel ${k.retval} twin action ${t.actionName}`);
+  const data = expectedData(c.frame, t);
+  if (!k.dataOut.equals(data)) d.push(`data_out: kernel ${k.dataOut.subarray(0, 40).toString('hex')} twin ${data.subarray(0, 40).toString('hex')}`);
+  return d;
+}
