@@ -102,7 +102,7 @@ static __always_inline void pw_ct_record_from_node(const struct pw_pkt *p)
 /* ---- PW_CT_FLOW: flows NetworkPolicy admitted (lib/policy.h decides, this records) ---- */
 
 /* After pw_policy(): record a newly admitted flow (both directions, the current revision), stamp
- * a re-admitted one, forget a denied one; count the verdict per
+ * a re-admitted one, keep a denied one (re-judged per packet); count the verdict per
  * endpoint (its host veth) and slot in pol_stats. */
 static __always_inline void pw_ct_policy(const struct pw_pkt *p, const struct pw_verdict *v, __u32 origin, __u32 len)
 {
@@ -129,9 +129,11 @@ static __always_inline void pw_ct_policy(const struct pw_pkt *p, const struct pw
 	pw_ct_flow_key(&fwd, p->saddr, p->daddr, sport, dport, p->protocol);
 	pw_ct_flow_key(&rev, p->daddr, p->saddr, dport, sport, p->protocol);
 	if (v->pol_step == PW_POL_DENIED) {
-		/* a flow a changed policy no longer admits: both directions are judged afresh */
-		bpf_map_delete_elem(&ct, &fwd);
-		bpf_map_delete_elem(&ct, &rev);
+		/* a flow a changed policy no longer admits: KEEP both entries (stale revision), so every
+		 * later packet, either way, is judged again the way the flow started. Deleting them let the
+		 * other side's next packet (a server's ACK or data) record the flow reversed, as a new flow
+		 * of an unisolated egress, and the denied direction then passed as its REPLY (a TCP stream
+		 * survived a denying policy: test/lab/netpol-traffic.test.ts). GC ages them out. */
 		return;
 	}
 	now = bpf_ktime_get_coarse_ns();

@@ -1,5 +1,6 @@
 // Long-lived flows for tests that change the network under traffic: a TCP stream (a sink that
-// reports the bytes it received every 100 ms, a client writing as fast as the socket takes) and
+// reports the bytes it received every 100 ms and sends a byte back every 50 ms, a client writing
+// as fast as the socket takes) and
 // a ping that reports every reply with its timestamp. Both are bounded in time and stopped by
 // their PIDs; their reports are parsed as they arrive.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,7 +11,9 @@ const SINK = `
 const net = require('node:net');
 const [ip, port, maxS] = process.argv.slice(1);
 let bytes = 0, conns = 0;
-const srv = net.createServer((s) => { conns++; s.on('data', (d) => { bytes += d.length; }); s.on('error', () => {}); s.on('close', () => process.stdout.write('closed ' + Date.now() + '\\n')); });
+// the sink also talks back (a byte every 50 ms): the server side of the flow keeps sending, as most
+// real servers do, so a datapath that loses track of the flow's direction shows it deterministically
+const srv = net.createServer((s) => { conns++; const talk = setInterval(() => s.write('k'), 50); s.on('data', (d) => { bytes += d.length; }); s.on('error', () => {}); s.on('close', () => { clearInterval(talk); process.stdout.write('closed ' + Date.now() + '\\n'); }); });
 srv.listen(Number(port), ip, () => process.stdout.write('ready\\n'));
 setInterval(() => process.stdout.write('rx ' + Date.now() + ' ' + bytes + ' ' + conns + '\\n'), 100);
 setTimeout(() => process.exit(0), Number(maxS) * 1000);

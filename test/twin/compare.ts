@@ -45,7 +45,7 @@ export function expectedData(frame: Buffer, run: TwinRun): Buffer {
  *   flow-keyed IPv4 packet: refreshes the destination if it is a recorded initiator, else records
  *   the source;
  * - FLOW (pw_ct_policy): a NEW/RECHECK/DEFERRED policy step writes both directions with the current
- *   revision (the reverse one flagged REPLY, swapped for a re-judged reply); DENIED deletes both.
+ *   revision (the reverse one flagged REPLY, swapped for a re-judged reply); DENIED keeps both.
  */
 /** pw_pkt's __be16 ports as the twin reports them (the little-endian reading of the packet's bytes)
  * -> the port number encodeCtKey expects. */
@@ -103,7 +103,7 @@ export class CtOverlay implements MapSource {
     const v = run.verdict;
     const S = enums.pw_pol_step.values;
     const step = Number(v['pol_step']);
-    if (step !== S.NEW && step !== S.RECHECK && step !== S.DEFERRED && step !== S.DENIED) return;
+    if (step !== S.NEW && step !== S.RECHECK && step !== S.DEFERRED) return; // DENIED keeps what is recorded
     const L4 = enums.pw_l4.values;
     const l4 = Number(p['l4']);
     const ports = l4 === L4.PORTS || l4 === L4.ICMP_ECHO;
@@ -112,11 +112,6 @@ export class CtOverlay implements MapSource {
     const proto = Number(p['protocol']);
     const fwd = encodeCtKey({ kind: 'flow', addr: String(p['saddr']), peer: String(p['daddr']), port: sport, peerPort: dport, proto }).toString('hex');
     const rev = encodeCtKey({ kind: 'flow', addr: String(p['daddr']), peer: String(p['saddr']), port: dport, peerPort: sport, proto }).toString('hex');
-    if (step === S.DENIED) {
-      this.added.set(fwd, null);
-      this.added.set(rev, null);
-      return;
-    }
     const st = this.base.lookup('pol_state', Buffer.alloc(4));
     const revision = st ? Buffer.from(st).readUInt32LE(structs.pw_pol_state.fields.revision.offset) : 0;
     const entry = (flags: number) => {
