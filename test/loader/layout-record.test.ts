@@ -17,6 +17,8 @@ import { openEndpoints } from '../../src/maps/index.js';
 /** generation → sha256 of this build's map layouts (maps + their key/value structs). */
 const KNOWN_LAYOUTS: Record<number, string> = {
   1: 'b4c8249ed34a7fa3a4bcbc70efc2d345cb184014867e19f2850cbc6bfc67a141',
+  // NetworkPolicy (pol_*, svc_addrs, ct entry revision), monitor, XDP prefilter and bandwidth (bw) maps
+  2: '929e4882a4ebc948590a9ba8a24042547cd62e1843b6a3b478f5964bd9a770d4',
 };
 
 function layoutHash(): string {
