@@ -56,7 +56,17 @@ export const podwireBin = (): string => process.env['PODWIRE_BIN'] || (isSea() ?
 /** The self-contained binary npm run build:bin writes. */
 export const podwireSeaBin = (): string => join(packageRoot(), 'dist', 'podwire');
 /** The real kubectl v1.34 that deploy/host-prereqs.sh unpacks from npm (tests only). */
-export const kubectlBin = (): string => join(packageRoot(), 'node_modules', '.cache', 'podwire', 'kubectl');
+export function kubectlBin(): string {
+  const chosen = process.env['PODWIRE_KUBECTL'];
+  if (chosen) return chosen;
+  const bundled = join(packageRoot(), 'node_modules', '.cache', 'podwire', 'kubectl');
+  if (!isSea() || existsSync(bundled)) return bundled;
+  // the single executable (dist/podwire) carries no kubectl: the one on PATH
+  for (const dir of (process.env['PATH'] ?? '').split(':')) {
+    if (dir && existsSync(join(dir, 'kubectl'))) return join(dir, 'kubectl');
+  }
+  return bundled;
+}
 
 /** podwire's version (package.json), also inside the single executable. */
 export function podwireVersion(): string {
