@@ -46,18 +46,23 @@ for (const mode of ['native', 'vxlan'] as const) {
     beforeAll(async () => {
       tmp = await mkdtemp(join(tmpdir(), `pwlab-nptraffic-${mode}-`));
       lab = await Lab.up({ nodes: 2, podsPerNode: 0, mode, proxyMode: 'iptables', statePath: join(tmp, 'lab.json'), dir: join(tmp, 'lab'), name: `nt${mode[0]}${Math.random().toString(16).slice(2, 7)}` });
-      kubectl = labKubectl(lab.state);
-      pods = await createFixture(lab, kubectl);
-      await apply(...BACKENDS.map(svc));
-      for (const id of BACKENDS) {
-        const [ns, name] = id.split('/') as [string, string];
-        const ip = (await kubectl(['get', 'service', '-n', ns, `svc-${name}`, '-o', 'jsonpath={.spec.clusterIP}'])).trim();
-        services.set(id, { ...pod(id), id: `svc ${id}`, ip, backend: id });
+      try {
+        kubectl = labKubectl(lab.state);
+        pods = await createFixture(lab, kubectl);
+        await apply(...BACKENDS.map(svc));
+        for (const id of BACKENDS) {
+          const [ns, name] = id.split('/') as [string, string];
+          const ip = (await kubectl(['get', 'service', '-n', ns, `svc-${name}`, '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+          services.set(id, { ...pod(id), id: `svc ${id}`, ip, backend: id });
+        }
+        // kube-proxy programs the rules once the slices exist: every Service answers the fixture pods
+        // that back none of them (a backend reaching itself through its Service is masqueraded: hairpin).
+        const clients = ['x/b', 'x/c', 'y/c', 'z/c'].map(pod);
+        await expectReachability({ proto: 'tcp', port: 80, sources: clients, targets: [...services.values()] }, () => true, { deadlineMs: 90_000, what: 'Services ready' });
+      } catch (e) {
+        await lab.down(); // a failed setup leaves nothing behind, whatever afterAll does
+        throw e;
       }
-      // kube-proxy programs the rules once the slices exist: every Service answers the fixture pods
-      // that back none of them (a backend reaching itself through its Service is masqueraded: hairpin).
-      const clients = ['x/b', 'x/c', 'y/c', 'z/c'].map(pod);
-      await expectReachability({ proto: 'tcp', port: 80, sources: clients, targets: [...services.values()] }, () => true, { deadlineMs: 90_000, what: 'Services ready' });
     }, 400_000);
 
     afterAll(async () => {

@@ -36,9 +36,14 @@ for (const mode of ['native', 'vxlan'] as const) {
     beforeAll(async () => {
       tmp = await mkdtemp(join(tmpdir(), `pwlab-netpol-${mode}-`));
       lab = await Lab.up({ nodes: 2, podsPerNode: 0, mode, proxyMode: 'none', statePath: join(tmp, 'lab.json'), dir: join(tmp, 'lab'), name: `np${mode[0]}${Math.random().toString(16).slice(2, 7)}` });
-      kubectl = labKubectl(lab.state);
-      pods = await createFixture(lab, kubectl);
-      matrix = MATRIX_IDS.map(pod);
+      try {
+        kubectl = labKubectl(lab.state);
+        pods = await createFixture(lab, kubectl);
+        matrix = MATRIX_IDS.map(pod);
+      } catch (e) {
+        await lab.down(); // a failed setup leaves nothing behind, whatever afterAll does
+        throw e;
+      }
     }, 300_000);
 
     afterAll(async () => {
