@@ -319,7 +319,8 @@ struct pw_pkt {
 	__be16 sport;    /* PW_L4_PORTS: source port; PW_L4_ICMP_ECHO: echo id; else 0 */
 	__be16 dport;    /* PW_L4_PORTS: destination port; PW_L4_ICMP_ECHO: echo id; else 0 */
 	__u8 gso;        /* 1: the skb is GSO (only then is IPv4 tot_len 0 valid: BIG TCP) */
-	__u8 pad[3];
+	__u8 l4_flags;   /* TCP: the flags byte (0 when the header is cut short); ICMP: the type */
+	__u8 pad[2];
 };
 _Static_assert(sizeof(struct pw_pkt) == 44, "pw_pkt layout is shared with wasm32");
 
@@ -393,6 +394,10 @@ _Static_assert(sizeof(struct pw_verdict) == 56, "pw_verdict layout is shared wit
 /* Ethernet + IPv4 without options + the first 8 bytes of L4 (ports, or ICMP type..echo id) */
 #define PW_L4_OFF (PW_ETH_HLEN + PW_IPV4_MIN_HLEN)
 #define PW_L4_HDR_MIN 8
+/* TCP up to and including the flags byte (offset 13) */
+#define PW_TCP_FLAGS_END 14
+#define PW_TCP_SYN 0x02
+#define PW_TCP_ACK 0x10
 
 /* ---- NetworkPolicy maps (lib/policy.h has the semantics) ---- */
 

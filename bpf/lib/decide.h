@@ -114,11 +114,16 @@ pw_parse_l4(const __u8 *ip, const __u8 *data_end, __u32 ihl_bytes, __u32 tot_len
 		p->l4 = PW_L4_PORTS;
 		p->sport = pw_load_be16(l4);
 		p->dport = pw_load_be16(l4 + 2);
+		/* verifier: a second fixed-offset bound for the flags byte; a cut header leaves 0 */
+		if (p->protocol == PW_IPPROTO_TCP && l4 + PW_TCP_FLAGS_END <= data_end &&
+		    (tot_len == 0 || tot_len >= PW_IPV4_MIN_HLEN + PW_TCP_FLAGS_END))
+			p->l4_flags = l4[13];
 		return;
 	}
 	if (p->protocol != PW_IPPROTO_ICMP)
 		return;
 	type = l4[0];
+	p->l4_flags = type;
 	if (type == 0 || type == 8) {
 		/* echo reply / request: the id names the flow in both directions, as conntrack does */
 		p->l4 = PW_L4_ICMP_ECHO;
@@ -153,7 +158,8 @@ pw_parse(const __u8 *data, const __u8 *data_end, __u32 len, __u32 ifindex, __u32
 	p->sport = 0;
 	p->dport = 0;
 	p->gso = gso ? 1 : 0;
-	for (i = 0; i < 3; i++)
+	p->l4_flags = 0;
+	for (i = 0; i < 2; i++)
 		p->pad[i] = 0;
 	for (i = 0; i < 6; i++) {
 		p->dmac[i] = 0;

@@ -96,7 +96,7 @@ static __always_inline void pw_apply(struct __sk_buff *skb, const struct pw_pkt 
  * unclone). */
 static __always_inline void pw_pull_headers(struct __sk_buff *skb)
 {
-	__u32 want = skb->len < PW_L4_OFF + PW_L4_HDR_MIN ? skb->len : PW_L4_OFF + PW_L4_HDR_MIN;
+	__u32 want = skb->len < PW_L4_OFF + PW_TCP_FLAGS_END ? skb->len : PW_L4_OFF + PW_TCP_FLAGS_END;
 
 	if ((long)skb->data + want > (long)skb->data_end)
 		bpf_skb_pull_data(skb, want);

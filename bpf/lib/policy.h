@@ -22,6 +22,10 @@
  *    that now denies an established connection cuts it (what Cilium does; Calico keeps it).
  *  - Fragments and IP options carry no usable ports: they are judged with port 0 (only rules
  *    without ports admit them) and nothing is recorded. ICMP errors are the stack's (related).
+ *  - A flow without an entry is judged the way its packet travels, except where that is unknown or
+ *    wrong: a TCP segment that is not a bare SYN (its connection started before tracking) must be
+ *    admitted both ways; an ICMP echo reply is judged as its request. A UDP flow already running
+ *    when its pod became isolated is judged from the first packet seen (no handshake to tell).
  */
 #ifndef PODWIRE_POLICY_H
 #define PODWIRE_POLICY_H
@@ -227,13 +231,25 @@ pw_policy(const struct pw_pkt *p, const struct pw_endpoint *src_ep, const struct
 		/* ICMP echo: the id is both "ports"; a rule's port never matches ICMP (port 0 below) */
 		if (p->l4 == PW_L4_ICMP_ECHO || p->l4 == PW_L4_OTHER)
 			dport = 0;
-		if (e && (e->flags & PW_CT_F_REPLY))
-			/* a reply under a changed policy: the flow is judged the way it started */
+		v->pol_reply = (e && (e->flags & PW_CT_F_REPLY)) ? 1 : 0;
+		if (!e && p->protocol == PW_IPPROTO_ICMP && p->l4 == PW_L4_ICMP_ECHO && p->l4_flags == 0)
+			/* an echo reply whose request podwire never saw (the pod became isolated meanwhile, or
+			 * the entry was lost): the flow started the other way */
+			v->pol_reply = 1;
+		if (v->pol_reply)
+			/* a reply: the flow is judged the way it started */
 			ok = pw_pol_judge(p->daddr, p->saddr, p->l4 == PW_L4_PORTS ? sport : 0, p->protocol, dst_ep,
 					  src_ep, 0, v);
+		else if (!e && p->protocol == PW_IPPROTO_TCP && p->l4 == PW_L4_PORTS &&
+			 (p->l4_flags & (PW_TCP_SYN | PW_TCP_ACK)) != PW_TCP_SYN)
+			/* a TCP segment of a connection whose SYN podwire never saw (it was open before the pod
+			 * became isolated, or its entry was lost): which side started it is unknown, so it must
+			 * be admitted both ways — else a server's first packet would record a denied client's
+			 * flow as the server's own, and the client's data would pass as its reply */
+			ok = pw_pol_judge(p->saddr, p->daddr, dport, p->protocol, src_ep, dst_ep, defer_egress, v) &&
+			     pw_pol_judge(p->daddr, p->saddr, sport, p->protocol, dst_ep, src_ep, 0, v);
 		else
 			ok = pw_pol_judge(p->saddr, p->daddr, dport, p->protocol, src_ep, dst_ep, defer_egress, v);
-		v->pol_reply = (e && (e->flags & PW_CT_F_REPLY)) ? 1 : 0;
 		if (!ok)
 			v->pol_step = PW_POL_DENIED;
 		else if (defer_egress && !(e && (e->flags & PW_CT_F_REPLY)) && src_ep &&

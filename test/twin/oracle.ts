@@ -140,6 +140,8 @@ const ICMP = 1;
 
 interface L4 {
   proto: number;
+  /** TCP flags byte (default ACK: a segment of an established connection). */
+  tcpFlags?: number;
   sport?: number;
   dport?: number;
   icmpType?: number;
@@ -153,7 +155,7 @@ function l4Bytes(l: L4): Buffer {
     b.writeUInt16BE(l.sport ?? 40000, 0);
     b.writeUInt16BE(l.dport ?? 80, 2);
     b.writeUInt8(5 << 4, 12);
-    b.writeUInt8(0x10, 13); // ACK
+    b.writeUInt8(l.tcpFlags ?? 0x10, 13); // default ACK
     return b;
   }
   if (l.proto === UDP) {
@@ -403,7 +405,15 @@ for (const [what, frame, withCt, without] of ctRows) {
   row({ ...at, name: 'policy: A -> an address that is no Service is judged here', frame: fromA({ dst: '10.96.0.11', l4: tcp(8080) }), want: { reason: 'POLICY_DENIED_EGRESS' } });
   row({ ...at, name: 'policy: a fragment is judged without ports (denied)', frame: fromA({ dst: PODS.B.ip, l4: tcp(80), frag: 0x2000 }), want: { reason: 'POLICY_DENIED_EGRESS' } });
   row({ ...at, dev: 'hD', name: 'policy: D (no policy) -> B TCP/80: B ingress admits only A there', frame: fromD({ dst: PODS.B.ip, l4: tcp(80) }), want: { reason: 'POLICY_DENIED_INGRESS' } });
-  row({ ...at, dev: 'hD', name: 'policy: D -> A: A is isolated for egress only', frame: fromD({ dst: PODS.A.ip, l4: tcp(80) }), want: local('A') });
+  const SYN = 0x02;
+  row({ ...at, dev: 'hD', name: 'policy: D -> A SYN: A is isolated for egress only, so its ingress admits D', frame: fromD({ dst: PODS.A.ip, l4: { proto: TCP, dport: 80, tcpFlags: SYN } }), want: local('A') });
+  // a connection that was open before tracking (no entry, not a bare SYN): admitted only if both ways
+  // are — here A:80 -> D would be A's egress, which no rule admits
+  row({ ...at, dev: 'hD', name: 'policy: D -> A mid-stream with no entry: A:80 -> D (its egress) is not admitted, so neither is this', frame: fromD({ dst: PODS.A.ip, l4: tcp(80) }), want: { reason: 'POLICY_DENIED_EGRESS' } });
+  // the server B (isolated for ingress) sends first on a connection from D that B's ingress does not admit
+  row({ ...at, name: 'policy: B -> D mid-stream, no entry: the connection D -> B:80 is not admitted by B, so B\'s packet is dropped too', dev: 'hB', frame: v4({ src: PODS.B.ip, dst: PODS.D.ip, smac: PODS.B.podMac, dmac: PODS.B.hostMac, l4: { proto: TCP, sport: 80, dport: 45000 } }), want: { reason: 'POLICY_DENIED_INGRESS' } });
+  row({ ...at, name: 'policy: B -> D SYN from port 80: B\'s own new connection (B is not isolated for egress)', dev: 'hB', frame: v4({ src: PODS.B.ip, dst: PODS.D.ip, smac: PODS.B.podMac, dmac: PODS.B.hostMac, l4: { proto: TCP, sport: 80, dport: 45000, tcpFlags: SYN } }), want: local('D') });
+  row({ ...at, name: 'policy: an echo reply from B whose request was never seen is judged as D\'s echo request (B does not admit D)', dev: 'hB', frame: v4({ src: PODS.B.ip, dst: PODS.D.ip, smac: PODS.B.podMac, dmac: PODS.B.hostMac, l4: { proto: ICMP, icmpType: 0, echoId: 7 } }), want: { reason: 'POLICY_DENIED_INGRESS' } });
   for (const [program, dev] of [['from_uplink', 'up0'], ['from_vxlan', 'pwvxlan0']] as const) {
     const rx = { state: 'policy', program, dev } as const;
     row({ ...rx, name: `policy: ${program}: 10.244.1.7 -> B admitted by ingress slot 1 (any port)`, frame: v4({ src: '10.244.1.7', dst: PODS.B.ip, smac: '02:77:00:00:00:01', dmac: '02:77:00:00:00:02', l4: tcp(9999) }), want: local('B') });

@@ -194,7 +194,8 @@ export const structs = {
       sport: { offset: 36, size: 2 },
       dport: { offset: 38, size: 2 },
       gso: { offset: 40, size: 1 },
-      pad: { offset: 41, size: 3, count: 3 },
+      l4_flags: { offset: 41, size: 1 },
+      pad: { offset: 42, size: 2, count: 2 },
     },
   },
   pw_pol_endpoint: {
