@@ -143,7 +143,9 @@ enum pw_endpoint_flags {
 
 /* pw_ct_entry.flags of a PW_CT_FLOW entry. */
 enum pw_ct_flow_flags {
-	PW_CT_F_REPLY = 1, /* the reverse direction of a flow whose first packet went the other way */
+	PW_CT_F_REPLY = 1,    /* the reverse direction of a flow whose first packet went the other way */
+	PW_CT_F_BOTHWAYS = 2, /* which side started the flow is unknown (a TCP connection podwire saw only
+			       * mid-stream): every judgement must admit it both ways */
 };
 
 /* How the policy step ended (pw_verdict.pol_step), for trace, monitor and tests. */
@@ -375,7 +377,8 @@ struct pw_verdict {
 	__u8 pol_slot_in;
 	__u8 pol_slot_eg;
 	__u8 pol_step;   /* enum pw_pol_step */
-	__u8 pol_reply;  /* 1: judged as the reply of the flow (its original direction is reversed) */
+	__u8 pol_reply;  /* 1: judged as the reply of the flow (its original direction is reversed);
+			  * 2: the flow's direction is unknown, judged both ways (PW_CT_F_BOTHWAYS) */
 	__u32 pol_ifindex_in; /* host veth of the endpoint judged for ingress (pol_stats key) */
 	__u32 pol_ifindex_eg; /* host veth of the endpoint judged for egress */
 };

@@ -143,10 +143,11 @@ static __always_inline void pw_ct_policy(const struct pw_pkt *p, const struct pw
 	n.origin = origin;
 	n.ifindex = p->ifindex;
 	n.revision = st ? st->revision : 0;
-	/* the flow's first direction has no flag; a re-judged reply keeps its reversed roles */
-	n.flags = v->pol_reply ? PW_CT_F_REPLY : 0;
+	/* the flow's first direction has no REPLY flag; a re-judged reply keeps its reversed roles; a
+	 * flow of unknown direction stays BOTHWAYS */
+	n.flags = (v->pol_reply == 1 ? PW_CT_F_REPLY : 0) | (v->pol_reply == 2 ? PW_CT_F_BOTHWAYS : 0);
 	bpf_map_update_elem(&ct, &fwd, &n, BPF_ANY);
-	n.flags = v->pol_reply ? 0 : PW_CT_F_REPLY;
+	n.flags = (v->pol_reply == 1 ? 0 : PW_CT_F_REPLY) | (v->pol_reply == 2 ? PW_CT_F_BOTHWAYS : 0);
 	bpf_map_update_elem(&ct, &rev, &n, BPF_ANY);
 }
 

@@ -236,19 +236,22 @@ pw_policy(const struct pw_pkt *p, const struct pw_endpoint *src_ep, const struct
 			/* an echo reply whose request podwire never saw (the pod became isolated meanwhile, or
 			 * the entry was lost): the flow started the other way */
 			v->pol_reply = 1;
-		if (v->pol_reply)
+		if ((e && (e->flags & PW_CT_F_BOTHWAYS)) ||
+		    (!e && p->protocol == PW_IPPROTO_TCP && p->l4 == PW_L4_PORTS &&
+		     (p->l4_flags & (PW_TCP_SYN | PW_TCP_ACK)) != PW_TCP_SYN)) {
+			/* a TCP segment of a connection whose SYN podwire never saw (it was open before the pod
+			 * became isolated, or its entry was lost), or such a flow judged again: which side
+			 * started it is unknown, so it must be admitted both ways, now and at every re-judgement
+			 * (the entries keep PW_CT_F_BOTHWAYS) — else a server's first packet would record a
+			 * denied client's flow as the server's own, and the client's data would pass as its reply */
+			v->pol_reply = 2;
+			ok = pw_pol_judge(p->saddr, p->daddr, dport, p->protocol, src_ep, dst_ep, defer_egress, v) &&
+			     pw_pol_judge(p->daddr, p->saddr, sport, p->protocol, dst_ep, src_ep, 0, v);
+		} else if (v->pol_reply) {
 			/* a reply: the flow is judged the way it started */
 			ok = pw_pol_judge(p->daddr, p->saddr, p->l4 == PW_L4_PORTS ? sport : 0, p->protocol, dst_ep,
 					  src_ep, 0, v);
-		else if (!e && p->protocol == PW_IPPROTO_TCP && p->l4 == PW_L4_PORTS &&
-			 (p->l4_flags & (PW_TCP_SYN | PW_TCP_ACK)) != PW_TCP_SYN)
-			/* a TCP segment of a connection whose SYN podwire never saw (it was open before the pod
-			 * became isolated, or its entry was lost): which side started it is unknown, so it must
-			 * be admitted both ways — else a server's first packet would record a denied client's
-			 * flow as the server's own, and the client's data would pass as its reply */
-			ok = pw_pol_judge(p->saddr, p->daddr, dport, p->protocol, src_ep, dst_ep, defer_egress, v) &&
-			     pw_pol_judge(p->daddr, p->saddr, sport, p->protocol, dst_ep, src_ep, 0, v);
-		else
+		} else
 			ok = pw_pol_judge(p->saddr, p->daddr, dport, p->protocol, src_ep, dst_ep, defer_egress, v);
 		if (!ok)
 			v->pol_step = PW_POL_DENIED;

@@ -1,5 +1,6 @@
 // The pure parts of the plugin: config validation, CNI_ARGS/env parsing, version gating,
 // result shaping and merging. (The binary-level behaviour is in the other test files.)
+import { enums } from '../../src/maps/generated/layouts.js';
 import { describe, expect, it } from 'vitest';
 import { isPodwireError, type PodwireError } from '../../src/errors/index.js';
 import { decodeConfig, parseNetConf } from '../../src/cni/config.js';
@@ -52,7 +53,7 @@ describe('network config', () => {
     expect(plan.ingress).toBeUndefined();
     const l = limitsFromPlan('10.244.1.5', plan);
     expect(l).toEqual({ ip: '10.244.1.5', egress: { rateBps: 10_000_000, burstBits: unset.policerBurstBits } });
-    expect(endpointFlags(l)).toBe(1);
+    expect(endpointFlags(l)).toBe(enums.pw_ep_flag.values.EGRESS);
     expect(endpointFlags(undefined)).toBe(0);
   });
 

@@ -121,8 +121,9 @@ export class CtOverlay implements MapSource {
       return new Uint8Array(b);
     };
     const reply = Number(v['pol_reply']) === 1;
-    this.added.set(fwd, entry(reply ? 1 : 0));
-    this.added.set(rev, entry(reply ? 0 : 1));
+    const both = Number(v['pol_reply']) === 2 ? 2 : 0; // PW_CT_F_BOTHWAYS
+    this.added.set(fwd, entry((reply ? 1 : 0) | both));
+    this.added.set(rev, entry((reply ? 0 : 1) | both));
   }
   close(): void {}
 }

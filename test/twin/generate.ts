@@ -159,7 +159,7 @@ function randomPolicy(rng: Rng, endpoints: EndpointSpec[], env: KernelEnv): Poli
       sport: rng.pick(PORTS),
       dport: rng.pick(PORTS),
       proto: rng.pick([6, 17, 1]),
-      flags: rng.pick([0, 1]),
+      flags: rng.pick([0, 1, 2, 3]),
       revision: rng.chance(0.7) ? pol.revision : rng.int(4),
     });
   }

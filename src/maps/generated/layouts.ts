@@ -440,7 +440,7 @@ export const enums = {
   },
   pw_ct_flow_flags: {
     prefix: 'PW_CT_F_',
-    values: { REPLY: 1 },
+    values: { REPLY: 1, BOTHWAYS: 2 },
   },
   pw_ct_kind: {
     prefix: 'PW_CT_',
