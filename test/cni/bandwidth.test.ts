@@ -7,6 +7,7 @@ import { containerId, createHarness, type Harness } from './harness.js';
 import { iperfTcp, iperfUdp, ping } from '../../src/lab/traffic.js';
 import { openBandwidth, shapePlan } from '../../src/maps/bandwidth.js';
 import { openCounters } from '../../src/maps/index.js';
+import { enums } from '../../src/maps/generated/layouts.js';
 import type { Netns } from '../../src/netns/index.js';
 
 const SECONDS = Number(process.env['PW_BW_SECONDS'] ?? 10);
@@ -81,7 +82,7 @@ describe('pod bandwidth limits (same node, node and stack paths)', () => {
     } finally {
       m.close();
     }
-    expect(h.endpoints().find((e) => e.ip === l.ip)?.flags).toBe(1);
+    expect(h.endpoints().find((e) => e.ip === l.ip)?.flags).toBe(enums.pw_ep_flag.values.EGRESS);
     const u = await addPod();
     expect(h.endpoints().find((e) => e.ip === u.ip)?.flags).toBe(0);
     await delPod(l);
