@@ -4,6 +4,7 @@
 // XDP); with the API server's own address listed in the deny list, a restarted agent still lists
 // and watches and gets ready (the failsafe at work on real traffic); without --prefilter it
 // detaches what an earlier run attached, and the deny list stays.
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/exec/run.js';
 import { xdpStatus } from '../../src/loader/index.js';
@@ -25,7 +26,13 @@ afterAll(async () => {
 
 async function stop(p: AgentProc): Promise<void> {
   p.child.kill('SIGTERM'); // by PID: the agent we spawned
-  await p.exited;
+  // bounded: an agent that does not stop is a failure with its log, not a silent test timeout
+  const stopped = await Promise.race([p.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000))]);
+  if (!stopped) {
+    p.child.kill('SIGKILL');
+    await p.exited;
+    throw new Error(`agent ${p.pid} did not exit within 20 s of SIGTERM:\n${readFileSync(p.log, 'utf8').slice(-3000)}`);
+  }
 }
 
 function failsafePasses(): bigint {
