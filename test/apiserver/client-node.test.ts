@@ -5,7 +5,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiServer } from '../../src/apiserver/index.js';
-import { pod, withServer } from './harness.js';
+import { kubeConfigFor, pod, withServer } from './harness.js';
 
 let s: ApiServer;
 let kc: k8s.KubeConfig;
@@ -14,13 +14,7 @@ const informers: Array<k8s.Informer<k8s.V1Pod>> = [];
 
 beforeAll(async () => {
   s = await withServer();
-  kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'lab', server: s.url, skipTLSVerify: true }],
-    users: [{ name: 'lab' }],
-    contexts: [{ name: 'lab', cluster: 'lab', user: 'lab' }],
-    currentContext: 'lab',
-  });
+  kc = kubeConfigFor(s);
   core = kc.makeApiClient(k8s.CoreV1Api);
 });
 afterAll(async () => {

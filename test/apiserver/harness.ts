@@ -2,6 +2,7 @@
 // watch reader that collects newline-delimited events and lets a test wait (bounded) for the
 // ones it expects.
 import { request } from 'node:http';
+import { KubeConfig } from '@kubernetes/client-node';
 import { startApiServer, type ApiServer, type ApiServerOptions } from '../../src/apiserver/index.js';
 
 export interface Reply {
@@ -133,4 +134,16 @@ export const pod = (name: string, extra: { nodeName?: string; labels?: Record<st
 
 export async function withServer(opts: ApiServerOptions = {}): Promise<ApiServer> {
   return startApiServer(opts);
+}
+
+/** A client-node KubeConfig for an in-process API server started by withServer() (anonymous). */
+export function kubeConfigFor(server: ApiServer): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'lab', server: server.url, skipTLSVerify: true }],
+    users: [{ name: 'lab' }],
+    contexts: [{ name: 'lab', cluster: 'lab', user: 'lab' }],
+    currentContext: 'lab',
+  });
+  return kc;
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiServer } from '../../src/apiserver/index.js';
 import { compactInformer, compactOf, recordsOf } from '../../src/kube/compact.js';
 import { podRecord } from '../../src/policy/parse.js';
-import { call, pod, withServer } from '../apiserver/harness.js';
+import { call, kubeConfigFor, pod, withServer } from '../apiserver/harness.js';
 
 async function waitFor(what: string, fn: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -37,13 +37,7 @@ describe('compactInformer against the lab API server', () => {
   let kc: KubeConfig;
   beforeAll(async () => {
     s = await withServer();
-    kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'lab', server: s.url, skipTLSVerify: true }],
-      users: [{ name: 'lab' }],
-      contexts: [{ name: 'lab', cluster: 'lab', user: 'lab' }],
-      currentContext: 'lab',
-    });
+    kc = kubeConfigFor(s);
   });
   afterAll(async () => {
     await s?.stop();

@@ -5,19 +5,13 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiServer } from '../../src/apiserver/index.js';
 import { rawList } from '../../src/kube/raw-list.js';
-import { call, pod, withServer } from '../apiserver/harness.js';
+import { call, kubeConfigFor, pod, withServer } from '../apiserver/harness.js';
 
 let s: ApiServer;
 let kc: KubeConfig;
 beforeAll(async () => {
   s = await withServer();
-  kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'lab', server: s.url, skipTLSVerify: true }],
-    users: [{ name: 'lab' }],
-    contexts: [{ name: 'lab', cluster: 'lab', user: 'lab' }],
-    currentContext: 'lab',
-  });
+  kc = kubeConfigFor(s);
 });
 afterAll(async () => {
   await s?.stop();
