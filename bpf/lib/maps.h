@@ -76,6 +76,25 @@ struct {
 	__uint(max_entries, PW_CT_MAX);
 } ct SEC(".maps") __weak;
 
+/* Per-CPU memo for the FLOW lookup of an established flow (lib/lookups.h pw_lookup_ct_flow): the
+ * coarse clock as of the last jiffy this CPU saw, and a copy of the last FLOW entry it found at the
+ * current policy revision. Never written by the agent; an empty slot (all zero) matches nothing. */
+struct pw_ct_cache {
+	__u64 jiffies;        /* bpf_jiffies64() when now_ns was read */
+	__u64 now_ns;         /* bpf_ktime_get_coarse_ns() at that jiffy */
+	__u64 seen_ns;        /* now_ns when the entry below was looked up in ct (0: empty) */
+	struct pw_ct_key key; /* the FLOW key of the copy */
+	struct pw_ct_entry entry;
+};
+_Static_assert(sizeof(struct pw_ct_cache) == 72, "pw_ct_cache layout is ABI");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct pw_ct_cache);
+	__uint(max_entries, 1);
+} ct_cache SEC(".maps") __weak;
+
 /* ---- NetworkPolicy (lib/policy.h; written by the agent's compiler, src/policy/) ---- */
 
 #ifndef PW_POL_PORTS_MAX

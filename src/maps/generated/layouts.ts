@@ -65,6 +65,16 @@ export const structs = {
       bytes: { offset: 8, size: 8 },
     },
   },
+  pw_ct_cache: {
+    size: 72,
+    fields: {
+      jiffies: { offset: 0, size: 8 },
+      now_ns: { offset: 8, size: 8 },
+      seen_ns: { offset: 16, size: 8 },
+      key: { offset: 24, size: 16 },
+      entry: { offset: 40, size: 32 },
+    },
+  },
   pw_ct_entry: {
     size: 32,
     fields: {
@@ -351,6 +361,14 @@ export const maps = {
     maxEntries: 131072,
     key: 'pw_ct_key',
     value: 'pw_ct_entry',
+  },
+  ct_cache: {
+    type: 'percpu_array',
+    keySize: 4,
+    valueSize: 72,
+    maxEntries: 1,
+    key: 'u32',
+    value: 'pw_ct_cache',
   },
   endpoints: {
     type: 'hash',
