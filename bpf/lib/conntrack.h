@@ -109,6 +109,7 @@ static __always_inline void pw_ct_policy(const struct pw_pkt *p, const struct pw
 	struct pw_ct_key fwd, rev;
 	struct pw_ct_entry n = {};
 	const struct pw_pol_state *st;
+	struct pw_ct_cache *c;
 	__u32 zero = 0;
 	__be16 sport = 0, dport = 0;
 	__u64 now;
@@ -136,6 +137,11 @@ static __always_inline void pw_ct_policy(const struct pw_pkt *p, const struct pw
 		 * survived a denying policy: test/lab/netpol-traffic.test.ts). GC ages them out. */
 		return;
 	}
+	/* this CPU's copy of a FLOW entry (lib/lookups.h) does not outlive a rewrite; another CPU's copy
+	 * of the same key can only differ in REPLY vs ESTABLISHED (both admit) for at most a second */
+	c = bpf_map_lookup_elem(&ct_cache, &zero);
+	if (c)
+		c->key.kind = PW_CT_NONE;
 	now = bpf_ktime_get_coarse_ns();
 	st = bpf_map_lookup_elem(&pol_state, &zero);
 	n.last_seen_ns = now;

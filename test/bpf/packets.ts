@@ -110,6 +110,8 @@ export async function testRun(
     ingressIfindex?: number;
     /** skb_shinfo gso_size: non-zero makes the skb a GSO aggregate (skb->gso_size in the program) */
     gsoSize?: number;
+    /** run on this CPU only (taskset): per-CPU state seen by consecutive runs */
+    cpu?: number;
   } = {},
 ): Promise<TestRunResult> {
   const dir = await mkdtemp(join(tmpdir(), 'pwtestrun-'));
@@ -126,11 +128,10 @@ export async function testRun(
     const f = (n: string) => join(dir, n);
     await writeFile(f('data_in'), data);
     await writeFile(f('ctx_in'), ctx);
-    const r = await runJson<{ retval: number }>(
-      'bpftool',
-      ['-j', 'prog', 'run', 'pinned', progPin, 'data_in', f('data_in'), 'data_out', f('data_out'), 'ctx_in', f('ctx_in'), 'ctx_out', f('ctx_out'), 'repeat', '1'],
-      { netns: opts.netns },
-    );
+    const args = ['-j', 'prog', 'run', 'pinned', progPin, 'data_in', f('data_in'), 'data_out', f('data_out'), 'ctx_in', f('ctx_in'), 'ctx_out', f('ctx_out'), 'repeat', '1'];
+    const r = opts.cpu === undefined
+      ? await runJson<{ retval: number }>('bpftool', args, { netns: opts.netns })
+      : await runJson<{ retval: number }>('taskset', ['-c', String(opts.cpu), 'bpftool', ...args], { netns: opts.netns });
     const ctxOut = await readFile(f('ctx_out'));
     const cb: number[] = [];
     for (let i = 0; i < (skb.fields.cb.count ?? 5); i++) cb.push(ctxOut.readUInt32LE(skb.fields.cb.offset + 4 * i));

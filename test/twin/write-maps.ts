@@ -46,12 +46,17 @@ export function writeMapState(pinDir: string, s: MapState): void {
   writePolicyState(pinDir, s);
 }
 
-/** The NetworkPolicy maps, replaced wholesale, and the FLOW entries added to ct. */
+/**
+ * The NetworkPolicy maps, replaced wholesale, and the FLOW entries added to ct. The CPUs' copies of
+ * FLOW entries (ct_cache, bpf/lib/lookups.h) are emptied: a new map state may hold other FLOW entries
+ * at the same revision, which the agent never writes (it bumps the revision on every change).
+ */
 function writePolicyState(pinDir: string, s: MapState): void {
   const p = s.policy;
   const open = (name: Parameters<typeof openRawPinned>[1]) => openRawPinned(pinDir, name);
-  const maps = { pe: open('pol_endpoints'), ports: open('pol_ports'), slots: open('pol_slots'), sets: open('pol_sets'), st: open('pol_state'), svc: open('svc_addrs'), ct: open('ct') };
+  const maps = { pe: open('pol_endpoints'), ports: open('pol_ports'), slots: open('pol_slots'), sets: open('pol_sets'), st: open('pol_state'), svc: open('svc_addrs'), ct: open('ct'), cache: open('ct_cache') };
   try {
+    maps.cache.map.set(Buffer.alloc(4), Buffer.alloc(maps.cache.ref.valueSize));
     for (const m of [maps.pe, maps.ports, maps.slots, maps.sets, maps.svc]) m.map.clear();
     const PE = structs.pw_pol_endpoint.fields;
     for (const e of p.endpoints) {
