@@ -158,6 +158,7 @@ export async function runProgCost(o: { quick: boolean; bpfDir?: string; baseline
       progress.info(`loading the baseline datapath from ${o.baselineBpfDir} into ${basePinDir}`);
       await loadDatapath({ pinDir: basePinDir, netns: ns.path, bpfDir: o.baselineBpfDir });
       fill(basePinDir);
+      policy(basePinDir);
     }
 
     // the floor: compile and load the empty program
@@ -211,6 +212,8 @@ export async function runProgCost(o: { quick: boolean; bpfDir?: string; baseline
         { name: 'baseline/from_pod:miss', prog: B.fromPod, frame: fromA('192.0.2.1'), ifindex: i1, expect: R.PASS_STACK_MISS },
         { name: 'baseline/from_pod:drop-spoofed', prog: B.fromPod, frame: fromA(podB.ip, '10.90.1.99'), ifindex: i1, expect: R.DROP_SPOOFED_SRC_IP },
         { name: 'baseline/from_uplink:hit', prog: B.fromUplink, frame: udpFrame({ dmac: '02:ee:00:00:00:99', smac: '02:00:00:00:00:12', saddr: '10.90.2.7', daddr: podB.ip, ttl: 255 }), ifindex: iu, expect: R.FWD_LOCAL_PEER },
+        { name: 'baseline/from_pod:policy-ct-hit', prog: B.fromPod, frame: fromA(podC.ip), ifindex: i1, expect: R.FWD_LOCAL_PEER },
+        { name: 'baseline/from_uplink:policy-ct-hit', prog: B.fromUplink, frame: udpFrame({ dmac: '02:ee:00:00:00:99', smac: '02:00:00:00:00:12', saddr: '10.90.2.7', daddr: podC.ip, ttl: 255 }), ifindex: iu, expect: R.FWD_LOCAL_PEER },
       );
     }
 
@@ -272,6 +275,14 @@ export async function runProgCost(o: { quick: boolean; bpfDir?: string; baseline
         { name: 'uncached/from_pod:policy-ct-hit', prog: U.fromPod, hitProg: P.fromPod, frame: fromA(podC.ip), hit: fromA(podB.ip), ifindex: i1 },
         { name: 'uncached/from_uplink:policy-ct-hit', prog: U.fromUplink, hitProg: P.fromUplink, frame: upFrame(podC.ip), hit: upFrame(podB.ip), ifindex: iu },
       ];
+      if (o.baselineBpfDir) {
+        // the baseline datapath's policy rows against its own no-policy rows: before/after in one run
+        const B = pinPaths(basePinDir).progs;
+        pairs.push(
+          { name: 'baseline/from_pod:policy-ct-hit', prog: B.fromPod, hitProg: B.fromPod, frame: fromA(podC.ip), hit: fromA(podB.ip), ifindex: i1 },
+          { name: 'baseline/from_uplink:policy-ct-hit', prog: B.fromUplink, hitProg: B.fromUplink, frame: upFrame(podC.ip), hit: upFrame(podB.ip), ifindex: iu },
+        );
+      }
       progress.total += pairs.length;
       for (const p of pairs) {
         const ctx = Buffer.alloc(skb.size);

@@ -19,6 +19,7 @@
 #include "common.h"
 #include "maps.h"
 #include "decide.h"
+#include "lookups.h"
 
 /* One verdict into pol_stats (insert on first use; LRU, so the insert cannot fail for space). */
 static __always_inline void pw_pol_count(__u32 ifindex, __u32 ruleset, __u32 dir, __u8 slot, __u32 len)
@@ -110,7 +111,7 @@ static __always_inline void pw_ct_policy(const struct pw_pkt *p, const struct pw
 	struct pw_ct_entry n = {};
 	const struct pw_pol_state *st;
 	struct pw_ct_cache *c;
-	__u32 zero = 0;
+	__u32 zero = 0, slot;
 	__be16 sport = 0, dport = 0;
 	__u64 now;
 
@@ -137,9 +138,14 @@ static __always_inline void pw_ct_policy(const struct pw_pkt *p, const struct pw
 		 * survived a denying policy: test/lab/netpol-traffic.test.ts). GC ages them out. */
 		return;
 	}
-	/* this CPU's copy of a FLOW entry (lib/lookups.h) does not outlive a rewrite; another CPU's copy
-	 * of the same key can only differ in REPLY vs ESTABLISHED (both admit) for at most a second */
-	c = bpf_map_lookup_elem(&ct_cache, &zero);
+	/* this CPU's copies of the two entries (lib/lookups.h) do not outlive the rewrite; another CPU's
+	 * copy can only differ in REPLY vs ESTABLISHED (both admit), for at most PW_CT_CACHE_NS */
+	slot = pw_ct_cache_slot(&fwd);
+	c = bpf_map_lookup_elem(&ct_cache, &slot);
+	if (c)
+		c->key.kind = PW_CT_NONE;
+	slot = pw_ct_cache_slot(&rev);
+	c = bpf_map_lookup_elem(&ct_cache, &slot);
 	if (c)
 		c->key.kind = PW_CT_NONE;
 	now = bpf_ktime_get_coarse_ns();

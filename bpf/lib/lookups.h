@@ -39,10 +39,11 @@ pw_lookup_node_cfg(void)
  *  - the clock: bpf_jiffies64() is inlined by the verifier (a load), bpf_ktime_get_coarse_ns() is a
  *    helper call (~15 ns per packet measured). The coarse clock only moves on a tick, which is when
  *    jiffies moves, so it is read once per jiffy per CPU and kept in ct_cache.
- *  - the entry: a copy of the last FLOW entry this CPU found at the current policy revision answers
- *    the next lookup of the same key for up to PW_CT_CACHE_NS without hashing (~30 ns of the 45 ns a
- *    policy CT hit cost). Bulk flows arrive in runs per CPU (RSS, GRO), so the copy usually hits;
- *    interleaved flows pay the compare and the lookup they paid before. The copy is as good as the
+ *  - the entry: a copy of a FLOW entry this CPU found at the current policy revision answers the
+ *    next lookups of the same key for up to PW_CT_CACHE_NS without hashing (~30 ns of the 45 ns a
+ *    policy CT hit cost). The copies are direct-mapped, PW_CT_CACHE_SLOTS per CPU, by a fold of the
+ *    key's words: a CPU's busy flows mostly keep their slots; flows that collide in a slot pay the
+ *    compare and the lookup they paid before, and the slot follows the last one. The copy is as good as the
  *    entry because: a policy change bumps pol_state.revision and a copy of another revision is never
  *    used; only current-revision (admitted) entries are copied, so denied flows are judged per packet
  *    as before; the agent deletes FLOW entries only in GC, after minutes of idleness, which a flow
@@ -79,24 +80,36 @@ pw_ct_flow_seen(const struct pw_ct_key *key, struct pw_ct_entry *e, __u64 now)
 		p->last_seen_ns = now;
 }
 
+/* The ct_cache slot of a FLOW key (lib/conntrack.h empties it when it rewrites the entry). */
+static inline __attribute__((always_inline)) __u32 pw_ct_cache_slot(const struct pw_ct_key *key)
+{
+	__u32 h = key->addr ^ key->peer ^ ((__u32)key->port << 16 | key->peer_port) ^ key->proto;
+
+	h ^= h >> 16;
+	h ^= h >> 8;
+	return h & (PW_CT_CACHE_SLOTS - 1);
+}
+
 static inline __attribute__((always_inline)) const struct pw_ct_entry *
 pw_lookup_ct_flow(const struct pw_ct_key *key)
 {
-	__u32 zero = 0;
-	struct pw_ct_cache *c = bpf_map_lookup_elem(&ct_cache, &zero);
+	__u32 clock_slot = PW_CT_CACHE_SLOTS, slot = pw_ct_cache_slot(key);
+	struct pw_ct_cache *clk = bpf_map_lookup_elem(&ct_cache, &clock_slot);
+	struct pw_ct_cache *c = bpf_map_lookup_elem(&ct_cache, &slot);
 	const struct pw_pol_state *st = pw_lookup_pol_state();
 	__u32 rev = st ? st->revision : 0;
 	struct pw_ct_entry *e;
 	__u64 j, now;
 
-	if (!c)
-		return bpf_map_lookup_elem(&ct, key); /* verifier: index 0 of a 1-entry array always exists */
+	/* verifier: both indexes are below max_entries, so neither lookup fails */
+	if (!clk || !c)
+		return bpf_map_lookup_elem(&ct, key);
 	j = bpf_jiffies64();
-	if (c->jiffies != j) {
-		c->jiffies = j;
-		c->now_ns = bpf_ktime_get_coarse_ns();
+	if (clk->jiffies != j) {
+		clk->jiffies = j;
+		clk->now_ns = bpf_ktime_get_coarse_ns();
 	}
-	now = c->now_ns;
+	now = clk->now_ns;
 	/* an empty slot has kind 0 and never matches */
 	if (now - c->seen_ns < PW_CT_CACHE_NS && c->entry.revision == rev && c->key.addr == key->addr &&
 	    c->key.peer == key->peer && c->key.port == key->port && c->key.peer_port == key->peer_port &&

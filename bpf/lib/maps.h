@@ -76,14 +76,18 @@ struct {
 	__uint(max_entries, PW_CT_MAX);
 } ct SEC(".maps") __weak;
 
-/* Per-CPU memo for the FLOW lookup of an established flow (lib/lookups.h pw_lookup_ct_flow): the
- * coarse clock as of the last jiffy this CPU saw, and a copy of the last FLOW entry it found at the
- * current policy revision. Never written by the agent; an empty slot (all zero) matches nothing. */
+/* Per-CPU memo for the FLOW lookup of established flows (lib/lookups.h pw_lookup_ct_flow): slots
+ * 0..PW_CT_CACHE_SLOTS-1 hold copies of FLOW entries this CPU found at the current policy revision,
+ * direct-mapped by a hash of the key; slot PW_CT_CACHE_SLOTS holds the coarse clock as of the last
+ * jiffy this CPU saw. Never written by the agent; an empty slot (all zero) matches nothing. */
+#define PW_CT_CACHE_SLOTS 64
+_Static_assert((PW_CT_CACHE_SLOTS & (PW_CT_CACHE_SLOTS - 1)) == 0, "PW_CT_CACHE_SLOTS is a power of two");
+
 struct pw_ct_cache {
-	__u64 jiffies;        /* bpf_jiffies64() when now_ns was read */
-	__u64 now_ns;         /* bpf_ktime_get_coarse_ns() at that jiffy */
-	__u64 seen_ns;        /* now_ns when the entry below was looked up in ct (0: empty) */
-	struct pw_ct_key key; /* the FLOW key of the copy */
+	__u64 jiffies;        /* clock slot: bpf_jiffies64() when now_ns was read */
+	__u64 now_ns;         /* clock slot: bpf_ktime_get_coarse_ns() at that jiffy */
+	__u64 seen_ns;        /* flow slot: the clock when the copy was taken from ct */
+	struct pw_ct_key key; /* flow slot: the FLOW key of the copy (kind 0: empty) */
 	struct pw_ct_entry entry;
 };
 _Static_assert(sizeof(struct pw_ct_cache) == 72, "pw_ct_cache layout is ABI");
@@ -92,7 +96,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, struct pw_ct_cache);
-	__uint(max_entries, 1);
+	__uint(max_entries, PW_CT_CACHE_SLOTS + 1);
 } ct_cache SEC(".maps") __weak;
 
 /* ---- NetworkPolicy (lib/policy.h; written by the agent's compiler, src/policy/) ---- */

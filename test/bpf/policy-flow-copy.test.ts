@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDatapath, pinPaths, unloadDatapath } from '../../src/loader/index.js';
 import { encodeEndpointKey, monotonicNs, openConntrack, openEndpoints, type CtEntry, type Endpoint } from '../../src/maps/index.js';
 import { encodeCtKey } from '../../src/maps/conntrack.js';
-import { enums, structs } from '../../src/maps/generated/layouts.js';
+import { enums, maps, structs } from '../../src/maps/generated/layouts.js';
 import { openRawPinned } from '../../src/maps/pinned.js';
 import { createNetns, type Netns } from '../../src/netns/index.js';
 import { ipv4Frame, l4Ports, testRun } from './packets.js';
@@ -81,16 +81,19 @@ function flows(): CtEntry[] {
   }
 }
 
-/** The FLOW keys the CPUs' copies hold (one per possible CPU; empty slots left out). */
+/** The FLOW keys the CPUs' copies hold (every flow slot of every possible CPU; empty ones left out). */
 function copies(): { key: Buffer; revision: number }[] {
   const C = structs.pw_ct_cache;
+  const flowSlots = maps.ct_cache.maxEntries - 1; // the last slot is the clock
   return withRaw('ct_cache', (m) => {
-    const all = m.map.get(u32s(0))!;
     const out: { key: Buffer; revision: number }[] = [];
-    for (let at = 0; at + C.size <= all.length; at += Math.ceil(C.size / 8) * 8) {
-      const key = all.subarray(at + C.fields.key.offset, at + C.fields.key.offset + C.fields.key.size);
-      if (key.readUInt8(structs.pw_ct_key.fields.kind.offset) === 0) continue;
-      out.push({ key: Buffer.from(key), revision: all.readUInt32LE(at + C.fields.entry.offset + structs.pw_ct_entry.fields.revision.offset) });
+    for (let slot = 0; slot < flowSlots; slot++) {
+      const all = m.map.get(u32s(slot))!;
+      for (let at = 0; at + C.size <= all.length; at += Math.ceil(C.size / 8) * 8) {
+        const key = all.subarray(at + C.fields.key.offset, at + C.fields.key.offset + C.fields.key.size);
+        if (key.readUInt8(structs.pw_ct_key.fields.kind.offset) === 0) continue;
+        out.push({ key: Buffer.from(key), revision: all.readUInt32LE(at + C.fields.entry.offset + structs.pw_ct_entry.fields.revision.offset) });
+      }
     }
     return out;
   });

@@ -56,7 +56,11 @@ function writePolicyState(pinDir: string, s: MapState): void {
   const open = (name: Parameters<typeof openRawPinned>[1]) => openRawPinned(pinDir, name);
   const maps = { pe: open('pol_endpoints'), ports: open('pol_ports'), slots: open('pol_slots'), sets: open('pol_sets'), st: open('pol_state'), svc: open('svc_addrs'), ct: open('ct'), cache: open('ct_cache') };
   try {
-    maps.cache.map.set(Buffer.alloc(4), Buffer.alloc(maps.cache.ref.valueSize));
+    for (let slot = 0; slot < maps.cache.ref.maxEntries; slot++) {
+      const k = Buffer.alloc(4);
+      k.writeUInt32LE(slot);
+      maps.cache.map.set(k, Buffer.alloc(maps.cache.ref.valueSize));
+    }
     for (const m of [maps.pe, maps.ports, maps.slots, maps.sets, maps.svc]) m.map.clear();
     const PE = structs.pw_pol_endpoint.fields;
     for (const e of p.endpoints) {

@@ -366,7 +366,7 @@ export const maps = {
     type: 'percpu_array',
     keySize: 4,
     valueSize: 72,
-    maxEntries: 1,
+    maxEntries: 65,
     key: 'u32',
     value: 'pw_ct_cache',
   },
