@@ -162,6 +162,28 @@ describe('NetworkPolicy: established flows and the CPU copy of their entry', () 
     expect(flows()).toHaveLength(2); // a denied new flow records nothing
   });
 
+  it('a CPU keeps copies of several flows at once (direct-mapped slots), each answering its own flow', async () => {
+    const ports = [41000, 41001, 41002, 41003, 41004, 41005, 41006, 41007];
+    const ct = openConntrack(pinDir);
+    try {
+      for (const port of ports) ct.set({ kind: 'flow', addr: client.ip, peer: server.ip, port, peerPort: PORT, proto: UDP, lastSeenNs: 0n, createdNs: 0n, origin: 'from_pod', ifindex: client.ifindex, flags: 0, revision: 1 });
+    } finally {
+      ct.close();
+    }
+    for (const port of ports) {
+      const frame = ipv4Frame({ dmac: client.hostMac, smac: client.podMac, saddr: client.ip, daddr: server.ip, protocol: UDP, payload: l4Ports(port, PORT) });
+      expect((await testRun(P.fromPod, frame, { ifindex: client.ifindex, netns: ns!.path, cpu: 0 })).cb[0]).toBe(R.FWD_LOCAL_PEER);
+    }
+    const held = ports.filter((port) => copies().some((c) => c.key.equals(encodeCtKey({ kind: 'flow', addr: client.ip, peer: server.ip, port, peerPort: PORT, proto: UDP }))));
+    expect(held.length).toBeGreaterThan(1);
+    const ct2 = openConntrack(pinDir);
+    try {
+      for (const port of ports) ct2.delete({ kind: 'flow', addr: client.ip, peer: server.ip, port, peerPort: PORT, proto: UDP });
+    } finally {
+      ct2.close();
+    }
+  });
+
   it('a policy change is enforced on the very next packet although a CPU holds a copy of the flow', async () => {
     expect((await send()).cb[0]).toBe(R.FWD_LOCAL_PEER);
     expect(copies().some((c) => c.key.equals(fwdKey()))).toBe(true);
