@@ -6,7 +6,7 @@
  *  - A local pod is isolated for a direction when pw_endpoint.flags says so; its rulesets are in
  *    pol_endpoints. Pods with no isolation bit pay one flag test; flows of isolated pods are
  *    tracked in the ct map as PW_CT_FLOW pairs (forward + REPLY), so replies are admitted and an
- *    admitted flow costs one hash lookup per packet.
+ *    admitted flow costs at most one hash lookup per packet (lib/lookups.h keeps per-CPU copies).
  *  - A ruleset is a list of up to PW_POL_SLOTS rule slots. pol_ports maps (ruleset, proto, port) to
  *    the slots whose ports admit it; each slot names one set of peers (pol_sets: pod /32s and
  *    ipBlock CIDRs with excepts as longer include = 0 prefixes) or any peer. A packet is admitted
