@@ -56,6 +56,7 @@ describe('podwire maps / endpoints / routes / counters', () => {
       ['bw', 'hash', 20, 72, 1, 65536, 'ok'],
       ['counters', 'percpu_array', 4, 16, 128, 128, 'ok'],
       ['ct', 'lru_hash', 16, 32, 0, 131072, 'ok'],
+      ['ct_cache', 'percpu_array', 4, 72, 65, 65, 'ok'],
       ['endpoints', 'hash', 20, 24, 2, 65536, 'ok'],
       ['monitor_cfg', 'array', 4, 24, 1, 1, 'ok'],
       ['monitor_cpu', 'percpu_array', 4, 40, 1, 1, 'ok'],
@@ -137,7 +138,7 @@ describe('podwire maps / endpoints / routes / counters', () => {
     const file = `${n().stateDir}/snap.mpk`;
     const r = await n().cli(['maps', 'dump', '--format', 'msgpack', '--node', n().nodeName, '--lab-state', n().labState, '--out', file]);
     expect(r.exitCode).toBe(0);
-    expect(r.stderr).toMatch(new RegExp(`^wrote .*snap\\.mpk: ${ALL_MAPS.length} maps, 138 entries, \\d+ bytes$`, 'm'));
+    expect(r.stderr).toMatch(new RegExp(`^wrote .*snap\\.mpk: ${ALL_MAPS.length} maps, 203 entries, \\d+ bytes$`, 'm'));
     const snap = await decodeSnapshot(await readFile(file));
     expect(Object.keys(snap.maps).sort()).toEqual(ALL_MAPS);
     expect(snap.maps['monitor_events']!.entries).toHaveLength(0); // a ring buffer has no entries to dump
