@@ -43,14 +43,17 @@ pw_lookup_node_cfg(void)
  *    next lookups of the same key for up to PW_CT_CACHE_NS without hashing (~30 ns of the 45 ns a
  *    policy CT hit cost). The copies are direct-mapped, PW_CT_CACHE_SLOTS per CPU, by a fold of the
  *    key's words: a CPU's busy flows mostly keep their slots; flows that collide in a slot pay the
- *    compare and the lookup they paid before, and the slot follows the last one. The copy is as good as the
- *    entry because: a policy change bumps pol_state.revision and a copy of another revision is never
- *    used; only current-revision (admitted) entries are copied, so denied flows are judged per packet
- *    as before; the agent deletes FLOW entries only in GC, after minutes of idleness, which a flow
- *    using the copy cannot reach (the copy expires after PW_CT_CACHE_NS and the lookup that replaces
- *    it refreshes last_seen_ns); an entry the LRU evicts or another CPU rewrites at the same revision
- *    (a flow judged again from scratch) would be admitted again by the same rules, so answering from
- *    the copy for at most PW_CT_CACHE_NS more gives the verdict the map gives. */
+ *    compare and the lookup they paid before, and the slot follows the last one.
+ *    The copy is as good as the entry because: a policy change bumps pol_state.revision and a copy
+ *    of another revision is never used; only current-revision (admitted) entries are copied, so
+ *    denied flows are judged per packet as before; pw_ct_policy() empties this CPU's slots of the
+ *    entries it rewrites; the agent deletes FLOW entries only in GC, after minutes of idleness,
+ *    which a flow using the copy cannot reach (the copy expires after PW_CT_CACHE_NS and the lookup
+ *    that replaces it refreshes last_seen_ns); an entry the LRU evicts or another CPU rewrites at the
+ *    same revision (a flow judged again from scratch) would be admitted again by the same rules, so
+ *    answering from the copy for at most PW_CT_CACHE_NS more gives the verdict the map gives.
+ *    Userspace that rewrites FLOW entries without bumping the revision (test harnesses) must empty
+ *    ct_cache (test/twin/write-maps.ts does). */
 #ifndef PW_CT_CACHE_NS
 #define PW_CT_CACHE_NS 1000000000ULL
 #endif
