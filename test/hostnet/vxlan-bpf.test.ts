@@ -240,6 +240,57 @@ describe('BPF VXLAN datapath: two podwire nodes and a kernel VXLAN peer', () => 
     }
   }, 90_000);
 
+  it('measures receive GRO: what the BPF decapsulation gets when the sender segments (a NIC-like wire), with and without the VXLAN socket, against the device datapath (printed, not asserted)', async () => {
+    const [A, B] = [nodes[0]!, nodes[1]!];
+    const ethtool = (n: LabNode, args: string[]) => n.netns.exec('ethtool', ['-K', 'eth0', ...args], { reject: false });
+    const bytesPer = (n: LabNode, reason: string) => {
+      const c = openCounters(n.pinDir);
+      try {
+        const r = c.read().find((x) => x.reason === reason && x.direction === 'INGRESS');
+        return { packets: r?.packets ?? 0n, bytes: r?.bytes ?? 0n };
+      } finally {
+        c.close();
+      }
+    };
+    const setDatapath = async (kind: 'bpf' | 'device') => {
+      for (const i of [0, 1]) {
+        const n = nodes[i]!;
+        await setupNode({ pinDir: n.pinDir, mode: 'vxlan', vxlanDatapath: kind, uplink: 'eth0', vni: VNI, netns: n.netns.path });
+        const remote = [0, 1, 2].filter((j) => j !== i).map((j) => ({ cidr: CIDRS[j]!, nodeIp: ips[j]! }));
+        await syncKernelRoutes({ mode: 'vxlan', remote, netns: n.netns.path, vni: VNI, nodeIp: ips[i] });
+      }
+    };
+    const once = async (label: string, reason: string) => {
+      const before = bytesPer(B, reason);
+      const r = await iperfTcp(b1.netns.path, b1.ip, a1.netns.path, { seconds: 2, port: 5331 });
+      const after = bytesPer(B, reason);
+      const pk = Number(after.packets - before.packets);
+      out[label] = { gbps: Number(r.gbps.toFixed(2)), retransmits: r.retransmits ?? -1, skbs: pk, avgSkbBytes: pk ? Math.round(Number(after.bytes - before.bytes) / pk) : 0 };
+      expect(r.gbps).toBeGreaterThan(0);
+    };
+    const out: Record<string, { gbps: number; retransmits: number; skbs: number; avgSkbBytes: number }> = {};
+    try {
+      await once('bpf, TSO across the veth (aggregates intact)', 'FWD_LOCAL_PEER');
+      // the sender's uplink can no longer pass UDP-tunnel GSO aggregates: software segmentation
+      // to MTU-sized packets before the wire, as a NIC without tunnel offload would do
+      await ethtool(A, ['tx-udp_tnl-segmentation', 'off', 'tx-udp_tnl-csum-segmentation', 'off']);
+      await once('bpf, segmented, receiver GRO off', 'FWD_LOCAL_PEER');
+      await ethtool(B, ['gro', 'on']);
+      await once('bpf, segmented, receiver GRO on (pwvxlan0 socket: UDP tunnel GRO)', 'FWD_LOCAL_PEER');
+      await B.netns.exec('ip', ['link', 'del', VXLAN_DEVICE]);
+      await once('bpf, segmented, receiver GRO on, no VXLAN socket', 'FWD_LOCAL_PEER');
+      await setDatapath('device');
+      await once('device, segmented, receiver GRO on', 'FWD_LOCAL_PEER');
+      await ethtool(B, ['gro', 'off']);
+      await once('device, segmented, receiver GRO off', 'FWD_LOCAL_PEER');
+    } finally {
+      await ethtool(A, ['tx-udp_tnl-segmentation', 'on', 'tx-udp_tnl-csum-segmentation', 'on']);
+      await ethtool(B, ['gro', 'off']);
+      await setDatapath('bpf');
+    }
+    console.log(`vxlan-bpf receive GRO (2 s each, load ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join('/')}):\n${Object.entries(out).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`).join('\n')}`);
+  }, 120_000);
+
   it('PMTU: a DF packet that does not fit the tunnel gets ICMP frag-needed (mtu 1450), not a blackhole', async () => {
     const before = count(nodes[0]!, 'PASS_STACK_FRAG_NEEDED', 'EGRESS');
     // a pod whose MTU is larger than the tunnel allows (both veth ends: veth drops frames above
