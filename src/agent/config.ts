@@ -14,7 +14,7 @@ export type Mode = 'native' | 'vxlan';
 /** vxlan mode: who encapsulates — the programs themselves (bpf) or the collect-metadata device. */
 export type VxlanDatapath = 'bpf' | 'device';
 /** The default VXLAN datapath (chosen by the paired bench runs: bench/report/findings.md). */
-export const DEFAULT_VXLAN_DATAPATH: VxlanDatapath = 'device';
+export const DEFAULT_VXLAN_DATAPATH: VxlanDatapath = 'bpf';
 /** The XDP prefilter on the uplink: off (default), or on in a given XDP mode. */
 export type PrefilterMode = 'off' | 'auto' | 'native' | 'generic';
 

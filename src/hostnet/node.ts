@@ -22,8 +22,9 @@ export interface SetupNodeOptions {
   /** VXLAN network id, 1..16777215 (default DEFAULT_VNI); vxlan mode only. */
   vni?: number;
   /** vxlan mode: 'bpf' = from_pod encapsulates and from_uplink decapsulates (the device stays for
-   * the stack's own traffic and what the fast path hands to it); 'device' (default) = every
-   * tunnelled packet goes through the collect-metadata device. */
+   * the stack's own traffic and what the fast path hands to it); 'device' = every tunnelled packet
+   * goes through the collect-metadata device. Unset here = 'device' (what a node_cfg without the
+   * flag meant before); the agent always passes its --vxlan-datapath (default bpf). */
   vxlanDatapath?: VxlanDatapathKind;
   /** The node's IP; default: the uplink's first global IPv4 address. */
   nodeIp?: string;
