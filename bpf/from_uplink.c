@@ -61,6 +61,8 @@ int from_uplink(struct __sk_buff *skb)
 	pw_parse_skb(skb, &pkt);
 	tunnel = pw_vxlan_rx(skb, &pkt);
 	pw_decide_to_local(&pkt, &v);
+	if (tunnel)
+		pw_vxlan_decap_gate(&pkt, &v);
 	/* a tunnelled packet the fast path does not deliver itself (a NAT reply, an ICMP error, a
 	 * fragment, ...) stays encapsulated: the VXLAN device decapsulates it and from_vxlan hands it
 	 * to the stack as in the device datapath. Only its reason is counted here. */
@@ -71,8 +73,12 @@ int from_uplink(struct __sk_buff *skb)
 	pw_ct_policy(&pkt, &v, PW_CT_ORIGIN_FROM_NODE, skb->len);
 	/* a delivery: strip the outer headers, so the inner frame's IPv4 header sits where
 	 * pw_apply() writes (FIXED_GSO in the flags argument, lib/vxlan.h) */
-	if (tunnel && v.action == PW_ACT_REDIRECT_PEER && pw_vxlan_decap(skb))
-		pw_verdict_init(&v, PW_ACT_DROP, PW_REASON_DROP_TUNNEL_FAILED);
+	if (tunnel && v.action == PW_ACT_REDIRECT_PEER && pw_vxlan_decap(skb)) {
+		/* refused (a GSO type adjust_room cannot shrink): it fails before touching the packet,
+		 * so the VXLAN device can still take it */
+		pw_pol_clear(&v);
+		pw_verdict_init(&v, PW_ACT_PASS, PW_REASON_PASS_STACK_TUNNEL_GSO);
+	}
 	pw_apply(skb, &pkt, &v);
 	/* after the rewrite: a CE mark fixes the checksum pw_apply wrote */
 	pw_bw_apply(skb, &pkt, &v);

@@ -77,6 +77,12 @@ enum pw_reason {
 						 * tunnel headers exceeds the egress MTU: the stack forwards it
 						 * (through the VXLAN device's route, whose MTU is the pod MTU),
 						 * so a DF sender gets ICMP frag-needed instead of a blackhole */
+	PW_REASON_PASS_STACK_TUNNEL_GSO = 33,   /* vxlan mode, BPF datapath, receive: a GSO aggregate of our
+						 * tunnel that tc cannot decapsulate cleanly — UDP GSO (it would
+						 * keep its SKB_GSO_UDP_TUNNEL state, 6.18 has no
+						 * BPF_F_ADJ_ROOM_DECAP_L4_UDP, and the pod's UDP socket would
+						 * fail to segment it) or one adjust_room refuses: the VXLAN
+						 * device decapsulates it instead */
 	PW_REASON_MAX,
 };
 

@@ -505,6 +505,19 @@ pw_vxlan_ours(const struct pw_pkt *p, const __u8 *data, const __u8 *data_end, co
 	return vni == cfg->vni;
 }
 
+/* from_uplink, our tunnel's inner frame after pw_decide_to_local(): a delivery the program must
+ * not decapsulate itself goes to the VXLAN device instead. bpf_skb_adjust_room() cannot clear a
+ * GSO aggregate's tunnel state on 6.18 (no BPF_F_ADJ_ROOM_DECAP_L4_UDP): a TCP aggregate is
+ * consumed whole by the pod's TCP and survives that, a UDP GSO aggregate is segmented at the
+ * socket as if still tunnelled and is lost. */
+static inline __attribute__((always_inline)) void pw_vxlan_decap_gate(const struct pw_pkt *p, struct pw_verdict *v)
+{
+	if (v->action == PW_ACT_REDIRECT_PEER && p->gso && p->protocol != PW_IPPROTO_TCP) {
+		pw_pol_clear(v);
+		pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_TUNNEL_GSO);
+	}
+}
+
 /* from_uplink / from_vxlan: a packet arriving at this node from the underlay (natively routed)
  * or out of the tunnel. A local endpoint as destination is delivered into its pod; everything
  * else belongs to the host (its own traffic, ARP, other protocols) and is passed, never dropped,

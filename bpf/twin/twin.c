@@ -224,10 +224,14 @@ PW_TWIN_PROGRAM(from_uplink)
 	if (data_len > PW_TWIN_DATA_MAX)
 		data_len = PW_TWIN_DATA_MAX;
 	cfg = pw_lookup_node_cfg();
-	if (pw_vxlan_ours(&pw_twin_pkt_buf, pw_twin_data_buf, pw_twin_data_buf + data_len, cfg))
+	if (pw_vxlan_ours(&pw_twin_pkt_buf, pw_twin_data_buf, pw_twin_data_buf + data_len, cfg)) {
 		pw_parse(pw_twin_data_buf + PW_VXLAN_INNER_OFF, pw_twin_data_buf + data_len,
 			 skb_len - PW_VXLAN_OVERHEAD, ifindex, gso, &pw_twin_pkt_buf);
-	pw_decide_to_local(&pw_twin_pkt_buf, &pw_twin_verdict_buf);
+		pw_decide_to_local(&pw_twin_pkt_buf, &pw_twin_verdict_buf);
+		pw_vxlan_decap_gate(&pw_twin_pkt_buf, &pw_twin_verdict_buf);
+	} else {
+		pw_decide_to_local(&pw_twin_pkt_buf, &pw_twin_verdict_buf);
+	}
 	pw_twin_apply(ingress_ifindex);
 	return pw_twin_verdict_buf.reason;
 }

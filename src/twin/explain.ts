@@ -37,6 +37,7 @@ const REASON_WORDS: Record<string, string> = {
   FWD_REMOTE_NATIVE: 'pod on another node, native routing',
   FWD_REMOTE_VXLAN: 'pod on another node, VXLAN',
   FWD_REMOTE_VXLAN_BPF: 'pod on another node, VXLAN encapsulated by the program (no device on the path)',
+  PASS_STACK_TUNNEL_GSO: 'a UDP GSO aggregate of our tunnel: left to the VXLAN device, which clears its tunnel GSO state on decapsulation (tc cannot on this kernel)',
   PASS_STACK_FRAG_NEEDED: 'via stack: with the 50 bytes of VXLAN headers the packet exceeds the egress MTU; the stack answers a DF sender with ICMP frag-needed',
   DROP_NO_ENDPOINT: 'no pod at this address of our pod CIDR',
   DROP_FIB_FAILED: 'no usable route to the remote node',

@@ -548,7 +548,8 @@ export const enums = {
       DROP_BW_INGRESS: 30,
       FWD_REMOTE_VXLAN_BPF: 31,
       PASS_STACK_FRAG_NEEDED: 32,
-      MAX: 33,
+      PASS_STACK_TUNNEL_GSO: 33,
+      MAX: 34,
     },
   },
   pw_route_kind: {
