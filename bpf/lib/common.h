@@ -392,7 +392,8 @@ _Static_assert(sizeof(struct pw_ct_entry) == 32, "pw_ct_entry layout is ABI");
  * REDIRECT_PEER: ifindex = destination host veth, MACs/TTL/check to write. REDIRECT_NEIGH:
  * ifindex = 0 and nh_addr = remote node IP until the FIB lookup fills the egress ifindex and the
  * next hop (pw_verdict_after_fib); TTL/check to write, MACs left to the neighbour layer.
- * REDIRECT_TUNNEL: ifindex = VXLAN device, nh_addr + tunnel_id for the tunnel key, TTL/check. */
+ * REDIRECT_TUNNEL: ifindex = VXLAN device, nh_addr + tunnel_id for the tunnel key, TTL/check.
+ * ENCAP_NEIGH: as REDIRECT_NEIGH (nh_addr = remote node IP until the FIB), plus tunnel_id = VNI. */
 struct pw_verdict {
 	__u32 action;    /* enum pw_action */
 	__u32 reason;    /* enum pw_reason */
