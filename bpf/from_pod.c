@@ -8,7 +8,10 @@
  * local endpoint: rewritten (MACs, TTL-1, checksum) and bpf_redirect_peer()ed into that pod.
  * Destination in another node's podCIDR (routes map): native mode — FIB lookup toward the node
  * IP and bpf_redirect_neigh() out of the uplink with that next hop; vxlan mode — tunnel key to
- * the node IP + bpf_redirect() to the collect-metadata VXLAN device; TTL-1 on both. Anything
+ * the node IP + bpf_redirect() to the collect-metadata VXLAN device, or with the BPF VXLAN
+ * datapath (node_cfg flag) the program encapsulates itself (lib/vxlan.h) and redirect_neigh()s
+ * the outer packet toward the node IP; a frame that would not fit the egress MTU with the 50
+ * bytes goes to the stack (ICMP frag-needed for DF); TTL-1 on all. Anything
  * else (node IPs, the outside world) goes to the stack. The host stack never forwards pod-to-pod
  * traffic. Every path ends in pw_finish() (lib/drop.h), which counts the reason (EGRESS) and
  * records the verdict in skb->cb. The decision lives in lib/decide.h (shared with the wasm twin).
@@ -27,12 +30,14 @@
 #include "lib/forward.h"
 #include "lib/conntrack.h"
 #include "lib/bandwidth.h"
+#include "lib/vxlan.h"
 
 SEC("tc")
 int from_pod(struct __sk_buff *skb)
 {
 	struct pw_pkt pkt;
 	struct pw_verdict v;
+	__be32 remote;
 
 	pw_pull_headers(skb);
 	pw_parse_skb(skb, &pkt);
@@ -43,9 +48,13 @@ int from_pod(struct __sk_buff *skb)
 	    v.reason == PW_REASON_PASS_STACK_NAT_REPLY || v.reason == PW_REASON_FWD_REPLY_TO_NODE)
 		pw_ct_record(&pkt, PW_CT_ORIGIN_FROM_POD);
 	pw_ct_policy(&pkt, &v, PW_CT_ORIGIN_FROM_POD, skb->len);
+	/* ENCAP_NEIGH: the remote node IP, before the FIB turns nh_addr into the next hop */
+	remote = v.nh_addr;
 	pw_apply(skb, &pkt, &v);
 	/* after the rewrite: a CE mark fixes the checksum pw_apply wrote */
 	pw_bw_apply(skb, &pkt, &v);
+	/* last: the inner packet is final (TTL, CE) before it is encapsulated */
+	pw_vxlan_apply(skb, &pkt, &v, remote);
 	return pw_finish(skb, &v, PW_DIR_EGRESS);
 }
 

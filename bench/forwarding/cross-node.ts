@@ -5,6 +5,7 @@
 // two-node labs (src/lab/cluster.ts: API server, one agent per node, pods through CNI).
 import { randomBytes } from 'node:crypto';
 import { Lab } from '../../src/lab/cluster.js';
+import { DEFAULT_VXLAN_DATAPATH } from '../../src/agent/config.js';
 import { xdpAttach } from '../../src/loader/xdp.js';
 import { openPrefilter } from '../../src/maps/prefilter.js';
 import { attachToUnderlay, createUnderlay, type Underlay } from '../../src/lab/underlay.js';
@@ -176,7 +177,7 @@ async function attachPrefilter(lab: Lab, log: (line: string) => void): Promise<s
   return modes.join(', ');
 }
 
-function podwireLab(name: TopologyName, mode: 'native' | 'vxlan', opts: { prefilter?: boolean } = {}): Topology {
+function podwireLab(name: TopologyName, mode: 'native' | 'vxlan', opts: { prefilter?: boolean; vxlanDatapath?: 'bpf' | 'device' } = {}): Topology {
   return {
     name,
     scope: 'cross-node',
@@ -187,6 +188,7 @@ function podwireLab(name: TopologyName, mode: 'native' | 'vxlan', opts: { prefil
         nodes: 2,
         podsPerNode: 1,
         mode,
+        ...(opts.vxlanDatapath ? { vxlanDatapath: opts.vxlanDatapath } : {}),
         name: `b${id.slice(0, 3)}`,
         statePath: `/run/podwire/bench-lab-${id}.json`,
         dir: `/run/podwire/bench-lab-${id}`,
@@ -206,11 +208,14 @@ function podwireLab(name: TopologyName, mode: 'native' | 'vxlan', opts: { prefil
           throw e;
         }
       }
-      return { client: a.netnsPath, server: b.netnsPath, serverIp: b.ip, describe: `lab ${lab.state.name} (${mode}): ${a.ip}@node-1 → ${b.ip}@node-2${extra}`, teardown: () => lab.down() };
+      return { client: a.netnsPath, server: b.netnsPath, serverIp: b.ip, describe: `lab ${lab.state.name} (${mode}${opts.vxlanDatapath ? `, ${opts.vxlanDatapath} datapath` : mode === 'vxlan' ? `, default datapath ${DEFAULT_VXLAN_DATAPATH}` : ''}): ${a.ip}@node-1 → ${b.ip}@node-2${extra}`, teardown: () => lab.down() };
     },
   };
 }
 
 export const podwireNative = podwireLab('podwire-native', 'native');
+/** The default VXLAN datapath (DEFAULT_VXLAN_DATAPATH), and both explicitly. */
 export const podwireVxlan = podwireLab('podwire-vxlan', 'vxlan');
+export const podwireVxlanBpf = podwireLab('podwire-vxlan-bpf', 'vxlan', { vxlanDatapath: 'bpf' });
+export const podwireVxlanDevice = podwireLab('podwire-vxlan-device', 'vxlan', { vxlanDatapath: 'device' });
 export const podwireNativePrefilter = podwireLab('podwire-native-prefilter', 'native', { prefilter: true });

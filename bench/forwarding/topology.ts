@@ -14,6 +14,8 @@ export type TopologyName =
   | 'kernel-vxlan'
   | 'podwire-native'
   | 'podwire-vxlan'
+  | 'podwire-vxlan-bpf'
+  | 'podwire-vxlan-device'
   | 'podwire-native-prefilter';
 
 export interface Running extends Endpoints {
@@ -31,5 +33,5 @@ export interface Topology {
 }
 
 export const SAME_NODE: readonly TopologyName[] = ['direct', 'bridge', 'routed', 'podwire-same-node', 'podwire-same-node-clusterip'];
-export const CROSS_NODE: readonly TopologyName[] = ['underlay', 'host-gw', 'kernel-vxlan', 'podwire-native', 'podwire-vxlan', 'podwire-native-prefilter'];
+export const CROSS_NODE: readonly TopologyName[] = ['underlay', 'host-gw', 'kernel-vxlan', 'podwire-native', 'podwire-vxlan', 'podwire-vxlan-bpf', 'podwire-vxlan-device', 'podwire-native-prefilter'];
 export const ALL_TOPOLOGIES: readonly TopologyName[] = [...SAME_NODE, ...CROSS_NODE];

@@ -23,6 +23,10 @@ export const TARGETS: Target[] = [
   { id: 'native-pps', what: 'cross node native UDP pps ≥ 0.85× underlay', topology: 'podwire-native', metric: 'udp64_pps', kind: 'ratio', op: '>=', threshold: 0.85 },
   { id: 'native-lat', what: 'cross node native latency p50 ≤ 1.15× underlay', topology: 'podwire-native', metric: 'rr_p50_us', kind: 'ratio', op: '<=', threshold: 1.15 },
   { id: 'vxlan-pps', what: 'VXLAN UDP pps ≥ 1.15× the kernel VXLAN device', topology: 'podwire-vxlan', metric: 'udp64_pps', kind: 'vs', vs: 'kernel-vxlan', op: '>=', threshold: 1.15 },
+  // issue 13: VXLAN encapsulated in BPF (no device on the path), against the kernel's own VXLAN
+  { id: 'vxlan-bpf-pps', what: 'BPF VXLAN UDP pps ≥ 1.15× the kernel VXLAN device', topology: 'podwire-vxlan-bpf', metric: 'udp64_pps', kind: 'vs', vs: 'kernel-vxlan', op: '>=', threshold: 1.15 },
+  { id: 'vxlan-bpf-tcp', what: 'BPF VXLAN single-stream TCP ≥ the kernel VXLAN device', topology: 'podwire-vxlan-bpf', metric: 'tcp1c_gbps', kind: 'vs', vs: 'kernel-vxlan', op: '>=', threshold: 1 },
+  { id: 'vxlan-bpf-lat', what: 'BPF VXLAN latency p50 ≤ the kernel VXLAN device', topology: 'podwire-vxlan-bpf', metric: 'rr_p50_us', kind: 'vs', vs: 'kernel-vxlan', op: '<=', threshold: 1 },
   // judged on what install-cni puts on a node: the native shim handing ADD to the agent (the
   // `cni` row, bin/podwire started per pod, is the fallback and stays in the tables)
   { id: 'cni-add', what: 'CNI ADD p50 ≤ 40 ms (installed plugin: shim → agent)', topology: 'cni-shim', metric: 'add_p50_ms', kind: 'value', op: '<=', threshold: 40, unit: 'ms' },

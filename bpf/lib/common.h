@@ -42,7 +42,8 @@ enum pw_reason {
 	PW_REASON_DROP_NO_ENDPOINT = 13,     /* in this node's podCIDR but no such pod (stale/deleted) */
 	PW_REASON_DROP_FIB_FAILED = 14,      /* no usable route to the remote node (unreachable, ...) */
 	PW_REASON_DROP_FIB_FWD_DISABLED = 15, /* forwarding is off on the ingress device: a node setup bug */
-	PW_REASON_DROP_TUNNEL_FAILED = 16,   /* bpf_skb_set_tunnel_key refused the key */
+	PW_REASON_DROP_TUNNEL_FAILED = 16,   /* bpf_skb_set_tunnel_key refused the key, or (BPF datapath)
+					      * bpf_skb_adjust_room refused the VXLAN encap/decap */
 	PW_REASON_PASS_STACK_NO_NODE_CFG = 17, /* remote pod, but the agent has not configured the node yet */
 	PW_REASON_PASS_STACK_UNPARSED = 18,  /* uplink/VXLAN: not well-formed IPv4; the host owns it */
 	PW_REASON_PASS_STACK_NAT_REPLY = 19, /* destination addr:port initiated a flow through the node's
@@ -69,6 +70,19 @@ enum pw_reason {
 	PW_REASON_DROP_BW_EGRESS = 29,          /* over the pod's egress bandwidth limit (lib/bandwidth.h): the
 					      * token bucket's backlog would exceed its burst */
 	PW_REASON_DROP_BW_INGRESS = 30,         /* over the destination pod's ingress bandwidth limit */
+	PW_REASON_FWD_REMOTE_VXLAN_BPF = 31,    /* vxlan mode, BPF datapath: encapsulated by the program
+						 * (outer Ethernet/IPv4/UDP/VXLAN, lib/vxlan.h) and sent out of
+						 * the uplink with FIB + redirect_neigh; no VXLAN device */
+	PW_REASON_PASS_STACK_FRAG_NEEDED = 32,  /* vxlan mode, BPF datapath: the packet plus the 50 bytes of
+						 * tunnel headers exceeds the egress MTU: the stack forwards it
+						 * (through the VXLAN device's route, whose MTU is the pod MTU),
+						 * so a DF sender gets ICMP frag-needed instead of a blackhole */
+	PW_REASON_PASS_STACK_TUNNEL_GSO = 33,   /* vxlan mode, BPF datapath, receive: a GSO aggregate of our
+						 * tunnel that tc cannot decapsulate cleanly — UDP GSO (it would
+						 * keep its SKB_GSO_UDP_TUNNEL state, 6.18 has no
+						 * BPF_F_ADJ_ROOM_DECAP_L4_UDP, and the pod's UDP socket would
+						 * fail to segment it) or one adjust_room refuses: the VXLAN
+						 * device decapsulates it instead */
 	PW_REASON_MAX,
 };
 
@@ -91,7 +105,29 @@ enum pw_action {
 	PW_ACT_REDIRECT_PEER = 2, /* bpf_redirect_peer(verdict.ifindex) */
 	PW_ACT_REDIRECT_NEIGH = 3, /* FIB lookup of verdict.nh_addr, then bpf_redirect_neigh(ifindex, next hop) */
 	PW_ACT_REDIRECT_TUNNEL = 4, /* bpf_skb_set_tunnel_key(remote nh_addr, tunnel_id) + bpf_redirect(ifindex) */
+	PW_ACT_ENCAP_NEIGH = 5,   /* VXLAN-encapsulate in BPF toward nh_addr with VNI tunnel_id (lib/vxlan.h),
+				   * then FIB lookup of nh_addr + bpf_redirect_neigh(ifindex, next hop) */
 };
+
+/* node_cfg.flags. */
+enum pw_node_flags {
+	PW_NODE_F_VXLAN_BPF = 1, /* vxlan mode: encapsulate in from_pod and decapsulate in from_uplink
+				  * (BPF datapath) instead of through the collect-metadata device */
+};
+
+/* VXLAN on the wire: the kernel's historical port (flannel and Cilium use it too) and what the
+ * encapsulation adds in front of the inner IPv4 header: outer IPv4 20 + UDP 8 + VXLAN 8 + inner
+ * Ethernet 14 (the outer Ethernet header is the packet's own). */
+#define PW_VXLAN_PORT 8472
+#define PW_VXLAN_OVERHEAD 50
+#define PW_VXLAN_OUTER_IP_OFF 14
+#define PW_VXLAN_HDR_OFF (14 + 20 + 8)
+#define PW_VXLAN_INNER_OFF (PW_VXLAN_HDR_OFF + 8)
+/* The inner Ethernet addresses of a BPF-encapsulated frame: PW_VTEP_MAC0:PW_VTEP_MAC1 followed by
+ * the node IP (source: this node, destination: the remote node), so a kernel VXLAN device on the
+ * peer accepts the frame when its MAC follows the same rule. */
+#define PW_VTEP_MAC0 0x0a
+#define PW_VTEP_MAC1 0x58
 
 /* How this node reaches other nodes' pods (node_cfg.mode). NONE: the agent has not configured
  * the node yet, so remote traffic is left to the host stack (its routes, if any). */
@@ -267,7 +303,7 @@ struct pw_node_cfg {
 	__u32 uplink_ifindex;  /* native: where routed packets leave (informational; FIB decides) */
 	__u32 vxlan_ifindex;   /* vxlan: the collect-metadata device tunnelled packets go to */
 	__u32 vni;             /* vxlan: tunnel id */
-	__u32 flags;           /* reserved, written as 0 */
+	__u32 flags;           /* enum pw_node_flags (0 before the BPF VXLAN datapath existed) */
 };
 _Static_assert(sizeof(struct pw_node_cfg) == 24, "pw_node_cfg layout is ABI");
 
@@ -356,7 +392,8 @@ _Static_assert(sizeof(struct pw_ct_entry) == 32, "pw_ct_entry layout is ABI");
  * REDIRECT_PEER: ifindex = destination host veth, MACs/TTL/check to write. REDIRECT_NEIGH:
  * ifindex = 0 and nh_addr = remote node IP until the FIB lookup fills the egress ifindex and the
  * next hop (pw_verdict_after_fib); TTL/check to write, MACs left to the neighbour layer.
- * REDIRECT_TUNNEL: ifindex = VXLAN device, nh_addr + tunnel_id for the tunnel key, TTL/check. */
+ * REDIRECT_TUNNEL: ifindex = VXLAN device, nh_addr + tunnel_id for the tunnel key, TTL/check.
+ * ENCAP_NEIGH: as REDIRECT_NEIGH (nh_addr = remote node IP until the FIB), plus tunnel_id = VNI. */
 struct pw_verdict {
 	__u32 action;    /* enum pw_action */
 	__u32 reason;    /* enum pw_reason */

@@ -359,6 +359,11 @@ static inline __attribute__((always_inline)) void pw_decide_route(const struct p
 	if (cfg->mode == PW_MODE_NATIVE) {
 		/* the egress device and next hop come from the kernel FIB (pw_verdict_after_fib) */
 		pw_verdict_init(v, PW_ACT_REDIRECT_NEIGH, PW_REASON_FWD_REMOTE_NATIVE);
+	} else if (cfg->flags & PW_NODE_F_VXLAN_BPF) {
+		/* encapsulated by the program itself; egress device and next hop from the FIB toward the
+		 * node IP (pw_verdict_after_fib), as in native mode */
+		pw_verdict_init(v, PW_ACT_ENCAP_NEIGH, PW_REASON_FWD_REMOTE_VXLAN_BPF);
+		v->tunnel_id = cfg->vni;
 	} else {
 		pw_verdict_init(v, PW_ACT_REDIRECT_TUNNEL, PW_REASON_FWD_REMOTE_VXLAN);
 		v->ifindex = cfg->vxlan_ifindex;
@@ -472,6 +477,45 @@ static inline __attribute__((always_inline)) void pw_decide_from_pod(const struc
 	}
 	/* after policy: a denied packet is charged to no bucket */
 	pw_verdict_limits(v, src->flags, dst);
+}
+
+/* from_uplink with the BPF VXLAN datapath: is this frame (parsed as p, linear [data, data_end)) a
+ * VXLAN packet of this node's tunnel — a whole IPv4/UDP datagram to the node IP and port 8472 whose
+ * VXLAN header has the I flag and the node's VNI, with room for the inner Ethernet header? Then its
+ * inner frame starts at data + PW_VXLAN_INNER_OFF. Anything else (another VNI, another port, a
+ * fragment, IP options) is not ours: the stack (and its VXLAN device) owns it. */
+static inline __attribute__((always_inline)) int
+pw_vxlan_ours(const struct pw_pkt *p, const __u8 *data, const __u8 *data_end, const struct pw_node_cfg *cfg)
+{
+	const __u8 *vx = data + PW_VXLAN_HDR_OFF;
+	__u32 vni;
+
+	if (!cfg || cfg->mode != PW_MODE_VXLAN || !(cfg->flags & PW_NODE_F_VXLAN_BPF))
+		return 0;
+	if (p->l3 != PW_L3_IPV4 || p->protocol != PW_IPPROTO_UDP || p->l4 != PW_L4_PORTS)
+		return 0;
+	if (p->dport != (__be16)((PW_VXLAN_PORT >> 8) | ((PW_VXLAN_PORT & 0xff) << 8)) || p->daddr != cfg->node_ip)
+		return 0;
+	/* verifier: fixed offsets, bounded by data_end */
+	if (data + PW_VXLAN_INNER_OFF + PW_ETH_HLEN > data_end)
+		return 0;
+	if (vx[0] != 0x08)
+		return 0;
+	vni = (__u32)vx[4] << 16 | (__u32)vx[5] << 8 | vx[6];
+	return vni == cfg->vni;
+}
+
+/* from_uplink, our tunnel's inner frame after pw_decide_to_local(): a delivery the program must
+ * not decapsulate itself goes to the VXLAN device instead. bpf_skb_adjust_room() cannot clear a
+ * GSO aggregate's tunnel state on 6.18 (no BPF_F_ADJ_ROOM_DECAP_L4_UDP): a TCP aggregate is
+ * consumed whole by the pod's TCP and survives that, a UDP GSO aggregate is segmented at the
+ * socket as if still tunnelled and is lost. */
+static inline __attribute__((always_inline)) void pw_vxlan_decap_gate(const struct pw_pkt *p, struct pw_verdict *v)
+{
+	if (v->action == PW_ACT_REDIRECT_PEER && p->gso && p->protocol != PW_IPPROTO_TCP) {
+		pw_pol_clear(v);
+		pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_TUNNEL_GSO);
+	}
 }
 
 /* from_uplink / from_vxlan: a packet arriving at this node from the underlay (natively routed)

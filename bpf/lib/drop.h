@@ -41,7 +41,8 @@ static __always_inline int pw_finish(struct __sk_buff *skb, const struct pw_verd
 	switch (v->action) {
 	case PW_ACT_REDIRECT_PEER:
 		return bpf_redirect_peer(v->ifindex, 0);
-	case PW_ACT_REDIRECT_NEIGH: {
+	case PW_ACT_REDIRECT_NEIGH:
+	case PW_ACT_ENCAP_NEIGH: {
 		/* always with the next hop: with NULL the kernel routes on the inner (pod) address */
 		struct bpf_redir_neigh nh = { .nh_family = PW_AF_INET, .ipv4_nh = v->nh_addr };
 

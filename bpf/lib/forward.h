@@ -71,6 +71,43 @@ static __always_inline void pw_apply(struct __sk_buff *skb, const struct pw_pkt 
 			pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_REWRITE_FAILED);
 		return;
 	}
+	case PW_ACT_ENCAP_NEIGH: {
+		/* BPF VXLAN: the FIB toward the remote node from our node IP (the outer header's
+		 * addresses); the encapsulation itself waits for pw_vxlan_apply(), after the bandwidth
+		 * step, so a limit drops before the 50 bytes are added and a CE mark lands on the inner
+		 * header */
+		const struct pw_node_cfg *cfg = pw_lookup_node_cfg();
+		struct bpf_fib_lookup fib = {};
+		__u32 mtu = 0;
+		int rc;
+
+		if (!cfg) {
+			pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_NO_NODE_CFG);
+			return;
+		}
+		fib.family = PW_AF_INET;
+		fib.tos = p->tos;
+		fib.l4_protocol = PW_IPPROTO_UDP;
+		fib.tot_len = 0; /* as for REDIRECT_NEIGH: no MTU check on the GSO aggregate here */
+		fib.ifindex = skb->ingress_ifindex;
+		fib.ipv4_src = cfg->node_ip;
+		fib.ipv4_dst = v->nh_addr;
+		rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+		pw_verdict_after_fib(v, rc, fib.ifindex, fib.ipv4_dst);
+		if (v->action != PW_ACT_ENCAP_NEIGH)
+			return;
+		/* the tunnel adds 50 bytes: a frame that no longer fits the egress MTU goes to the stack,
+		 * whose route through the VXLAN device (MTU = pod MTU) answers a DF sender with ICMP
+		 * frag-needed and fragments the rest. GSO aggregates pass here (the kernel checks only
+		 * the whole length with flags 0): their segments are sized by the pod MTU. */
+		if (bpf_check_mtu(skb, v->ifindex, &mtu, PW_VXLAN_OVERHEAD, 0) != BPF_MTU_CHK_RET_SUCCESS) {
+			pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_FRAG_NEEDED);
+			return;
+		}
+		if (pw_store_ttl(skb, v, p->protocol))
+			pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_REWRITE_FAILED);
+		return;
+	}
 	case PW_ACT_REDIRECT_TUNNEL: {
 		struct bpf_tunnel_key key = {};
 

@@ -239,6 +239,7 @@ struct pw_btf_anchor {
 	enum pw_pol_slot_flags pol_slot_flags;
 	enum pw_failsafe_kind failsafe_kind;
 	enum pw_ep_flag ep_flag;
+	enum pw_node_flags node_flags;
 	struct pw_pkt pkt;
 	struct pw_verdict verdict;
 };

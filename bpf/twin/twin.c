@@ -23,7 +23,9 @@
  *    change the verdict. It returns the reason and leaves the parsed packet and the verdict at
  *    pw_twin_pkt() / pw_twin_verdict(). src/twin/ finds programs by the export prefix.
  *  - Not modelled: helper failures that cannot be provoked (bpf_skb_store_bytes ENOMEM ->
- *    DROP_REWRITE_FAILED, bpf_skb_set_tunnel_key -> DROP_TUNNEL_FAILED).
+ *    DROP_REWRITE_FAILED, bpf_skb_set_tunnel_key / bpf_skb_adjust_room -> DROP_TUNNEL_FAILED),
+ *    and the egress MTU check of the BPF VXLAN encapsulation (PASS_STACK_FRAG_NEEDED: the
+ *    device's MTU is not in the FIB model).
  */
 typedef unsigned char __u8;
 typedef unsigned short __u16;
@@ -175,11 +177,25 @@ static inline __attribute__((always_inline)) void pw_twin_apply(__u32 ingress_if
 	struct pw_verdict *v = &pw_twin_verdict_buf;
 	int rc;
 
-	if (v->action != PW_ACT_REDIRECT_NEIGH)
+	const struct pw_node_cfg *cfg;
+	__be32 src = p->saddr;
+	__u32 protocol = p->protocol;
+
+	if (v->action != PW_ACT_REDIRECT_NEIGH && v->action != PW_ACT_ENCAP_NEIGH)
 		return;
+	if (v->action == PW_ACT_ENCAP_NEIGH) {
+		/* the outer packet's FIB: from the node IP, UDP (lib/forward.h) */
+		cfg = pw_lookup_node_cfg();
+		if (!cfg) {
+			pw_verdict_init(v, PW_ACT_PASS, PW_REASON_PASS_STACK_NO_NODE_CFG);
+			return;
+		}
+		src = cfg->node_ip;
+		protocol = PW_IPPROTO_UDP;
+	}
 	pw_twin_fib_out[0] = 0;
 	pw_twin_fib_out[1] = 0;
-	rc = pw_twin_import_fib(ingress_ifindex, p->saddr, v->nh_addr, p->tos, p->protocol,
+	rc = pw_twin_import_fib(ingress_ifindex, src, v->nh_addr, p->tos, protocol,
 				&pw_twin_fib_out[0], &pw_twin_fib_out[1]);
 	pw_twin_fib_rc_val = rc;
 	if (rc != PW_TWIN_FIB_UNKNOWN)
@@ -199,11 +215,23 @@ PW_TWIN_PROGRAM(from_pod)
 	return pw_twin_verdict_buf.reason;
 }
 
-/* from_uplink.c */
+/* from_uplink.c (a tunnelled packet is judged by its inner frame, as pw_vxlan_rx does) */
 PW_TWIN_PROGRAM(from_uplink)
 {
+	const struct pw_node_cfg *cfg;
+
 	pw_twin_parse(data_len, skb_len, ifindex, gso);
-	pw_decide_to_local(&pw_twin_pkt_buf, &pw_twin_verdict_buf);
+	if (data_len > PW_TWIN_DATA_MAX)
+		data_len = PW_TWIN_DATA_MAX;
+	cfg = pw_lookup_node_cfg();
+	if (pw_vxlan_ours(&pw_twin_pkt_buf, pw_twin_data_buf, pw_twin_data_buf + data_len, cfg)) {
+		pw_parse(pw_twin_data_buf + PW_VXLAN_INNER_OFF, pw_twin_data_buf + data_len,
+			 skb_len - PW_VXLAN_OVERHEAD, ifindex, gso, &pw_twin_pkt_buf);
+		pw_decide_to_local(&pw_twin_pkt_buf, &pw_twin_verdict_buf);
+		pw_vxlan_decap_gate(&pw_twin_pkt_buf, &pw_twin_verdict_buf);
+	} else {
+		pw_decide_to_local(&pw_twin_pkt_buf, &pw_twin_verdict_buf);
+	}
 	pw_twin_apply(ingress_ifindex);
 	return pw_twin_verdict_buf.reason;
 }

@@ -11,6 +11,10 @@ import type { Failsafe } from '../maps/prefilter.js';
 import { FAILSAFE_SYNTAX, parseFailsafe } from '../prefilter/failsafe.js';
 
 export type Mode = 'native' | 'vxlan';
+/** vxlan mode: who encapsulates — the programs themselves (bpf) or the collect-metadata device. */
+export type VxlanDatapath = 'bpf' | 'device';
+/** The default VXLAN datapath (chosen by the paired bench runs: bench/report/findings.md). */
+export const DEFAULT_VXLAN_DATAPATH: VxlanDatapath = 'bpf';
 /** The XDP prefilter on the uplink: off (default), or on in a given XDP mode. */
 export type PrefilterMode = 'off' | 'auto' | 'native' | 'generic';
 
@@ -45,6 +49,8 @@ export interface AgentConfig {
   podMtu: number;
   /** VXLAN network identifier; undefined = the datapath's default. */
   vni?: number;
+  /** vxlan mode: encapsulation in the programs (bpf) or through the VXLAN device (device). */
+  vxlanDatapath: VxlanDatapath;
   pinDir: string;
   stateDir: string;
   cniConfDir: string;
@@ -72,6 +78,7 @@ export interface AgentFlags {
   uplink?: string;
   mtu?: string;
   vni?: string;
+  vxlanDatapath?: string;
   pinDir?: string;
   stateDir?: string;
   cniConfDir?: string;
@@ -93,6 +100,7 @@ export const ENV_FALLBACK: Record<keyof AgentFlags, string> = {
   uplink: 'PODWIRE_UPLINK',
   mtu: 'PODWIRE_MTU',
   vni: 'PODWIRE_VNI',
+  vxlanDatapath: 'PODWIRE_VXLAN_DATAPATH',
   pinDir: 'PODWIRE_PIN_DIR',
   stateDir: 'PODWIRE_STATE_DIR',
   cniConfDir: 'PODWIRE_CNI_CONF_DIR',
@@ -113,6 +121,7 @@ const FLAG_NAME: Record<keyof AgentFlags, string> = {
   uplink: '--uplink',
   mtu: '--mtu',
   vni: '--vni',
+  vxlanDatapath: '--vxlan-datapath',
   pinDir: '--pin-dir',
   stateDir: '--state-dir',
   cniConfDir: '--cni-conf-dir',
@@ -209,6 +218,12 @@ export function parseAgentFlags(
   const vniRaw = pick(flags, env, 'vni');
   const vni = vniRaw === undefined ? undefined : intIn('vni', vniRaw, 1, 0xffffff);
   if (vni !== undefined && mode !== 'vxlan') throw invalid('vni', vniRaw!, 'only applies to --mode vxlan; drop it or set --mode vxlan');
+  const vxdpRaw = pick(flags, env, 'vxlanDatapath');
+  if (vxdpRaw !== undefined && vxdpRaw !== 'bpf' && vxdpRaw !== 'device') {
+    throw invalid('vxlanDatapath', vxdpRaw, 'must be bpf (encapsulation in the programs) or device (the collect-metadata VXLAN device)');
+  }
+  if (vxdpRaw !== undefined && mode !== 'vxlan') throw invalid('vxlanDatapath', vxdpRaw, 'only applies to --mode vxlan; drop it or set --mode vxlan');
+  const vxlanDatapath: VxlanDatapath = vxdpRaw ?? DEFAULT_VXLAN_DATAPATH;
 
   const gcRaw = pick(flags, env, 'gcGrace');
   const gcGraceMs = gcRaw === undefined ? DEFAULT_GC_GRACE_MS : parseDuration('gcGrace', gcRaw);
@@ -249,6 +264,7 @@ export function parseAgentFlags(
     ...(uplink === undefined ? {} : { uplink }),
     ...(mtu === undefined ? {} : { mtu }),
     ...(vni === undefined ? {} : { vni }),
+    vxlanDatapath,
     pinDir: absDir(flags, env, 'pinDir', DEFAULT_PIN_DIR),
     stateDir: absDir(flags, env, 'stateDir', DEFAULT_STATE_DIR),
     cniConfDir: absDir(flags, env, 'cniConfDir', DEFAULT_CNI_CONF_DIR),

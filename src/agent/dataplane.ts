@@ -13,7 +13,7 @@ import { IpamStore } from '../ipam/store.js';
 import { linkNames } from '../loader/attach.js';
 import { openEndpoints, type EndpointsMap } from '../maps/endpoints.js';
 import { openRoutes, type RoutesMap } from '../maps/routes.js';
-import type { Mode } from './config.js';
+import type { Mode, VxlanDatapath } from './config.js';
 import type { GcEndpoint, GcRecord } from './gc.js';
 import { DEFAULT_CNI_CACHE_DIR, delChainFromCache, type ChainDelOutcome } from './gc-chain.js';
 import type { Logger } from './log.js';
@@ -52,6 +52,8 @@ export interface KernelDataplaneOptions {
   mode: Mode;
   uplink: string;
   vni?: number;
+  /** vxlan mode: encapsulation in the programs or through the device (default: the device). */
+  vxlanDatapath?: VxlanDatapath;
   /** CNI_PATH for the chained plugins' DEL on GC; without it GC runs no chained DEL. */
   cniBinDirs?: readonly string[];
   /** libcni's cache dir (default /var/lib/cni). */
@@ -69,7 +71,7 @@ export function kernelDataplane(o: KernelDataplaneOptions): Dataplane {
   let nodeIp: string | undefined;
   return {
     async setupNode() {
-      const s = await setupNode({ pinDir: o.pinDir, mode: o.mode, uplink: o.uplink, ...vni });
+      const s = await setupNode({ pinDir: o.pinDir, mode: o.mode, uplink: o.uplink, ...vni, ...(o.vxlanDatapath === undefined ? {} : { vxlanDatapath: o.vxlanDatapath }) });
       nodeIp = s.nodeIp;
       return s;
     },

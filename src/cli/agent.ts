@@ -14,6 +14,7 @@ export function registerAgent(program: Command): void {
     .option('--uplink <dev>', 'device carrying node-to-node traffic (env PODWIRE_UPLINK; default: the default route\'s device)')
     .option('--mtu <bytes>', 'underlay MTU (env PODWIRE_MTU; default: the uplink\'s); pods get MTU-50 in vxlan mode')
     .option('--vni <id>', 'VXLAN network identifier (env PODWIRE_VNI; vxlan mode only)')
+    .option('--vxlan-datapath <kind>', 'vxlan mode: bpf (the programs encapsulate and decapsulate) or device (the collect-metadata VXLAN device) (env PODWIRE_VXLAN_DATAPATH; default bpf)')
     .option('--pin-dir <dir>', 'bpffs pin directory (env PODWIRE_PIN_DIR; default /sys/fs/bpf/podwire)')
     .option('--state-dir <dir>', 'persistent state: IPAM store, datapath.json (env PODWIRE_STATE_DIR; default /var/lib/podwire)')
     .option('--cni-conf-dir <dir>', 'where 05-podwire.conflist is written (env PODWIRE_CNI_CONF_DIR; default /etc/cni/net.d)')

@@ -18,11 +18,12 @@ export function registerLab(program: Command): Command {
     .option('--nodes <n>', 'number of nodes', '2')
     .option('--pods-per-node <m>', 'pods to create on every node', '2')
     .option('--mode <mode>', 'cross-node mode: native | vxlan', 'native')
+    .option('--vxlan-datapath <kind>', 'vxlan mode: bpf | device (default: the agent\'s)')
     .option('--proxy-mode <mode>', 'lab kube-proxy per node: iptables | nftables | none', 'iptables')
     .option('--name <name>', 'lab name, 1..12 of [a-z0-9] (default: random)')
     .option('--state <path>', 'lab state file (default /run/podwire/lab.json or $PODWIRE_LAB_STATE)')
     .option('-o, --output <format>', 'text | json', 'text')
-    .action(async (o: CommonOpts & { nodes: string; podsPerNode: string; mode: string; proxyMode: string; name?: string; output: string }) => {
+    .action(async (o: CommonOpts & { nodes: string; podsPerNode: string; mode: string; vxlanDatapath?: string; proxyMode: string; name?: string; output: string }) => {
       const { Lab } = await import('../lab/cluster.js');
       const mode = parseMode(o.mode);
       const proxyMode = parseProxyMode(o.proxyMode);
@@ -31,6 +32,7 @@ export function registerLab(program: Command): Command {
         nodes: parseCount('--nodes', o.nodes, 1),
         podsPerNode: parseCount('--pods-per-node', o.podsPerNode, 0),
         mode,
+        ...(o.vxlanDatapath === undefined ? {} : { vxlanDatapath: parseVxlanDatapath(o.vxlanDatapath) }),
         name: o.name,
         statePath: o.state,
         log: o.output === 'json' ? undefined : (line) => process.stdout.write(`${line}\n`),
@@ -116,6 +118,11 @@ export function registerLab(program: Command): Command {
 function parseMode(v: string): 'native' | 'vxlan' {
   if (v === 'native' || v === 'vxlan') return v;
   throw new PodwireError('USAGE', `--mode must be native or vxlan, got "${v}"`);
+}
+
+function parseVxlanDatapath(v: string): 'bpf' | 'device' {
+  if (v === 'bpf' || v === 'device') return v;
+  throw new PodwireError('USAGE', `--vxlan-datapath must be bpf or device, got "${v}"`);
 }
 
 function parseProxyMode(v: string): 'iptables' | 'nftables' | 'none' {

@@ -158,7 +158,7 @@ async function routes(f: CommonFlags, fmt: OutputFormat): Promise<void> {
   const dev = (i: number) => (i ? `${i}${names.link(i) ? ` (${names.link(i)!.name})` : ''}` : '-');
   out(`# routes of ${header(t)}: ${list.length}`);
   if (nodeConfig) {
-    out(`# node: mode ${nodeConfig.mode}, node IP ${nodeConfig.nodeIp}, uplink ${dev(nodeConfig.uplinkIfindex)}, vxlan ${dev(nodeConfig.vxlanIfindex)}, vni ${nodeConfig.vni}`);
+    out(`# node: mode ${nodeConfig.mode}, node IP ${nodeConfig.nodeIp}, uplink ${dev(nodeConfig.uplinkIfindex)}, vxlan ${dev(nodeConfig.vxlanIfindex)}, vni ${nodeConfig.vni}${nodeConfig.vxlanDatapath ? `, ${nodeConfig.vxlanDatapath} datapath` : ''}`);
   }
   out(renderTable(['CIDR', 'KIND', 'NODE IP'], list.map((x) => [x.cidr, x.kind, x.nodeIp])));
 }

@@ -8,7 +8,7 @@ import { run } from '../exec/run.js';
 import { parseIpv4 } from '../ipam/cidr.js';
 import { attachProgram, detachProgram } from '../loader/attach.js';
 import { pinPaths } from '../loader/pins.js';
-import { openNodeConfig, type DatapathMode } from '../maps/node-config.js';
+import { openNodeConfig, type DatapathMode, type VxlanDatapathKind } from '../maps/node-config.js';
 import { DEFAULT_VNI, VXLAN_DEVICE, VXLAN_OVERHEAD, VXLAN_PORT } from './constants.js';
 import { syncKernelRoutes } from './kernel-routes.js';
 import { ifnameOf, isOurVxlan, readLink } from './links.js';
@@ -21,6 +21,11 @@ export interface SetupNodeOptions {
   uplink: string;
   /** VXLAN network id, 1..16777215 (default DEFAULT_VNI); vxlan mode only. */
   vni?: number;
+  /** vxlan mode: 'bpf' = from_pod encapsulates and from_uplink decapsulates (the device stays for
+   * the stack's own traffic and what the fast path hands to it); 'device' = every tunnelled packet
+   * goes through the collect-metadata device. Unset here = 'device' (what a node_cfg without the
+   * flag meant before); the agent always passes its --vxlan-datapath (default bpf). */
+  vxlanDatapath?: VxlanDatapathKind;
   /** The node's IP; default: the uplink's first global IPv4 address. */
   nodeIp?: string;
   netns?: string;
@@ -43,6 +48,12 @@ function checkOptions(o: SetupNodeOptions): number {
   const vni = o.vni ?? DEFAULT_VNI;
   if (!Number.isInteger(vni) || vni < 1 || vni > 0xffffff) {
     throw new PodwireError('CONFIG_INVALID', `vni ${JSON.stringify(o.vni)} is out of range: use an integer 1..16777215`);
+  }
+  if (o.vxlanDatapath !== undefined && o.vxlanDatapath !== 'bpf' && o.vxlanDatapath !== 'device') {
+    throw new PodwireError('CONFIG_INVALID', `vxlanDatapath ${JSON.stringify(o.vxlanDatapath)} is not supported: use 'bpf' or 'device'`);
+  }
+  if (o.vxlanDatapath !== undefined && o.mode !== 'vxlan') {
+    throw new PodwireError('CONFIG_INVALID', `vxlanDatapath ${o.vxlanDatapath} only applies to mode vxlan (mode is ${o.mode}): drop it or use mode vxlan`);
   }
   if (o.nodeIp !== undefined && parseIpv4(o.nodeIp) === undefined) {
     throw new PodwireError('CONFIG_INVALID', `nodeIp ${JSON.stringify(o.nodeIp)} is not an IPv4 address`);
@@ -85,11 +96,18 @@ export async function setupNode(o: SetupNodeOptions): Promise<SetupNodeResult> {
   let podMtu = uplink.mtu;
   if (o.mode === 'vxlan') {
     podMtu = uplink.mtu - VXLAN_OVERHEAD;
-    // mode switch: natively routed packets no longer arrive; the uplink program would only cost
-    await detachProgram([o.uplink], o.pinDir, { netns: o.netns });
+    // the device stays in both datapaths: the stack's own traffic to remote pods (kernel routes)
+    // and whatever the BPF datapath leaves encapsulated (NAT replies, ICMP errors, fragments)
     vxlanIfindex = await ensureVxlan(podMtu, o.netns);
     await applyNodeSysctls({ devices: [o.uplink, VXLAN_DEVICE], netns: o.netns });
     await attachProgram('from_vxlan', VXLAN_DEVICE, o.pinDir, { netns: o.netns });
+    if (o.vxlanDatapath === 'bpf') {
+      // decapsulation of our tunnel's deliveries on the uplink (from_uplink, lib/vxlan.h)
+      await attachProgram('from_uplink', o.uplink, o.pinDir, { netns: o.netns });
+    } else {
+      // natively routed / BPF-tunnelled packets no longer arrive here; the program would only cost
+      await detachProgram([o.uplink], o.pinDir, { netns: o.netns });
+    }
     // egress NetworkPolicy of what the stack sends to a remote node (a Service DNATed to a remote backend)
     await attachProgram('to_uplink', VXLAN_DEVICE, o.pinDir, { netns: o.netns }, 'egress');
   } else {
@@ -104,7 +122,14 @@ export async function setupNode(o: SetupNodeOptions): Promise<SetupNodeResult> {
   // last: from_pod starts forwarding remote traffic only once the receive side is in place
   const cfg = openNodeConfig(o.pinDir);
   try {
-    cfg.set({ mode: o.mode, nodeIp, uplinkIfindex: uplink.ifindex, vxlanIfindex: vxlanIfindex ?? 0, vni: o.mode === 'vxlan' ? vni : 0 });
+    cfg.set({
+      mode: o.mode,
+      nodeIp,
+      uplinkIfindex: uplink.ifindex,
+      vxlanIfindex: vxlanIfindex ?? 0,
+      vni: o.mode === 'vxlan' ? vni : 0,
+      ...(o.mode === 'vxlan' ? { vxlanDatapath: o.vxlanDatapath ?? 'device' } : {}),
+    });
   } finally {
     cfg.close();
   }

@@ -27,6 +27,8 @@ export interface LabUpOptions {
   nodes?: number;
   podsPerNode?: number;
   mode?: 'native' | 'vxlan';
+  /** vxlan mode: the agents' --vxlan-datapath (default: the agent's default). */
+  vxlanDatapath?: 'bpf' | 'device';
   /** Lab name ([a-z0-9], 1..12); namespaces, pins and the lab directory carry it. Default: random. */
   name?: string;
   statePath?: string;
@@ -80,6 +82,7 @@ export class Lab {
     const nodes = opts.nodes ?? 2;
     if (!Number.isInteger(nodes) || nodes < 1 || nodes > 50) throw new PodwireError('USAGE', `--nodes must be an integer 1..50, got ${String(opts.nodes)}`);
     const mode = opts.mode ?? 'native';
+    if (opts.vxlanDatapath !== undefined && mode !== 'vxlan') throw new PodwireError('USAGE', `--vxlan-datapath ${opts.vxlanDatapath} needs --mode vxlan`);
     const proxyMode = opts.proxyMode ?? 'iptables';
     const dir = opts.dir ?? `/run/podwire/lab-${name}`;
     await mkdir(dir, { recursive: true });
@@ -90,6 +93,7 @@ export class Lab {
     const state: LabState = {
       name,
       mode,
+      ...(opts.vxlanDatapath === undefined ? {} : { vxlanDatapath: opts.vxlanDatapath }),
       dir,
       createdAt: new Date().toISOString(),
       underlay: { netnsName: underlay.netns.name, netnsPath: underlay.netns.path, controlIp: underlay.controlIp, subnet: underlay.subnet },
@@ -287,6 +291,7 @@ export class Lab {
       '--node-name', node.name,
       '--kubeconfig', node.kubeconfig,
       '--mode', this.state.mode,
+      ...(this.state.vxlanDatapath ? ['--vxlan-datapath', this.state.vxlanDatapath] : []),
       '--uplink', node.uplink,
       '--pin-dir', node.pinDir,
       '--state-dir', node.stateDir,

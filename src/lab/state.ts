@@ -62,6 +62,8 @@ export interface LabPodState {
 export interface LabState {
   name: string;
   mode: 'native' | 'vxlan';
+  /** vxlan mode: the agents' --vxlan-datapath, when the lab chose one. */
+  vxlanDatapath?: 'bpf' | 'device';
   dir: string;
   createdAt: string;
   underlay: { netnsName: string; netnsPath: string; controlIp: string; subnet: string };

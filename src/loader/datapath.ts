@@ -63,10 +63,11 @@ async function endpointIfnames(pinDir: string, opts: NetnsOption): Promise<strin
   return ifindexes.map((i) => names.get(i)).filter((n): n is string => n !== undefined);
 }
 
-/** The node program setupNode attached (from_uplink on the uplink or from_vxlan on the VXLAN
- * device) per node_cfg, with its device name; undefined when the node is not set up. */
-async function nodeProgram(pinDir: string, opts: NetnsOption): Promise<{ prog: 'from_uplink' | 'from_vxlan'; ifname: string } | undefined> {
-  if (!existsSync(pinPaths(pinDir).maps.nodeCfg)) return undefined;
+/** The node programs setupNode attached (from_uplink on the uplink, from_vxlan on the VXLAN device,
+ * both with the BPF VXLAN datapath) per node_cfg, with their device names; empty when the node is
+ * not set up. */
+async function nodePrograms(pinDir: string, opts: NetnsOption): Promise<{ prog: 'from_uplink' | 'from_vxlan'; ifname: string }[]> {
+  if (!existsSync(pinPaths(pinDir).maps.nodeCfg)) return [];
   const m = openNodeConfig(pinDir);
   let c;
   try {
@@ -74,10 +75,14 @@ async function nodeProgram(pinDir: string, opts: NetnsOption): Promise<{ prog: '
   } finally {
     m.close();
   }
-  if (c.mode === 'none') return undefined;
-  const [prog, ifindex] = c.mode === 'native' ? (['from_uplink', c.uplinkIfindex] as const) : (['from_vxlan', c.vxlanIfindex] as const);
-  const ifname = (await linkNames(opts)).get(ifindex);
-  return ifname ? { prog, ifname } : undefined;
+  if (c.mode === 'none') return [];
+  const want: ['from_uplink' | 'from_vxlan', number][] = c.mode === 'native' ? [['from_uplink', c.uplinkIfindex]] : [['from_vxlan', c.vxlanIfindex]];
+  if (c.mode === 'vxlan' && c.vxlanDatapath === 'bpf') want.push(['from_uplink', c.uplinkIfindex]);
+  const names = await linkNames(opts);
+  return want.flatMap(([prog, ifindex]) => {
+    const ifname = names.get(ifindex);
+    return ifname ? [{ prog, ifname }] : [];
+  });
 }
 
 /** The uplink's name per node_cfg (native and vxlan alike), when the node is set up. */
@@ -112,12 +117,16 @@ export async function loadDatapath(opts: LoadOptions): Promise<LoadResult> {
     if (pinned.programs.includes('from_pod') && pinned.programs.includes('to_pod')) {
       reattached += await attachFromPodMany((await endpointIfnames(opts.pinDir, opts)).filter(podUnlinked), opts.pinDir, opts);
     }
-    const node = await nodeProgram(opts.pinDir, opts);
-    if (node && pinned.programs.includes(node.prog) && unlinked(node.ifname)) {
-      await attachProgram(node.prog, node.ifname, opts.pinDir, opts);
-      reattached++;
+    const nodeProgs = await nodePrograms(opts.pinDir, opts);
+    for (const node of nodeProgs) {
+      if (pinned.programs.includes(node.prog) && unlinked(node.ifname)) {
+        await attachProgram(node.prog, node.ifname, opts.pinDir, opts);
+        reattached++;
+      }
     }
-    // a node set up by a podwire before to_uplink (egress NetworkPolicy after a remote DNAT)
+    // a node set up by a podwire before to_uplink (egress NetworkPolicy after a remote DNAT):
+    // on the device the stack's remote traffic leaves by (the first node program's)
+    const node = nodeProgs[0];
     if (node && pinned.programs.includes('to_uplink') && !existsSync(linkPin(opts.pinDir, node.ifname, 'egress'))) {
       await attachProgram('to_uplink', node.ifname, opts.pinDir, opts, 'egress');
     }
@@ -143,8 +152,8 @@ export async function unloadDatapath(opts: { pinDir: string } & NetnsOption): Pr
   const detached = await detachAllLinks(opts.pinDir);
   // an unreadable/mismatched endpoints map must not block the cleanup
   const ifnames = await endpointIfnames(opts.pinDir, opts).catch(() => []);
-  const node = await nodeProgram(opts.pinDir, opts).catch(() => undefined);
-  const legacy = (node ? [...ifnames, node.ifname] : ifnames).filter((i) => !detached.includes(i));
+  const nodes = await nodePrograms(opts.pinDir, opts).catch(() => []);
+  const legacy = [...ifnames, ...nodes.map((n) => n.ifname)].filter((i) => !detached.includes(i));
   await detachProgram(legacy, opts.pinDir, opts);
   const uplink = await uplinkName(opts.pinDir, opts).catch(() => undefined);
   if (uplink) await xdpDetach(uplink, opts);

@@ -3,7 +3,7 @@ export { type Endpoint, encodeEndpointKey, encodeEndpoint, decodeEndpoint, decod
 export { type EndpointsMap, openEndpoints } from './endpoints.js';
 export { type CounterRow, type CountersMap, openCounters, reasonNames, directionNames } from './counters.js';
 export { type Route, type RouteKind, type RoutesMap, openRoutes, encodeRouteKey, decodeRouteKey, encodeRoute, decodeRoute } from './routes.js';
-export { type NodeConfig, type NodeConfigMap, type DatapathMode, openNodeConfig, encodeNodeConfig, decodeNodeConfig } from './node-config.js';
+export { type NodeConfig, type NodeConfigMap, type DatapathMode, type VxlanDatapathKind, openNodeConfig, encodeNodeConfig, decodeNodeConfig } from './node-config.js';
 export { openPinnedMap, possibleCpus, type MapName } from './open.js';
 export * as layouts from './generated/layouts.js';
 export {

@@ -8,6 +8,8 @@ import { enums, maps, structs } from './generated/layouts.js';
 import { openPinnedMap } from './open.js';
 
 export type DatapathMode = 'native' | 'vxlan';
+/** vxlan mode: encapsulation in the programs (node_cfg flag VXLAN_BPF) or through the device. */
+export type VxlanDatapathKind = 'bpf' | 'device';
 
 export interface NodeConfig {
   /** 'none' only when read back from a node nobody configured yet (remote traffic goes to the stack). */
@@ -19,6 +21,8 @@ export interface NodeConfig {
   vxlanIfindex: number;
   /** VXLAN network id (24 bits); 0 in native mode. */
   vni: number;
+  /** vxlan mode: who encapsulates (absent = device, the only datapath before the flag existed). */
+  vxlanDatapath?: VxlanDatapathKind;
 }
 
 export interface NodeConfigMap {
@@ -29,6 +33,8 @@ export interface NodeConfigMap {
 
 const V = structs.pw_node_cfg;
 const MODE = enums.pw_mode.values;
+// PW_NODE_F_VXLAN_BPF (the generator strips the prefix the values share)
+const NODE_F = enums.pw_node_flags.values;
 
 export function encodeNodeConfig(c: NodeConfig): Buffer {
   const mode = c.mode === 'native' ? MODE.NATIVE : c.mode === 'vxlan' ? MODE.VXLAN : c.mode === 'none' ? MODE.NONE : undefined;
@@ -37,12 +43,14 @@ export function encodeNodeConfig(c: NodeConfig): Buffer {
     throw new PodwireError('CONFIG_INVALID', `VXLAN id (vni) ${c.vni} is not a 24-bit number: use 1..16777215`);
   }
   if (c.mode === 'vxlan' && c.vxlanIfindex <= 0) throw new PodwireError('CONFIG_INVALID', 'vxlan mode needs the VXLAN device ifindex (vxlanIfindex)');
-  const v = Buffer.alloc(V.size); // flags stay 0
+  if (c.vxlanDatapath === 'bpf' && c.mode !== 'vxlan') throw new PodwireError('CONFIG_INVALID', `the BPF VXLAN datapath needs vxlan mode (mode is ${c.mode}): drop vxlanDatapath or set mode vxlan`);
+  const v = Buffer.alloc(V.size);
   writeU32(v, V.fields.mode.offset, mode);
   ipv4Bytes(c.nodeIp).copy(v, V.fields.node_ip.offset);
   writeU32(v, V.fields.uplink_ifindex.offset, c.uplinkIfindex);
   writeU32(v, V.fields.vxlan_ifindex.offset, c.vxlanIfindex);
   writeU32(v, V.fields.vni.offset, c.vni);
+  writeU32(v, V.fields.flags.offset, c.vxlanDatapath === 'bpf' ? NODE_F.BPF : 0);
   return v;
 }
 
@@ -57,6 +65,7 @@ export function decodeNodeConfig(v: Buffer): NodeConfig {
     uplinkIfindex: readU32(v, V.fields.uplink_ifindex.offset),
     vxlanIfindex: readU32(v, V.fields.vxlan_ifindex.offset),
     vni: readU32(v, V.fields.vni.offset),
+    ...(mode === 'vxlan' ? { vxlanDatapath: readU32(v, V.fields.flags.offset) & NODE_F.BPF ? 'bpf' : 'device' } : {}),
   };
 }
 

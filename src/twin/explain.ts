@@ -36,10 +36,13 @@ const REASON_WORDS: Record<string, string> = {
   DROP_REWRITE_FAILED: 'packet rewrite failed',
   FWD_REMOTE_NATIVE: 'pod on another node, native routing',
   FWD_REMOTE_VXLAN: 'pod on another node, VXLAN',
+  FWD_REMOTE_VXLAN_BPF: 'pod on another node, VXLAN encapsulated by the program (no device on the path)',
+  PASS_STACK_TUNNEL_GSO: 'a UDP GSO aggregate of our tunnel: left to the VXLAN device, which clears its tunnel GSO state on decapsulation (tc cannot on this kernel)',
+  PASS_STACK_FRAG_NEEDED: 'via stack: with the 50 bytes of VXLAN headers the packet exceeds the egress MTU; the stack answers a DF sender with ICMP frag-needed',
   DROP_NO_ENDPOINT: 'no pod at this address of our pod CIDR',
   DROP_FIB_FAILED: 'no usable route to the remote node',
   DROP_FIB_FWD_DISABLED: 'forwarding is disabled on the ingress device',
-  DROP_TUNNEL_FAILED: 'tunnel key refused',
+  DROP_TUNNEL_FAILED: 'tunnel key or VXLAN encapsulation/decapsulation refused',
   PASS_STACK_NO_NODE_CFG: 'pod on another node, but this node has no datapath mode configured yet',
   PASS_STACK_UNPARSED: 'not well-formed IPv4',
   PASS_STACK_NAT_REPLY: "via stack: the destination initiated a flow through the node's stack (Service, NodePort, hostPort or masquerade NAT), so this reply must meet the conntrack that un-NATs it",
@@ -296,6 +299,13 @@ function describeVerdict(run: TwinRun, names: NodeNames, fibNote: string | undef
         text = `route to node ${String(v['nh_addr'])} → bpf_fib_lookup(${String(v['nh_addr'])}) picks the uplink and next hop (no FIB in this trace${fibNote ? `: ${fibNote}` : ''}), then redirect_neigh; TTL → ${String(v['ttl'])}`;
       } else {
         text = `route to node ${run.fib.dst} → redirect_neigh out of ${ifLabel(names, run.core.ifindex)} via next hop ${String(v['nh_addr'])}; TTL → ${String(v['ttl'])}`;
+      }
+      break;
+    case 'ENCAP_NEIGH':
+      if (run.fib?.rc === undefined) {
+        text = `route to node ${String(v['nh_addr'])} → VXLAN encapsulation in BPF (VNI ${String(v['tunnel_id'])}, UDP 8472), bpf_fib_lookup(${String(v['nh_addr'])}) picks the uplink and next hop (no FIB in this trace${fibNote ? `: ${fibNote}` : ''}), then redirect_neigh; TTL → ${String(v['ttl'])}`;
+      } else {
+        text = `route to node ${run.fib.dst} → VXLAN encapsulation in BPF (VNI ${String(v['tunnel_id'])}, UDP 8472, outer destination ${run.fib.dst}), redirect_neigh out of ${ifLabel(names, run.core.ifindex)} via next hop ${String(v['nh_addr'])}; TTL → ${String(v['ttl'])}`;
       }
       break;
     case 'REDIRECT_TUNNEL':

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAgentFlags, parseDuration, parseHostPort } from '../../src/agent/config.js';
+import { DEFAULT_VXLAN_DATAPATH, parseAgentFlags, parseDuration, parseHostPort } from '../../src/agent/config.js';
 import { isPodwireError } from '../../src/errors/index.js';
 
 let dir: string;
@@ -37,6 +37,7 @@ describe('parseAgentFlags', () => {
       mode: 'native',
       pinDir: '/sys/fs/bpf/podwire',
       stateDir: '/var/lib/podwire',
+      vxlanDatapath: DEFAULT_VXLAN_DATAPATH,
       cniConfDir: '/etc/cni/net.d',
       cniBinDirs: ['/opt/cni/bin'],
       cniCacheDir: '/var/lib/cni',
@@ -88,6 +89,15 @@ describe('parseAgentFlags', () => {
     expect(c.mode).toBe('native');
     expect(c.mtu).toBe(9000);
     expect(c.pinDir).toBe('/sys/fs/bpf/x');
+  });
+
+  it('--vxlan-datapath (PODWIRE_VXLAN_DATAPATH): bpf or device, vxlan mode only, default DEFAULT_VXLAN_DATAPATH', () => {
+    const base = { nodeName: 'n', kubeconfig };
+    expect(parseAgentFlags({ ...base, mode: 'vxlan' }, {}).vxlanDatapath).toBe(DEFAULT_VXLAN_DATAPATH);
+    expect(parseAgentFlags({ ...base, mode: 'vxlan' }, { PODWIRE_VXLAN_DATAPATH: 'bpf' }).vxlanDatapath).toBe('bpf');
+    expect(parseAgentFlags({ ...base, mode: 'vxlan', vxlanDatapath: 'device' }, { PODWIRE_VXLAN_DATAPATH: 'bpf' }).vxlanDatapath).toBe('device');
+    fails(() => parseAgentFlags({ ...base, mode: 'vxlan', vxlanDatapath: 'xdp' }, {}), '--vxlan-datapath (PODWIRE_VXLAN_DATAPATH) "xdp"', 'must be bpf', 'or device');
+    fails(() => parseAgentFlags(base, { PODWIRE_VXLAN_DATAPATH: 'bpf' }), '--vxlan-datapath (PODWIRE_VXLAN_DATAPATH) "bpf"', 'only applies to --mode vxlan');
   });
 
   it('requires a node name and names the fix', () => {

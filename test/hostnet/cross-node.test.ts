@@ -111,6 +111,7 @@ function crossNodeSuite(mode: DatapathMode): void {
             uplinkIfindex: s.uplinkIfindex,
             vxlanIfindex: s.vxlanIfindex ?? 0,
             vni: mode === 'vxlan' ? VNI : 0,
+            ...(mode === 'vxlan' ? { vxlanDatapath: 'device' } : {}),
           });
         } finally {
           cfg.close();

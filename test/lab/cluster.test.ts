@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/exec/run.js';
 import { Lab, alive } from '../../src/lab/cluster.js';
+import { DEFAULT_VXLAN_DATAPATH } from '../../src/agent/config.js';
 import { connectivityMatrix } from '../../src/lab/matrix.js';
 import { forwardedDatagrams } from '../../src/lab/snmp.js';
 import { addNetworkList, delNetworkList, loadConflist, type NetworkList, type RuntimeConf } from '../../src/lab/runtime.js';
@@ -42,14 +43,16 @@ function routeCidrs(pinDir: string): string[] {
   }
 }
 
-for (const mode of ['native', 'vxlan'] as const) {
-  describe(`2-node lab, ${mode} mode`, () => {
+// vxlan runs with the agent's default datapath and with the other one named explicitly
+const OTHER_VXLAN_DATAPATH = DEFAULT_VXLAN_DATAPATH === 'bpf' ? 'device' : 'bpf';
+for (const [mode, vxlanDatapath] of [['native', undefined], ['vxlan', undefined], ['vxlan', OTHER_VXLAN_DATAPATH]] as const) {
+  describe(`2-node lab, ${mode} mode${vxlanDatapath ? ` (--vxlan-datapath ${vxlanDatapath})` : ''}`, () => {
     let lab: Lab;
     let tmp: string;
 
     beforeAll(async () => {
       tmp = await mkdtemp(join(tmpdir(), `pwlab-${mode}-`));
-      lab = await Lab.up({ nodes: 2, podsPerNode: 2, mode, proxyMode: 'none', statePath: join(tmp, 'lab.json'), dir: join(tmp, 'lab'), name: `t${mode.slice(0, 1)}${Math.random().toString(16).slice(2, 6)}` });
+      lab = await Lab.up({ nodes: 2, podsPerNode: 2, mode, ...(vxlanDatapath ? { vxlanDatapath } : {}), proxyMode: 'none', statePath: join(tmp, 'lab.json'), dir: join(tmp, 'lab'), name: `t${mode.slice(0, 1)}${vxlanDatapath ? vxlanDatapath.slice(0, 1) : ''}${Math.random().toString(16).slice(2, 6)}` });
       for (const n of lab.state.nodes) await lab.addPod(n.name, `host-${n.name}`, { hostNetwork: true });
     }, 180_000);
 

@@ -45,6 +45,8 @@ export interface NodeCfgSpec {
   uplinkIfindex: number;
   vxlanIfindex: number;
   vni: number;
+  /** enum pw_node_flags (VXLAN_BPF: the BPF VXLAN datapath). */
+  flags: number;
 }
 
 export interface MapState {
@@ -120,7 +122,10 @@ export function randomMapState(rng: Rng, env: KernelEnv): MapState {
     uplinkIfindex: env.uplink.ifindex,
     vxlanIfindex: rng.chance(0.85) ? env.vxlan.ifindex : rng.chance(0.5) ? 0 : 7000 + rng.int(10),
     vni: rng.int(0x1000000),
+    flags: 0,
   };
+  // the BPF VXLAN datapath in half of the vxlan states (and now and then where it means nothing)
+  if (mode === MODE.VXLAN ? rng.chance(0.5) : rng.chance(0.1)) nodeCfg.flags = enums.pw_node_flags.values.BPF;
   return { endpoints, routes, nodeCfg, policy: randomPolicy(rng, endpoints, env) };
 }
 
@@ -259,6 +264,28 @@ function ipv4(rng: Rng, o: { src: string; dst: string; ttl: number; sport?: numb
   return { ip: Buffer.concat([ip, payload]), kind };
 }
 
+/** [eth][IPv4 → node IP][UDP → 8472][VXLAN I, VNI][inner]: mostly our tunnel, sometimes another
+ * VNI, port, destination or flags byte. */
+function vxlanFrame(rng: Rng, state: MapState, inner: Buffer, smac: string, dmac: string): Buffer {
+  const vx = Buffer.alloc(8);
+  vx[0] = rng.chance(0.9) ? 0x08 : rng.pick([0x00, 0x88, 0x0c]);
+  vx.writeUIntBE(rng.chance(0.85) ? state.nodeCfg.vni : rng.int(0x1000000), 4, 3);
+  const udp = Buffer.alloc(8);
+  udp.writeUInt16BE(49152 + rng.int(16384), 0);
+  udp.writeUInt16BE(rng.chance(0.9) ? 8472 : rng.pick([4789, 8473, 53]), 2);
+  udp.writeUInt16BE(8 + 8 + inner.length, 4);
+  const ip = Buffer.alloc(20);
+  ip.writeUInt8(0x45, 0);
+  ip.writeUInt16BE(20 + 8 + 8 + inner.length, 2);
+  ip.writeUInt16BE(rng.chance(0.95) ? 0 : 0x2000, 6); // sometimes a fragment: not ours
+  ip.writeUInt8(64, 8);
+  ip.writeUInt8(17, 9);
+  Buffer.from('10.200.0.9'.split('.').map(Number)).copy(ip, 12);
+  Buffer.from((rng.chance(0.9) ? state.nodeCfg.nodeIp : '10.200.0.77').split('.').map(Number)).copy(ip, 16);
+  ip.writeUInt16BE(inetChecksum(ip), 10);
+  return Buffer.concat([eth(dmac, smac, 0x0800), ip, udp, vx, inner]);
+}
+
 export function randomCase(rng: Rng, state: MapState, env: KernelEnv): Case {
   const program = rng.weighted<Program>({ from_pod: 6, from_uplink: 2, from_vxlan: 2, to_pod: 2, to_uplink: 2 });
   const fromPod = program === 'from_pod' || program === 'to_uplink';
@@ -285,6 +312,11 @@ export function randomCase(rng: Rng, state: MapState, env: KernelEnv): Case {
   const dmac = ep?.hostMac ?? mac(rng);
   const ttl = rng.pick([64, 64, 64, 2, 1, 0, 255]);
 
+  // the BPF VXLAN datapath's receive side: a VXLAN datagram to the node, around a random frame
+  if (program === 'from_uplink' && state.nodeCfg.flags && rng.chance(0.5)) {
+    const inner = randomCase(rng, state, env);
+    if (inner.frame.length >= 14) return { ...inner, program, ifindex, ingressIfindex, kind: `vxlan-${inner.kind}`, frame: vxlanFrame(rng, state, inner.frame, mac(rng), dmac) };
+  }
   const shape = rng.weighted({ ipv4: 70, flow: 12, arp: 4, ipv6: 4, vlan: 3, ethertype: 3, short: 4, mutate: 8, noise: 4 });
   let frame: Buffer;
   let kind: string = shape;

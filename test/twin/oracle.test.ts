@@ -34,7 +34,7 @@ function actionOf(reason: string): { action: string; retval: number } {
   // to_pod / to_uplink admit without a verdict of their own (they count drops only)
   if (reason === 'UNSPEC') return { action: 'PASS', retval: TC_ACT_UNSPEC };
   if (reason.startsWith('PASS_')) return { action: 'PASS', retval: TC_ACT_UNSPEC };
-  const a = { FWD_LOCAL_PEER: 'REDIRECT_PEER', FWD_REMOTE_NATIVE: 'REDIRECT_NEIGH', FWD_REMOTE_VXLAN: 'REDIRECT_TUNNEL', FWD_REPLY_TO_NODE: 'REDIRECT_NEIGH' }[reason];
+  const a = { FWD_LOCAL_PEER: 'REDIRECT_PEER', FWD_REMOTE_NATIVE: 'REDIRECT_NEIGH', FWD_REMOTE_VXLAN: 'REDIRECT_TUNNEL', FWD_REMOTE_VXLAN_BPF: 'ENCAP_NEIGH', FWD_REPLY_TO_NODE: 'REDIRECT_NEIGH' }[reason];
   if (!a) throw new Error(`oracle: no meaning written down for reason ${reason}`);
   return { action: a, retval: TC_ACT_REDIRECT };
 }
@@ -63,7 +63,7 @@ function mapState(state: StateName): MapState {
     const [addr, len] = r.cidr.split('/') as [string, string];
     return { prefixlen: Number(len), addr, nodeIp: r.nodeIp, kind: r.kind === 'local' ? KIND.LOCAL : r.kind === 'remote' ? KIND.REMOTE : KIND.UNSPEC };
   });
-  const vxlan = state === 'vxlan' || state === 'vxlan-no-device';
+  const vxlan = state === 'vxlan' || state === 'vxlan-bpf' || state === 'vxlan-no-device';
   return {
     endpoints,
     routes,
@@ -71,8 +71,9 @@ function mapState(state: StateName): MapState {
       mode: state === 'no-node-cfg' ? MODE.NONE : vxlan ? MODE.VXLAN : MODE.NATIVE,
       nodeIp: NODE_IP,
       uplinkIfindex: env.uplink.ifindex,
-      vxlanIfindex: state === 'vxlan' ? env.vxlan.ifindex : 0,
+      vxlanIfindex: state === 'vxlan' || state === 'vxlan-bpf' ? env.vxlan.ifindex : 0,
       vni: VNI,
+      flags: state === 'vxlan-bpf' ? enums.pw_node_flags.values.BPF : 0,
     },
     policy: policy ? policySpec() : { endpoints: [], ports: [], slots: [], sets: [], revision: 0, egressIsolated: 0, svc: [], flows: [] },
   };
@@ -198,8 +199,10 @@ describe('oracle: hand-written verdicts on the kernel and the twin', () => {
     const covered = new Set(ORACLE.map((r) => r.want.reason));
     // helper failures test_run cannot provoke; the XDP prefilter's reasons come from xdp_prefilter, which
     // has no twin (real packets in test/prefilter/xdp.test.ts); the bandwidth drops depend on the clock
-    // and a token bucket's state, not on a packet and map contents (real traffic in test/cni/bandwidth.test.ts)
-    const untestable = new Set(['UNSPEC', 'MAX', 'DROP_REWRITE_FAILED', 'DROP_TUNNEL_FAILED', 'DROP_PREFILTER', 'PASS_PREFILTER_FAILSAFE', 'DROP_BW_EGRESS', 'DROP_BW_INGRESS']);
+    // and a token bucket's state, not on a packet and map contents (real traffic in test/cni/bandwidth.test.ts);
+    // the BPF VXLAN datapath's egress MTU check depends on a device's MTU (real packets in
+    // test/hostnet/vxlan-bpf.test.ts)
+    const untestable = new Set(['UNSPEC', 'MAX', 'DROP_REWRITE_FAILED', 'DROP_TUNNEL_FAILED', 'DROP_PREFILTER', 'PASS_PREFILTER_FAILSAFE', 'DROP_BW_EGRESS', 'DROP_BW_INGRESS', 'PASS_STACK_FRAG_NEEDED']);
     expect(reasonNames.filter((n) => !untestable.has(n) && !covered.has(n))).toEqual([]);
   });
 

@@ -23,7 +23,7 @@ const pod = (i: number, ifindex: number): Endpoint => ({
 
 type Entries = Array<[Uint8Array, Uint8Array]>;
 
-function snapshot(eps: Endpoint[], mode: 'native' | 'vxlan' = 'native', policy: Partial<Record<keyof typeof mapLayouts, Entries>> = {}): MapSnapshot {
+function snapshot(eps: Endpoint[], mode: 'native' | 'vxlan' | 'vxlan-bpf' = 'native', policy: Partial<Record<keyof typeof mapLayouts, Entries>> = {}): MapSnapshot {
   const m = (name: keyof typeof mapLayouts, entries: Array<[Uint8Array, Uint8Array]>): SnapshotMap => ({
     type: mapLayouts[name].type,
     keySize: mapLayouts[name].keySize,
@@ -48,7 +48,9 @@ function snapshot(eps: Endpoint[], mode: 'native' | 'vxlan' = 'native', policy: 
         [encodeRouteKey('10.244.2.128/25'), encodeRoute({ cidr: '10.244.2.128/25', nodeIp: '192.168.1.3', kind: 'remote' })],
       ]),
       node_cfg: m('node_cfg', [
-        [Buffer.alloc(4), encodeNodeConfig({ mode, nodeIp: '192.168.1.1', uplinkIfindex: 2, vxlanIfindex: mode === 'vxlan' ? 3 : 0, vni: mode === 'vxlan' ? 42 : 0 })],
+        [Buffer.alloc(4), encodeNodeConfig(mode === 'native'
+          ? { mode, nodeIp: '192.168.1.1', uplinkIfindex: 2, vxlanIfindex: 0, vni: 0 }
+          : { mode: 'vxlan', nodeIp: '192.168.1.1', uplinkIfindex: 2, vxlanIfindex: 3, vni: 42, vxlanDatapath: mode === 'vxlan-bpf' ? 'bpf' : 'device' })],
       ]),
       ct: m('ct', policy.ct ?? []),
       pol_state: m('pol_state', policy.pol_state ?? []),
@@ -105,6 +107,49 @@ describe('twin', () => {
     expect([tunnel.reasonName, tunnel.core.ifindex, tunnel.core.tunnelId, tunnel.verdict['nh_addr']]).toEqual(['FWD_REMOTE_VXLAN', 3, 42, '192.168.1.2']);
     const up = twin.run('from_uplink', buildFrame({ src: '10.244.2.9', dst: b.ip, srcMac: '02:00:00:00:00:99', dstMac: '02:00:00:00:00:01', ttl: 63 }), { ifindex: 2 });
     expect([up.reasonName, up.core.ifindex, up.verdict['ttl']]).toEqual(['FWD_LOCAL_PEER', 12, 62]);
+  });
+
+  it('BPF VXLAN datapath: from_pod encapsulates toward the node IP via the FIB; from_uplink judges our tunnel by its inner frame', async () => {
+    const fib = tableFib(new Map([['192.168.1.2', { rc: FIB_RC.SUCCESS, ifindex: 2, nexthop: '192.168.1.2' }]]));
+    const twin = await Twin.load(snapshotSource(snapshot([a, b], 'vxlan-bpf')), fib);
+    const outFrame = frameFrom(a, '10.244.2.5');
+    const out = twin.run('from_pod', outFrame, { ifindex: a.ifindex });
+    expect([out.reasonName, out.actionName, out.core.ifindex, out.core.tunnelId, out.verdict['nh_addr']]).toEqual(['FWD_REMOTE_VXLAN_BPF', 'ENCAP_NEIGH', 2, 42, '192.168.1.2']);
+    // the outer packet is routed from the node IP as UDP
+    expect(out.fib).toMatchObject({ dst: '192.168.1.2', rc: FIB_RC.SUCCESS });
+    expect(explain(out, outFrame, new NodeNames([{ ifindex: 2, name: 'eth0' }])).summary).toMatch(/VXLAN encapsulation in BPF \(VNI 42, UDP 8472, outer destination 192\.168\.1\.2\), redirect_neigh out of ifindex 2 \(eth0\)/);
+
+    // [eth][outer IPv4 → 192.168.1.1][UDP → 8472][VXLAN vni][inner frame]
+    const vxlan = (vni: number, inner: Buffer, dport = 8472, dst = '192.168.1.1') => {
+      const hdr = Buffer.alloc(8);
+      hdr[0] = 0x08;
+      hdr.writeUIntBE(vni, 4, 3);
+      const outer = buildFrame({ src: '192.168.1.2', dst, srcMac: '02:00:00:00:00:99', dstMac: '02:00:00:00:00:01', proto: 'udp', sport: 50000, dport, ttl: 64 });
+      // buildFrame's UDP payload is fixed: rebuild the datagram around our VXLAN payload
+      const payload = Buffer.concat([hdr, inner]);
+      const f = Buffer.concat([outer.subarray(0, 42), payload]);
+      f.writeUInt16BE(20 + 8 + payload.length, 16);
+      f.writeUInt16BE(8 + payload.length, 38);
+      f.writeUInt16BE(0, 24);
+      let sum = 0;
+      for (let i = 14; i < 34; i += 2) sum += f.readUInt16BE(i);
+      while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+      f.writeUInt16BE(~sum & 0xffff, 24);
+      return f;
+    };
+    const inner = buildFrame({ src: '10.244.2.9', dst: b.ip, srcMac: '0a:58:c0:a8:01:02', dstMac: '0a:58:c0:a8:01:01', ttl: 63 });
+    const run = (f: Buffer) => twin.run('from_uplink', f, { ifindex: 2 });
+    const ours = run(vxlan(42, inner));
+    expect([ours.reasonName, ours.core.ifindex, ours.verdict['ttl'], ours.pkt['saddr']]).toEqual(['FWD_LOCAL_PEER', 12, 62, '10.244.2.9']);
+    expect(run(vxlan(42, buildFrame({ src: '10.244.2.9', dst: '10.244.0.77', srcMac: '0a:58:c0:a8:01:02', dstMac: '0a:58:c0:a8:01:01' }))).reasonName).toBe('DROP_NO_ENDPOINT');
+    // not our tunnel (another VNI, another port, another address): the outer packet, the stack's
+    for (const f of [vxlan(43, inner), vxlan(42, inner, 4789), vxlan(42, inner, 8472, '192.168.1.7')]) {
+      const r = run(f);
+      expect([r.reasonName, r.pkt['protocol']]).toEqual(['PASS_STACK_MISS', 17]);
+    }
+    // the device datapath never looks inside
+    twin.setSource(snapshotSource(snapshot([a, b], 'vxlan')));
+    expect(run(vxlan(42, inner)).reasonName).toBe('PASS_STACK_MISS');
   });
 
   it('explains a run in words, with pod and device names', async () => {

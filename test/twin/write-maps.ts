@@ -37,6 +37,7 @@ export function writeMapState(pinDir: string, s: MapState): void {
     writeU32(v, C.uplink_ifindex.offset, s.nodeCfg.uplinkIfindex);
     writeU32(v, C.vxlan_ifindex.offset, s.nodeCfg.vxlanIfindex);
     writeU32(v, C.vni.offset, s.nodeCfg.vni);
+    writeU32(v, C.flags.offset, s.nodeCfg.flags);
     cfg.map.set(Buffer.alloc(4), v);
   } finally {
     eps.close();

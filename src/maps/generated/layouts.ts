@@ -454,7 +454,7 @@ export const maps = {
 export const enums = {
   pw_action: {
     prefix: 'PW_ACT_',
-    values: { PASS: 0, DROP: 1, REDIRECT_PEER: 2, REDIRECT_NEIGH: 3, REDIRECT_TUNNEL: 4 },
+    values: { PASS: 0, DROP: 1, REDIRECT_PEER: 2, REDIRECT_NEIGH: 3, REDIRECT_TUNNEL: 4, ENCAP_NEIGH: 5 },
   },
   pw_ct_flow_flags: {
     prefix: 'PW_CT_F_',
@@ -518,6 +518,10 @@ export const enums = {
     prefix: 'PW_MONITOR_',
     values: { NONE: 0, DROP: 1, POLICY: 2, TRACE: 3, MAX: 4 },
   },
+  pw_node_flags: {
+    prefix: 'PW_NODE_F_VXLAN_',
+    values: { BPF: 1 },
+  },
   pw_pol_slot_flags: {
     prefix: 'PW_POL_SLOT_F_',
     values: { ANY_PEER: 1, MERGED: 2 },
@@ -560,7 +564,10 @@ export const enums = {
       PASS_PREFILTER_FAILSAFE: 28,
       DROP_BW_EGRESS: 29,
       DROP_BW_INGRESS: 30,
-      MAX: 31,
+      FWD_REMOTE_VXLAN_BPF: 31,
+      PASS_STACK_FRAG_NEEDED: 32,
+      PASS_STACK_TUNNEL_GSO: 33,
+      MAX: 34,
     },
   },
   pw_route_kind: {
