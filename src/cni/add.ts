@@ -4,9 +4,7 @@
 import { PodwireError } from '../errors/index.js';
 import { IpamStore, type AttachmentKey } from '../ipam/store.js';
 import type { NetConf } from './config.js';
-import { attachFromPod } from '../loader/attach.js';
 import { isDatapathLoaded, notLoadedMessage } from './datapath.js';
-import { removeBandwidth, removeEndpoint, writeBandwidth, writeEndpoint } from './endpoint.js';
 import { endpointFlags, limitsFromPlan, planFromConfig } from '../maps/bandwidth.js';
 import { installShapers } from './shaper.js';
 import type { CniEnv } from './env.js';
@@ -16,11 +14,13 @@ import { checkNetns } from './netns.js';
 import { removeHostLinkPins } from './pins.js';
 import { enableForwarding, linkNames } from './procfs.js';
 import { mergeResults, readResult, type CniResult } from './result.js';
-import { configurePod, createVeth, deleteLinks, POD_GATEWAY, type VethSpec } from './veth.js';
+import { POD_GATEWAY, type VethSpec } from './veth.js';
+import { execWiring, type Wiring } from './wiring.js';
 
 type Undo = () => unknown;
 
-export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<CniResult> {
+/** `w`: the agent passes its pw-wire helper; the exec'd plugin uses iproute2/pw-tcx/bpftool. */
+export async function cmdAdd(env: CniEnv, conf: NetConf, w: Wiring = execWiring): Promise<CniResult> {
   if (!isDatapathLoaded(conf.pinDir)) throw new PodwireError('DATAPATH_NOT_LOADED', notLoadedMessage(conf.pinDir));
   await checkNetns(env.netns);
   const prev = conf.prevResult === undefined ? undefined : readResult(conf.prevResult);
@@ -59,17 +59,25 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<CniResult> {
       podMac: randomMac(),
       podIp: record.ip,
     };
-    const created = await createVeth(spec);
+    let created: Awaited<ReturnType<Wiring['createVeth']>>;
+    try {
+      created = await w.createVeth(spec);
+    } catch (e) {
+      // No answer (the pw-wire helper died or hung mid-request): the pair may exist. The host
+      // name was free before this ADD, so whatever holds it now is ours.
+      undo.push(() => w.deleteLinks([host]));
+      throw e;
+    }
     if (!created.ok) {
       const { podNameTaken, pairExists, message } = created.failure;
       if (podNameTaken) {
         // Our host name was free a moment ago, so the clash is the pod-side name.
         throw new PodwireError('ENV_INVALID', `CNI_IFNAME ${env.ifname} already exists in CNI_NETNS ${env.netns}; choose another interface name`);
       }
-      if (pairExists) undo.push(() => deleteLinks([host]));
+      if (pairExists) undo.push(() => w.deleteLinks([host]));
       throw new PodwireError('IO_FAILED', `creating veth ${host} <-> ${env.ifname} failed: ${message}`);
     }
-    undo.push(() => deleteLinks([host]));
+    undo.push(() => w.deleteLinks([host]));
     enableForwarding(host);
     await faultPoint('veth');
 
@@ -85,15 +93,15 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<CniResult> {
     // Undo order (reversed below): endpoint, then the link pins (a pin keeps its tcx link alive
     // after the veth is gone, so deleting the veth alone would leak it), then the veth.
     undo.push(() => removeHostLinkPins(host, conf.pinDir));
-    undo.push(() => removeBandwidth(conf.pinDir, record.ip));
-    undo.push(() => removeEndpoint(conf.pinDir, record.ip));
+    undo.push(() => w.removeBandwidth(conf.pinDir, record.ip));
+    undo.push(() => w.removeEndpoint(conf.pinDir, record.ip));
     const settled = await Promise.allSettled([
-      configurePod(spec)
+      w.configurePod(spec)
         .then(() => (plan ? installShapers(env.netns, env.ifname, plan) : undefined))
         .then(() => faultPoint('pod')),
-      attachFromPod(host, conf.pinDir).then(() => faultPoint('attach')),
-      (limits ? writeBandwidth(conf.pinDir, limits) : Promise.resolve())
-        .then(() => writeEndpoint(conf.pinDir, endpoint))
+      w.attachHost(host, conf.pinDir).then(() => faultPoint('attach')),
+      (limits ? w.writeBandwidth(conf.pinDir, limits) : Promise.resolve())
+        .then(() => w.writeEndpoint(conf.pinDir, endpoint))
         .then(() => faultPoint('endpoint')),
     ]);
     for (const s of settled) if (s.status === 'rejected') throw s.reason;
