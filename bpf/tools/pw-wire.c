@@ -10,10 +10,9 @@
  * carries the op's number (the host veth's ifindex, the tcx link id).
  *
  * Ops (fields in order):
- *   1 VETH_ADD   host, host MAC[6], mtu u32, pod ifname, pod MAC[6], netns path, pod IPv4[4]
+ *   1 VETH_ADD   host, host MAC[6], mtu u32, pod ifname, pod MAC[6], netns path
  *                RTM_NEWLINK veth with the peer created inside the netns under its final name
- *                (step 1: all or nothing), host end up (in the same request), then the /32 route
- *                to the host end (step 2). value = host ifindex.
+ *                (step 1: all or nothing), host end up in the same request. value = host ifindex.
  *   2 POD_CONFIG netns path, pod ifname, pod IPv4[4], gateway IPv4[4], host MAC[6]
  *                setns into the pod netns, then: address /32 (step 1), IPv6 off if present
  *                (step 6), link up (2), gateway route scope link (3), default via the gateway (4),
@@ -26,6 +25,7 @@
  *   4 MAP_UPDATE map pin, key, value    BPF_MAP_UPDATE_ELEM (BPF_ANY); sizes must match the map.
  *   5 MAP_DELETE map pin, key           a missing pin or key is err ENOENT (the caller's success).
  *   6 LINK_DEL   name                   RTM_DELLINK by name; a missing link is err ENODEV.
+ *   7 ROUTE      host, pod IPv4[4]      the pod's /32 route to the host veth (scope link, replace).
  *
  * Test-only fault (from this process's environment, which the agent's, never a request, sets):
  * PODWIRE_WIRE_FAULT=crash:<op>:<file> or hang:<op>:<file> — when <file> exists, remove it and
@@ -62,8 +62,8 @@
 #define PW_TCX_EGRESS 47u
 #define PW_LINK_TYPE_TCX 11u
 
-enum { OP_VETH_ADD = 1, OP_POD_CONFIG, OP_TCX_ATTACH, OP_MAP_UPDATE, OP_MAP_DELETE, OP_LINK_DEL, OP_MAX };
-static const char *const op_names[OP_MAX] = { "", "veth", "pod", "attach", "map-update", "map-delete", "link-del" };
+enum { OP_VETH_ADD = 1, OP_POD_CONFIG, OP_TCX_ATTACH, OP_MAP_UPDATE, OP_MAP_DELETE, OP_LINK_DEL, OP_ROUTE, OP_MAX };
+static const char *const op_names[OP_MAX] = { "", "veth", "pod", "attach", "map-update", "map-delete", "link-del", "route" };
 
 #define MAX_FRAME (64 * 1024)
 #define MAX_FIELDS 8
@@ -271,12 +271,12 @@ static int link_set_up(int sk, uint32_t ifindex)
 static int op_veth_add(const struct field *f, uint32_t nf, struct reply *r)
 {
 	char host[IFNAMSIZ], pod[IFNAMSIZ], netns[4096];
-	if (nf != 7 || field_str(&f[0], host, sizeof(host)) || f[1].len != 6 || f[2].len != 4 || field_str(&f[3], pod, sizeof(pod)) ||
-	    f[4].len != 6 || field_str(&f[5], netns, sizeof(netns)) || f[6].len != 4)
+	if (nf != 6 || field_str(&f[0], host, sizeof(host)) || f[1].len != 6 || f[2].len != 4 || field_str(&f[3], pod, sizeof(pod)) ||
+	    f[4].len != 6 || field_str(&f[5], netns, sizeof(netns)))
 		return failf(r, EINVAL, 1, "veth: malformed request");
 	if (!valid_ifname(host) || !valid_ifname(pod))
 		return failf(r, EINVAL, 1, "veth: invalid interface name");
-	uint32_t mtu = u32_at(f[2].p), ip = u32_at(f[6].p);
+	uint32_t mtu = u32_at(f[2].p);
 	int nsfd = open(netns, O_RDONLY | O_CLOEXEC);
 	if (nsfd < 0)
 		return failf(r, errno, 1, "veth: opening netns %s", netns);
@@ -323,9 +323,20 @@ static int op_veth_add(const struct field *f, uint32_t nf, struct reply *r)
 	if (idx == 0)
 		return failf(r, errno, 2, "veth %s vanished after it was created", host);
 	r->value = idx;
-	err = route_add(host_nl, ip, 32, 0, idx, RT_SCOPE_LINK);
+	return 0;
+}
+
+static int op_route(const struct field *f, uint32_t nf, struct reply *r)
+{
+	char host[IFNAMSIZ];
+	if (nf != 2 || field_str(&f[0], host, sizeof(host)) || !valid_ifname(host) || f[1].len != 4)
+		return failf(r, EINVAL, 1, "route: malformed request");
+	unsigned idx = if_nametoindex(host);
+	if (idx == 0)
+		return failf(r, errno, 1, "no device %s for the pod route", host);
+	int err = route_add(host_nl, u32_at(f[1].p), 32, 0, idx, RT_SCOPE_LINK);
 	if (err)
-		return failf(r, err, 2, "routing the pod address to %s", host);
+		return failf(r, err, 1, "routing the pod address to %s", host);
 	return 0;
 }
 
@@ -723,6 +734,8 @@ int main(void)
 			op_map((int)op, f, nf, &r);
 		else if (op == OP_LINK_DEL)
 			op_link_del(f, nf, &r);
+		else if (op == OP_ROUTE)
+			op_route(f, nf, &r);
 		else
 			failf(&r, EINVAL, 0, "unknown op %u", op);
 		maybe_fault(op);

@@ -11,7 +11,7 @@ import type { CniEnv } from './env.js';
 import { faultPoint } from './fault.js';
 import { hostVethName, randomMac } from './names.js';
 import { checkNetns } from './netns.js';
-import { removeHostLinkPins } from './pins.js';
+import { removeHostLinkPinsSync } from './pins.js';
 import { enableForwarding, linkNames } from './procfs.js';
 import { mergeResults, readResult, type CniResult } from './result.js';
 import { POD_GATEWAY, type VethSpec } from './veth.js';
@@ -36,20 +36,8 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, w: Wiring = execWiring)
 
   const undo: Undo[] = [];
   try {
-    const store = new IpamStore(conf.stateDir);
-    const { record, fresh } = store.allocate(
-      key,
-      {
-        netns: env.netns,
-        ...(env.pod.podNamespace === undefined ? {} : { podNamespace: env.pod.podNamespace }),
-        ...(env.pod.podName === undefined ? {} : { podName: env.pod.podName }),
-        ...(env.pod.podUid === undefined ? {} : { podUid: env.pod.podUid }),
-      },
-      conf.podCIDR,
-    );
-    // A record left by an earlier, interrupted ADD for this attachment is the runtime's to DEL.
-    if (fresh) undo.push(() => store.release(key));
-
+    // The pair does not need the pod's address: its creation (in the pw-wire helper, or an exec)
+    // runs while the address is allocated here, and the /32 route follows with the pod side.
     const spec: VethSpec = {
       host,
       ifname: env.ifname,
@@ -57,17 +45,39 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, w: Wiring = execWiring)
       mtu: conf.mtu,
       hostMac: randomMac(),
       podMac: randomMac(),
-      podIp: record.ip,
+      podIp: '',
     };
-    let created: Awaited<ReturnType<Wiring['createVeth']>>;
+    const vethDone = w.createVeth(spec).then(
+      (r) => ({ r }),
+      (e: unknown) => ({ e }),
+    );
+    const store = new IpamStore(conf.stateDir);
+    let allocated: ReturnType<IpamStore['allocate']> | undefined;
+    let allocError: unknown;
     try {
-      created = await w.createVeth(spec);
+      allocated = store.allocate(
+        key,
+        {
+          netns: env.netns,
+          ...(env.pod.podNamespace === undefined ? {} : { podNamespace: env.pod.podNamespace }),
+          ...(env.pod.podName === undefined ? {} : { podName: env.pod.podName }),
+          ...(env.pod.podUid === undefined ? {} : { podUid: env.pod.podUid }),
+        },
+        conf.podCIDR,
+      );
     } catch (e) {
+      allocError = e;
+    }
+    // A record left by an earlier, interrupted ADD for this attachment is the runtime's to DEL.
+    if (allocated?.fresh) undo.push(() => store.release(key));
+    const v = await vethDone;
+    if ('e' in v) {
       // No answer (the pw-wire helper died or hung mid-request): the pair may exist. The host
       // name was free before this ADD, so whatever holds it now is ours.
       undo.push(() => w.deleteLinks([host]));
-      throw e;
+      throw v.e;
     }
+    const created = v.r;
     if (!created.ok) {
       const { podNameTaken, pairExists, message } = created.failure;
       if (podNameTaken) {
@@ -78,6 +88,9 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, w: Wiring = execWiring)
       throw new PodwireError('IO_FAILED', `creating veth ${host} <-> ${env.ifname} failed: ${message}`);
     }
     undo.push(() => w.deleteLinks([host]));
+    if (!allocated) throw allocError;
+    const { record } = allocated;
+    spec.podIp = record.ip;
     enableForwarding(host);
     await faultPoint('veth');
 
@@ -92,10 +105,11 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, w: Wiring = execWiring)
     const endpoint = { ip: record.ip, ifindex: created.hostIfindex, podMac: spec.podMac, hostMac: spec.hostMac, flags, endpointId: record.endpointId };
     // Undo order (reversed below): endpoint, then the link pins (a pin keeps its tcx link alive
     // after the veth is gone, so deleting the veth alone would leak it), then the veth.
-    undo.push(() => removeHostLinkPins(host, conf.pinDir));
+    undo.push(() => removeHostLinkPinsSync(host, conf.pinDir));
     undo.push(() => w.removeBandwidth(conf.pinDir, record.ip));
     undo.push(() => w.removeEndpoint(conf.pinDir, record.ip));
     const settled = await Promise.allSettled([
+      w.routeToPod(host, record.ip),
       w.configurePod(spec)
         .then(() => (plan ? installShapers(env.netns, env.ifname, plan) : undefined))
         .then(() => faultPoint('pod')),

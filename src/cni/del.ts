@@ -7,7 +7,7 @@ import { IpamStore } from '../ipam/store.js';
 import type { NetConf } from './config.js';
 import type { CniEnv } from './env.js';
 import { hostVethName } from './names.js';
-import { removeHostLinkPins } from './pins.js';
+import { removeHostLinkPinsSync } from './pins.js';
 import { linkNames } from './procfs.js';
 import { execWiring, type Wiring } from './wiring.js';
 
@@ -28,6 +28,6 @@ export async function cmdDel(env: CniEnv, conf: NetConf, w: Wiring = execWiring)
   ]);
   for (const s of settled) if (s.status === 'rejected') throw s.reason;
   // after the veth: unpinning a live link would detach from_pod while the pod still sends
-  await removeHostLinkPins(host, conf.pinDir);
+  removeHostLinkPinsSync(host, conf.pinDir);
   store.release(key);
 }

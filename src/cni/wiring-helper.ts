@@ -48,13 +48,17 @@ export function helperWiring(h: WireHelper): Wiring {
     async createVeth(s: VethSpec): Promise<CreateVethResult> {
       const r = await h.request(
         WireOp.vethAdd,
-        [s.host, macBytes(s.hostMac), s.mtu, s.ifname, macBytes(s.podMac), s.netns, ipv4Bytes(s.podIp)],
+        [s.host, macBytes(s.hostMac), s.mtu, s.ifname, macBytes(s.podMac), s.netns],
         `creating veth ${s.host}`,
       );
       if (r.err === 0) return { ok: true, hostIfindex: r.value };
       // RTM_NEWLINK is all or nothing: when step 1 failed, no pair exists.
       if (r.step === 1) return { ok: false, failure: { podNameTaken: r.err === EEXIST, pairExists: false, message: r.message } };
       return { ok: false, failure: { podNameTaken: false, pairExists: true, message: r.message } };
+    },
+    async routeToPod(host: string, ip: string): Promise<void> {
+      const r = await h.request(WireOp.route, [host, ipv4Bytes(ip)], `routing ${ip} to ${host}`);
+      if (r.err) throw fail(`routing ${ip} to ${host}`, r);
     },
     async configurePod(s: VethSpec): Promise<void> {
       const r = await h.request(WireOp.podConfig, [s.netns, s.ifname, ipv4Bytes(s.podIp), ipv4Bytes(POD_GATEWAY), macBytes(s.hostMac)], `configuring ${s.ifname}`);

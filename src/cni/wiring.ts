@@ -9,14 +9,16 @@ import type { Endpoint } from '../maps/codec.js';
 import type { BandwidthLimits } from '../maps/bandwidth.js';
 import { attachFromPod } from '../loader/attach.js';
 import { removeBandwidth, removeEndpoint, writeBandwidth, writeEndpoint } from './endpoint.js';
-import { configurePod, createVeth, deleteLinks, type VethFailure, type VethSpec } from './veth.js';
+import { configurePod, createVeth, deleteLinks, routeToPod, type VethFailure, type VethSpec } from './veth.js';
 
 export type CreateVethResult = { ok: true; hostIfindex: number } | { ok: false; failure: VethFailure };
 
 export interface Wiring {
   readonly kind: 'exec' | 'helper';
-  /** Host side: the pair (peer inside the pod netns under its final name), host end up, the /32 route. */
+  /** Host side: the pair (peer inside the pod netns under its final name), host end up (s.podIp unused). */
   createVeth(s: VethSpec): Promise<CreateVethResult>;
+  /** The pod's /32 route to its host veth (scope link). */
+  routeToPod(host: string, ip: string): Promise<void>;
   /** Pod side: address, IPv6 off, up, gateway route, default route, permanent gateway neighbour. */
   configurePod(s: VethSpec): Promise<void>;
   /** from_pod on the host veth's tcx ingress, to_pod on its egress, both links pinned. */
@@ -33,6 +35,7 @@ export interface Wiring {
 export const execWiring: Wiring = {
   kind: 'exec',
   createVeth,
+  routeToPod,
   configurePod,
   attachHost: async (host, pinDir) => {
     await attachFromPod(host, pinDir);

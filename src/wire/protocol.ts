@@ -9,6 +9,7 @@ export const WireOp = {
   mapUpdate: 4,
   mapDelete: 5,
   linkDel: 6,
+  route: 7,
 } as const;
 export type WireOp = (typeof WireOp)[keyof typeof WireOp];
 

@@ -143,6 +143,7 @@ describe('in-process ADD/DEL (pw-wire helper)', () => {
 
   it.each([
     ['crash', 'veth'],
+    ['crash', 'route'],
     ['crash', 'pod'],
     ['crash', 'attach'],
     ['crash', 'map-update'],
