@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAULT_STEPS } from '../../src/cni/fault.js';
+import { openBandwidth, shapePlan } from '../../src/maps/bandwidth.js';
+import { enums } from '../../src/maps/generated/layouts.js';
 import { ping } from '../../src/lab/traffic.js';
 import { containerId, createHarness, podView, type Harness } from '../cni/harness.js';
 import { request, startServerProc, type Reply, type ServerProc } from './cni-server-proc.js';
@@ -116,6 +118,32 @@ describe('in-process ADD/DEL (pw-wire helper)', () => {
     // DEL again (the runtime may repeat it): idempotent
     const again = await request(server.socket, env('DEL', ida, a.path), JSON.stringify(conf));
     expect(again.exitCode).toBe(0);
+  });
+
+  it('bandwidth limits: the bw entry and endpoint flags written through the helper (shapers exec tc), DEL removes them', async () => {
+    const pod = await h.pod();
+    const id = containerId();
+    const conf = JSON.stringify(h.conf({ runtimeConfig: { bandwidth: { egressRate: 10_000_000, egressBurst: 4294967295 } } }));
+    const r = await request(server.socket, env('ADD', id, pod.path), conf);
+    expect(r.exitCode, r.stdout).toBe(0);
+    const ip = (JSON.parse(r.stdout) as { ips: { address: string }[] }).ips[0]!.address.split('/')[0]!;
+    const m = openBandwidth(h.pinDir);
+    try {
+      expect(m.get(ip)).toEqual({ ip, egress: { rateBps: 10_000_000, burstBits: shapePlan(10_000_000, 4294967295, 1500).policerBurstBits } });
+    } finally {
+      m.close();
+    }
+    expect(h.endpoints().find((e) => e.ip === ip)?.flags).toBe(enums.pw_ep_flag.values.EGRESS);
+    expect((await pod.exec('tc', ['qdisc', 'show', 'dev', 'eth0'])).stdout).toMatch(/htb 1: root/);
+    const del = await request(server.socket, env('DEL', id, pod.path), conf);
+    expect(del.exitCode, del.stdout).toBe(0);
+    const m2 = openBandwidth(h.pinDir);
+    try {
+      expect(m2.list()).toEqual([]);
+    } finally {
+      m2.close();
+    }
+    await expectNoResidue();
   });
 
   it('runtime strings travel as bytes: an interface name the kernel refuses is a CNI error, nothing created', async () => {
