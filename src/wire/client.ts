@@ -54,6 +54,9 @@ export class WireHelper {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new PodwireError('IO_FAILED', `${what}: the pw-wire helper did not answer within ${this.o.timeoutMs ?? WIRE_TIMEOUT_MS} ms; it was killed and is restarted on the next request`));
+        // the next request starts a new helper at once, even while this one is still dying
+        // (a process stuck in the kernel exits only when its system call returns)
+        if (this.proc === proc) this.proc = undefined;
         this.kill(proc);
       }, this.o.timeoutMs ?? WIRE_TIMEOUT_MS);
       this.pending.set(id, { proc, what, resolve, reject, timer });
@@ -96,7 +99,7 @@ export class WireHelper {
   }
 
   private onData(p: ChildProcessWithoutNullStreams, c: Buffer): void {
-    if (this.proc !== p) return;
+    if (this.proc !== p) return; // a helper given up on: its requests fail on its exit
     let replies: WireReply[];
     try {
       ({ replies, rest: this.buf } = decodeReplies(Buffer.concat([this.buf, c])));
