@@ -206,6 +206,32 @@ describe('in-process ADD/DEL (pw-wire helper)', () => {
     expect(wireHelpers(server.child.pid!)).not.toContain(pid);
   });
 
+  it('a helper stuck in a request dies with its agent (no orphan left behind)', async () => {
+    const marker = join(dir, 'orphan.armed');
+    const s = await startServerProc(h.node.path, join(dir, 'orphan.sock'), { PODWIRE_WIRE_FAULT: `hang:pod:${marker}` });
+    try {
+      writeFileSync(marker, '');
+      const pod = await h.pod();
+      const id = containerId();
+      const add = request(s.socket, env('ADD', id, pod.path), JSON.stringify(h.conf())).catch(() => undefined);
+      for (let i = 0; i < 500 && existsSync(marker); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(existsSync(marker), 'the helper reached the hang').toBe(false);
+      const [helper] = wireHelpers(s.child.pid!);
+      expect(helper).toBeDefined();
+      process.kill(s.child.pid!, 'SIGKILL');
+      await add;
+      const gone = () => !existsSync(`/proc/${helper}`) || /\) Z /.test(readFileSync(`/proc/${helper}/stat`, 'utf8'));
+      for (let i = 0; i < 100 && !gone(); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(gone(), `pw-wire ${helper} outlived its agent`).toBe(true);
+      // the killed agent left a half-wired pod: the runtime's DEL (here the exec'd plugin) cleans up
+      const del = await h.cni('DEL', { containerId: id, netns: pod.path });
+      expect(del.exitCode, del.stdout + del.stderr).toBe(0);
+      await expectNoResidue();
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('a hung helper: the ADD fails within the request deadline (never hangs), rolls back, and the next ADD works', async () => {
     const marker = join(dir, 'hang.armed');
     const s = await startServerProc(h.node.path, join(dir, 'hang.sock'), { PODWIRE_WIRE_FAULT: `hang:attach:${marker}` });
