@@ -7,11 +7,18 @@
 // store serialises allocations itself. The socket is 0600 (root only: a request creates and
 // deletes network devices) and is re-created at start, so a stale file from a killed agent never
 // blocks it; a request that does not parse gets a CNI error JSON, never a hang.
+// ADD and DEL do their kernel steps through ONE long-lived pw-wire helper process (rtnetlink,
+// setns into the pod netns, tcx attach, map writes; src/wire/client.ts), not an exec per step;
+// when the helper binary is missing they fall back to the exec'd tools.
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
+import { wireHelper } from '../assets/index.js';
+import type { Wiring } from '../cni/wiring.js';
 import { PodwireError } from '../errors/index.js';
 import { observeCniOperation } from '../metrics/index.js';
+import { WireHelper } from '../wire/client.js';
 import type { Logger } from './log.js';
 
 /** A CNI config is a few KiB (a prevResult with many IPs a few more); anything larger is not one. */
@@ -23,6 +30,8 @@ export interface CniServer {
   path: string;
   /** Requests answered so far (every answer, errors included): proof that the agent, not the shim's fallback, served them. */
   readonly served: number;
+  /** The pw-wire helper ADD/DEL use (undefined: exec'd tools); tests kill it to prove the restart. */
+  readonly wire: WireHelper | undefined;
   close(): Promise<void>;
 }
 
@@ -32,6 +41,8 @@ export interface CniServerOptions {
   /** After a successful ADD, before the runtime gets the answer (NetworkPolicy at birth). Bounded
    * by ADD_HOOK_TIMEOUT_MS; a failure or timeout is logged and the ADD still succeeds. */
   onAdded?: (pod: AddedPod) => Promise<void>;
+  /** 'helper' (default): the pw-wire helper; 'exec': one process per step, as the exec'd plugin. */
+  wiring?: 'helper' | 'exec';
 }
 
 /** The pod a successful ADD wired (from CNI_ARGS and the result's first IPv4 address). */
@@ -95,7 +106,7 @@ async function errorReply(e: unknown): Promise<Reply> {
   return { exitCode: 1, stdout: `${JSON.stringify(err)}\n`, stderr: `podwire: CNI error ${err.code}: ${err.msg}\n` };
 }
 
-async function answer(text: string, o: CniServerOptions): Promise<Reply> {
+async function answer(text: string, o: CniServerOptions, wiring: () => Promise<Wiring | undefined>): Promise<Reply> {
   const t0 = performance.now();
   let command: string | undefined;
   let reply: Reply;
@@ -104,7 +115,8 @@ async function answer(text: string, o: CniServerOptions): Promise<Reply> {
     command = req.env['CNI_COMMAND'];
     // Lazy: the CNI core (and the datapath modules ADD needs) load on the first request.
     const { runCni } = await import('../cni/index.js');
-    reply = await runCni(req);
+    const w = command === 'ADD' || command === 'DEL' ? await wiring() : undefined;
+    reply = await runCni(req, w ? { wiring: w } : {});
     const pod = command === 'ADD' && reply.exitCode === 0 && o.onAdded ? addedPod(req.env, reply.stdout) : undefined;
     if (pod) await runAddHook(o, pod);
   } catch (e) {
@@ -143,7 +155,7 @@ function requestFields(text: string, r: Reply): Record<string, unknown> {
   return { command: env['CNI_COMMAND'], containerId: env['CNI_CONTAINERID'], ifname: env['CNI_IFNAME'], exitCode: r.exitCode };
 }
 
-function serve(sock: Socket, o: CniServerOptions, onServed: () => void): void {
+function serve(sock: Socket, o: CniServerOptions, wiring: () => Promise<Wiring | undefined>, onServed: () => void): void {
   const log = o.log;
   const chunks: Buffer[] = [];
   let size = 0;
@@ -169,8 +181,11 @@ function serve(sock: Socket, o: CniServerOptions, onServed: () => void): void {
   });
   sock.on('end', () => {
     if (done) return;
+    // received: the command is bounded by its own steps (the pw-wire helper's deadline), and
+    // an idle timer running on would answer a slow ADD with an error while it still wires
+    sock.setTimeout(0);
     const text = Buffer.concat(chunks).toString('utf8');
-    void answer(text, o).then((r) => {
+    void answer(text, o, wiring).then((r) => {
       reply(r);
       // Who answered a CNI request must be observable: the shim falls back to podwire-full
       // silently, so tests and operators count these lines (or CniServer.served).
@@ -187,8 +202,18 @@ export async function startCniServer(o: CniServerOptions): Promise<CniServer> {
     if (e.code !== 'ENOENT') throw new PodwireError('IO_FAILED', `cannot remove the stale CNI socket ${o.path}: ${e.message}`, { cause: e });
   });
   let served = 0;
+  let wire: WireHelper | undefined;
+  if ((o.wiring ?? 'helper') === 'helper') {
+    if (existsSync(wireHelper())) wire = new WireHelper({ bin: wireHelper() });
+    else o.log?.warn('pw-wire helper missing; CNI ADD/DEL exec iproute2, pw-tcx and bpftool per step (run npm run build)', { path: wireHelper() });
+  }
+  let wiring: Promise<Wiring | undefined> | undefined;
+  const getWiring = () =>
+    (wiring ??= wire
+      ? import('../cni/wiring-helper.js').then((m) => m.helperWiring(wire!))
+      : Promise.resolve(undefined));
   const server: Server = createServer({ allowHalfOpen: true }, (sock) =>
-    serve(sock, o, () => {
+    serve(sock, o, getWiring, () => {
       served++;
     }),
   );
@@ -204,10 +229,14 @@ export async function startCniServer(o: CniServerOptions): Promise<CniServer> {
     get served() {
       return served;
     },
+    wire,
     close: () =>
       new Promise<void>((resolve) => {
         // In-flight requests finish (the runtime is waiting for them); new connections are refused.
-        server.close(() => resolve());
+        server.close(() => {
+          wire?.close();
+          resolve();
+        });
         void unlink(o.path).catch(() => undefined);
       }),
   };

@@ -37,6 +37,11 @@ export const twinWasm = (): string => join(packageRoot(), 'build', 'twin', 'deci
  */
 export const tcxHelper = (): string => join(packageRoot(), 'build', 'bin', 'pw-tcx');
 /**
+ * pw-wire (bpf/tools/pw-wire.c, built by npm run build): the agent's long-lived helper for CNI
+ * ADD/DEL's kernel steps (src/wire/client.ts). In the single executable it is an extracted asset.
+ */
+export const wireHelper = (): string => join(packageRoot(), 'build', 'bin', 'pw-wire');
+/**
  * podwire-cni (bpf/tools/podwire-cni.c, built by npm run build): the native CNI shim that hands
  * requests to the agent's socket and execs `<its path>-full` (or the config's "fallback") when no
  * agent answers. In the single executable it is an extracted asset.

@@ -4,23 +4,23 @@
 import { PodwireError } from '../errors/index.js';
 import { IpamStore, type AttachmentKey } from '../ipam/store.js';
 import type { NetConf } from './config.js';
-import { attachFromPod } from '../loader/attach.js';
 import { isDatapathLoaded, notLoadedMessage } from './datapath.js';
-import { removeBandwidth, removeEndpoint, writeBandwidth, writeEndpoint } from './endpoint.js';
 import { endpointFlags, limitsFromPlan, planFromConfig } from '../maps/bandwidth.js';
 import { installShapers } from './shaper.js';
 import type { CniEnv } from './env.js';
 import { faultPoint } from './fault.js';
 import { hostVethName, randomMac } from './names.js';
 import { checkNetns } from './netns.js';
-import { removeHostLinkPins } from './pins.js';
+import { removeHostLinkPinsSync } from './pins.js';
 import { enableForwarding, linkNames } from './procfs.js';
 import { mergeResults, readResult, type CniResult } from './result.js';
-import { configurePod, createVeth, deleteLinks, POD_GATEWAY, type VethSpec } from './veth.js';
+import { POD_GATEWAY, type VethSpec } from './veth.js';
+import { execWiring, type Wiring } from './wiring.js';
 
 type Undo = () => unknown;
 
-export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<CniResult> {
+/** `w`: the agent passes its pw-wire helper; the exec'd plugin uses iproute2/pw-tcx/bpftool. */
+export async function cmdAdd(env: CniEnv, conf: NetConf, w: Wiring = execWiring): Promise<CniResult> {
   if (!isDatapathLoaded(conf.pinDir)) throw new PodwireError('DATAPATH_NOT_LOADED', notLoadedMessage(conf.pinDir));
   await checkNetns(env.netns);
   const prev = conf.prevResult === undefined ? undefined : readResult(conf.prevResult);
@@ -36,20 +36,8 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<CniResult> {
 
   const undo: Undo[] = [];
   try {
-    const store = new IpamStore(conf.stateDir);
-    const { record, fresh } = store.allocate(
-      key,
-      {
-        netns: env.netns,
-        ...(env.pod.podNamespace === undefined ? {} : { podNamespace: env.pod.podNamespace }),
-        ...(env.pod.podName === undefined ? {} : { podName: env.pod.podName }),
-        ...(env.pod.podUid === undefined ? {} : { podUid: env.pod.podUid }),
-      },
-      conf.podCIDR,
-    );
-    // A record left by an earlier, interrupted ADD for this attachment is the runtime's to DEL.
-    if (fresh) undo.push(() => store.release(key));
-
+    // The pair does not need the pod's address: its creation (in the pw-wire helper, or an exec)
+    // runs while the address is allocated here, and the /32 route follows with the pod side.
     const spec: VethSpec = {
       host,
       ifname: env.ifname,
@@ -57,19 +45,52 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<CniResult> {
       mtu: conf.mtu,
       hostMac: randomMac(),
       podMac: randomMac(),
-      podIp: record.ip,
+      podIp: '',
     };
-    const created = await createVeth(spec);
+    const vethDone = w.createVeth(spec).then(
+      (r) => ({ r }),
+      (e: unknown) => ({ e }),
+    );
+    const store = new IpamStore(conf.stateDir);
+    let allocated: ReturnType<IpamStore['allocate']> | undefined;
+    let allocError: unknown;
+    try {
+      allocated = store.allocate(
+        key,
+        {
+          netns: env.netns,
+          ...(env.pod.podNamespace === undefined ? {} : { podNamespace: env.pod.podNamespace }),
+          ...(env.pod.podName === undefined ? {} : { podName: env.pod.podName }),
+          ...(env.pod.podUid === undefined ? {} : { podUid: env.pod.podUid }),
+        },
+        conf.podCIDR,
+      );
+    } catch (e) {
+      allocError = e;
+    }
+    // A record left by an earlier, interrupted ADD for this attachment is the runtime's to DEL.
+    if (allocated?.fresh) undo.push(() => store.release(key));
+    const v = await vethDone;
+    if ('e' in v) {
+      // No answer (the pw-wire helper died or hung mid-request): the pair may exist. The host
+      // name was free before this ADD, so whatever holds it now is ours.
+      undo.push(() => w.deleteLinks([host]));
+      throw v.e;
+    }
+    const created = v.r;
     if (!created.ok) {
       const { podNameTaken, pairExists, message } = created.failure;
       if (podNameTaken) {
         // Our host name was free a moment ago, so the clash is the pod-side name.
         throw new PodwireError('ENV_INVALID', `CNI_IFNAME ${env.ifname} already exists in CNI_NETNS ${env.netns}; choose another interface name`);
       }
-      if (pairExists) undo.push(() => deleteLinks([host]));
+      if (pairExists) undo.push(() => w.deleteLinks([host]));
       throw new PodwireError('IO_FAILED', `creating veth ${host} <-> ${env.ifname} failed: ${message}`);
     }
-    undo.push(() => deleteLinks([host]));
+    undo.push(() => w.deleteLinks([host]));
+    if (!allocated) throw allocError;
+    const { record } = allocated;
+    spec.podIp = record.ip;
     enableForwarding(host);
     await faultPoint('veth');
 
@@ -84,16 +105,17 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<CniResult> {
     const endpoint = { ip: record.ip, ifindex: created.hostIfindex, podMac: spec.podMac, hostMac: spec.hostMac, flags, endpointId: record.endpointId };
     // Undo order (reversed below): endpoint, then the link pins (a pin keeps its tcx link alive
     // after the veth is gone, so deleting the veth alone would leak it), then the veth.
-    undo.push(() => removeHostLinkPins(host, conf.pinDir));
-    undo.push(() => removeBandwidth(conf.pinDir, record.ip));
-    undo.push(() => removeEndpoint(conf.pinDir, record.ip));
+    undo.push(() => removeHostLinkPinsSync(host, conf.pinDir));
+    undo.push(() => w.removeBandwidth(conf.pinDir, record.ip));
+    undo.push(() => w.removeEndpoint(conf.pinDir, record.ip));
     const settled = await Promise.allSettled([
-      configurePod(spec)
+      w.routeToPod(host, record.ip),
+      w.configurePod(spec)
         .then(() => (plan ? installShapers(env.netns, env.ifname, plan) : undefined))
         .then(() => faultPoint('pod')),
-      attachFromPod(host, conf.pinDir).then(() => faultPoint('attach')),
-      (limits ? writeBandwidth(conf.pinDir, limits) : Promise.resolve())
-        .then(() => writeEndpoint(conf.pinDir, endpoint))
+      w.attachHost(host, conf.pinDir).then(() => faultPoint('attach')),
+      (limits ? w.writeBandwidth(conf.pinDir, limits) : Promise.resolve())
+        .then(() => w.writeEndpoint(conf.pinDir, endpoint))
         .then(() => faultPoint('endpoint')),
     ]);
     for (const s of settled) if (s.status === 'rejected') throw s.reason;

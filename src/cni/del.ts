@@ -5,14 +5,14 @@
 // at it.
 import { IpamStore } from '../ipam/store.js';
 import type { NetConf } from './config.js';
-import { removeBandwidth, removeEndpoint } from './endpoint.js';
 import type { CniEnv } from './env.js';
 import { hostVethName } from './names.js';
-import { removeHostLinkPins } from './pins.js';
+import { removeHostLinkPinsSync } from './pins.js';
 import { linkNames } from './procfs.js';
-import { deleteLinks } from './veth.js';
+import { execWiring, type Wiring } from './wiring.js';
 
-export async function cmdDel(env: CniEnv, conf: NetConf): Promise<void> {
+/** `w` as in cmdAdd. */
+export async function cmdDel(env: CniEnv, conf: NetConf, w: Wiring = execWiring): Promise<void> {
   const key = { containerID: env.containerID, ifname: env.ifname };
   const store = new IpamStore(conf.stateDir);
   // Only the store tells us the address: a prevResult's address may already belong to another
@@ -23,11 +23,11 @@ export async function cmdDel(env: CniEnv, conf: NetConf): Promise<void> {
   // kernel); whichever lands first, packets for the pod are dropped, never misdelivered,
   // because the address is still reserved until the release below.
   const settled = await Promise.allSettled([
-    record ? removeEndpoint(conf.pinDir, record.ip).then(() => removeBandwidth(conf.pinDir, record.ip)) : undefined,
-    linkNames().has(host) ? deleteLinks([host]) : undefined,
+    record ? w.removeEndpoint(conf.pinDir, record.ip).then(() => w.removeBandwidth(conf.pinDir, record.ip)) : undefined,
+    linkNames().has(host) ? w.deleteLinks([host]) : undefined,
   ]);
   for (const s of settled) if (s.status === 'rejected') throw s.reason;
   // after the veth: unpinning a live link would detach from_pod while the pod still sends
-  await removeHostLinkPins(host, conf.pinDir);
+  removeHostLinkPinsSync(host, conf.pinDir);
   store.release(key);
 }

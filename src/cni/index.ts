@@ -8,6 +8,7 @@ import { shapeResult } from './result.js';
 import { LATEST_VERSION, requestVersion, SUPPORTED_VERSIONS } from './version.js';
 import { readSync } from 'node:fs';
 import { PodwireError } from '../errors/index.js';
+import type { Wiring } from './wiring.js';
 
 async function readStdin(): Promise<string> {
   // Synchronous reads of fd 0 first: a stream on stdin would load net/stream machinery that
@@ -68,7 +69,12 @@ function versionReply(text: string): Record<string, unknown> {
  * writes nothing, so the same code serves the exec'd binary (cniMain) and the agent's socket
  * (src/agent/cni-server.ts), where many requests run at once in one process.
  */
-export async function runCni(req: CniRequest): Promise<CniOutcome> {
+/** How ADD and DEL do their kernel steps (default: exec'd tools; the agent passes its pw-wire helper). */
+export interface RunCniOptions {
+  wiring?: Wiring;
+}
+
+export async function runCni(req: CniRequest, opts: RunCniOptions = {}): Promise<CniOutcome> {
   let version = LATEST_VERSION;
   try {
     const env = readEnv(req.env);
@@ -84,12 +90,12 @@ export async function runCni(req: CniRequest): Promise<CniOutcome> {
     switch (env.command) {
       case 'ADD': {
         const { cmdAdd } = await import('./add.js');
-        stdout = line(shapeResult(await cmdAdd(env, conf), version));
+        stdout = line(shapeResult(await cmdAdd(env, conf, opts.wiring), version));
         break;
       }
       case 'DEL': {
         const { cmdDel } = await import('./del.js');
-        await cmdDel(env, conf);
+        await cmdDel(env, conf, opts.wiring);
         break;
       }
       case 'CHECK': {

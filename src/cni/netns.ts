@@ -32,6 +32,9 @@ export async function checkNetns(netns: string): Promise<void> {
   }
   let st;
   let fsType: number;
+  // our own namespace, looked at side by side with the runtime's path (one round of the pool)
+  const self = stat('/proc/self/ns/net');
+  self.catch(() => {});
   try {
     [st, { type: fsType }] = await Promise.all([stat(netns), statfs(netns)]);
   } catch (e) {
@@ -44,8 +47,8 @@ export async function checkNetns(netns: string): Promise<void> {
   if (Number(fsType) !== NSFS_MAGIC) {
     throw new PodwireError('ENV_INVALID', `CNI_NETNS ${netns} is ${kindOf(st.mode)}, not a network namespace; pass the path of the container's network namespace (nsfs)`);
   }
-  const self = await stat('/proc/self/ns/net');
-  if (st.ino === self.ino && st.dev === self.dev) {
+  const own = await self;
+  if (st.ino === own.ino && st.dev === own.dev) {
     throw new PodwireError('ENV_INVALID', `CNI_NETNS ${netns} is the plugin's own network namespace; pass the container's`);
   }
 }

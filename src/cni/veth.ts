@@ -55,10 +55,9 @@ const STEP_FIRST_FAILED = 21;
 const STEP_LATER_FAILED = 22;
 
 const HOST_SCRIPT = [
-  // $1 host  $2 host MAC  $3 mtu  $4 pod ifname  $5 pod MAC  $6 netns  $7 pod IP/32
+  // $1 host  $2 host MAC  $3 mtu  $4 pod ifname  $5 pod MAC  $6 netns
   `ip link add "$1" address "$2" mtu "$3" type veth peer name "$4" address "$5" mtu "$3" netns "$6" || exit ${STEP_FIRST_FAILED}`,
   `ip link set dev "$1" up || exit ${STEP_LATER_FAILED}`,
-  `ip route replace "$7" dev "$1" scope link || exit ${STEP_LATER_FAILED}`,
   `ip -j link show dev "$1" || exit ${STEP_LATER_FAILED}`,
 ].join('\n');
 
@@ -78,11 +77,11 @@ const POD_SCRIPT = [
 
 /**
  * Host side: create the pair with the peer made straight inside the pod netns under its final
- * name (no rename/move step), bring the host end up, route the pod IP to it, and print it so we
- * learn its ifindex.
+ * name (no rename/move step), bring the host end up, and print it so we learn its ifindex. The
+ * pod's address is not needed yet (ADD allocates it meanwhile): routeToPod follows.
  */
 export async function createVeth(s: VethSpec): Promise<{ ok: true; hostIfindex: number } | { ok: false; failure: VethFailure }> {
-  const r = await run('sh', ['-c', HOST_SCRIPT, 'podwire-veth', s.host, s.hostMac, String(s.mtu), s.ifname, s.podMac, s.netns, `${s.podIp}/32`], { reject: false });
+  const r = await run('sh', ['-c', HOST_SCRIPT, 'podwire-veth', s.host, s.hostMac, String(s.mtu), s.ifname, s.podMac, s.netns], { reject: false });
   if (r.exitCode !== 0) {
     const message = r.stderr.trim() || `exit ${r.exitCode}`;
     // RTM_NEWLINK is all or nothing: when the first step failed, no pair exists. Any other
@@ -95,6 +94,12 @@ export async function createVeth(s: VethSpec): Promise<{ ok: true; hostIfindex: 
     return { ok: false, failure: { podNameTaken: false, pairExists: true, message: `ip printed no ifindex for ${s.host}` } };
   }
   return { ok: true, hostIfindex: link.ifindex };
+}
+
+/** The pod's /32 route to its host veth (one exec, argv only). */
+export async function routeToPod(host: string, ip: string): Promise<void> {
+  const r = await run('ip', ['route', 'replace', `${ip}/32`, 'dev', host, 'scope', 'link'], { reject: false });
+  if (r.exitCode !== 0) throw new PodwireError('IO_FAILED', `routing ${ip} to ${host} failed: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
 }
 
 /** Pod side, one exec inside the pod netns: address, link up, gateway route, default route, neighbour. */
