@@ -74,14 +74,19 @@ export async function benchLab(o: { watchEvents: number; restarts: number; shimP
     // CNI ADD/DEL through the native shim and this node's running agent (row cni-shim)
     await benchCniShim(lab, { pods: o.shimPods }, col, progress);
 
-    // agent start → ready (conflist written), cold (no pins) and warm (pins kept)
+    // agent start → ready (conflist written), cold (no pins) and warm (pins kept). The agent to
+    // stop is the one the previous round started: `node` is the state read before the first
+    // restart, and a stale pid would leave the running agent alive, so the "restart" would only
+    // be seen at that agent's next conflist resync (~10 s).
+    let running = node.agentPid!;
     for (let i = 0; i < o.restarts; i++) {
       for (const kind of ['cold', 'warm'] as const) {
-        await stopPid(node.agentPid!);
+        await stopPid(running);
         for (const f of existsSync(node.cniConfDir) ? await readdir(node.cniConfDir) : []) await rm(join(node.cniConfDir, f), { force: true });
         if (kind === 'cold') await rm(node.pinDir, { recursive: true, force: true });
         const t0 = performance.now();
         const pid = await lab.startAgent(node.name);
+        running = pid;
         await until(`agent of ${node.name} ready`, 60_000, async () => {
           if (!alive(pid)) throw new Error(`agent exited during start; log ${node.agentLog}`);
           return existsSync(node.cniConfDir) && (await readdir(node.cniConfDir)).some((f) => f.endsWith('.conflist'));
