@@ -104,9 +104,13 @@ describe('node_cfg map', () => {
       const native = { mode: 'native' as const, nodeIp: '172.30.0.11', uplinkIfindex: 7, vxlanIfindex: 0, vni: 0 };
       m.set(native);
       expect(m.get()).toEqual(native);
+      // vxlan reads back which datapath the flag selects: the device when none is given
       const vx = { mode: 'vxlan' as const, nodeIp: '172.30.0.11', uplinkIfindex: 7, vxlanIfindex: 9, vni: 0xabcdef };
       m.set(vx);
-      expect(m.get()).toEqual(vx);
+      expect(m.get()).toEqual({ ...vx, vxlanDatapath: 'device' });
+      m.set({ ...vx, vxlanDatapath: 'bpf' });
+      expect(m.get()).toEqual({ ...vx, vxlanDatapath: 'bpf' });
+      expect(() => m.set({ ...native, vxlanDatapath: 'bpf' })).toThrow(/needs vxlan mode/);
     } finally {
       m.close();
     }
