@@ -191,6 +191,7 @@ export async function runProgCost(o: { quick: boolean; bpfDir?: string; baseline
       cases.push(
         { name: 'baseline/from_pod:hit', prog: B.fromPod, frame: fromA(podB.ip), ifindex: i1, expect: R.FWD_LOCAL_PEER },
         { name: 'baseline/from_pod:miss', prog: B.fromPod, frame: fromA('192.0.2.1'), ifindex: i1, expect: R.PASS_STACK_MISS },
+        { name: 'baseline/from_pod:route-native', prog: B.fromPod, frame: fromA('10.90.2.7'), ifindex: i1, ingressIfindex: i1, expect: R.FWD_REMOTE_NATIVE },
         { name: 'baseline/from_pod:drop-spoofed', prog: B.fromPod, frame: fromA(podB.ip, '10.90.1.99'), ifindex: i1, expect: R.DROP_SPOOFED_SRC_IP },
         { name: 'baseline/from_uplink:hit', prog: B.fromUplink, frame: udpFrame({ dmac: '02:ee:00:00:00:99', smac: '02:00:00:00:00:12', saddr: '10.90.2.7', daddr: podB.ip, ttl: 255 }), ifindex: iu, expect: R.FWD_LOCAL_PEER },
       );

@@ -14,7 +14,7 @@ import { PodwireError } from '../errors/index.js';
 import { run } from '../exec/run.js';
 
 /** Bump when any map's type, key/value struct, size or max_entries changes (or a map is added). */
-export const LAYOUT_GENERATION = 2;
+export const LAYOUT_GENERATION = 3;
 export const LAYOUT_RECORD_FORMAT = 'podwire-layout/1';
 const RECORD_VALUE_SIZE = 16384;
 

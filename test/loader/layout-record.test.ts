@@ -19,6 +19,8 @@ const KNOWN_LAYOUTS: Record<number, string> = {
   1: 'b4c8249ed34a7fa3a4bcbc70efc2d345cb184014867e19f2850cbc6bfc67a141',
   // NetworkPolicy (pol_*, svc_addrs, ct entry revision), monitor, XDP prefilter and bandwidth (bw) maps
   2: '929e4882a4ebc948590a9ba8a24042547cd62e1843b6a3b478f5964bd9a770d4',
+  // nh_cache: next hops toward other nodes, filled by the datapath (lib/forward.h)
+  3: '913cf1a63e8f5bbb24624f434eec9115170a57f0e59cc101ddc97f3b624dddcd',
 };
 
 function layoutHash(): string {
