@@ -9,7 +9,7 @@ meas() { # label client server ip
   local obs=$(echo "$rr" | sed -E 's/.*Total ([0-9]+) obs.*/\1/'); local p50=$(echo "$rr" | sed -E 's/.*50.000 = *([0-9.]+).*/\1/')
   local rrc=$(python3 cost.py /tmp/hotpath-exp/m.rr.data $obs 4999 sockperf | awk '{print $2}')
   local u=$(./udp.sh $2 $3 $4 4 /tmp/hotpath-exp/m.udp.data); local pps=$(echo "$u" | head -1); local sent=$(echo "$u" | awk '/sent/{print $2}')
-  local uc=$(python3 cost.py /tmp/hotpath-exp/m.udp.data $((sent*3/4)) 4999 iperf3,ksoftirqd/0 "from_pod" "skb_do_redirect" "from_uplink" "neigh_|eth_header" "fib" | sed "s/total //")
+  local uc=$(python3 cost.py /tmp/hotpath-exp/m.udp.data $((sent*3/4)) 4999 pid:$(cat /tmp/hotpath-exp/udp.pid) "from_pod" "skb_do_redirect" "from_uplink" "neigh_|eth_header" "fib" | sed "s/total //")
   echo "$TAG $r $L rr_p50=$p50 rr_cpu_ns=$rrc udp_pps=$pps udp_cpu_ns=$uc load=$(cut -d' ' -f1 /proc/loadavg)" | tee -a /tmp/hotpath-exp/ab.log
 }
 for r in $(seq $N); do

@@ -2,7 +2,8 @@ import subprocess,sys,re,collections
 # cost.py data ops freq comms(csv) [regex...] : total CPU ns/op of those comms, and inclusive ns/op per regex
 f,ops,freq,comms=sys.argv[1],float(sys.argv[2]),float(sys.argv[3]),sys.argv[4]
 pats=[re.compile(p) for p in sys.argv[5:]]
-out=subprocess.run(['perf','script','-i',f,'--comms',comms,'-F','ip,sym'],capture_output=True,text=True).stdout
+sel=['--pid',comms[4:]] if comms.startswith('pid:') else ['--comms',comms]
+out=subprocess.run(['perf','script','-i',f]+sel+['-F','ip,sym'],capture_output=True,text=True).stdout
 cnt=[0]*len(pats); total=0
 for blk in out.split('\n\n'):
     syms=[l.split(None,1)[1] if len(l.split(None,1))>1 else '' for l in blk.strip().splitlines()]

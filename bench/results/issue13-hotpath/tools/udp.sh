@@ -7,7 +7,8 @@ SP=$!
 for i in $(seq 50); do nsenter --net=$S ss -Hltn 'sport = :5299' | grep -q . && break; sleep 0.05; done
 B=$(arr)
 if [ -n "$OUT" ]; then perf record -q -C 0 -g -F 4999 -o $OUT -- sleep $((T-1)) >/dev/null 2>&1 & PP=$!; fi
-nsenter --net=$C taskset -c 0 iperf3 -c $IP -p 5299 -u -l 64 -b 0 -t $T -J > /tmp/hotpath-exp/udp.json 2>&1
+nsenter --net=$C taskset -c 0 iperf3 -c $IP -p 5299 -u -l 64 -b 0 -t $T -J > /tmp/hotpath-exp/udp.json 2>&1 &
+CP=$!; echo $CP > /tmp/hotpath-exp/udp.pid; wait $CP
 A=$(arr)
 [ -n "$OUT" ] && wait $PP
 wait $SP 2>/dev/null
