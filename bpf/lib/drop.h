@@ -27,6 +27,13 @@ static __always_inline void pw_count(__u32 reason, __u32 dir, __u32 bytes)
 	}
 }
 
+/* A REDIRECT_NEIGH verdict whose L2 header pw_apply() already wrote (a cached next hop): its
+ * destination MAC is set (a next hop's MAC is never all zero; pw_verdict_init clears it). */
+static __always_inline int pw_l2_resolved(const struct pw_verdict *v)
+{
+	return (v->dmac[0] | v->dmac[1] | v->dmac[2] | v->dmac[3] | v->dmac[4] | v->dmac[5]) != 0;
+}
+
 static __always_inline int pw_finish(struct __sk_buff *skb, const struct pw_verdict *v, __u32 dir)
 {
 	pw_count(v->reason, dir, skb->len);
@@ -46,6 +53,10 @@ static __always_inline int pw_finish(struct __sk_buff *skb, const struct pw_verd
 		/* always with the next hop: with NULL the kernel routes on the inner (pod) address */
 		struct bpf_redir_neigh nh = { .nh_family = PW_AF_INET, .ipv4_nh = v->nh_addr };
 
+		/* the next hop's MACs came from the cache and are written (lib/forward.h): straight out
+		 * of the device, past the neighbour layer */
+		if (pw_l2_resolved(v))
+			return bpf_redirect(v->ifindex, 0);
 		return bpf_redirect_neigh(v->ifindex, &nh, sizeof(nh), 0);
 	}
 	case PW_ACT_REDIRECT_TUNNEL:

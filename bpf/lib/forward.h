@@ -45,17 +45,88 @@ static __always_inline int pw_store_ttl(struct __sk_buff *skb, const struct pw_v
 	return bpf_skb_store_bytes(skb, PW_ETH_HLEN + 8, l3, sizeof(l3), 0);
 }
 
+/* MACs, TTL and checksum in ONE bpf_skb_store_bytes (bytes 0..25; the EtherType and IPv4 bytes
+ * 0..9 between them are written back unchanged): one helper call and one writability check per
+ * forwarded packet instead of two. Falls back to two writes when those bytes are not linear (the
+ * caller's pw_pull_headers made them linear for every parsed IPv4 packet, so only in theory). */
+static __always_inline int pw_store_l2_ttl(struct __sk_buff *skb, const struct pw_verdict *v, __u8 protocol)
+{
+	const __u8 *data = (const __u8 *)(long)skb->data;
+	const __u8 *data_end = (const __u8 *)(long)skb->data_end;
+	__u8 hdr[PW_ETH_HLEN + 12];
+	int i;
+
+	/* verifier: the kept bytes are read from the packet after a bound check */
+	if (data + sizeof(hdr) > data_end)
+		return pw_store_macs(skb, v) || pw_store_ttl(skb, v, protocol);
+	for (i = 0; i < 6; i++) {
+		hdr[i] = v->dmac[i];
+		hdr[6 + i] = v->smac[i];
+	}
+	for (i = 12; i < PW_ETH_HLEN + 8; i++)
+		hdr[i] = data[i];
+	hdr[PW_ETH_HLEN + 8] = v->ttl;
+	hdr[PW_ETH_HLEN + 9] = protocol;
+	hdr[PW_ETH_HLEN + 10] = (__u8)(v->check >> 8);
+	hdr[PW_ETH_HLEN + 11] = (__u8)(v->check & 0xff);
+	return bpf_skb_store_bytes(skb, 0, hdr, sizeof(hdr), 0);
+}
+
+/* How long a next hop the FIB gave for a remote node is used without asking again (lib/maps.h
+ * nh_cache). Route and neighbour changes toward a node take effect within this time. */
+#define PW_NH_FRESH_NS 1000000000ULL
+
+/* A fresh cached next hop toward node: fills the verdict's egress device, next hop and MACs, which
+ * makes pw_finish() redirect straight out of the device (lib/drop.h pw_l2_resolved). */
+static __always_inline int pw_nh_lookup(__be32 node, __u64 now, struct pw_verdict *v)
+{
+	const struct pw_nh *nh = bpf_map_lookup_elem(&nh_cache, &node);
+
+	if (!nh || now - nh->stamp_ns >= PW_NH_FRESH_NS || nh->ifindex == 0)
+		return 0;
+	v->ifindex = nh->ifindex;
+	v->nh_addr = nh->nexthop;
+	pw_mac_copy(v->dmac, nh->dmac);
+	pw_mac_copy(v->smac, nh->smac);
+	return 1;
+}
+
+/* Remember a FIB SUCCESS toward node. A whole-element update (not an in-place write), so a reader
+ * on another CPU sees the old or the new entry, never a mix. */
+static __always_inline void pw_nh_remember(__be32 node, __u64 now, const struct bpf_fib_lookup *fib)
+{
+	struct pw_nh nh = {};
+
+	nh.stamp_ns = now;
+	nh.ifindex = fib->ifindex;
+	nh.nexthop = fib->ipv4_dst;
+	pw_mac_copy(nh.dmac, fib->dmac);
+	pw_mac_copy(nh.smac, fib->smac);
+	bpf_map_update_elem(&nh_cache, &node, &nh, BPF_ANY);
+}
+
 static __always_inline void pw_apply(struct __sk_buff *skb, const struct pw_pkt *p, struct pw_verdict *v)
 {
 	switch (v->action) {
 	case PW_ACT_REDIRECT_PEER:
-		if (pw_store_macs(skb, v) || pw_store_ttl(skb, v, p->protocol))
+		if (pw_store_l2_ttl(skb, v, p->protocol))
 			pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_REWRITE_FAILED);
 		return;
 	case PW_ACT_REDIRECT_NEIGH: {
 		struct bpf_fib_lookup fib = {};
+		__be32 node = v->nh_addr;
+		__u64 now = 0;
 		int rc;
 
+		/* to another node's pod: its node's next hop from the cache while it is fresh */
+		if (v->reason == PW_REASON_FWD_REMOTE_NATIVE) {
+			now = bpf_ktime_get_coarse_ns();
+			if (pw_nh_lookup(node, now, v)) {
+				if (pw_store_l2_ttl(skb, v, p->protocol))
+					pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_REWRITE_FAILED);
+				return;
+			}
+		}
 		fib.family = PW_AF_INET;
 		fib.tos = p->tos;
 		fib.l4_protocol = p->protocol;
@@ -64,10 +135,17 @@ static __always_inline void pw_apply(struct __sk_buff *skb, const struct pw_pkt 
 		fib.tot_len = 0;
 		fib.ifindex = skb->ingress_ifindex;
 		fib.ipv4_src = p->saddr;
-		fib.ipv4_dst = v->nh_addr; /* route to the NODE, not the pod: the kernel has no pod routes */
+		fib.ipv4_dst = node; /* route to the NODE, not the pod: the kernel has no pod routes */
 		rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 		pw_verdict_after_fib(v, rc, fib.ifindex, fib.ipv4_dst);
-		if (v->action == PW_ACT_REDIRECT_NEIGH && pw_store_ttl(skb, v, p->protocol))
+		if (v->action != PW_ACT_REDIRECT_NEIGH)
+			return;
+		/* this packet still leaves through bpf_redirect_neigh(): once per node and second the
+		 * neighbour layer sees traffic, so the kernel keeps that entry confirmed (or re-resolves
+		 * it), and the next refresh reads its current MAC */
+		if (rc == PW_FIB_SUCCESS && v->reason == PW_REASON_FWD_REMOTE_NATIVE)
+			pw_nh_remember(node, now, &fib);
+		if (pw_store_ttl(skb, v, p->protocol))
 			pw_verdict_init(v, PW_ACT_DROP, PW_REASON_DROP_REWRITE_FAILED);
 		return;
 	}

@@ -216,6 +216,33 @@ struct {
 	__uint(max_entries, PW_ENDPOINTS_MAX);
 } bw SEC(".maps") __weak;
 
+/* Next hops toward other nodes (native mode; lib/forward.h pw_nh_*): remote node IP -> what the
+ * FIB answered for it (egress device, gateway, MACs) and when. Filled by the datapath itself on a
+ * FIB SUCCESS and trusted for PW_NH_FRESH_NS, so a packet to a remote pod costs one hash lookup
+ * and a direct bpf_redirect() instead of bpf_fib_lookup() + the neighbour layer; the refreshing
+ * packet goes through bpf_redirect_neigh(), which keeps the kernel's neighbour entry confirmed.
+ * LRU: a cluster with more remote nodes than entries only falls back to the FIB more often. */
+#ifndef PW_NH_CACHE_MAX
+#define PW_NH_CACHE_MAX 16384
+#endif
+
+struct pw_nh {
+	__u64 stamp_ns;   /* bpf_ktime_get_coarse_ns() of the FIB answer */
+	__u32 ifindex;    /* egress device */
+	__be32 nexthop;   /* gateway or the node itself (on-link) */
+	__u8 dmac[6];     /* the next hop's MAC */
+	__u8 smac[6];     /* the egress device's MAC */
+	__u32 pad;        /* written as 0 */
+};
+_Static_assert(sizeof(struct pw_nh) == 32, "pw_nh layout is ABI");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __be32);
+	__type(value, struct pw_nh);
+	__uint(max_entries, PW_NH_CACHE_MAX);
+} nh_cache SEC(".maps") __weak;
+
 /* BTF anchor. clang emits BTF only for types reachable from globals, so without this the enums
  * (reason names are ABI for the counters map) and the shared decision structs would be missing
  * from the object, and src/maps/generated/layouts.ts could not be generated from it. The

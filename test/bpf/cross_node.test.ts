@@ -23,6 +23,7 @@ const UPLINK_MAC = '02:aa:00:00:00:01';
 const PEER_MAC = '02:aa:00:00:00:02';
 const NODE_IP = '172.31.0.1';
 const REMOTE_NODE = '172.31.0.2';
+const OTHER_NODE = '172.31.0.3';
 let ns: Netns | undefined;
 let podA: Endpoint;
 let uplink = 0;
@@ -92,6 +93,7 @@ beforeAll(async () => {
     { cidr: '10.244.0.0/24', nodeIp: NODE_IP, kind: 'local' },
     { cidr: '10.244.9.0/24', nodeIp: REMOTE_NODE, kind: 'remote' },
     { cidr: '10.244.10.0/24', nodeIp: '10.99.99.99', kind: 'remote' }, // a node IP with no route
+    { cidr: '10.244.11.0/24', nodeIp: OTHER_NODE, kind: 'remote' }, // on-link, never cached here
   ]);
   routes.close();
 });
@@ -117,11 +119,34 @@ describe('from_pod toward other nodes (BPF_PROG_TEST_RUN)', () => {
     expect(ip.subarray(16, 20)).toEqual(ipv4Bytes('10.244.9.7')); // no NAT: the pod address stays
   });
 
+  it('native: the next packet to that node within a second takes the cached next hop — the uplink and neighbour MACs written, TTL-1, same verdict — and after a second the FIB and the neighbour layer again', async () => {
+    setCfg({ mode: 'native' });
+    const frame = toRemote({ daddr: '10.244.9.8' });
+    await new Promise((res) => setTimeout(res, 1100)); // whatever an earlier test cached is stale now
+    const first = await run(progs.fromPod, frame, podA.ifindex, 'FWD_REMOTE_NATIVE', 'EGRESS');
+    expect(first.dataOut.subarray(0, ETH_HLEN)).toEqual(frame.subarray(0, ETH_HLEN)); // through the FIB, which fills the cache
+    const r = await run(progs.fromPod, frame, podA.ifindex, 'FWD_REMOTE_NATIVE', 'EGRESS');
+    expect([r.retval, r.cb[1], r.cb[2], ipOf(r.cb[3]!)]).toEqual([TC_ACT_REDIRECT, A.REDIRECT_NEIGH, uplink, REMOTE_NODE]);
+    expect(r.dataOut.subarray(0, ETH_HLEN)).toEqual(ethHeader(PEER_MAC, UPLINK_MAC, 0x0800));
+    const ip = r.dataOut.subarray(ETH_HLEN, ETH_HLEN + 20);
+    expect(ip.readUInt8(8)).toBe(63);
+    expect(ipChecksum(ip)).toBe(0);
+    expect(r.dataOut.subarray(ETH_HLEN + 20)).toEqual(frame.subarray(ETH_HLEN + 20));
+    const cached = await ns!.exec('bpftool', ['-j', 'map', 'dump', 'pinned', `${pinDir}/maps/nh_cache`]);
+    const entries = JSON.parse(cached.stdout) as Array<{ formatted: { key: number; value: { ifindex: number; nexthop: number } } }>;
+    expect(entries.map(({ formatted: e }) => [ipOf(e.key), e.value.ifindex, ipOf(e.value.nexthop)])).toEqual([[REMOTE_NODE, uplink, REMOTE_NODE]]);
+    await new Promise((res) => setTimeout(res, 1100));
+    const again = await run(progs.fromPod, frame, podA.ifindex, 'FWD_REMOTE_NATIVE', 'EGRESS');
+    expect([again.retval, again.cb[2], ipOf(again.cb[3]!)]).toEqual([TC_ACT_REDIRECT, uplink, REMOTE_NODE]);
+    expect(again.dataOut.subarray(0, ETH_HLEN)).toEqual(frame.subarray(0, ETH_HLEN)); // refreshed through the FIB: MACs left to the neighbour layer
+  });
+
   it('native: FWD_DISABLED on the pod veth is its own drop reason (a node setup bug), packet untouched', async () => {
     setCfg({ mode: 'native' });
     await ns!.exec('sysctl', ['-qw', 'net.ipv4.conf.hA.forwarding=0']);
     try {
-      const frame = toRemote();
+      // a node without a cached next hop: the cache (per node, 1 s) does not re-check the ingress device
+      const frame = toRemote({ daddr: '10.244.11.5' });
       const r = await run(progs.fromPod, frame, podA.ifindex, 'DROP_FIB_FWD_DISABLED', 'EGRESS');
       expect(r.retval).toBe(TC_ACT_SHOT);
       expect(r.dataOut).toEqual(frame);

@@ -61,6 +61,7 @@ describe('podwire maps / endpoints / routes / counters', () => {
       ['monitor_cfg', 'array', 4, 24, 1, 1, 'ok'],
       ['monitor_cpu', 'percpu_array', 4, 40, 1, 1, 'ok'],
       ['monitor_events', 'ringbuf', 0, 0, null, 1048576, 'ok'],
+      ['nh_cache', 'lru_hash', 4, 32, 0, 16384, 'ok'],
       ['node_cfg', 'array', 4, 24, 1, 1, 'ok'],
       ['pol_endpoints', 'hash', 20, 8, 0, 65536, 'ok'],
       ['pol_ports', 'lpm_trie', 12, 8, 0, 262144, 'ok'],

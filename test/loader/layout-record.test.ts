@@ -19,8 +19,9 @@ const KNOWN_LAYOUTS: Record<number, string> = {
   1: 'b4c8249ed34a7fa3a4bcbc70efc2d345cb184014867e19f2850cbc6bfc67a141',
   // NetworkPolicy (pol_*, svc_addrs, ct entry revision), monitor, XDP prefilter and bandwidth (bw) maps
   2: '929e4882a4ebc948590a9ba8a24042547cd62e1843b6a3b478f5964bd9a770d4',
-  // ct_cache: per-CPU copies of FLOW entries and the coarse clock (issue 10 policy CT-hit cost)
-  3: '9e764cc7cbe0c2e0a41d31a30401b98292e9629f97409e75e546d9fb10baa48c',
+  // ct_cache (per-CPU copies of FLOW entries and the coarse clock: issue 10 policy CT-hit cost) and
+  // nh_cache (next hops toward other nodes, filled by the datapath: lib/forward.h)
+  3: '58abe95f761e84174ad5e70a87f8fc0bfbab8c9bcc2e7a718beeeb0ffc9703eb',
 };
 
 function layoutHash(): string {

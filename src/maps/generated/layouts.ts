@@ -175,6 +175,17 @@ export const structs = {
       cpu: { offset: 44, size: 4 },
     },
   },
+  pw_nh: {
+    size: 32,
+    fields: {
+      stamp_ns: { offset: 0, size: 8 },
+      ifindex: { offset: 8, size: 4 },
+      nexthop: { offset: 12, size: 4 },
+      dmac: { offset: 16, size: 6, count: 6 },
+      smac: { offset: 22, size: 6, count: 6 },
+      pad: { offset: 28, size: 4 },
+    },
+  },
   pw_node_cfg: {
     size: 24,
     fields: {
@@ -388,6 +399,7 @@ export const maps = {
     value: 'pw_monitor_cpu',
   },
   monitor_events: { type: 'ringbuf', keySize: 0, valueSize: 0, maxEntries: 1048576, key: 'none', value: 'none' },
+  nh_cache: { type: 'lru_hash', keySize: 4, valueSize: 32, maxEntries: 16384, key: 'u32', value: 'pw_nh' },
   node_cfg: { type: 'array', keySize: 4, valueSize: 24, maxEntries: 1, key: 'u32', value: 'pw_node_cfg' },
   pol_endpoints: {
     type: 'hash',
