@@ -233,10 +233,13 @@ describe('BPF VXLAN datapath: two podwire nodes and a kernel VXLAN peer', () => 
     };
     console.log('vxlan-bpf iperf3 (3 s each, shared machine):', JSON.stringify(runs));
     for (const r of Object.values(runs)) {
-      // generous bounds: a GSO mismatch drops every aggregate (gbps ~0, retransmits in the 1000s)
+      // generous bounds: a GSO mismatch drops every aggregate (gbps ~0, most segments resent).
+      // Retransmits are judged per segment sent, not as a count: on a quiet machine the stream
+      // runs at ~11 Gbit/s and the veth backlog drops a few hundred of ~3M segments (0.03 %).
       expect(r.gbps).toBeGreaterThan(0.2);
       expect(r.minIntervalBytes).toBeGreaterThan(0);
-      expect(r.retransmits ?? 0).toBeLessThan(500);
+      const segments = (r.gbps * 1e9 * 3) / 8 / 1448;
+      expect((r.retransmits ?? 0) / segments).toBeLessThan(0.01);
     }
   }, 90_000);
 
