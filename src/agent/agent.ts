@@ -159,7 +159,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
   const pods = kube.watchPodsOnNode(client, config.nodeName, watchOpts('pods'));
   const r = new Reconciler({
     nodeName: config.nodeName,
-    nodes: { list: () => nodes.list().map(kube.nodeFacts), get synced() { return nodes.synced; }, get healthy() { return nodes.healthy; } },
+    nodes: { list: () => [...nodes.records().values()], get synced() { return nodes.synced; }, get healthy() { return nodes.healthy; } },
     pods: { list: () => pods.list().map(kube.podFacts), get synced() { return pods.synced; }, get healthy() { return pods.healthy; } },
     dataplane,
     log,
@@ -195,7 +195,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     log: log.with({ component: 'policy' }),
     watchOpts: (name) => ({ log: log.with({ informer: name }), hooks: metrics.informerHooks(name) }),
     // warnings about policies selecting none of our pods: posted by one node only, the first by name
-    reportsClusterWide: () => nodes.list().map((n) => n.metadata?.name ?? '').filter(Boolean).sort()[0] === config.nodeName,
+    reportsClusterWide: () => firstName(nodes.records().keys()) === config.nodeName,
   });
   policy = pc;
   metrics.watchPolicyStats(config.pinDir);
@@ -214,6 +214,12 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
       resolveDone();
     })());
   return { done, shutdown };
+}
+
+function firstName(names: Iterable<string>): string | undefined {
+  let first: string | undefined;
+  for (const n of names) if (n && (first === undefined || n < first)) first = n;
+  return first;
 }
 
 /** The CLI entry: run until SIGTERM/SIGINT. */

@@ -17,15 +17,36 @@ export interface WatchLog {
   warn(msg: string, fields?: Record<string, unknown>): void;
 }
 
-export interface WatchSpec<T extends KubernetesObject> {
+/** What a list returned: the snapshot's version and how many objects it held. */
+export interface ListedSnapshot {
+  metadata?: { resourceVersion?: string };
+  items?: readonly unknown[];
+  count?: number;
+  /** Pages of a paged list. */
+  pages?: number;
+}
+
+/** The list/watch cache an informer drives: client-node's ListWatch, or compact.ts's RecordCache. */
+export interface ListWatchLike<T> {
+  on(verb: 'add' | 'update' | 'delete' | 'error' | 'connect', cb: (arg?: any) => void): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  list(): readonly T[];
+  latestResourceVersion(): string;
+}
+
+export interface WatchSpec<T extends KubernetesObject, L extends ListedSnapshot = KubernetesListObject<T>> {
   /** For logs: "nodes", "pods". */
   name: string;
   /** Collection path, e.g. /api/v1/nodes. */
   path: string;
-  list: () => Promise<KubernetesListObject<T>>;
+  list: () => Promise<L>;
   fieldSelector?: string;
-  /** The watch to use (default client-node's Watch): compact.ts converts events in it. */
+  /** The watch to use (default client-node's Watch). */
   watch?: Pick<Watch, 'watch'>;
+  /** The cache to drive (default: client-node's ListWatch over `list` and `watch`); it must call
+   * the list function it is given, which counts, logs and times the list out. */
+  cache?: (list: () => Promise<L>) => ListWatchLike<T>;
 }
 
 export interface ResilientOptions {
@@ -72,7 +93,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-export function resilientInformer<T extends KubernetesObject>(kc: KubeConfig, spec: WatchSpec<T>, opts: ResilientOptions): ResilientInformer<T> {
+export function resilientInformer<T extends KubernetesObject, L extends ListedSnapshot = KubernetesListObject<T>>(kc: KubeConfig, spec: WatchSpec<T, L>, opts: ResilientOptions): ResilientInformer<T> {
   const backoff = new Backoff(opts.backoff);
   const listTimeoutMs = opts.listTimeoutMs ?? 30_000;
   const healthyAfterMs = opts.healthyAfterMs ?? 10_000;
@@ -85,7 +106,7 @@ export function resilientInformer<T extends KubernetesObject>(kc: KubeConfig, sp
   let lastStart = 0;
   let timer: NodeJS.Timeout | undefined;
 
-  const listFn = async (): Promise<KubernetesListObject<T>> => {
+  const listFn = async (): Promise<L> => {
     const l = await withTimeout(spec.list(), listTimeoutMs, `listing ${spec.name}`);
     lists++;
     opts.hooks?.listed(lists === 1);
@@ -94,7 +115,8 @@ export function resilientInformer<T extends KubernetesObject>(kc: KubeConfig, sp
     // a relist (after 410 or a restart) is worth an info line: it is how the cache converges
     (lists === 1 ? log.debug : log.info)(lists === 1 ? 'listed' : 'relisted', {
       informer: spec.name,
-      items: l.items.length,
+      items: l.count ?? l.items?.length ?? 0,
+      ...(l.pages === undefined ? {} : { pages: l.pages }),
       resourceVersion: l.metadata?.resourceVersion,
       lists,
     });
@@ -107,7 +129,9 @@ export function resilientInformer<T extends KubernetesObject>(kc: KubeConfig, sp
     return l;
   };
 
-  const lw = new ListWatch<T>(spec.path, (spec.watch ?? new Watch(kc)) as Watch, listFn, false, undefined, spec.fieldSelector);
+  const lw: ListWatchLike<T> = spec.cache
+    ? spec.cache(listFn)
+    : new ListWatch<T>(spec.path, (spec.watch ?? new Watch(kc)) as Watch, listFn as unknown as () => Promise<KubernetesListObject<T>>, false, undefined, spec.fieldSelector);
   const changed = (kind: 'add' | 'update' | 'delete') => () => {
     healthy = true;
     opts.hooks?.event(kind);

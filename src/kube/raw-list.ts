@@ -3,24 +3,27 @@
 // match its schema (a NetworkPolicy with `ingress: 5`, which a lenient API server may store) makes
 // the whole list throw, so the informer would never sync. Watch events arrive as plain JSON
 // anyway; listing the same way gives the record converters one shape to read. Paged (limit /
-// continue) and converted page by page, so 100k pods never sit in memory as JSON at once. Same
-// request setup as client-node's Watch (kc.applyToFetchOptions: TLS, tokens, http:// lab servers).
+// continue) and handed over item by item as each page is parsed, so 100k pods never sit in memory
+// as JSON at once. Same request setup as client-node's Watch (kc.applyToFetchOptions: TLS, tokens,
+// http:// lab servers).
 import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import fetch from 'node-fetch';
 
 export const LIST_PAGE = 500;
 
-export async function rawList<T extends KubernetesObject>(
-  kc: KubeConfig,
-  path: string,
-  convert: (raw: unknown) => T,
-  opts: { fieldSelector?: string; pageSize?: number } = {},
-): Promise<KubernetesListObject<T>> {
+export interface RawListOptions {
+  fieldSelector?: string;
+  pageSize?: number;
+}
+
+/** Page through a collection; every item goes to onItem as parsed JSON, in key order. */
+export async function rawPages(kc: KubeConfig, path: string, onItem: (raw: unknown) => void, opts: RawListOptions = {}): Promise<{ resourceVersion?: string; count: number; pages: number }> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('no current cluster in the kubeconfig');
-  const items: T[] = [];
   let resourceVersion: string | undefined;
   let cont: string | undefined;
+  let count = 0;
+  let pages = 0;
   do {
     const url = new URL(cluster.server + path);
     if (opts.fieldSelector !== undefined) url.searchParams.set('fieldSelector', opts.fieldSelector);
@@ -36,10 +39,21 @@ export async function rawList<T extends KubernetesObject>(
       throw err;
     }
     const body = JSON.parse(text) as { metadata?: { resourceVersion?: string; continue?: string }; items?: unknown };
-    if (Array.isArray(body.items)) for (const i of body.items) items.push(convert(i));
+    pages++;
+    if (Array.isArray(body.items)) {
+      for (const i of body.items) onItem(i);
+      count += body.items.length;
+    }
     // every page of a paged list is the same snapshot: its resourceVersion is where the watch starts
     resourceVersion = body.metadata?.resourceVersion ?? resourceVersion;
     cont = body.metadata?.continue || undefined;
   } while (cont);
+  return { ...(resourceVersion === undefined ? {} : { resourceVersion }), count, pages };
+}
+
+/** The whole list, every item converted (small collections; compact informers use rawPages). */
+export async function rawList<T extends KubernetesObject>(kc: KubeConfig, path: string, convert: (raw: unknown) => T, opts: RawListOptions = {}): Promise<KubernetesListObject<T>> {
+  const items: T[] = [];
+  const { resourceVersion } = await rawPages(kc, path, (i) => items.push(convert(i)), opts);
   return { metadata: resourceVersion === undefined ? {} : { resourceVersion }, items } as KubernetesListObject<T>;
 }
