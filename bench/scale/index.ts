@@ -5,7 +5,7 @@
 // the kernel memory of its maps (bpftool: bytes_memlock).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -155,7 +155,25 @@ export async function runScale(o: { nodes: number; pods: number; quick: boolean 
       }
       await sleep(50);
     }
+    // The policy controller caches every Pod of the cluster (1M here): the peak RSS only counts
+    // once its caches have listed and it applied once. Wait for that (bounded), then read VmHWM.
+    let policyMs: number | undefined;
+    const policyDeadline = performance.now() + (o.quick ? 60_000 : 120_000);
+    while (convergedMs !== undefined && alive(agent) && performance.now() < policyDeadline) {
+      if (readFileSync(logFile, 'utf8').includes('policy caches synced; first apply')) {
+        policyMs = performance.now() - t0;
+        break;
+      }
+      if (performance.now() - lastLog > 5000) {
+        lastLog = performance.now();
+        progress.info(`agent: waiting for the NetworkPolicy caches (${o.pods.toLocaleString('en')} Pods), RSS peak ${vmHwmMB(pid).toFixed(0)} MB`);
+      }
+      await sleep(100);
+    }
+    if (policyMs !== undefined) col.add({ section: 'scale', topology: 'scale', metric: 'policy_synced_s', unit: 's', value: policyMs / 1000, rep: 0 });
+    else if (convergedMs !== undefined) col.notes.push(`scale: the agent's NetworkPolicy caches did not sync within ${((policyDeadline - t0) / 1000).toFixed(0)} s: agent_peak_rss_mb misses the cluster-wide Pod cache`);
     const rss = vmHwmMB(pid);
+    const rssNow = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN) / 1024;
     let memlock = 0;
     const perMap: Record<string, number> = {};
     for (const name of await readdir(pinPaths(pinDir).mapsDir)) {
@@ -163,7 +181,8 @@ export async function runScale(o: { nodes: number; pods: number; quick: boolean 
       perMap[name] = m.bytes_memlock ?? 0;
       memlock += m.bytes_memlock ?? 0;
     }
-    col.add({ section: 'scale', topology: 'scale', metric: 'agent_peak_rss_mb', unit: 'MB', value: rss, rep: 0 });
+    col.add({ section: 'scale', topology: 'scale', metric: 'agent_peak_rss_mb', unit: 'MB', value: rss, rep: 0, extra: { policySynced: policyMs !== undefined } });
+    col.add({ section: 'scale', topology: 'scale', metric: 'agent_rss_mb', unit: 'MB', value: rssNow, rep: 0 });
     col.add({ section: 'scale', topology: 'scale', metric: 'map_memlock_mb', unit: 'MB', value: memlock / 2 ** 20, rep: 0, extra: { bytesPerMap: perMap } });
     col.add({ section: 'scale', topology: 'scale', metric: 'routes_synced', unit: 'count', value: seen, rep: 0, extra: { want } });
     if (readyMs !== undefined) col.add({ section: 'scale', topology: 'scale', metric: 'start_to_ready_s', unit: 's', value: readyMs / 1000, rep: 0 });
@@ -176,12 +195,15 @@ export async function runScale(o: { nodes: number; pods: number; quick: boolean 
       throw new Error(`the agent did not converge within ${timeoutMs / 1000} s: ${seen.toLocaleString('en')} of ${want.toLocaleString('en')} routes in its map${tail ? `; agent log: ${tail.slice(0, 600)}` : ''}`);
     }
     col.add({ section: 'scale', topology: 'scale', metric: 'converge_s', unit: 's', value: convergedMs / 1000, rep: 0 });
-    progress.step(`scale: converged in ${(convergedMs / 1000).toFixed(2)} s (${want.toLocaleString('en')} routes), ready after ${readyMs === undefined ? '—' : (readyMs / 1000).toFixed(2)} s, agent peak RSS ${rss.toFixed(0)} MB, maps ${(memlock / 2 ** 20).toFixed(1)} MB memlock`);
+    progress.step(`scale: converged in ${(convergedMs / 1000).toFixed(2)} s (${want.toLocaleString('en')} routes), ready after ${readyMs === undefined ? '—' : (readyMs / 1000).toFixed(2)} s, policy caches after ${policyMs === undefined ? '—' : (policyMs / 1000).toFixed(1)} s, agent peak RSS ${rss.toFixed(0)} MB, maps ${(memlock / 2 ** 20).toFixed(1)} MB memlock`);
   } catch (e) {
     progress.warn(`scale: ${(e as Error).message}`);
     col.error({ section: 'scale', topology: 'scale', stage: 'run', message: (e as Error).message });
   } finally {
     unregister();
+    // PODWIRE_SCALE_LOG=FILE keeps the agent's log of the run (the work dir is removed)
+    const keep = process.env['PODWIRE_SCALE_LOG'];
+    if (keep) await copyFile(join(work, 'agent.log'), keep).catch(() => undefined);
     await cleanup();
   }
 }

@@ -54,10 +54,22 @@ function splitKey(key: string): { name: string; namespace?: string } {
  */
 export function compactInformer<R>(kc: KubeConfig, spec: CompactSpec<R>, opts: ResilientOptions): CompactInformer<R> {
   let cache!: RecordCache<R>;
-  const listOpts: RawListOptions = { ...(spec.fieldSelector === undefined ? {} : { fieldSelector: spec.fieldSelector }), ...(spec.pageSize === undefined ? {} : { pageSize: spec.pageSize }) };
+  // one list at a time: a new one (a restart after an error) or stop() aborts the one in flight,
+  // so a slow million-item list is never running twice (each holds its own fresh map)
+  let inFlight: AbortController | undefined;
   const load = async (): Promise<LoadedRecords<R>> => {
+    inFlight?.abort();
+    const ac = (inFlight = new AbortController());
+    const listOpts: RawListOptions = {
+      ...(spec.fieldSelector === undefined ? {} : { fieldSelector: spec.fieldSelector }),
+      ...(spec.pageSize === undefined ? {} : { pageSize: spec.pageSize }),
+      pageTimeoutMs: opts.listTimeoutMs ?? 30_000,
+      signal: ac.signal,
+    };
     const into: LoadedRecords<R> = { metadata: {}, count: 0, records: new Map(), opaque: new Set(), ...(spec.keepVersions ? { versions: new Map() } : {}) };
-    const r = await rawPages(kc, spec.path, (raw) => RecordCache.put(into, raw, spec), listOpts);
+    const r = await rawPages(kc, spec.path, (raw) => RecordCache.put(into, raw, spec), listOpts).finally(() => {
+      if (inFlight === ac) inFlight = undefined;
+    });
     into.count = r.count;
     into.pages = r.pages;
     if (r.resourceVersion !== undefined) into.metadata.resourceVersion = r.resourceVersion;
@@ -70,12 +82,16 @@ export function compactInformer<R>(kc: KubeConfig, spec: CompactSpec<R>, opts: R
       path: spec.path,
       ...(spec.fieldSelector === undefined ? {} : { fieldSelector: spec.fieldSelector }),
       list: load,
+      listTimesOut: true,
       cache: (listFn) => {
         cache = new RecordCache(spec, new Watch(kc), listFn);
         return {
           on: (verb, cb) => cache.on(verb, cb),
           start: () => cache.start(),
-          stop: () => cache.stop(),
+          stop: () => {
+            inFlight?.abort();
+            return cache.stop();
+          },
           latestResourceVersion: () => cache.latestResourceVersion(),
           list: () => {
             const out: Compact<R>[] = [];

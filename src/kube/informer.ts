@@ -44,6 +44,8 @@ export interface WatchSpec<T extends KubernetesObject, L extends ListedSnapshot 
   fieldSelector?: string;
   /** The watch to use (default client-node's Watch). */
   watch?: Pick<Watch, 'watch'>;
+  /** The list times itself out (per page): no whole-list timeout around it. */
+  listTimesOut?: boolean;
   /** The cache to drive (default: client-node's ListWatch over `list` and `watch`); it must call
    * the list function it is given, which counts, logs and times the list out. */
   cache?: (list: () => Promise<L>) => ListWatchLike<T>;
@@ -107,7 +109,7 @@ export function resilientInformer<T extends KubernetesObject, L extends ListedSn
   let timer: NodeJS.Timeout | undefined;
 
   const listFn = async (): Promise<L> => {
-    const l = await withTimeout(spec.list(), listTimeoutMs, `listing ${spec.name}`);
+    const l = spec.listTimesOut ? await spec.list() : await withTimeout(spec.list(), listTimeoutMs, `listing ${spec.name}`);
     lists++;
     opts.hooks?.listed(lists === 1);
     synced = true;

@@ -14,6 +14,11 @@ export const LIST_PAGE = 500;
 export interface RawListOptions {
   fieldSelector?: string;
   pageSize?: number;
+  /** A page that has not arrived by then fails the list (a million-item list takes longer than any
+   * whole-list timeout would allow, so the timeout is per page). */
+  pageTimeoutMs?: number;
+  /** Aborts the page in flight (a stopped informer, a newer list). */
+  signal?: AbortSignal;
 }
 
 /** Page through a collection; every item goes to onItem as parsed JSON, in key order. */
@@ -31,8 +36,18 @@ export async function rawPages(kc: KubeConfig, path: string, onItem: (raw: unkno
     if (cont) url.searchParams.set('continue', cont);
     const init = await kc.applyToFetchOptions({});
     init.method = 'GET';
-    const res = await fetch(url.toString(), init as Parameters<typeof fetch>[1]);
-    const text = await res.text();
+    const signals = [...(opts.signal ? [opts.signal] : []), ...(opts.pageTimeoutMs ? [AbortSignal.timeout(opts.pageTimeoutMs)] : [])];
+    if (signals.length > 0) (init as { signal?: AbortSignal }).signal = AbortSignal.any(signals);
+    let text: string;
+    let res;
+    try {
+      res = await fetch(url.toString(), init as Parameters<typeof fetch>[1]);
+      text = await res.text();
+    } catch (e) {
+      if (opts.signal?.aborted) throw new Error(`LIST ${path}: aborted`, { cause: e });
+      if ((e as { name?: string }).name === 'AbortError') throw new Error(`LIST ${path}: page ${pages + 1} did not answer within ${opts.pageTimeoutMs} ms`, { cause: e });
+      throw e;
+    }
     if (res.status !== 200) {
       const err = new Error(`LIST ${path}: HTTP ${res.status} ${text.slice(0, 200)}`) as Error & { statusCode: number };
       err.statusCode = res.status;
