@@ -180,7 +180,18 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     },
   });
   reconciler = r;
-  kick = () => r.kick();
+  // The NetworkPolicy caches (every Pod of the cluster: a million-item list) start once the Node
+  // cache has listed: the routes and readiness come first, and the two lists do not share the
+  // event loop (at 65k Nodes / 1M Pods the Node list took 2-3× longer beside the Pod list).
+  let startPolicy: (() => void) | undefined;
+  kick = () => {
+    r.kick();
+    if (startPolicy && nodes.synced) {
+      const go = startPolicy;
+      startPolicy = undefined;
+      go();
+    }
+  };
   cleanups.push(() => nodes.stop(), () => pods.stop(), () => r.stop());
   nodes.start();
   pods.start();
@@ -200,7 +211,11 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
   policy = pc;
   metrics.watchPolicyStats(config.pinDir);
   cleanups.push(() => pc.stop());
-  pc.start();
+  startPolicy = () => {
+    log.info('Node cache listed: starting the NetworkPolicy caches', { nodes: nodes.size });
+    pc.start();
+  };
+  kick();
 
   let resolveDone!: () => void;
   const done = new Promise<void>((res) => (resolveDone = res));
