@@ -108,13 +108,12 @@ export function compactInformer<R>(kc: KubeConfig, spec: CompactSpec<R>, opts: R
     },
     opts,
   );
-  return Object.assign(inf, {
-    records: () => cache.records as ReadonlyMap<string, R>,
-    get size() {
-      return cache.size;
-    },
-    versionOf: (key: string) => cache.versionOf(key),
-  });
+  // defineProperties, not Object.assign: assign would copy the getters' values once
+  return Object.defineProperties(inf, {
+    records: { value: () => cache.records as ReadonlyMap<string, R> },
+    size: { get: () => cache.size },
+    versionOf: { value: (key: string) => cache.versionOf(key) },
+  }) as CompactInformer<R>;
 }
 
 /** The records of a compact informer by key (namespace/name, or name for cluster objects): the

@@ -51,12 +51,14 @@ describe('watchNodes: compact Node records', () => {
       expect(logs.find((l) => l.msg === 'listed')?.fields).toMatchObject({ items: 5, pages: 3 });
       expect(nodes.records().get('n3')).toEqual({ name: 'n3', podCIDRs: ['10.9.3.0/24'], internalIp: '192.0.2.3' });
       expect([...nodes.records().keys()].sort()).toEqual(['n1', 'n2', 'n3', 'n4', 'n5']);
+      expect(nodes.size).toBe(5);
       // the cache holds records only: no V1Node, no labels
       expect(Object.keys(nodes.records().get('n1')!).sort()).toEqual(['internalIp', 'name', 'podCIDRs']);
 
       // add
       s.objects.create('nodes', nodeObj(6), { keepStatus: true });
       await waitFor('n6', () => nodes.records().has('n6'));
+      expect(nodes.size).toBe(6);
       // update: a new InternalIP is a change
       const n2 = s.objects.get('nodes', '', 'n2')!;
       s.objects.update('nodes', { ...n2, status: { ...(n2 as { status: object }).status, addresses: [{ type: 'InternalIP', address: '198.51.100.2' }] } } as KubeObject, { subresource: 'status' });
