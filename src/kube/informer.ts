@@ -66,7 +66,8 @@ export interface ResilientOptions {
 
 /** What an informer reports as it runs: cache events, lists, errors, restarts. */
 export interface InformerHooks {
-  event(kind: 'add' | 'update' | 'delete'): void;
+  /** n events at once (a list's adds and deletes, counted by a compact cache); default 1. */
+  event(kind: 'add' | 'update' | 'delete', n?: number): void;
   /** A successful LIST; first = the initial sync, otherwise a relist (410 Gone, restart). */
   listed(first: boolean): void;
   error(): void;
@@ -134,9 +135,10 @@ export function resilientInformer<T extends KubernetesObject, L extends ListedSn
   const lw: ListWatchLike<T> = spec.cache
     ? spec.cache(listFn)
     : new ListWatch<T>(spec.path, (spec.watch ?? new Watch(kc)) as Watch, listFn as unknown as () => Promise<KubernetesListObject<T>>, false, undefined, spec.fieldSelector);
-  const changed = (kind: 'add' | 'update' | 'delete') => () => {
+  // ListWatch passes the object; a compact cache passes how many objects a list added or deleted
+  const changed = (kind: 'add' | 'update' | 'delete') => (arg?: unknown) => {
     healthy = true;
-    opts.hooks?.event(kind);
+    opts.hooks?.event(kind, typeof arg === 'number' ? arg : 1);
     if (!stopped) opts.onChange();
   };
   lw.on('add', changed('add'));

@@ -9,8 +9,8 @@
 //
 // Events: a watch event fires add/update/delete only when the record changed (an update that
 // leaves the record as it was — a Pod's status conditions, most updates in a busy cluster — is
-// no event at all). A list fires no per-item events: the informer reports the list itself, and
-// the owner recomputes from the whole cache after it.
+// no event at all). A list fires one add and one delete event carrying their counts (a number
+// argument), not one per object; the owner recomputes from the whole cache after it.
 import type { Watch } from '@kubernetes/client-node';
 
 export interface RecordSpec<R> {
@@ -168,16 +168,22 @@ export class RecordCache<R> {
     else this.request = req;
   }
 
-  /** A relist: deletions are the keys the new snapshot lacks (they never passed the watch). */
+  /** A list: deletions are the keys the new snapshot lacks (they never passed the watch). Adds
+   * and deletes are reported once each with their count (a million callbacks would cost a second);
+   * changed records of a relist are not told apart (the owner recomputes after any list). */
   private replace(loaded: LoadedRecords<R>): void {
+    const has = (k: string, r: Map<string, unknown>, o: Set<string>) => r.has(k) || o.has(k);
     let deleted = 0;
-    for (const k of this.records.keys()) if (!loaded.records.has(k) && !loaded.opaque.has(k)) deleted++;
-    for (const k of this.opaque) if (!loaded.records.has(k) && !loaded.opaque.has(k)) deleted++;
+    let added = 0;
+    for (const k of this.records.keys()) if (!has(k, loaded.records, loaded.opaque)) deleted++;
+    for (const k of this.opaque) if (!has(k, loaded.records, loaded.opaque)) deleted++;
+    for (const k of loaded.records.keys()) if (!has(k, this.records, this.opaque)) added++;
+    for (const k of loaded.opaque) if (!has(k, this.records, this.opaque)) added++;
     this.records = loaded.records;
     this.opaque = loaded.opaque;
     if (this.versions) this.versions = loaded.versions ?? new Map();
-    // one delete event per vanished object (the owners count them); adds are the list's
-    for (let i = 0; i < deleted; i++) this.fire('delete');
+    if (deleted > 0) this.fire('delete', deleted);
+    if (added > 0) this.fire('add', added);
   }
 
   // Never throws: client-node's Watch swallows callback errors, so an exception would lose the event.

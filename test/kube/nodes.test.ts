@@ -43,7 +43,9 @@ describe('watchNodes: compact Node records', () => {
     const logs: { msg: string; fields?: Record<string, unknown> }[] = [];
     const log = { debug: (msg: string, fields?: Record<string, unknown>) => logs.push({ msg, fields }), info: (msg: string, fields?: Record<string, unknown>) => logs.push({ msg, fields }), warn: (msg: string, fields?: Record<string, unknown>) => logs.push({ msg, fields }) };
     let changes = 0;
-    const nodes = watchNodes(client, { onChange: () => changes++, log, pageSize: 2, backoff: { initialMs: 50, maxMs: 200 } });
+    const events: Record<string, number> = { add: 0, update: 0, delete: 0 };
+    const hooks = { event: (k: 'add' | 'update' | 'delete', n = 1) => void (events[k] = (events[k] ?? 0) + n), listed() {}, error() {}, restarted() {} };
+    const nodes = watchNodes(client, { onChange: () => changes++, log, hooks, pageSize: 2, backoff: { initialMs: 50, maxMs: 200 } });
     nodes.start();
     try {
       await waitFor('the first list', () => nodes.synced && changes > 0);
@@ -52,6 +54,8 @@ describe('watchNodes: compact Node records', () => {
       expect(nodes.records().get('n3')).toEqual({ name: 'n3', podCIDRs: ['10.9.3.0/24'], internalIp: '192.0.2.3' });
       expect([...nodes.records().keys()].sort()).toEqual(['n1', 'n2', 'n3', 'n4', 'n5']);
       expect(nodes.size).toBe(5);
+      // the list's adds are counted (once, with their number)
+      expect(events).toEqual({ add: 5, update: 0, delete: 0 });
       // the cache holds records only: no V1Node, no labels
       expect(Object.keys(nodes.records().get('n1')!).sort()).toEqual(['internalIp', 'name', 'podCIDRs']);
 
@@ -81,6 +85,8 @@ describe('watchNodes: compact Node records', () => {
       await reopened;
       await waitFor('the relist after 410', () => nodes.lists > lists && !nodes.records().has('n1'));
       expect([...nodes.records().keys()].sort()).toEqual(['n2', 'n3', 'n4', 'n6']);
+      // watch: n6 added, n2 updated, n5 deleted; relist: n1 deleted (the label update is no event)
+      expect(events).toEqual({ add: 6, update: 1, delete: 2 });
       expect(logs.some((l) => l.msg === 'relisted')).toBe(true);
       // and it watches again from the relist
       s.objects.create('nodes', nodeObj(7), { keepStatus: true });
