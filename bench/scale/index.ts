@@ -5,7 +5,7 @@
 // the kernel memory of its maps (bpftool: bytes_memlock).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,7 +19,8 @@ import { createNetns, uniqueName } from '../../src/netns/index.js';
 import { registerCleanup } from '../cleanup.js';
 import type { Progress } from '../progress.js';
 import type { Collector } from '../results.js';
-import { MAX_NODES } from './cluster.js';
+import { MAX_NODES, nodeCidr } from './cluster.js';
+import { openRoutes } from '../../src/maps/routes.js';
 
 const SUBNET = '172.28.0.0/24';
 const CONTROL = '172.28.0.1:6443';
@@ -45,6 +46,18 @@ async function stop(p: ChildProcess | undefined): Promise<void> {
   p.kill('SIGTERM');
   for (let i = 0; i < 100 && alive(p); i++) await sleep(50);
   if (alive(p)) p.kill('SIGKILL');
+}
+
+/** Whether the routes of the last simulated node and of the real node are in the map: the agent
+ * writes every route in one batch, so this is a cheap sign of convergence (two lookups where a
+ * full count walks 65k LPM keys, ~2 s per poll on a loaded machine); a full count confirms it. */
+function lastRoutesPresent(pinDir: string, nodes: number): boolean {
+  const m = openRoutes(pinDir);
+  try {
+    return m.get(nodeCidr(nodes - 1)) !== undefined && m.get(nodeCidr(nodes)) !== undefined;
+  } finally {
+    m.close();
+  }
 }
 
 function countRoutes(pinDir: string): number {
@@ -144,8 +157,11 @@ export async function runScale(o: { nodes: number; pods: number; quick: boolean 
     while (performance.now() - t0 < timeoutMs) {
       if (!alive(agent)) throw new Error(`the agent exited (${agent.exitCode ?? agent.signalCode}); log ${logFile}:\n${readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n')}`);
       if (readyMs === undefined && existsSync(confDir) && (await readdir(confDir)).some((f) => f.endsWith('.conflist'))) readyMs = performance.now() - t0;
-      if (existsSync(pinPaths(pinDir).maps.routes)) seen = countRoutes(pinDir);
-      if (seen >= want && convergedMs === undefined) convergedMs = performance.now() - t0;
+      if (convergedMs === undefined && existsSync(pinPaths(pinDir).maps.routes) && lastRoutesPresent(pinDir, o.nodes)) {
+        const at = performance.now() - t0;
+        seen = countRoutes(pinDir);
+        if (seen >= want) convergedMs = at;
+      }
       if (convergedMs !== undefined && readyMs !== undefined) break;
       // readiness is secondary here: do not wait the whole timeout for it once routes converged
       if (convergedMs !== undefined && performance.now() - t0 > convergedMs + 30_000) break;
@@ -155,7 +171,36 @@ export async function runScale(o: { nodes: number; pods: number; quick: boolean 
       }
       await sleep(50);
     }
+    // The policy controller caches every Pod of the cluster (1M here): the peak RSS only counts
+    // once its caches have listed and it applied once. Wait for that (bounded), then read VmHWM.
+    let policyMs: number | undefined;
+    const policyDeadline = performance.now() + (o.quick ? 60_000 : 120_000);
+    while (convergedMs !== undefined && alive(agent) && performance.now() < policyDeadline) {
+      if (readFileSync(logFile, 'utf8').includes('policy caches synced; first apply')) {
+        policyMs = performance.now() - t0;
+        break;
+      }
+      if (performance.now() - lastLog > 5000) {
+        lastLog = performance.now();
+        progress.info(`agent: waiting for the NetworkPolicy caches (${o.pods.toLocaleString('en')} Pods), RSS peak ${vmHwmMB(pid).toFixed(0)} MB`);
+      }
+      await sleep(100);
+    }
+    // where the start-up went, from the agent's own log: the datapath (clang + load: no scale
+    // dependence) and the rest (API lists, first reconcile)
+    const stamps = new Map<string, number>();
+    for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+      const m = /^\{"ts":"([^"]+)","level":"\w+","msg":"(agent starting|datapath loaded|API server|first sync done)"/.exec(line);
+      if (m && !stamps.has(m[2]!)) stamps.set(m[2]!, Date.parse(m[1]!));
+    }
+    const dpLoaded = stamps.get('datapath loaded');
+    const firstSync = stamps.get('first sync done');
+    if (dpLoaded !== undefined && stamps.has('agent starting')) col.add({ section: 'scale', topology: 'scale', metric: 'datapath_load_s', unit: 's', value: (dpLoaded - stamps.get('agent starting')!) / 1000, rep: 0 });
+    if (dpLoaded !== undefined && firstSync !== undefined) col.add({ section: 'scale', topology: 'scale', metric: 'ready_after_datapath_s', unit: 's', value: (firstSync - dpLoaded) / 1000, rep: 0 });
+    if (policyMs !== undefined) col.add({ section: 'scale', topology: 'scale', metric: 'policy_synced_s', unit: 's', value: policyMs / 1000, rep: 0 });
+    else if (convergedMs !== undefined) col.notes.push(`scale: the agent's NetworkPolicy caches did not sync within ${((policyDeadline - t0) / 1000).toFixed(0)} s: agent_peak_rss_mb misses the cluster-wide Pod cache`);
     const rss = vmHwmMB(pid);
+    const rssNow = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN) / 1024;
     let memlock = 0;
     const perMap: Record<string, number> = {};
     for (const name of await readdir(pinPaths(pinDir).mapsDir)) {
@@ -163,7 +208,8 @@ export async function runScale(o: { nodes: number; pods: number; quick: boolean 
       perMap[name] = m.bytes_memlock ?? 0;
       memlock += m.bytes_memlock ?? 0;
     }
-    col.add({ section: 'scale', topology: 'scale', metric: 'agent_peak_rss_mb', unit: 'MB', value: rss, rep: 0 });
+    col.add({ section: 'scale', topology: 'scale', metric: 'agent_peak_rss_mb', unit: 'MB', value: rss, rep: 0, extra: { policySynced: policyMs !== undefined } });
+    col.add({ section: 'scale', topology: 'scale', metric: 'agent_rss_mb', unit: 'MB', value: rssNow, rep: 0 });
     col.add({ section: 'scale', topology: 'scale', metric: 'map_memlock_mb', unit: 'MB', value: memlock / 2 ** 20, rep: 0, extra: { bytesPerMap: perMap } });
     col.add({ section: 'scale', topology: 'scale', metric: 'routes_synced', unit: 'count', value: seen, rep: 0, extra: { want } });
     if (readyMs !== undefined) col.add({ section: 'scale', topology: 'scale', metric: 'start_to_ready_s', unit: 's', value: readyMs / 1000, rep: 0 });
@@ -176,12 +222,15 @@ export async function runScale(o: { nodes: number; pods: number; quick: boolean 
       throw new Error(`the agent did not converge within ${timeoutMs / 1000} s: ${seen.toLocaleString('en')} of ${want.toLocaleString('en')} routes in its map${tail ? `; agent log: ${tail.slice(0, 600)}` : ''}`);
     }
     col.add({ section: 'scale', topology: 'scale', metric: 'converge_s', unit: 's', value: convergedMs / 1000, rep: 0 });
-    progress.step(`scale: converged in ${(convergedMs / 1000).toFixed(2)} s (${want.toLocaleString('en')} routes), ready after ${readyMs === undefined ? '—' : (readyMs / 1000).toFixed(2)} s, agent peak RSS ${rss.toFixed(0)} MB, maps ${(memlock / 2 ** 20).toFixed(1)} MB memlock`);
+    progress.step(`scale: converged in ${(convergedMs / 1000).toFixed(2)} s (${want.toLocaleString('en')} routes), ready after ${readyMs === undefined ? '—' : (readyMs / 1000).toFixed(2)} s, policy caches after ${policyMs === undefined ? '—' : (policyMs / 1000).toFixed(1)} s, agent peak RSS ${rss.toFixed(0)} MB, maps ${(memlock / 2 ** 20).toFixed(1)} MB memlock`);
   } catch (e) {
     progress.warn(`scale: ${(e as Error).message}`);
     col.error({ section: 'scale', topology: 'scale', stage: 'run', message: (e as Error).message });
   } finally {
     unregister();
+    // PODWIRE_SCALE_LOG=FILE keeps the agent's log of the run (the work dir is removed)
+    const keep = process.env['PODWIRE_SCALE_LOG'];
+    if (keep) await copyFile(join(work, 'agent.log'), keep).catch(() => undefined);
     await cleanup();
   }
 }

@@ -7,9 +7,9 @@
 // gets its answer (admit()), so a pod selected by a deny policy is never open at birth.
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { compactInformer, recordsOf, type Compact } from '../kube/compact.js';
+import { compactInformer, recordsOf, type CompactInformer } from '../kube/compact.js';
 import type { KubeClient } from '../kube/client.js';
-import type { ResilientInformer, ResilientOptions } from '../kube/informer.js';
+import type { ResilientOptions } from '../kube/informer.js';
 import { openEndpoints } from '../maps/endpoints.js';
 import * as metrics from '../metrics/index.js';
 import {
@@ -64,10 +64,10 @@ export interface PolicyRunResult {
 
 export class PolicyController {
   private readonly log: Logger;
-  private readonly pods: ResilientInformer<Compact<PodRecord>>;
-  private readonly namespaces: ResilientInformer<Compact<NamespaceRecord>>;
-  private readonly policies: ResilientInformer<Compact<ParsedPolicy>>;
-  private readonly services: ResilientInformer<Compact<string[]>>;
+  private readonly pods: CompactInformer<PodRecord>;
+  private readonly namespaces: CompactInformer<NamespaceRecord>;
+  private readonly policies: CompactInformer<ParsedPolicy>;
+  private readonly services: CompactInformer<string[]>;
   private readonly writer: PolicyWriter;
   private readonly svcWriter: SvcAddrsWriter;
   private timer: NodeJS.Timeout | undefined;
@@ -113,6 +113,7 @@ export class PolicyController {
           return p.policy || p.warnings.length > 0 ? p : undefined;
         },
         onMalformed: malformed('NetworkPolicy'),
+        keepVersions: true, // the Events about a policy name its version
       },
       opts('networkpolicies'),
     );
@@ -179,7 +180,7 @@ export class PolicyController {
       this.overrides.set(key, { ip, at: Date.now() });
       return;
     }
-    if (!this.pods.list().some((c) => c.record?.namespace === namespace && c.record.name === name)) {
+    if (!this.pods.records().has(key)) {
       this.log.warn('pod of a CNI ADD not in the cache: its policy applies on the next recompute', { pod: key, ip });
     }
     this.overrides.set(key, { ip, at: Date.now() });
@@ -205,18 +206,20 @@ export class PolicyController {
     }
   }
 
-  private podRecords(): Map<string, PodRecord> {
-    const pods = recordsOf(this.pods);
+  /** The cache's own map (no copy of a million records), or a copy with the ADD overrides. */
+  private podRecords(): ReadonlyMap<string, PodRecord> {
+    const cached = recordsOf(this.pods);
     const now = Date.now();
+    let pods: Map<string, PodRecord> | undefined;
     for (const [key, o] of this.overrides) {
-      const p = pods.get(key);
+      const p = cached.get(key);
       if (now - o.at > OVERRIDE_TTL_MS || (p && p.ip === o.ip)) {
         this.overrides.delete(key);
         continue;
       }
-      if (p) pods.set(key, { ...p, ip: o.ip, node: this.o.nodeName });
+      if (p) (pods ??= new Map(cached)).set(key, { ...p, ip: o.ip, node: this.o.nodeName });
     }
-    return pods;
+    return pods ?? cached;
   }
 
   private async runOnce(trigger: string): Promise<void> {
@@ -245,7 +248,7 @@ export class PolicyController {
       const compiled = compilePolicy({ pods, namespaces: recordsOf(this.namespaces), policies, localIps, hostIps: this.hostIps() });
       const t1 = performance.now();
       const stats = this.writer.apply(compiled);
-      const svc = this.svcWriter.sync(new Set(this.services.list().flatMap((c) => c.record ?? [])));
+      const svc = this.svcWriter.sync(new Set([...recordsOf(this.services).values()].flat()));
       const t2 = performance.now();
       this.revision = stats.revision;
       const warnings = [...compiled.warnings, ...parseWarnings];
@@ -261,7 +264,7 @@ export class PolicyController {
       };
       if (this.runs === 1) {
         // a restarted agent with unchanged inputs writes nothing (changed: false, same revision)
-        this.log.info('policy caches synced; first apply', { ...result, pods: pods.size, policies: policies.size, namespaces: this.namespaces.list().length, services: this.services.list().length });
+        this.log.info('policy caches synced; first apply', { ...result, pods: pods.size, policies: policies.size, namespaces: this.namespaces.size, services: this.services.size });
       }
       this.lastRun = result;
       metrics.observePolicyRun({ ok: true, compileSeconds: (t1 - t0) / 1000, applySeconds: (t2 - t1) / 1000, ...summary(compiled, stats.revision, warnings) });
@@ -304,13 +307,13 @@ export class PolicyController {
   private async postEvent(w: PolicyWarning): Promise<void> {
     if (this.eventsUnsupported || !w.policy) return;
     const [namespace, name] = w.policy.split('/') as [string, string];
-    const uid = this.policies.list().find((c) => c.metadata.namespace === namespace && c.metadata.name === name);
+    const rv = this.policies.versionOf(w.policy);
     const at = new Date();
     const body = {
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { generateName: `${name}.`, namespace },
-      involvedObject: { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', namespace, name, ...(uid?.metadata.resourceVersion ? { resourceVersion: uid.metadata.resourceVersion } : {}) },
+      involvedObject: { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', namespace, name, ...(rv ? { resourceVersion: rv } : {}) },
       reason: w.code,
       message: w.message,
       type: 'Warning',

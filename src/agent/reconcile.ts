@@ -3,7 +3,8 @@
 // debounced (a relist of N objects is one run, not N) and serialised (never two at once).
 // Each run does, in order:
 //   1. routes map := every Node's podCIDR → InternalIP (only once the Node cache has synced;
-//      a cache that never listed is not "no nodes")
+//      a cache that never listed is not "no nodes"), diffed against what this process last wrote;
+//      the map itself is read on the first run and every MAP_CHECK_EVERY ticks (drift repair)
 //   2. host routes for remote podCIDRs (hostnet's syncKernelRoutes, itself diff-based), when the
 //      remote set changed or on the periodic resync — started, not awaited: at 65k nodes the
 //      kernel takes seconds for them, and neither the pod datapath (BPF maps) nor readiness depends
@@ -13,11 +14,11 @@
 import { cidrContains, parseIpv4, parseIpv4Cidr, type Ipv4Cidr } from '../ipam/cidr.js';
 import type { NodeFacts, PodFacts } from '../kube/objects.js';
 import type { Dataplane } from './dataplane.js';
-import { isEmptyDiff } from './diff.js';
+import { diffByKey, isEmptyDiff } from './diff.js';
 import { planEndpointGc } from './gc.js';
 import { collectEndpoint } from './gc-collect.js';
 import type { Logger } from './log.js';
-import { desiredRoutes, diffRoutes, type Route } from './routes.js';
+import { desiredRoutes, sameRoute, type Route } from './routes.js';
 
 export interface Source<T> {
   list(): readonly T[];
@@ -51,12 +52,28 @@ export interface ReconcileStats {
   ownPodCIDR?: string;
 }
 
-const keyOfRemote = (rs: readonly Route[]) =>
-  rs
-    .filter((r) => r.kind === 'remote')
-    .map((r) => `${r.cidr}>${r.nodeIp}`)
-    .sort()
-    .join(',');
+/** An order-independent digest of the remote routes (count + sum and xor of per-route FNV-1a
+ * hashes): whether the kernel's host routes need a sync, without building and sorting a 2 MB
+ * string of 65k routes on every run. A collision only delays a sync to the periodic one. */
+function keyOfRemote(rs: Iterable<Route>): string {
+  let n = 0;
+  let sum = 0;
+  let xor = 0;
+  for (const r of rs) {
+    if (r.kind !== 'remote') continue;
+    let h = 0x811c9dc5;
+    const t = `${r.cidr}>${r.nodeIp}`;
+    for (let i = 0; i < t.length; i++) h = Math.imul(h ^ t.charCodeAt(i), 0x01000193);
+    h >>>= 0;
+    n++;
+    sum = (sum + h) % 0x1_0000_0000_0000;
+    xor = (xor ^ h) >>> 0;
+  }
+  return `${n}:${sum}:${xor}`;
+}
+
+/** Periodic ticks between two reads of the whole routes map (drift check). */
+export const MAP_CHECK_EVERY = 6;
 
 export class Reconciler {
   readonly stats: ReconcileStats = { runs: 0, lastDurationMs: 0, routes: 0, errors: 0, firstSyncDone: false };
@@ -66,6 +83,10 @@ export class Reconciler {
   private again = false;
   private stopped = false;
   private lastRemoteKey: string | undefined;
+  /** What the routes map holds since the last write (undefined: read it). */
+  private applied: ReadonlyMap<string, Route> | undefined;
+  private mapCheckDue = true;
+  private ticks = 0;
   private kernelRoutesDue = true;
   private kernelSync: Promise<void> | undefined;
   private kernelPending: { cidr: string; nodeIp: string }[] | undefined;
@@ -80,6 +101,7 @@ export class Reconciler {
     const every = this.o.resyncMs ?? Math.max(1000, Math.min(10_000, Math.floor(this.o.gcGraceMs / 2)));
     this.ticker = setInterval(() => {
       this.kernelRoutesDue = true;
+      if (++this.ticks % MAP_CHECK_EVERY === 0) this.mapCheckDue = true;
       this.kick();
     }, every);
     this.ticker.unref();
@@ -141,9 +163,19 @@ export class Reconciler {
     if (nodes.synced) {
       const want = desiredRoutes(nodes.list(), this.o.nodeName);
       ownPodCIDR = want.ownPodCIDR;
-      const actual = dataplane.listRoutes();
-      const d = diffRoutes(want.routes, actual);
+      // The map is read only when a check is due (first run, every MAP_CHECK_EVERY ticks, after a
+      // failed write): reading 65k LPM entries costs seconds of syscalls, and between checks the
+      // map holds what this process wrote. A check repairs drift (an entry changed by hand).
+      let actual = this.applied;
+      if (actual === undefined || this.mapCheckDue) {
+        actual = new Map(dataplane.listRoutes().map((r) => [r.cidr, r]));
+        this.mapCheckDue = false;
+        fields['routesMapRead'] = actual.size;
+      }
+      const d = diffByKey(want.routes, actual, sameRoute);
+      this.applied = undefined; // unknown until the writes succeeded
       if (!isEmptyDiff(d)) dataplane.applyRoutes([...d.add, ...d.update], d.remove);
+      this.applied = want.routes;
       this.stats.routes = want.routes.size;
       Object.assign(fields, { routesAdded: d.add.length, routesUpdated: d.update.length, routesRemoved: d.remove.length, routes: want.routes.size });
       if (want.skipped.length > 0) fields['skippedNodes'] = want.skipped;

@@ -29,7 +29,8 @@ export function desiredRoutes(nodes: readonly NodeFacts[], self: string): Desire
   let ownNodeIp: string | undefined;
   // Sorted with our own node first, then by name: a podCIDR two Nodes claim (a misconfigured
   // cluster) resolves the same way on every agent, and never away from our own pods.
-  const sorted = [...nodes].sort((a, b) => (a.name === self ? -1 : b.name === self ? 1 : a.name.localeCompare(b.name)));
+  // (Code-unit order, not localeCompare: ICU collation costs ~1 µs per comparison, seconds at 65k.)
+  const sorted = [...nodes].sort((a, b) => (a.name === self ? -1 : b.name === self ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const n of sorted) {
     const own = n.name === self;
     if (own) {

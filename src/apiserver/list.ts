@@ -44,31 +44,55 @@ export function* candidates(store: Store, q: Query): Generator<Entry> {
   for (const e of source) if (matches(q, e.obj)) yield e;
 }
 
-/** Matching entries in key order (what etcd returns), starting after `startKey`. */
-function sortedMatches(store: Store, q: Query, startKey: string | undefined): Entry[] {
+function lowerBound(keys: readonly string[], startKey: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]! < startKey) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+interface Page {
+  items: Entry[];
+  /** More matches follow the page. */
+  more: boolean;
+  /** How many matches follow, when known without a full walk (no selector). */
+  remaining?: number;
+}
+
+/**
+ * Up to `limit` matching entries in key order (what etcd returns), starting at `startKey`. A whole-
+ * table list starts at the key (binary search in the cached sorted keys) and stops after the page,
+ * as etcd's range read does: paging through a million pods costs each page its own size, not a
+ * walk of the table.
+ */
+function pageOf(store: Store, q: Query, startKey: string | undefined, limit: number): Page {
   const table = store.table(q.def);
   const narrowed = q.namespace !== undefined || eqValue(q.field, 'metadata.name') !== undefined ||
     eqValue(q.field, 'spec.nodeName') !== undefined || eqValue(q.field, 'metadata.namespace') !== undefined;
-  let out: Entry[];
   if (narrowed) {
-    out = [...candidates(store, q)].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  } else {
-    // Whole table: the cached sorted key array avoids an O(n log n) sort per list.
-    out = [];
-    for (const k of table.sortedKeys()) {
-      const e = table.byKey.get(k)!;
-      if (matches(q, e.obj)) out.push(e);
-    }
+    const all = [...candidates(store, q)].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const from = startKey === undefined ? 0 : lowerBound(all.map((e) => e.key), startKey);
+    const rest = all.length - from;
+    const items = all.slice(from, from + limit);
+    return { items, more: rest > limit, remaining: Math.max(0, rest - limit) };
   }
-  if (startKey === undefined) return out;
-  let lo = 0;
-  let hi = out.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (out[mid]!.key < startKey) lo = mid + 1;
-    else hi = mid;
+  // Whole table: the cached sorted key array avoids an O(n log n) sort per list.
+  const keys = table.sortedKeys();
+  const from = startKey === undefined ? 0 : lowerBound(keys, startKey);
+  const items: Entry[] = [];
+  const everything = !q.label && !q.field;
+  let i = from;
+  for (; i < keys.length && items.length < limit; i++) {
+    const e = table.byKey.get(keys[i]!)!;
+    if (everything || matches(q, e.obj)) items.push(e);
   }
-  return out.slice(lo);
+  if (everything) return { items, more: i < keys.length, remaining: keys.length - i };
+  for (; i < keys.length; i++) if (matches(q, table.byKey.get(keys[i]!)!.obj)) return { items, more: true };
+  return { items, more: false };
 }
 
 interface ContinueToken {
@@ -128,18 +152,12 @@ export async function serveList(store: Store, q: Query, p: ListParams, res: Serv
     }
   }
   const paged = p.limit !== undefined && p.limit > 0 && !(p.resourceVersion === '0' && !p.continue);
-  let items: Entry[];
+  const page = pageOf(store, q, startKey, paged ? p.limit! : Number.POSITIVE_INFINITY);
+  const items = page.items;
   let meta = `{"resourceVersion":"${listRv}"`;
-  if (paged || startKey !== undefined) {
-    const all = sortedMatches(store, q, startKey);
-    const limit = paged ? p.limit! : all.length;
-    items = all.length > limit ? all.slice(0, limit) : all;
-    if (all.length > limit) {
-      meta += `,"continue":"${encodeContinue(listRv, items[items.length - 1]!.key)}"`;
-      if (!q.label && !q.field) meta += `,"remainingItemCount":${all.length - limit}`;
-    }
-  } else {
-    items = sortedMatches(store, q, undefined);
+  if (page.more && items.length > 0) {
+    meta += `,"continue":"${encodeContinue(listRv, items[items.length - 1]!.key)}"`;
+    if (!q.label && !q.field && page.remaining !== undefined) meta += `,"remainingItemCount":${page.remaining}`;
   }
   meta += '}';
   res.writeHead(200, { 'Content-Type': 'application/json' });

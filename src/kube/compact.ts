@@ -1,120 +1,123 @@
-// Informers that keep compact records instead of client-node objects: at 100k pods the agent's
-// memory must not hold 100k V1Pods. Every listed item and every watch event is converted on
-// arrival (list: raw JSON, see raw-list.ts; watch: the event callback) into
-// { metadata: {name, namespace, resourceVersion}, record } — all the ListWatch cache needs to key
-// and diff it. A converter that throws or returns undefined leaves record undefined: the object
-// is still cached (so its deletion is seen) but means nothing, and onMalformed reports it once per
-// version. Never throws into the watch (client-node would drop the event silently).
+// Informers that keep compact records instead of client-node objects: at 65,000 Nodes and
+// 1,000,000 Pods the agent's memory must not hold V1Nodes and V1Pods. Every listed item and every
+// watch event is converted on arrival (list: raw JSON pages, see raw-list.ts; watch: the event
+// callback) into the consumer's record, kept in one Map by key (record-cache.ts). A converter that
+// throws or returns undefined leaves no record: the object's key is still cached (so its deletion
+// is seen) but means nothing, and onMalformed reports it. Never throws into the watch (client-node
+// would drop the event silently).
 import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { resilientInformer, type ResilientInformer, type ResilientOptions } from './informer.js';
-import { rawList } from './raw-list.js';
+import { rawPages, type RawListOptions } from './raw-list.js';
+import { convertRaw, RecordCache, type LoadedRecords, type RecordSpec } from './record-cache.js';
 
 export interface Compact<R> extends KubernetesObject {
   metadata: { name: string; namespace?: string; resourceVersion?: string };
   record?: R;
 }
 
-export interface CompactSpec<R> {
+export interface CompactSpec<R> extends RecordSpec<R> {
   name: string;
-  path: string;
-  fieldSelector?: string;
-  /** raw API JSON -> record; undefined (or a throw) = not usable. */
-  convert: (raw: unknown) => R | undefined;
-  /** A raw object the converter could not use (key namespace/name or name). */
-  onMalformed?: (key: string, error: string) => void;
+  /** List page size (default raw-list's LIST_PAGE). */
+  pageSize?: number;
 }
 
+/** One raw object as a Compact (its metadata and its record): what list() hands out. */
 export function compactOf<R>(raw: unknown, spec: Pick<CompactSpec<R>, 'convert' | 'onMalformed'>): Compact<R> {
-  const m = ((raw as { metadata?: unknown } | null)?.metadata ?? {}) as { name?: unknown; namespace?: unknown; resourceVersion?: unknown };
-  const name = typeof m.name === 'string' ? m.name : '';
-  const namespace = typeof m.namespace === 'string' ? m.namespace : undefined;
-  const c: Compact<R> = {
-    metadata: { name, ...(namespace === undefined ? {} : { namespace }), ...(typeof m.resourceVersion === 'string' ? { resourceVersion: m.resourceVersion } : {}) },
+  const c = convertRaw(raw, spec);
+  const out: Compact<R> = {
+    metadata: { name: c.name, ...(c.namespace === undefined ? {} : { namespace: c.namespace }), ...(c.resourceVersion === undefined ? {} : { resourceVersion: c.resourceVersion }) },
   };
-  let record: R | undefined;
-  let error = 'not a usable object';
-  try {
-    record = spec.convert(raw);
-  } catch (e) {
-    error = (e as Error).message ?? String(e);
-  }
-  if (record !== undefined) c.record = record;
-  else spec.onMalformed?.(namespace === undefined ? name : `${namespace}/${name}`, error);
-  return c;
+  if (c.record !== undefined) out.record = c.record;
+  return out;
 }
 
-/** FNV-1a of a record's JSON: whether an update changed anything the records carry. */
-function digest(record: unknown): number {
-  const text = JSON.stringify(record ?? null);
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
-  return h;
+export interface CompactInformer<R> extends ResilientInformer<Compact<R>> {
+  /** The cache itself, by key (namespace/name, or name): read it, never change it. Objects the
+   * converter refused are not in it. */
+  records(): ReadonlyMap<string, R>;
+  /** Objects cached, refused ones included. */
+  readonly size: number;
+  /** The object's resourceVersion, when the spec keeps them. */
+  versionOf(key: string): string | undefined;
 }
 
-const keyOf = (c: Compact<unknown>) => (c.metadata.namespace === undefined ? c.metadata.name : `${c.metadata.namespace}/${c.metadata.name}`);
+function splitKey(key: string): { name: string; namespace?: string } {
+  const i = key.indexOf('/');
+  return i < 0 ? { name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}
 
 /**
  * A resilient informer of compact records. An update that leaves the record as it was (a Pod's
  * status conditions, a Service's annotations: most updates in a busy cluster) does not call
  * onChange: consumers recompute only when something they read changed. Lists always do.
+ * list() builds a Compact per object on every call: prefer records().
  */
-export function compactInformer<R>(kc: KubeConfig, spec: CompactSpec<R>, opts: ResilientOptions): ResilientInformer<Compact<R>> {
-  const inner = new Watch(kc);
-  const digests = new Map<string, number>();
-  let unchanged = false;
-  const remember = (c: Compact<R>): Compact<R> => {
-    digests.set(keyOf(c), digest(c.record));
-    return c;
+export function compactInformer<R>(kc: KubeConfig, spec: CompactSpec<R>, opts: ResilientOptions): CompactInformer<R> {
+  let cache!: RecordCache<R>;
+  // one list at a time: a new one (a restart after an error) or stop() aborts the one in flight,
+  // so a slow million-item list is never running twice (each holds its own fresh map)
+  let inFlight: AbortController | undefined;
+  const load = async (): Promise<LoadedRecords<R>> => {
+    inFlight?.abort();
+    const ac = (inFlight = new AbortController());
+    const listOpts: RawListOptions = {
+      ...(spec.fieldSelector === undefined ? {} : { fieldSelector: spec.fieldSelector }),
+      ...(spec.pageSize === undefined ? {} : { pageSize: spec.pageSize }),
+      pageTimeoutMs: opts.listTimeoutMs ?? 30_000,
+      signal: ac.signal,
+    };
+    const into: LoadedRecords<R> = { metadata: {}, count: 0, records: new Map(), opaque: new Set(), ...(spec.keepVersions ? { versions: new Map() } : {}) };
+    const r = await rawPages(kc, spec.path, (raw) => RecordCache.put(into, raw, spec), listOpts).finally(() => {
+      if (inFlight === ac) inFlight = undefined;
+    });
+    into.count = r.count;
+    into.pages = r.pages;
+    if (r.resourceVersion !== undefined) into.metadata.resourceVersion = r.resourceVersion;
+    return into;
   };
-  const watch: Pick<Watch, 'watch'> = {
-    watch: (path, query, callback, done) =>
-      inner.watch(path, query, (phase: string, obj: unknown, w: unknown) => {
-        if (phase !== 'ADDED' && phase !== 'MODIFIED' && phase !== 'DELETED') return callback(phase, obj, w);
-        const c = compactOf(obj, spec);
-        const key = keyOf(c);
-        if (phase === 'DELETED') digests.delete(key);
-        else {
-          const d = digest(c.record);
-          unchanged = phase === 'MODIFIED' && digests.get(key) === d;
-          digests.set(key, d);
-        }
-        try {
-          // the ListWatch applies the event and fires its handlers synchronously in here
-          return callback(phase, c, w);
-        } finally {
-          unchanged = false;
-        }
-      }, done),
-  };
-  const onChange = opts.onChange;
-  opts = {
-    ...opts,
-    onChange: () => {
-      if (!unchanged) onChange();
-    },
-  };
-  return resilientInformer<Compact<R>>(
+  const inf = resilientInformer<Compact<R>, LoadedRecords<R>>(
     kc,
     {
       name: spec.name,
       path: spec.path,
       ...(spec.fieldSelector === undefined ? {} : { fieldSelector: spec.fieldSelector }),
-      watch,
-      list: () => {
-        digests.clear(); // a relist replaces the cache (its deletions never pass the watch)
-        return rawList(kc, spec.path, (i) => remember(compactOf(i, spec)), spec.fieldSelector === undefined ? {} : { fieldSelector: spec.fieldSelector });
+      list: load,
+      listTimesOut: true,
+      cache: (listFn) => {
+        cache = new RecordCache(spec, new Watch(kc), listFn);
+        return {
+          on: (verb, cb) => cache.on(verb, cb),
+          start: () => cache.start(),
+          stop: () => {
+            inFlight?.abort();
+            return cache.stop();
+          },
+          latestResourceVersion: () => cache.latestResourceVersion(),
+          list: () => {
+            const out: Compact<R>[] = [];
+            for (const [key, record] of cache.entries()) {
+              const rv = cache.versionOf(key);
+              const c: Compact<R> = { metadata: { ...splitKey(key), ...(rv === undefined ? {} : { resourceVersion: rv }) } };
+              if (record !== undefined) c.record = record;
+              out.push(c);
+            }
+            return out;
+          },
+        };
       },
     },
     opts,
   );
+  // defineProperties, not Object.assign: assign would copy the getters' values once
+  return Object.defineProperties(inf, {
+    records: { value: () => cache.records as ReadonlyMap<string, R> },
+    size: { get: () => cache.size },
+    versionOf: { value: (key: string) => cache.versionOf(key) },
+  }) as CompactInformer<R>;
 }
 
-/** The records of a compact informer by key (namespace/name, or name for cluster objects). */
-export function recordsOf<R>(inf: ResilientInformer<Compact<R>>): Map<string, R> {
-  const out = new Map<string, R>();
-  for (const c of inf.list()) {
-    if (c.record === undefined) continue;
-    out.set(c.metadata.namespace === undefined ? c.metadata.name : `${c.metadata.namespace}/${c.metadata.name}`, c.record);
-  }
-  return out;
+/** The records of a compact informer by key (namespace/name, or name for cluster objects): the
+ * cache's own map, not a copy. */
+export function recordsOf<R>(inf: CompactInformer<R>): ReadonlyMap<string, R> {
+  return inf.records();
 }

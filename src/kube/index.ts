@@ -3,5 +3,6 @@
 export { connectKube, type KubeClient, type ApiAccessOptions } from './client.js';
 export { resilientInformer, type ResilientInformer, type ResilientOptions, type WatchSpec, type WatchLog, type InformerHooks } from './informer.js';
 export { Backoff, type BackoffOptions } from './backoff.js';
-export { nodeFacts, podFacts, type NodeFacts, type PodFacts } from './objects.js';
+export { nodeFacts, nodeRecord, podFacts, type NodeFacts, type PodFacts } from './objects.js';
+export { compactInformer, recordsOf, type CompactInformer } from './compact.js';
 export { watchNodes, watchPodsOnNode } from './watches.js';

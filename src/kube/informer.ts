@@ -17,15 +17,38 @@ export interface WatchLog {
   warn(msg: string, fields?: Record<string, unknown>): void;
 }
 
-export interface WatchSpec<T extends KubernetesObject> {
+/** What a list returned: the snapshot's version and how many objects it held. */
+export interface ListedSnapshot {
+  metadata?: { resourceVersion?: string };
+  items?: readonly unknown[];
+  count?: number;
+  /** Pages of a paged list. */
+  pages?: number;
+}
+
+/** The list/watch cache an informer drives: client-node's ListWatch, or compact.ts's RecordCache. */
+export interface ListWatchLike<T> {
+  on(verb: 'add' | 'update' | 'delete' | 'error' | 'connect', cb: (arg?: any) => void): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  list(): readonly T[];
+  latestResourceVersion(): string;
+}
+
+export interface WatchSpec<T extends KubernetesObject, L extends ListedSnapshot = KubernetesListObject<T>> {
   /** For logs: "nodes", "pods". */
   name: string;
   /** Collection path, e.g. /api/v1/nodes. */
   path: string;
-  list: () => Promise<KubernetesListObject<T>>;
+  list: () => Promise<L>;
   fieldSelector?: string;
-  /** The watch to use (default client-node's Watch): compact.ts converts events in it. */
+  /** The watch to use (default client-node's Watch). */
   watch?: Pick<Watch, 'watch'>;
+  /** The list times itself out (per page): no whole-list timeout around it. */
+  listTimesOut?: boolean;
+  /** The cache to drive (default: client-node's ListWatch over `list` and `watch`); it must call
+   * the list function it is given, which counts, logs and times the list out. */
+  cache?: (list: () => Promise<L>) => ListWatchLike<T>;
 }
 
 export interface ResilientOptions {
@@ -43,7 +66,8 @@ export interface ResilientOptions {
 
 /** What an informer reports as it runs: cache events, lists, errors, restarts. */
 export interface InformerHooks {
-  event(kind: 'add' | 'update' | 'delete'): void;
+  /** n events at once (a list's adds and deletes, counted by a compact cache); default 1. */
+  event(kind: 'add' | 'update' | 'delete', n?: number): void;
   /** A successful LIST; first = the initial sync, otherwise a relist (410 Gone, restart). */
   listed(first: boolean): void;
   error(): void;
@@ -72,7 +96,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-export function resilientInformer<T extends KubernetesObject>(kc: KubeConfig, spec: WatchSpec<T>, opts: ResilientOptions): ResilientInformer<T> {
+export function resilientInformer<T extends KubernetesObject, L extends ListedSnapshot = KubernetesListObject<T>>(kc: KubeConfig, spec: WatchSpec<T, L>, opts: ResilientOptions): ResilientInformer<T> {
   const backoff = new Backoff(opts.backoff);
   const listTimeoutMs = opts.listTimeoutMs ?? 30_000;
   const healthyAfterMs = opts.healthyAfterMs ?? 10_000;
@@ -85,8 +109,8 @@ export function resilientInformer<T extends KubernetesObject>(kc: KubeConfig, sp
   let lastStart = 0;
   let timer: NodeJS.Timeout | undefined;
 
-  const listFn = async (): Promise<KubernetesListObject<T>> => {
-    const l = await withTimeout(spec.list(), listTimeoutMs, `listing ${spec.name}`);
+  const listFn = async (): Promise<L> => {
+    const l = spec.listTimesOut ? await spec.list() : await withTimeout(spec.list(), listTimeoutMs, `listing ${spec.name}`);
     lists++;
     opts.hooks?.listed(lists === 1);
     synced = true;
@@ -94,7 +118,8 @@ export function resilientInformer<T extends KubernetesObject>(kc: KubeConfig, sp
     // a relist (after 410 or a restart) is worth an info line: it is how the cache converges
     (lists === 1 ? log.debug : log.info)(lists === 1 ? 'listed' : 'relisted', {
       informer: spec.name,
-      items: l.items.length,
+      items: l.count ?? l.items?.length ?? 0,
+      ...(l.pages === undefined ? {} : { pages: l.pages }),
       resourceVersion: l.metadata?.resourceVersion,
       lists,
     });
@@ -107,10 +132,13 @@ export function resilientInformer<T extends KubernetesObject>(kc: KubeConfig, sp
     return l;
   };
 
-  const lw = new ListWatch<T>(spec.path, (spec.watch ?? new Watch(kc)) as Watch, listFn, false, undefined, spec.fieldSelector);
-  const changed = (kind: 'add' | 'update' | 'delete') => () => {
+  const lw: ListWatchLike<T> = spec.cache
+    ? spec.cache(listFn)
+    : new ListWatch<T>(spec.path, (spec.watch ?? new Watch(kc)) as Watch, listFn as unknown as () => Promise<KubernetesListObject<T>>, false, undefined, spec.fieldSelector);
+  // ListWatch passes the object; a compact cache passes how many objects a list added or deleted
+  const changed = (kind: 'add' | 'update' | 'delete') => (arg?: unknown) => {
     healthy = true;
-    opts.hooks?.event(kind);
+    opts.hooks?.event(kind, typeof arg === 'number' ? arg : 1);
     if (!stopped) opts.onChange();
   };
   lw.on('add', changed('add'));

@@ -33,6 +33,23 @@ export function nodeFacts(n: V1Node): NodeFacts {
   };
 }
 
+/** A Node as the JSON the API server sent (list page or watch event): its facts, or undefined
+ * without a name. Reads the same fields as nodeFacts, without client-node's model classes. */
+export function nodeRecord(raw: unknown): NodeFacts | undefined {
+  const n = raw as V1Node | null;
+  if (typeof n !== 'object' || n === null || typeof n.metadata?.name !== 'string' || !n.metadata.name) return undefined;
+  const spec = typeof n.spec === 'object' && n.spec !== null ? n.spec : undefined;
+  const status = typeof n.status === 'object' && n.status !== null ? n.status : undefined;
+  return nodeFacts({
+    metadata: { name: n.metadata.name },
+    spec: {
+      ...(Array.isArray(spec?.podCIDRs) ? { podCIDRs: spec.podCIDRs.filter((c): c is string => typeof c === 'string') } : {}),
+      ...(typeof spec?.podCIDR === 'string' ? { podCIDR: spec.podCIDR } : {}),
+    },
+    status: { addresses: Array.isArray(status?.addresses) ? status.addresses.filter((a) => typeof a === 'object' && a !== null && typeof a.address === 'string') : [] },
+  });
+}
+
 export function podFacts(p: V1Pod): PodFacts {
   const ips = p.status?.podIPs?.length ? p.status.podIPs.map((i) => i.ip) : p.status?.podIP ? [p.status.podIP] : [];
   return {

@@ -73,8 +73,12 @@ export function decodeRoute(cidr: string, v: Buffer): Route {
   return { cidr, nodeIp: [...v.subarray(o, o + 4)].join('.'), kind };
 }
 
-function byCidr(a: Route, b: Route): number {
-  return a.cidr.localeCompare(b.cidr, 'en', { numeric: true });
+/** Address then prefix length, as a number (2^32 × 64 < 2^53): the numeric order of the CIDRs,
+ * at the cost of a number comparison (ICU's numeric collation took seconds for 65k routes). */
+function cidrOrder(cidr: string): number {
+  const [a, len] = cidr.split('/');
+  const p = (a ?? '').split('.');
+  return ((((Number(p[0]) * 256 + Number(p[1])) * 256 + Number(p[2])) * 256 + Number(p[3])) * 64) + Number(len);
 }
 
 export function openRoutes(pinDir: string): RoutesMap {
@@ -93,9 +97,12 @@ export function openRoutes(pinDir: string): RoutesMap {
       return map.delete(encodeRouteKey(cidr));
     },
     list() {
-      const out: Route[] = [];
-      for (const [k, v] of map.entries()) out.push(decodeRoute(decodeRouteKey(k), v));
-      return out.sort(byCidr);
+      const out: { n: number; r: Route }[] = [];
+      for (const [k, v] of map.entries()) {
+        const r = decodeRoute(decodeRouteKey(k), v);
+        out.push({ n: cidrOrder(r.cidr), r });
+      }
+      return out.sort((a, b) => a.n - b.n).map((x) => x.r);
     },
     setBatch(rs) {
       if (rs.length === 0) return;

@@ -78,7 +78,7 @@ export function informerHooks(informer: string): InformerHooks {
   watchErrors.inc({ informer }, 0);
   informerRestarts.inc({ informer }, 0);
   return {
-    event: (type) => watchEvents.inc({ informer, type }),
+    event: (type, n = 1) => watchEvents.inc({ informer, type }, n),
     listed: (first) => {
       lists.inc({ informer });
       if (!first) relists.inc({ informer });

@@ -13,6 +13,7 @@ import { PodIndex, resolveNamedPort, type MemberPod } from './pod-index.js';
 import { ANY_PORTS, compilePorts, normalizeRanges, PROTO_NUMBER, portRangeText, type PortRange } from './ports.js';
 import { isEmptySelector, selectorKey, selectorMatches, selectorText } from './selector.js';
 import type {
+  PodRecord,
   CompiledEndpoint,
   CompiledPolicy,
   CompiledRuleset,
@@ -57,7 +58,7 @@ export function compilePolicy(input: PolicyInput): CompiledPolicy {
 class Compiler {
   private readonly warnings: PolicyWarning[] = [];
   private readonly warned = new Set<string>();
-  private readonly idx: PodIndex;
+  private index: PodIndex | undefined;
   private readonly policyIds: Map<string, number>;
   private readonly defs = new Map<string, SetDef>();
   private readonly itemsCache = new Map<string, SetItems>();
@@ -65,8 +66,13 @@ class Compiler {
   private readonly candCache = new Map<string, Cand[]>();
 
   constructor(private readonly input: PolicyInput) {
-    this.idx = new PodIndex(input.pods.values(), input.namespaces);
     this.policyIds = assignIds([...input.policies.values()].map((p) => `${p.namespace}/${p.name}`));
+  }
+
+  /** Every pod indexed by namespace (and by label on demand): built on the first selector that
+   * needs it, so a node whose pods no policy selects never indexes the cluster's million pods. */
+  private get idx(): PodIndex {
+    return (this.index ??= new PodIndex(this.input.pods.values(), this.input.namespaces));
   }
 
   private warn(w: PolicyWarning): void {
@@ -86,8 +92,9 @@ class Compiler {
     }
     // 1. slot lists per local endpoint and direction
     const eps: { ip: string; pod: string; slots: Record<Dir, Cand[] | undefined>; policies: Record<Dir, string[]> }[] = [];
-    const pods = [...this.input.pods.values()]
-      .filter((p) => p.ip && !p.hostNetwork && this.input.localIps.has(p.ip))
+    const local: PodRecord[] = [];
+    for (const p of this.input.pods.values()) if (p.ip && !p.hostNetwork && this.input.localIps.has(p.ip)) local.push(p);
+    const pods = local
       .sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1));
     const seenIp = new Set<string>();
     for (const pod of pods) {

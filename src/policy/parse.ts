@@ -3,6 +3,7 @@
 // narrowest reading (a peer or port that cannot be read admits nothing; a rule all of whose
 // peers or ports are unreadable is dropped — never widened to "every peer/port").
 import { parseIpv4 } from './cidr.js';
+import { internLabels, internList, internString } from './intern.js';
 import type { LabelSelector, NamedPort, NamespaceRecord, PodRecord, PolicyPeer, PolicyPort, PolicyRecord, PolicyRule, PolicyWarning, Protocol } from './types.js';
 
 type Obj = Record<string, unknown>;
@@ -253,14 +254,15 @@ export function podRecord(obj: unknown): PodRecord | undefined {
     ip = candidates.find((c): c is string => typeof c === 'string' && parseIpv4(c) !== undefined);
   }
   const node = str(spec?.nodeName);
+  // namespace, node, labels and ports are shared with the other records that repeat them (intern.ts)
   return {
-    namespace,
+    namespace: internString(namespace),
     name,
     ...(ip ? { ip } : {}),
-    ...(node ? { node } : {}),
+    ...(node ? { node: internString(node) } : {}),
     hostNetwork: spec?.hostNetwork === true,
-    labels: labelsOf(obj.metadata.labels),
-    ports: portsOf(spec),
+    labels: internLabels(labelsOf(obj.metadata.labels)),
+    ports: internList(portsOf(spec)),
   };
 }
 

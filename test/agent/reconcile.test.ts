@@ -21,6 +21,7 @@ class FakeSource<T> implements Source<T> {
 class FakeDataplane implements Dataplane {
   routes = new Map<string, Route>();
   writes: { upserts: number; removes: number }[] = [];
+  reads = 0;
   kernel: { cidr: string; nodeIp: string }[][] = [];
   endpoints = new Map<string, GcEndpoint>();
   linkMap = new Map<number, string>();
@@ -31,6 +32,7 @@ class FakeDataplane implements Dataplane {
     return { nodeIp: '172.30.0.11', uplinkIfindex: 2, podMtu: 1500 };
   }
   listRoutes() {
+    this.reads++;
     return [...this.routes.values()];
   }
   applyRoutes(upserts: readonly Route[], removes: readonly string[]) {
@@ -65,7 +67,7 @@ class FakeDataplane implements Dataplane {
   close() {}
 }
 
-function setup(now = { t: 1_000_000 }) {
+function setup(now = { t: 1_000_000 }, extra: { resyncMs?: number } = {}) {
   const nodes = new FakeSource<NodeFacts>();
   const pods = new FakeSource<PodFacts>();
   const dp = new FakeDataplane();
@@ -82,6 +84,7 @@ function setup(now = { t: 1_000_000 }) {
       ready.push(c);
     },
     now: () => now.t,
+    ...extra,
   });
   return { nodes, pods, dp, ready, r, lines, now };
 }
@@ -171,6 +174,32 @@ describe('Reconciler', () => {
     await r.runNow();
     expect([...dp.routes.keys()]).toEqual(['10.244.0.0/24']);
     expect(dp.kernel.at(-1)).toEqual([]);
+  });
+
+  it('reads the routes map only on the first run and on the periodic drift check, which repairs a changed entry', async () => {
+    const { nodes, pods, dp, r } = setup(undefined, { resyncMs: 10 });
+    nodes.items = [A, B];
+    nodes.synced = nodes.healthy = pods.synced = pods.healthy = true;
+    await r.runNow();
+    expect(dp.reads).toBe(1);
+    nodes.items = [A, B, C];
+    await r.runNow();
+    await r.runNow();
+    // between checks the reconciler diffs against what it wrote: no read, only the new route
+    expect(dp.reads).toBe(1);
+    expect(dp.writes).toEqual([{ upserts: 2, removes: 0 }, { upserts: 1, removes: 0 }]);
+    // someone rewrites an entry behind the agent's back: the periodic check (every
+    // MAP_CHECK_EVERY ticks) reads the map and puts it right
+    dp.routes.set('10.244.1.0/24', { cidr: '10.244.1.0/24', nodeIp: '192.0.2.99', kind: 'remote' });
+    r.start();
+    try {
+      const deadline = Date.now() + 10_000;
+      while (dp.routes.get('10.244.1.0/24')?.nodeIp !== '172.30.0.12' && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
+    } finally {
+      await r.stop();
+    }
+    expect(dp.reads).toBeGreaterThanOrEqual(2);
+    expect(dp.routes.get('10.244.1.0/24')?.nodeIp).toBe('172.30.0.12');
   });
 
   it('collects a stale endpoint only while the pod cache is healthy, after the grace period', async () => {

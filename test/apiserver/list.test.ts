@@ -92,6 +92,35 @@ describe('apiserver lists', () => {
     expect((await call(s.url, 'GET', '/api/v1/pods?continue=garbage')).status).toBe(400);
   });
 
+  it('pages a selected or namespaced list from the continue key: no token after the last match', async () => {
+    const walk = async (path: string, limit: number) => {
+      const pages: string[][] = [];
+      let token = '';
+      do {
+        const sep = path.includes('?') ? '&' : '?';
+        const r = await call(s.url, 'GET', `${path}${sep}limit=${limit}${token ? `&continue=${q(token)}` : ''}`);
+        expect(r.status).toBe(200);
+        pages.push(names(r));
+        token = r.body.metadata.continue ?? '';
+        if (token) expect(r.body.metadata.remainingItemCount === undefined || path.includes('namespaces/')).toBe(true);
+      } while (token && pages.length < 10);
+      return pages;
+    };
+    // app=web matches web-1, web-2, web-3: the page after web-2 is the last, and a page whose
+    // limit ends exactly at the last match has no continue token
+    expect(await walk(`/api/v1/pods?labelSelector=${q('app=web')}`, 2)).toEqual([['default/web-1', 'default/web-2'], ['other/web-3']]);
+    expect(await walk(`/api/v1/pods?labelSelector=${q('app=web')}`, 3)).toEqual([['default/web-1', 'default/web-2', 'other/web-3']]);
+    expect(await walk(`/api/v1/pods?labelSelector=${q('app=db')}`, 1)).toEqual([['default/db-1']]);
+    expect(await walk('/api/v1/namespaces/default/pods', 2)).toEqual([['default/db-1', 'default/web-1'], ['default/web-2']]);
+    // limit = everything: one page, no token
+    expect(await walk('/api/v1/pods', 5)).toEqual([['default/db-1', 'default/web-1', 'default/web-2', 'other/lone', 'other/web-3']]);
+    // a token resumes right after its key whatever the next limit
+    const first = await call(s.url, 'GET', '/api/v1/pods?limit=1');
+    const second = await call(s.url, 'GET', `/api/v1/pods?limit=10&continue=${q(first.body.metadata.continue)}`);
+    expect(names(second)).toEqual(['default/web-1', 'default/web-2', 'other/lone', 'other/web-3']);
+    expect(second.body.metadata.continue).toBeUndefined();
+  });
+
   it('follows list resourceVersion semantics: not-older-than, Exact, too large', async () => {
     const rv = s.resourceVersion;
     expect((await call(s.url, 'GET', `/api/v1/pods?resourceVersion=0`)).status).toBe(200);
