@@ -99,7 +99,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
       mode: config.mode,
       uplink: config.uplink,
       ...(config.vni === undefined ? {} : { vni: config.vni }),
-      vxlanDatapath: config.vxlanDatapath,
+      ...(config.vxlanDatapath === undefined ? {} : { vxlanDatapath: config.vxlanDatapath }),
       // GC runs the chained plugins' DEL (portmap) from libcni's cache: see gc-chain.ts
       cniBinDirs: config.cniBinDirs,
       cniCacheDir: config.cniCacheDir,

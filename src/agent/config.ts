@@ -49,8 +49,9 @@ export interface AgentConfig {
   podMtu: number;
   /** VXLAN network identifier; undefined = the datapath's default. */
   vni?: number;
-  /** vxlan mode: encapsulation in the programs (bpf) or through the VXLAN device (device). */
-  vxlanDatapath: VxlanDatapath;
+  /** vxlan mode only (undefined in native mode): encapsulation in the programs (bpf) or through
+   * the VXLAN device (device). */
+  vxlanDatapath?: VxlanDatapath;
   pinDir: string;
   stateDir: string;
   cniConfDir: string;
@@ -223,7 +224,8 @@ export function parseAgentFlags(
     throw invalid('vxlanDatapath', vxdpRaw, 'must be bpf (encapsulation in the programs) or device (the collect-metadata VXLAN device)');
   }
   if (vxdpRaw !== undefined && mode !== 'vxlan') throw invalid('vxlanDatapath', vxdpRaw, 'only applies to --mode vxlan; drop it or set --mode vxlan');
-  const vxlanDatapath: VxlanDatapath = vxdpRaw ?? DEFAULT_VXLAN_DATAPATH;
+  // the default applies to vxlan mode only: a native node has no tunnel, and setupNode refuses the key there
+  const vxlanDatapath: VxlanDatapath | undefined = mode === 'vxlan' ? (vxdpRaw ?? DEFAULT_VXLAN_DATAPATH) : undefined;
 
   const gcRaw = pick(flags, env, 'gcGrace');
   const gcGraceMs = gcRaw === undefined ? DEFAULT_GC_GRACE_MS : parseDuration('gcGrace', gcRaw);
@@ -264,7 +266,7 @@ export function parseAgentFlags(
     ...(uplink === undefined ? {} : { uplink }),
     ...(mtu === undefined ? {} : { mtu }),
     ...(vni === undefined ? {} : { vni }),
-    vxlanDatapath,
+    ...(vxlanDatapath === undefined ? {} : { vxlanDatapath }),
     pinDir: absDir(flags, env, 'pinDir', DEFAULT_PIN_DIR),
     stateDir: absDir(flags, env, 'stateDir', DEFAULT_STATE_DIR),
     cniConfDir: absDir(flags, env, 'cniConfDir', DEFAULT_CNI_CONF_DIR),

@@ -37,7 +37,6 @@ describe('parseAgentFlags', () => {
       mode: 'native',
       pinDir: '/sys/fs/bpf/podwire',
       stateDir: '/var/lib/podwire',
-      vxlanDatapath: DEFAULT_VXLAN_DATAPATH,
       cniConfDir: '/etc/cni/net.d',
       cniBinDirs: ['/opt/cni/bin'],
       cniCacheDir: '/var/lib/cni',
@@ -94,6 +93,8 @@ describe('parseAgentFlags', () => {
   it('--vxlan-datapath (PODWIRE_VXLAN_DATAPATH): bpf or device, vxlan mode only, default DEFAULT_VXLAN_DATAPATH', () => {
     const base = { nodeName: 'n', kubeconfig };
     expect(parseAgentFlags({ ...base, mode: 'vxlan' }, {}).vxlanDatapath).toBe(DEFAULT_VXLAN_DATAPATH);
+    // native mode has no tunnel: no datapath kind, so the agent passes none to setupNode (which refuses one)
+    expect(parseAgentFlags({ ...base, mode: 'native' }, {}).vxlanDatapath).toBeUndefined();
     expect(parseAgentFlags({ ...base, mode: 'vxlan' }, { PODWIRE_VXLAN_DATAPATH: 'bpf' }).vxlanDatapath).toBe('bpf');
     expect(parseAgentFlags({ ...base, mode: 'vxlan', vxlanDatapath: 'device' }, { PODWIRE_VXLAN_DATAPATH: 'bpf' }).vxlanDatapath).toBe('device');
     fails(() => parseAgentFlags({ ...base, mode: 'vxlan', vxlanDatapath: 'xdp' }, {}), '--vxlan-datapath (PODWIRE_VXLAN_DATAPATH) "xdp"', 'must be bpf', 'or device');
