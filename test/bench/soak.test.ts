@@ -15,6 +15,11 @@ describe('soak', () => {
     expect(compareCounts([base], [structuredClone(base)])).toEqual([]);
     const after: NodeCounts = { ...structuredClone(base), ipamAllocations: 3, mapEntries: { endpoints: 2, ct: 0, policy: 1 }, pins: { links: 4 }, veths: 4, agentFds: 27 };
     expect(compareCounts([base], [after]).map((l) => l.what).sort()).toEqual(['agent fds', 'ipam allocations', 'map policy entries', 'pins under links/', 'veths']);
+    // nh_cache holds one entry per OTHER node: up to 1 of 2 nodes is no leak, 2 is
+    const two = [base, { ...structuredClone(base), node: 'node-2' }];
+    const cached = (n: number) => two.map((c) => ({ ...structuredClone(c), mapEntries: { ...c.mapEntries, nh_cache: n } }));
+    expect(compareCounts(two, cached(1))).toEqual([]);
+    expect(compareCounts(two, cached(2)).map((l) => l.what)).toEqual(['map nh_cache entries', 'map nh_cache entries']);
   });
 
   it('1.5 min of churn with agent restarts every 30 s: no leak, no lost ping, every churn pod reachable', { timeout: 360_000 }, async () => {
