@@ -9,10 +9,10 @@ import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { alive, Lab } from '../../src/lab/cluster.js';
+import { alive } from '../../src/lab/cluster.js';
 import { api, apiRequest } from '../../src/lab/api-client.js';
 import { openRoutes } from '../../src/maps/index.js';
-import { registerCleanup } from '../cleanup.js';
+import { benchLabUp } from '../lab-up.js';
 import type { Progress } from '../progress.js';
 import type { Collector } from '../results.js';
 import { benchCniShim } from './cni-shim.js';
@@ -36,8 +36,7 @@ async function stopPid(pid: number): Promise<void> {
 export async function benchLab(o: { watchEvents: number; restarts: number; shimPods: number }, col: Collector, progress: Progress): Promise<void> {
   const id = randomBytes(3).toString('hex');
   progress.info('one-node lab for watch latency and agent start …');
-  const lab = await Lab.up({ nodes: 1, podsPerNode: 0, name: `c${id.slice(0, 3)}`, statePath: `/run/podwire/bench-cp-${id}.json`, dir: `/run/podwire/bench-cp-${id}`, log: (l) => progress.info(`  ${l}`) });
-  const unregister = registerCleanup(() => lab.down());
+  const { lab, unregister } = await benchLabUp({ nodes: 1, podsPerNode: 0, name: `c${id.slice(0, 3)}`, statePath: `/run/podwire/bench-cp-${id}.json`, dir: `/run/podwire/bench-cp-${id}`, log: (l) => progress.info(`  ${l}`) });
   try {
     const node = lab.state.nodes[0]!;
     progress.total += o.watchEvents + o.restarts * 2;

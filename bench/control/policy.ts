@@ -6,9 +6,8 @@
 // sample; deleting the policy and timing until both answer again is one `release` sample.
 import { randomBytes } from 'node:crypto';
 import { api, apiRequest } from '../../src/lab/api-client.js';
-import { Lab } from '../../src/lab/cluster.js';
 import { flipTime, probeContinuously } from '../../src/lab/flip-probe.js';
-import { registerCleanup } from '../cleanup.js';
+import { benchLabUp } from '../lab-up.js';
 import type { Progress } from '../progress.js';
 import type { Collector } from '../results.js';
 import { percentile } from '../stats.js';
@@ -20,8 +19,7 @@ const LEAD_MS = 300;
 export async function benchPolicyPropagation(o: { reps: number }, col: Collector, progress: Progress): Promise<void> {
   const id = randomBytes(3).toString('hex');
   progress.info('two-node lab for NetworkPolicy propagation …');
-  const lab = await Lab.up({ nodes: 2, podsPerNode: 0, proxyMode: 'none', name: `p${id.slice(0, 4)}`, statePath: `/run/podwire/bench-pol-${id}.json`, dir: `/run/podwire/bench-pol-${id}`, log: (l) => progress.info(`  ${l}`) });
-  const unregister = registerCleanup(() => lab.down());
+  const { lab, unregister } = await benchLabUp({ nodes: 2, podsPerNode: 0, proxyMode: 'none', name: `p${id.slice(0, 4)}`, statePath: `/run/podwire/bench-pol-${id}.json`, dir: `/run/podwire/bench-pol-${id}`, log: (l) => progress.info(`  ${l}`) });
   try {
     const socket = lab.state.apiServer.socket;
     await api(socket, 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });

@@ -4,10 +4,11 @@
 // is the physical limit and the ratio base of every cross-node row. podwire's rows are real
 // two-node labs (src/lab/cluster.ts: API server, one agent per node, pods through CNI).
 import { randomBytes } from 'node:crypto';
-import { Lab } from '../../src/lab/cluster.js';
+import type { Lab } from '../../src/lab/cluster.js';
 import { DEFAULT_VXLAN_DATAPATH } from '../../src/agent/config.js';
 import { xdpAttach } from '../../src/loader/xdp.js';
 import { openPrefilter } from '../../src/maps/prefilter.js';
+import { benchLabUp } from '../lab-up.js';
 import { attachToUnderlay, createUnderlay, type Underlay } from '../../src/lab/underlay.js';
 import { createNetns, type Netns } from '../../src/netns/index.js';
 import type { Running, Topology, TopologyName } from './topology.js';
@@ -184,7 +185,8 @@ function podwireLab(name: TopologyName, mode: 'native' | 'vxlan', opts: { prefil
     limit: 'underlay',
     async setup(log) {
       const id = randomBytes(3).toString('hex');
-      const lab = await Lab.up({
+      // Interrupt-safe while it is built; once set up, runForwarding's teardown owns it.
+      const { lab, unregister } = await benchLabUp({
         nodes: 2,
         podsPerNode: 1,
         mode,
@@ -194,6 +196,7 @@ function podwireLab(name: TopologyName, mode: 'native' | 'vxlan', opts: { prefil
         dir: `/run/podwire/bench-lab-${id}`,
         log: (l) => log(`  ${name}: ${l}`),
       });
+      unregister();
       const [a, b] = [lab.state.pods.find((p) => p.node === 'node-1'), lab.state.pods.find((p) => p.node === 'node-2')];
       if (!a || !b) {
         await lab.down();

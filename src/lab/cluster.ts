@@ -38,6 +38,11 @@ export interface LabUpOptions {
   proxyMode?: ProxyMode;
   log?: (line: string) => void;
   readyTimeoutMs?: number;
+  /**
+   * Aborting stops `up` at its next step and removes what it built so far (the bench's Ctrl-C /
+   * SIGTERM handler uses it: a half-built lab must not outlive an interrupted run).
+   */
+  signal?: AbortSignal;
 }
 
 export interface PodSpecOptions {
@@ -105,7 +110,9 @@ export class Lab {
     };
     await writeLabState(state, statePath);
     const lab = new Lab(state, statePath);
+    const step = (): void => opts.signal?.throwIfAborted();
     try {
+      step();
       log(`underlay ${underlay.netns.name}: switch br0, control plane ${underlay.controlIp}`);
       await lab.startApiServer();
       log(`API server ${state.apiServer.url} (pid ${lab.state.apiServer.pid})`);
@@ -121,16 +128,19 @@ export class Lab {
       await symlink(podwireBin(), join(cniBin, 'podwire-full'));
 
       for (let i = 0; i < nodes; i++) {
+        step();
         const node = await lab.addNode();
         log(`node ${node.name}: netns ${node.netnsName}, underlay ${node.underlayIp}, podCIDR ${node.podCIDR}, kubelet pid ${node.kubeletPid} (runs the agent)`);
       }
-      await lab.waitReady(opts.readyTimeoutMs ?? 90_000);
+      step();
+      await lab.waitReady(opts.readyTimeoutMs ?? 90_000, opts.signal);
       log(`agents ready (conflists written)${proxyMode === 'none' ? '' : `, kube-proxies synced (${proxyMode})`}`);
       const jobs: Array<Promise<LabPodState>> = [];
       for (const node of lab.state.nodes) {
         for (let j = 0; j < (opts.podsPerNode ?? 0); j++) jobs.push(lab.addPod(node.name, `pod-${node.name.replace(/^node-/, '')}-${j + 1}`));
       }
       for (const pod of await Promise.all(jobs)) log(`pod ${pod.name} on ${pod.node}: ${pod.ip}`);
+      step();
       return lab;
     } catch (e) {
       await lab.down().catch(() => {});
@@ -353,10 +363,11 @@ export class Lab {
   }
 
   /** Every node's agent wrote its conflist and every kube-proxy synced once. */
-  async waitReady(timeoutMs: number): Promise<void> {
+  async waitReady(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (const node of (await this.refresh()).nodes) {
       for (;;) {
+        signal?.throwIfAborted();
         const conf = await loadConflist(node.cniConfDir).catch(() => undefined);
         if (conf) break;
         if (node.kubeletPid && !alive(node.kubeletPid)) {
