@@ -6,17 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachFromPod, loadDatapath, unloadDatapath } from '../../src/loader/index.js';
 import { openCounters, openEndpoints, type Endpoint } from '../../src/maps/index.js';
 import { createNetns, type Netns } from '../../src/netns/index.js';
+import { wireVethPod } from './veth-pod.js';
 
 const pinDir = `/sys/fs/bpf/pwtest-${randomBytes(4).toString('hex')}`;
-const GW = '169.254.1.1';
 const created: Netns[] = [];
 let node: Netns;
 const pods: Array<{ ns: Netns; ip: string; host: string }> = [];
-
-async function link(ns: Netns, name: string): Promise<{ ifindex: number; address: string }> {
-  const out = await ns.exec('ip', ['-j', 'link', 'show', name]);
-  return (JSON.parse(out.stdout) as Array<{ ifindex: number; address: string }>)[0]!;
-}
 
 async function forwardedDatagrams(ns: Netns): Promise<number> {
   const snmp = (await ns.exec('cat', ['/proc/net/snmp'])).stdout.split('\n').filter((l) => l.startsWith('Ip:'));
@@ -43,17 +38,9 @@ beforeAll(async () => {
     const ns = await createNetns('pwpod');
     created.push(ns);
     const host = `pwh${i}${randomBytes(2).toString('hex')}`;
-    await node.exec('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.path]);
-    await node.exec('ip', ['link', 'set', host, 'up']);
-    const h = await link(node, host);
-    await ns.exec('ip', ['addr', 'add', `${ip}/32`, 'dev', 'eth0']);
-    await ns.exec('ip', ['link', 'set', 'eth0', 'up']);
-    await ns.exec('ip', ['route', 'add', GW, 'dev', 'eth0', 'scope', 'link']);
-    await ns.exec('ip', ['route', 'add', 'default', 'via', GW, 'dev', 'eth0']);
-    await ns.exec('ip', ['neigh', 'add', GW, 'lladdr', h.address, 'dev', 'eth0', 'nud', 'permanent']);
-    const pod = await link(ns, 'eth0');
+    const w = await wireVethPod(node, ns, host, ip);
     await attachFromPod(host, pinDir, { netns: node.path });
-    eps.push({ ip, ifindex: h.ifindex, podMac: pod.address, hostMac: h.address, flags: 0, endpointId: i + 1 });
+    eps.push({ ip, ifindex: w.ifindex, podMac: w.podMac, hostMac: w.hostMac, flags: 0, endpointId: i + 1 });
     pods.push({ ns, ip, host });
   }
   const m = openEndpoints(pinDir);

@@ -28,8 +28,8 @@ import { attachProgram, datapathSourceDir, layoutRecordPin, loadDatapath, pinned
 import { openCounters, openEndpoints, openRoutes, type Endpoint } from '../../src/maps/index.js';
 import { createNetns, uniqueName, type Netns } from '../../src/netns/index.js';
 import { maps as generatedMaps } from '../../src/maps/generated/layouts.js';
+import { wireVethPod } from '../bpf/veth-pod.js';
 
-const GW = '169.254.1.1';
 const created: Netns[] = [];
 const pinDirs: string[] = [];
 const tmps: string[] = [];
@@ -45,10 +45,6 @@ interface Setup {
   pinDir: string;
   pods: Array<{ ns: Netns; ip: string; host: string }>;
   eps: Endpoint[];
-}
-
-async function link(ns: Netns, name: string): Promise<{ ifindex: number; address: string }> {
-  return (JSON.parse((await ns.exec('ip', ['-j', 'link', 'show', name])).stdout) as Array<{ ifindex: number; address: string }>)[0]!;
 }
 
 /** A node namespace with the OLD datapath loaded and two pods attached by it (ingress from_pod, as old CNI ADDs did). */
@@ -67,17 +63,8 @@ async function oldNode(tag: string, bpfDir: string, subnet: string): Promise<Set
     const ns = await createNetns(`pwmig${tag}p`);
     created.push(ns);
     const host = uniqueName(`pwm${tag}${i}`).slice(0, 15);
-    await node.exec('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.path]);
-    await node.exec('ip', ['link', 'set', host, 'up']);
-    const h = await link(node, host);
-    await ns.exec('sysctl', ['-qw', 'net.ipv6.conf.eth0.disable_ipv6=1']);
-    await ns.exec('ip', ['addr', 'add', `${ip}/32`, 'dev', 'eth0']);
-    await ns.exec('ip', ['link', 'set', 'eth0', 'up']);
-    await ns.exec('ip', ['route', 'add', GW, 'dev', 'eth0', 'scope', 'link']);
-    await ns.exec('ip', ['route', 'add', 'default', 'via', GW, 'dev', 'eth0']);
-    await ns.exec('ip', ['neigh', 'add', GW, 'lladdr', h.address, 'dev', 'eth0', 'nud', 'permanent']);
-    const pod = await link(ns, 'eth0');
-    eps.push({ ip, ifindex: h.ifindex, podMac: pod.address, hostMac: h.address, flags: 0, endpointId: 100 + i });
+    const w = await wireVethPod(node, ns, host, ip, { disableIpv6: true });
+    eps.push({ ip, ifindex: w.ifindex, podMac: w.podMac, hostMac: w.hostMac, flags: 0, endpointId: 100 + i });
     await attachProgram('from_pod', host, pinDir, { netns: node.path });
     pods.push({ ns, ip, host });
   }

@@ -31,18 +31,13 @@ import {
 } from '../../src/loader/index.js';
 import { openEndpoints, type Endpoint } from '../../src/maps/index.js';
 import { createNetns, uniqueName, type Netns } from '../../src/netns/index.js';
+import { link, wireVethPod } from '../bpf/veth-pod.js';
 
 const pinDir = `/sys/fs/bpf/${uniqueName('pwtcx-')}`;
-const GW = '169.254.1.1';
 const created: Netns[] = [];
 let node: Netns;
 let work = '';
 const pods: Array<{ ns: Netns; ip: string; host: string }> = [];
-
-async function link(ns: Netns, name: string): Promise<{ ifindex: number; address: string }> {
-  const out = await ns.exec('ip', ['-j', 'link', 'show', name]);
-  return (JSON.parse(out.stdout) as Array<{ ifindex: number; address: string }>)[0]!;
-}
 
 async function ingressFilters(dev: string): Promise<string> {
   return (await node.exec('tc', ['filter', 'show', 'dev', dev, 'ingress'], { reject: false })).stdout.trim();
@@ -59,16 +54,8 @@ beforeAll(async () => {
     const ns = await createNetns('pwtcxp');
     created.push(ns);
     const host = uniqueName(`pwt${i}`).slice(0, 15);
-    await node.exec('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.path]);
-    await node.exec('ip', ['link', 'set', host, 'up']);
-    const h = await link(node, host);
-    await ns.exec('ip', ['addr', 'add', `${ip}/32`, 'dev', 'eth0']);
-    await ns.exec('ip', ['link', 'set', 'eth0', 'up']);
-    await ns.exec('ip', ['route', 'add', GW, 'dev', 'eth0', 'scope', 'link']);
-    await ns.exec('ip', ['route', 'add', 'default', 'via', GW, 'dev', 'eth0']);
-    await ns.exec('ip', ['neigh', 'add', GW, 'lladdr', h.address, 'dev', 'eth0', 'nud', 'permanent']);
-    const pod = await link(ns, 'eth0');
-    eps.push({ ip, ifindex: h.ifindex, podMac: pod.address, hostMac: h.address, flags: 0, endpointId: i + 1 });
+    const w = await wireVethPod(node, ns, host, ip);
+    eps.push({ ip, ifindex: w.ifindex, podMac: w.podMac, hostMac: w.hostMac, flags: 0, endpointId: i + 1 });
     pods.push({ ns, ip, host });
   }
   const m = openEndpoints(pinDir);

@@ -16,20 +16,15 @@ import { run } from '../../src/exec/run.js';
 import { attachProgram, linkPin, loadDatapath, pinnedProgramId, pinPaths, tcxQuery, unloadDatapath } from '../../src/loader/index.js';
 import { openConntrack, openEndpoints, type Endpoint } from '../../src/maps/index.js';
 import { createNetns, uniqueName, type Netns } from '../../src/netns/index.js';
+import { wireVethPod } from '../bpf/veth-pod.js';
 
 /** The last release before the conntrack datapath (stop 7). */
 const PREVIOUS_RELEASE = '35f0dd253d4ff04c779c51b86b74a62f117f5872';
 const pinDir = `/sys/fs/bpf/${uniqueName('pwupg-')}`;
-const GW = '169.254.1.1';
 const created: Netns[] = [];
 let node: Netns;
 let old = '';
 const pods: Array<{ ns: Netns; ip: string; host: string }> = [];
-
-async function link(ns: Netns, name: string): Promise<{ ifindex: number; address: string }> {
-  const out = await ns.exec('ip', ['-j', 'link', 'show', name]);
-  return (JSON.parse(out.stdout) as Array<{ ifindex: number; address: string }>)[0]!;
-}
 
 beforeAll(async () => {
   const have = await run('git', ['-C', packageRoot(), 'cat-file', '-e', `${PREVIOUS_RELEASE}^{commit}`], { reject: false });
@@ -48,16 +43,8 @@ beforeAll(async () => {
     const ns = await createNetns('pwupgp');
     created.push(ns);
     const host = uniqueName(`pwu${i}`).slice(0, 15);
-    await node.exec('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.path]);
-    await node.exec('ip', ['link', 'set', host, 'up']);
-    const h = await link(node, host);
-    await ns.exec('ip', ['addr', 'add', `${ip}/32`, 'dev', 'eth0']);
-    await ns.exec('ip', ['link', 'set', 'eth0', 'up']);
-    await ns.exec('ip', ['route', 'add', GW, 'dev', 'eth0', 'scope', 'link']);
-    await ns.exec('ip', ['route', 'add', 'default', 'via', GW, 'dev', 'eth0']);
-    await ns.exec('ip', ['neigh', 'add', GW, 'lladdr', h.address, 'dev', 'eth0', 'nud', 'permanent']);
-    const pod = await link(ns, 'eth0');
-    eps.push({ ip, ifindex: h.ifindex, podMac: pod.address, hostMac: h.address, flags: 0, endpointId: i + 1 });
+    const w = await wireVethPod(node, ns, host, ip);
+    eps.push({ ip, ifindex: w.ifindex, podMac: w.podMac, hostMac: w.hostMac, flags: 0, endpointId: i + 1 });
     // what the previous release's CNI ADD attached: from_pod on ingress only
     await attachProgram('from_pod', host, pinDir, { netns: node.path });
     pods.push({ ns, ip, host });
