@@ -6,20 +6,14 @@
 //   "NetworkPolicy"): established flows are re-judged after every change — a policy that still
 //   admits them keeps them with no loss, one that denies them cuts them (packets dropped, the
 //   connection stalls), and deleting it lets the same connection resume.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Lab } from '../../src/lab/cluster.js';
-import { labKubectl, type Kubectl } from '../../src/lab/kubectl.js';
+import type { Kubectl } from '../../src/lab/kubectl.js';
 import { bytesBetween, longestStall, startPing, startTcpStream } from '../../src/lab/long-flows.js';
-import { createFixture, deletePolicies, manifest, type NetpolPod } from '../../src/lab/netpol/fixture.js';
+import { deletePolicies, matchLabels as sel, netpolLab, networkPolicy as np, type NetpolLab, type NetpolPod } from '../../src/lab/netpol/fixture.js';
 import { expectReachability, type Target } from '../../src/lab/netpol/truth-table.js';
 
 type Spec = Record<string, unknown>;
-const np = (namespace: string, name: string, spec: Spec) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace }, spec });
-const sel = (labels: Record<string, string>) => ({ matchLabels: labels });
 /** A Service per backend pod: namespace/pod -> Service named after the pod, TCP and UDP 80 to the named ports. */
 const svc = (id: string) => {
   const [namespace, name] = id.split('/') as [string, string];
@@ -34,21 +28,18 @@ const BACKENDS = ['x/a', 'y/a', 'y/b', 'z/a', 'z/b'];
 
 for (const mode of ['native', 'vxlan'] as const) {
   describe(`NetworkPolicy under traffic, ${mode} mode`, () => {
-    let lab: Lab;
-    let tmp: string;
     let kubectl: Kubectl;
     let pods: Map<string, NetpolPod>;
+    let setup: NetpolLab | undefined;
     const services = new Map<string, Target>();
     const pod = (id: string) => pods.get(id)!;
-    const apply = (...items: Spec[]) => kubectl(['apply', '-f', '-'], { input: manifest(items) });
+    const apply = (...items: Spec[]) => setup!.apply(...items);
     const service = (id: string) => services.get(id)!;
 
     beforeAll(async () => {
-      tmp = await mkdtemp(join(tmpdir(), `pwlab-nptraffic-${mode}-`));
-      lab = await Lab.up({ nodes: 2, podsPerNode: 0, mode, proxyMode: 'iptables', statePath: join(tmp, 'lab.json'), dir: join(tmp, 'lab'), name: `nt${mode[0]}${Math.random().toString(16).slice(2, 7)}` });
+      setup = await netpolLab({ mode, proxyMode: 'iptables', tag: 'nt' });
+      ({ kubectl, pods } = setup);
       try {
-        kubectl = labKubectl(lab.state);
-        pods = await createFixture(lab, kubectl);
         await apply(...BACKENDS.map(svc));
         for (const id of BACKENDS) {
           const [ns, name] = id.split('/') as [string, string];
@@ -60,14 +51,14 @@ for (const mode of ['native', 'vxlan'] as const) {
         const clients = ['x/b', 'x/c', 'y/c', 'z/c'].map(pod);
         await expectReachability({ proto: 'tcp', port: 80, sources: clients, targets: [...services.values()] }, () => true, { deadlineMs: 90_000, what: 'Services ready' });
       } catch (e) {
-        await lab.down(); // a failed setup leaves nothing behind, whatever afterAll does
+        await setup.down(); // a failed setup leaves nothing behind, whatever afterAll does
+        setup = undefined;
         throw e;
       }
     }, 400_000);
 
     afterAll(async () => {
-      await lab?.down();
-      if (tmp) await rm(tmp, { recursive: true, force: true });
+      await setup?.down();
     }, 60_000);
 
     beforeEach(async () => {

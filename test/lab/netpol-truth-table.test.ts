@@ -5,28 +5,21 @@
 // full 9×9 reachability matrix, probed in parallel and retried until it matches (propagation) or
 // 20 s pass — then the test fails with expected vs observed tables. Nothing is skipped: with no
 // enforcement every "blocked" cell stays reachable and the case fails.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Lab } from '../../src/lab/cluster.js';
-import { labKubectl, type Kubectl } from '../../src/lab/kubectl.js';
-import { createFixture, deletePolicies, manifest, MATRIX_IDS, restoreLabels, UNNAMED_ID, type NetpolPod } from '../../src/lab/netpol/fixture.js';
+import type { Kubectl } from '../../src/lab/kubectl.js';
+import { deletePolicies, matchLabels as sel, MATRIX_IDS, netpolLab, networkPolicy as np, restoreLabels, UNNAMED_ID, type NetpolLab, type NetpolPod } from '../../src/lab/netpol/fixture.js';
 import { expectReachability, type Expectation, type MatrixSpec } from '../../src/lab/netpol/truth-table.js';
 
 type Spec = Record<string, unknown>;
-const np = (namespace: string, name: string, spec: Spec) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace }, spec });
-const sel = (labels: Record<string, string>) => ({ matchLabels: labels });
 
 for (const mode of ['native', 'vxlan'] as const) {
   describe(`NetworkPolicy truth tables, ${mode} mode`, () => {
-    let lab: Lab;
-    let tmp: string;
+    let setup: NetpolLab | undefined;
     let kubectl: Kubectl;
     let pods: Map<string, NetpolPod>;
     let matrix: NetpolPod[];
     const pod = (id: string) => pods.get(id)!;
-    const apply = (...items: Spec[]) => kubectl(['apply', '-f', '-'], { input: manifest(items) });
+    const apply = (...items: Spec[]) => setup!.apply(...items);
     const del = (ns: string, name: string) => kubectl(['delete', 'networkpolicy', '-n', ns, name]);
     const spec = (proto: 'tcp' | 'udp', port: number, extraTargets: NetpolPod[] = []): MatrixSpec => ({ proto, port, sources: matrix, targets: [...matrix, ...extraTargets] });
     const check = (what: string, proto: 'tcp' | 'udp', port: number, expectation: Expectation, extraTargets: NetpolPod[] = []) =>
@@ -34,21 +27,13 @@ for (const mode of ['native', 'vxlan'] as const) {
     const all: Expectation = () => true;
 
     beforeAll(async () => {
-      tmp = await mkdtemp(join(tmpdir(), `pwlab-netpol-${mode}-`));
-      lab = await Lab.up({ nodes: 2, podsPerNode: 0, mode, proxyMode: 'none', statePath: join(tmp, 'lab.json'), dir: join(tmp, 'lab'), name: `np${mode[0]}${Math.random().toString(16).slice(2, 7)}` });
-      try {
-        kubectl = labKubectl(lab.state);
-        pods = await createFixture(lab, kubectl);
-        matrix = MATRIX_IDS.map(pod);
-      } catch (e) {
-        await lab.down(); // a failed setup leaves nothing behind, whatever afterAll does
-        throw e;
-      }
+      setup = await netpolLab({ mode, proxyMode: 'none', tag: 'np' });
+      ({ kubectl, pods } = setup);
+      matrix = MATRIX_IDS.map(pod);
     }, 300_000);
 
     afterAll(async () => {
-      await lab?.down();
-      if (tmp) await rm(tmp, { recursive: true, force: true });
+      await setup?.down();
     }, 60_000);
 
     // Every case starts from no policy, and proves it: the whole matrix reachable again.
@@ -102,7 +87,7 @@ for (const mode of ['native', 'vxlan'] as const) {
     });
 
     it('ipBlock with except, ingress (node-1 podCIDR except one pod) and egress (cluster CIDR except node-2 podCIDR)', async () => {
-      const [n1, n2] = lab.state.nodes;
+      const [n1, n2] = setup!.lab.state.nodes;
       const excluded = matrix.find((p) => p.node === n1!.name && p.id !== 'x/a')!;
       await apply(np('x', 'ipblock-in', { podSelector: sel({ pod: 'a' }), ingress: [{ from: [{ ipBlock: { cidr: n1!.podCIDR, except: [`${excluded.ip}/32`] } }] }] }));
       await check(`ipBlock ${n1!.podCIDR} except ${excluded.id}`, 'tcp', 80, (f, t) => t.id !== 'x/a' || (f.node === n1!.name && f.id !== excluded.id));

@@ -3,9 +3,12 @@
 // nodes, every pod serving TCP and UDP on ports 80 and 81 under the NAMED container ports
 // serve-80-tcp, serve-80-udp, serve-81-tcp and serve-81-udp. One extra pod, x/d, serves TCP and
 // UDP 80 under other names (http, dns): named-port rules must never match it.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PodwireError } from '../../errors/index.js';
-import type { Kubectl } from '../kubectl.js';
-import type { Lab } from '../cluster.js';
+import { labKubectl, type Kubectl } from '../kubectl.js';
+import { Lab, type ProxyMode } from '../cluster.js';
 
 export const NAMESPACES = ['x', 'y', 'z'] as const;
 export const POD_NAMES = ['a', 'b', 'c'] as const;
@@ -92,4 +95,44 @@ export async function restoreLabels(kubectl: Kubectl, what: { namespace?: string
     await kubectl(['label', 'pod', '-n', ns, name, `pod=${name}`, '--overwrite']);
   }
   if (what.namespace) await kubectl(['label', 'namespace', what.namespace, `ns=${what.namespace}`, '--overwrite']);
+}
+
+/** A NetworkPolicy object (networking.k8s.io/v1) for `manifest`. */
+export function networkPolicy(namespace: string, name: string, spec: Record<string, unknown>): Record<string, unknown> {
+  return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace }, spec };
+}
+
+/** A label selector matching exactly these labels. */
+export const matchLabels = (labels: Record<string, string>): { matchLabels: Record<string, string> } => ({ matchLabels: labels });
+
+export interface NetpolLab {
+  lab: Lab;
+  kubectl: Kubectl;
+  pods: Map<string, NetpolPod>;
+  /** Apply objects with the real kubectl. */
+  apply: (...items: object[]) => Promise<string>;
+  /** Remove the lab and its scratch directory. */
+  down: () => Promise<void>;
+}
+
+/**
+ * A 2-node lab with the fixture running. A failed set-up removes what it made before it throws,
+ * so a test's afterAll has nothing to find.
+ */
+export async function netpolLab(o: { mode: 'native' | 'vxlan'; proxyMode: ProxyMode; tag: string }): Promise<NetpolLab> {
+  const tmp = await mkdtemp(join(tmpdir(), `pwlab-${o.tag}-${o.mode}-`));
+  const down = async (): Promise<void> => {
+    await lab?.down();
+    await rm(tmp, { recursive: true, force: true });
+  };
+  let lab: Lab | undefined;
+  try {
+    lab = await Lab.up({ nodes: 2, podsPerNode: 0, mode: o.mode, proxyMode: o.proxyMode, statePath: join(tmp, 'lab.json'), dir: join(tmp, 'lab'), name: `${o.tag}${o.mode[0]}${Math.random().toString(16).slice(2, 7)}` });
+    const kubectl = labKubectl(lab.state);
+    const pods = await createFixture(lab, kubectl);
+    return { lab, kubectl, pods, apply: (...items) => kubectl(['apply', '-f', '-'], { input: manifest(items) }), down };
+  } catch (e) {
+    await down().catch(() => {});
+    throw e;
+  }
 }
