@@ -84,7 +84,7 @@ export function kernelDataplane(o: KernelDataplaneOptions): Dataplane {
       }
     },
     // host-originated packets to remote pods leave with the node IP as source (vxlan)
-    syncKernelRoutes: (remote) => syncKernelRoutes({ mode: o.mode, remote, ...vni, ...(nodeIp === undefined ? {} : { nodeIp }) }),
+    syncKernelRoutes: (remote) => syncKernelRoutes({ mode: o.mode, remote, uplink: o.uplink, ...vni, ...(nodeIp === undefined ? {} : { nodeIp }) }),
     listEndpoints: () => e().list().map((ep) => ({ ip: ep.ip, ifindex: ep.ifindex })),
     deleteEndpointIf(ip, ifindex) {
       const cur = e().get(ip);

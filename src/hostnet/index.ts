@@ -5,7 +5,11 @@ export { setupNode, teardownNode, type SetupNodeOptions, type SetupNodeResult, t
 export {
   syncKernelRoutes,
   listKernelRoutes,
+  listNexthops,
+  nexthopIdOf,
+  parseNexthopLines,
   parseRouteLines,
+  type NexthopSpec,
   type RemoteCidr,
   type SyncKernelRoutesOptions,
   type SyncKernelRoutesResult,
