@@ -17,6 +17,7 @@ import { openEndpoints } from '../../src/maps/endpoints.js';
 import { openRoutes, type Route } from '../../src/maps/routes.js';
 import { createNetns, type Netns } from '../../src/netns/index.js';
 import { AgentCluster, readLog, sleep, waitFor, type AgentProc, type TestNode } from './harness.js';
+import { nexthopIdOf } from '../../src/hostnet/index.js';
 
 const CONFLIST = '05-podwire.conflist';
 
@@ -103,7 +104,7 @@ describe('podwire agent against the lab API server', () => {
     const c = await cluster.createNodeObject('node-c', '172.30.0.51');
     await waitFor('routes of node-b and node-c', () => routeOf(b)?.nodeIp === '172.30.0.50' && routeOf(c)?.nodeIp === '172.30.0.51');
     expect(routeOf(b)?.kind).toBe('remote');
-    await waitFor('kernel routes', async () => (await kernelRoutes(node)).includes(`${c} via 172.30.0.51`));
+    await waitFor('kernel routes', async () => (await kernelRoutes(node)).includes(`${c} nhid ${nexthopIdOf('172.30.0.51')} via 172.30.0.51`));
 
     await cluster.setNodeIp('node-b', '172.30.0.52');
     await waitFor('node-b route update', () => routeOf(b)?.nodeIp === '172.30.0.52');
