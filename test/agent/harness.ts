@@ -9,12 +9,12 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:f
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
-import { packageRoot, podwireBin } from '../../src/assets/index.js';
+import { podwireBin } from '../../src/assets/index.js';
 import { run } from '../../src/exec/run.js';
 import { createUnderlay, type Underlay } from '../../src/lab/underlay.js';
 import { unloadDatapath } from '../../src/loader/index.js';
 import { createNetns, uniqueName, type Netns } from '../../src/netns/index.js';
+import { bundleLabApiserver } from '../apiserver/harness.js';
 
 export const API_PORT = 6443;
 
@@ -114,25 +114,8 @@ export class AgentCluster {
    * `podwire lab apiserver` as registered by src/cli/lab-apiserver.ts, bundled on its own: the
    * lab CLI group may not be wired into bin/podwire while the lab is being built.
    */
-  private async apiServerEntry(): Promise<string> {
-    const entry = join(this.dir, 'apiserver.mjs');
-    const cli = join(packageRoot(), 'src/cli/lab-apiserver.ts');
-    await build({
-      stdin: {
-        contents:
-          `import { Command } from 'commander';\nimport { registerLabApiserver } from ${JSON.stringify(cli)};\n` +
-          `const p = new Command('podwire'); registerLabApiserver(p.command('lab'));\nawait p.parseAsync(process.argv.slice(2), { from: 'user' });\n`,
-        resolveDir: packageRoot(),
-        loader: 'ts',
-      },
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      outfile: entry,
-      banner: { js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);" },
-      logLevel: 'silent',
-    });
-    return entry;
+  private apiServerEntry(): Promise<string> {
+    return bundleLabApiserver(join(this.dir, 'apiserver.mjs'));
   }
 
   private async startApiServer(): Promise<void> {

@@ -6,10 +6,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { build } from 'esbuild';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ApiServer } from '../../src/apiserver/index.js';
-import { call, pod, WatchReader, withServer } from './harness.js';
+import { call, pod, WatchReader, withServer, bundleLabApiserver } from './harness.js';
 
 const servers: ApiServer[] = [];
 const readers: WatchReader[] = [];
@@ -132,23 +131,7 @@ describe('apiserver faults over HTTP', () => {
 describe('podwire lab apiserver (background process)', () => {
   it('prints {"url"} when listening, serves, takes faults over HTTP, exits 0 on SIGTERM', async () => {
     tmp = await mkdtemp(join(tmpdir(), 'pwapi-'));
-    const entry = join(tmp, 'apiserver.mjs');
-    const cli = new URL('../../src/cli/lab-apiserver.ts', import.meta.url).pathname;
-    // Bundle the subcommand exactly as registered, under a `lab` command group.
-    await build({
-      stdin: {
-        contents: `import { Command } from 'commander';\nimport { registerLabApiserver } from ${JSON.stringify(cli)};\n` +
-          `const p = new Command('podwire'); registerLabApiserver(p.command('lab'));\nawait p.parseAsync(process.argv.slice(2), { from: 'user' });\n`,
-        resolveDir: new URL('../..', import.meta.url).pathname,
-        loader: 'ts',
-      },
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      outfile: entry,
-      banner: { js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);" },
-      logLevel: 'silent',
-    });
+    const entry = await bundleLabApiserver(join(tmp, 'apiserver.mjs'));
     child = spawn(process.execPath, [entry, 'lab', 'apiserver', '--listen', '127.0.0.1:0', '--cluster-cidr', '10.77.0.0/16'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
     const lines = createInterface({ input: child.stdout! });

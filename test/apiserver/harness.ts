@@ -2,7 +2,10 @@
 // watch reader that collects newline-delimited events and lets a test wait (bounded) for the
 // ones it expects.
 import { request } from 'node:http';
+import { join } from 'node:path';
+import { build } from 'esbuild';
 import { KubeConfig } from '@kubernetes/client-node';
+import { packageRoot } from '../../src/assets/index.js';
 import { startApiServer, type ApiServer, type ApiServerOptions } from '../../src/apiserver/index.js';
 
 export interface Reply {
@@ -146,4 +149,29 @@ export function kubeConfigFor(server: ApiServer): KubeConfig {
     currentContext: 'lab',
   });
   return kc;
+}
+
+/**
+ * Bundle `podwire lab apiserver` on its own into `outfile` (run it with node: `lab apiserver …`):
+ * tests start the API server as a separate process without building bin/podwire, whose lab
+ * command group may not be wired while the lab is being built.
+ */
+export async function bundleLabApiserver(outfile: string): Promise<string> {
+  const cli = join(packageRoot(), 'src/cli/lab-apiserver.ts');
+  await build({
+    stdin: {
+      contents:
+        `import { Command } from 'commander';\nimport { registerLabApiserver } from ${JSON.stringify(cli)};\n` +
+        `const p = new Command('podwire'); registerLabApiserver(p.command('lab'));\nawait p.parseAsync(process.argv.slice(2), { from: 'user' });\n`,
+      resolveDir: packageRoot(),
+      loader: 'ts',
+    },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    outfile,
+    banner: { js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);" },
+    logLevel: 'silent',
+  });
+  return outfile;
 }

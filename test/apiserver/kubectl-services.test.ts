@@ -12,11 +12,11 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectlBin } from '../../src/assets/index.js';
 import { run } from '../../src/exec/run.js';
 import type { Reply } from './harness.js';
+import { bundleLabApiserver } from './harness.js';
 
 const TOKEN = 'lab-token-0123456789abcdef';
 let dir: string;
@@ -68,22 +68,7 @@ function tcp(method: string, path: string, headers: Record<string, string>, body
 beforeAll(async () => {
   if (!existsSync(kubectlBin())) throw new Error(`kubectl v1.34 missing at ${kubectlBin()}: run deploy/host-prereqs.sh`);
   dir = await mkdtemp(join(tmpdir(), 'pwsvc-'));
-  const entry = join(dir, 'apiserver.mjs');
-  const cli = new URL('../../src/cli/lab-apiserver.ts', import.meta.url).pathname;
-  await build({
-    stdin: {
-      contents: `import { Command } from 'commander';\nimport { registerLabApiserver } from ${JSON.stringify(cli)};\n` +
-        `const p = new Command('podwire'); registerLabApiserver(p.command('lab'));\nawait p.parseAsync(process.argv.slice(2), { from: 'user' });\n`,
-      resolveDir: new URL('../..', import.meta.url).pathname,
-      loader: 'ts',
-    },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    outfile: entry,
-    banner: { js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);" },
-    logLevel: 'silent',
-  });
+  const entry = await bundleLabApiserver(join(dir, 'apiserver.mjs'));
   await writeFile(join(dir, 'token'), `${TOKEN}\n`, { mode: 0o600 });
   sock = join(dir, 'api.sock');
   child = spawn(process.execPath, [
