@@ -16,7 +16,9 @@ export type TopologyName =
   | 'podwire-vxlan'
   | 'podwire-vxlan-bpf'
   | 'podwire-vxlan-device'
-  | 'podwire-native-prefilter';
+  | 'podwire-native-prefilter'
+  | 'floor-same-node'
+  | 'floor-native';
 
 export interface Running extends Endpoints {
   /** Facts worth printing (addresses, MTU, what was wired). */
@@ -32,6 +34,6 @@ export interface Topology {
   setup(log: (line: string) => void): Promise<Running>;
 }
 
-export const SAME_NODE: readonly TopologyName[] = ['direct', 'bridge', 'routed', 'podwire-same-node', 'podwire-same-node-clusterip'];
-export const CROSS_NODE: readonly TopologyName[] = ['underlay', 'host-gw', 'kernel-vxlan', 'podwire-native', 'podwire-vxlan', 'podwire-vxlan-bpf', 'podwire-vxlan-device', 'podwire-native-prefilter'];
+export const SAME_NODE: readonly TopologyName[] = ['direct', 'bridge', 'routed', 'podwire-same-node', 'podwire-same-node-clusterip', 'floor-same-node'];
+export const CROSS_NODE: readonly TopologyName[] = ['underlay', 'host-gw', 'kernel-vxlan', 'podwire-native', 'podwire-vxlan', 'podwire-vxlan-bpf', 'podwire-vxlan-device', 'podwire-native-prefilter', 'floor-native'];
 export const ALL_TOPOLOGIES: readonly TopologyName[] = [...SAME_NODE, ...CROSS_NODE];
