@@ -9,9 +9,9 @@ import { rr, tcp1c, tcp4s, udp64 } from './tools.js';
 import type { Running, Topology, TopologyName } from './topology.js';
 import { bridge, direct, podwireSameNode, podwireSameNodeClusterIp, routed } from './same-node.js';
 import { floorNative, floorSameNode } from './floor.js';
-import { hostGw, kernelVxlan, podwireNative, podwireNativePrefilter, podwireVxlan, podwireVxlanBpf, podwireVxlanDevice, underlay } from './cross-node.js';
+import { hostGw, kernelVxlan, podwireNative, podwireNativePrefilter, podwireNativeToUplink, podwireVxlan, podwireVxlanBpf, podwireVxlanDevice, underlay } from './cross-node.js';
 
-export { ALL_TOPOLOGIES, CROSS_NODE, SAME_NODE, type TopologyName } from './topology.js';
+export { ALL_TOPOLOGIES, CROSS_NODE, EXPERIMENTS, SAME_NODE, type TopologyName } from './topology.js';
 
 const TOPOLOGIES: Record<TopologyName, Topology> = {
   direct,
@@ -29,6 +29,7 @@ const TOPOLOGIES: Record<TopologyName, Topology> = {
   'podwire-native-prefilter': podwireNativePrefilter,
   'floor-same-node': floorSameNode,
   'floor-native': floorNative,
+  'podwire-native-to-uplink': podwireNativeToUplink,
 };
 
 export const FORWARDING_METRICS: Record<string, MetricInfo> = {
