@@ -1,7 +1,7 @@
 // Command-line flags of `npm run bench` — the one place they are read and validated.
 import { Command, InvalidArgumentError } from 'commander';
 import { PodwireError } from '../src/errors/index.js';
-import { ALL_TOPOLOGIES, CROSS_NODE, SAME_NODE, type TopologyName } from './forwarding/topology.js';
+import { ALL_TOPOLOGIES, CROSS_NODE, EXPERIMENTS, SAME_NODE, type TopologyName } from './forwarding/topology.js';
 
 export type SectionName = 'forwarding' | 'prog-cost' | 'control-plane' | 'scale' | 'prefilter' | 'policy-scale' | 'bandwidth';
 
@@ -76,21 +76,21 @@ export function parseOptions(argv: string[], defaultOut: string): BenchOptions {
     if (g) {
       g.sections.forEach((s) => sections.add(s));
       g.topologies?.forEach((t) => topologies.add(t));
-    } else if ((ALL_TOPOLOGIES as readonly string[]).includes(item)) {
+    } else if (([...ALL_TOPOLOGIES, ...EXPERIMENTS] as readonly string[]).includes(item)) {
       sections.add('forwarding');
       topologies.add(item as TopologyName);
     } else {
-      throw new PodwireError('USAGE', `--only: unknown group or topology "${item}"; use ${[...Object.keys(GROUPS), ...ALL_TOPOLOGIES].join(', ')}`);
+      throw new PodwireError('USAGE', `--only: unknown group or topology "${item}"; use ${[...Object.keys(GROUPS), ...ALL_TOPOLOGIES, ...EXPERIMENTS].join(', ')}`);
     }
   }
   // every row needs its limit row in the same run, or it has no ratio
   if ([...topologies].some((t) => SAME_NODE.includes(t))) topologies.add('direct');
-  if ([...topologies].some((t) => CROSS_NODE.includes(t))) topologies.add('underlay');
+  if ([...topologies].some((t) => CROSS_NODE.includes(t) || EXPERIMENTS.includes(t))) topologies.add('underlay');
   const quick = Boolean(o.quick);
   return {
     quick,
     sections,
-    topologies: ALL_TOPOLOGIES.filter((t) => topologies.has(t)),
+    topologies: [...ALL_TOPOLOGIES, ...EXPERIMENTS].filter((t) => topologies.has(t)),
     reps: o.reps ?? (quick ? 1 : 5),
     seconds: o.seconds ?? (quick ? 1 : 2),
     secondary: o.secondary,

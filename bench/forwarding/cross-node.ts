@@ -7,6 +7,9 @@ import { randomBytes } from 'node:crypto';
 import type { Lab } from '../../src/lab/cluster.js';
 import { DEFAULT_VXLAN_DATAPATH } from '../../src/agent/config.js';
 import { xdpAttach } from '../../src/loader/xdp.js';
+import { pinPaths } from '../../src/loader/pins.js';
+import { tcxAttach, tcxDetach } from '../../src/loader/tcx.js';
+import { join } from 'node:path';
 import { openPrefilter } from '../../src/maps/prefilter.js';
 import { benchLabUp } from '../lab-up.js';
 import { attachToUnderlay, createUnderlay, type Underlay } from '../../src/lab/underlay.js';
@@ -178,7 +181,23 @@ async function attachPrefilter(lab: Lab, log: (line: string) => void): Promise<s
   return modes.join(', ');
 }
 
-function podwireLab(name: TopologyName, mode: 'native' | 'vxlan', opts: { prefilter?: boolean; vxlanDatapath?: 'bpf' | 'device' } = {}): Topology {
+/** podwire-native-to-uplink: to_uplink attached on every node's uplink egress as before it was
+ * attached only while a pod is isolated for egress (src/hostnet/egress-policy.ts), on a pin of its
+ * own (the agent's sync never sees it): the A/B row of that change, next to podwire-native. */
+async function attachToUplinkAlways(lab: Lab, log: (line: string) => void): Promise<() => Promise<void>> {
+  const pins: string[] = [];
+  for (const n of lab.state.nodes) {
+    const pin = join(n.pinDir, 'bench-to-uplink');
+    await tcxAttach({ prog: join(pinPaths(n.pinDir).progsDir, 'to_uplink'), dev: n.uplink, dir: 'egress', pin, netns: n.netnsPath });
+    pins.push(pin);
+  }
+  log(`  to_uplink attached on ${lab.state.nodes.map((n) => `${n.name}:${n.uplink}`).join(', ')} (egress)`);
+  return async () => {
+    for (const p of pins) await tcxDetach(p).catch(() => undefined);
+  };
+}
+
+function podwireLab(name: TopologyName, mode: 'native' | 'vxlan', opts: { prefilter?: boolean; vxlanDatapath?: 'bpf' | 'device'; toUplinkAlways?: boolean } = {}): Topology {
   return {
     name,
     scope: 'cross-node',
@@ -203,6 +222,16 @@ function podwireLab(name: TopologyName, mode: 'native' | 'vxlan', opts: { prefil
         throw new Error(`lab ${lab.state.name} has no pod on node-1 and node-2`);
       }
       let extra = '';
+      let detach: (() => Promise<void>) | undefined;
+      if (opts.toUplinkAlways) {
+        try {
+          detach = await attachToUplinkAlways(lab, log);
+          extra = ', to_uplink always attached';
+        } catch (e) {
+          await lab.down();
+          throw e;
+        }
+      }
       if (opts.prefilter) {
         try {
           extra = `, XDP prefilter ${await attachPrefilter(lab, log)}`;
@@ -211,7 +240,10 @@ function podwireLab(name: TopologyName, mode: 'native' | 'vxlan', opts: { prefil
           throw e;
         }
       }
-      return { client: a.netnsPath, server: b.netnsPath, serverIp: b.ip, describe: `lab ${lab.state.name} (${mode}${opts.vxlanDatapath ? `, ${opts.vxlanDatapath} datapath` : mode === 'vxlan' ? `, default datapath ${DEFAULT_VXLAN_DATAPATH}` : ''}): ${a.ip}@node-1 → ${b.ip}@node-2${extra}`, teardown: () => lab.down() };
+      return { client: a.netnsPath, server: b.netnsPath, serverIp: b.ip, describe: `lab ${lab.state.name} (${mode}${opts.vxlanDatapath ? `, ${opts.vxlanDatapath} datapath` : mode === 'vxlan' ? `, default datapath ${DEFAULT_VXLAN_DATAPATH}` : ''}): ${a.ip}@node-1 → ${b.ip}@node-2${extra}`, teardown: async () => {
+        await detach?.();
+        await lab.down();
+      } };
     },
   };
 }
@@ -222,3 +254,4 @@ export const podwireVxlan = podwireLab('podwire-vxlan', 'vxlan');
 export const podwireVxlanBpf = podwireLab('podwire-vxlan-bpf', 'vxlan', { vxlanDatapath: 'bpf' });
 export const podwireVxlanDevice = podwireLab('podwire-vxlan-device', 'vxlan', { vxlanDatapath: 'device' });
 export const podwireNativePrefilter = podwireLab('podwire-native-prefilter', 'native', { prefilter: true });
+export const podwireNativeToUplink = podwireLab('podwire-native-to-uplink', 'native', { toUplinkAlways: true });

@@ -8,9 +8,10 @@ import type { Progress } from '../progress.js';
 import { rr, tcp1c, tcp4s, udp64 } from './tools.js';
 import type { Running, Topology, TopologyName } from './topology.js';
 import { bridge, direct, podwireSameNode, podwireSameNodeClusterIp, routed } from './same-node.js';
-import { hostGw, kernelVxlan, podwireNative, podwireNativePrefilter, podwireVxlan, podwireVxlanBpf, podwireVxlanDevice, underlay } from './cross-node.js';
+import { floorNative, floorSameNode } from './floor.js';
+import { hostGw, kernelVxlan, podwireNative, podwireNativePrefilter, podwireNativeToUplink, podwireVxlan, podwireVxlanBpf, podwireVxlanDevice, underlay } from './cross-node.js';
 
-export { ALL_TOPOLOGIES, CROSS_NODE, SAME_NODE, type TopologyName } from './topology.js';
+export { ALL_TOPOLOGIES, CROSS_NODE, EXPERIMENTS, SAME_NODE, type TopologyName } from './topology.js';
 
 const TOPOLOGIES: Record<TopologyName, Topology> = {
   direct,
@@ -26,6 +27,9 @@ const TOPOLOGIES: Record<TopologyName, Topology> = {
   'podwire-vxlan-bpf': podwireVxlanBpf,
   'podwire-vxlan-device': podwireVxlanDevice,
   'podwire-native-prefilter': podwireNativePrefilter,
+  'floor-same-node': floorSameNode,
+  'floor-native': floorNative,
+  'podwire-native-to-uplink': podwireNativeToUplink,
 };
 
 export const FORWARDING_METRICS: Record<string, MetricInfo> = {

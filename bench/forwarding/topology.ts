@@ -16,7 +16,10 @@ export type TopologyName =
   | 'podwire-vxlan'
   | 'podwire-vxlan-bpf'
   | 'podwire-vxlan-device'
-  | 'podwire-native-prefilter';
+  | 'podwire-native-prefilter'
+  | 'floor-same-node'
+  | 'floor-native'
+  | 'podwire-native-to-uplink';
 
 export interface Running extends Endpoints {
   /** Facts worth printing (addresses, MTU, what was wired). */
@@ -32,6 +35,8 @@ export interface Topology {
   setup(log: (line: string) => void): Promise<Running>;
 }
 
-export const SAME_NODE: readonly TopologyName[] = ['direct', 'bridge', 'routed', 'podwire-same-node', 'podwire-same-node-clusterip'];
-export const CROSS_NODE: readonly TopologyName[] = ['underlay', 'host-gw', 'kernel-vxlan', 'podwire-native', 'podwire-vxlan', 'podwire-vxlan-bpf', 'podwire-vxlan-device', 'podwire-native-prefilter'];
+export const SAME_NODE: readonly TopologyName[] = ['direct', 'bridge', 'routed', 'podwire-same-node', 'podwire-same-node-clusterip', 'floor-same-node'];
+export const CROSS_NODE: readonly TopologyName[] = ['underlay', 'host-gw', 'kernel-vxlan', 'podwire-native', 'podwire-vxlan', 'podwire-vxlan-bpf', 'podwire-vxlan-device', 'podwire-native-prefilter', 'floor-native'];
 export const ALL_TOPOLOGIES: readonly TopologyName[] = [...SAME_NODE, ...CROSS_NODE];
+/** Experiment rows: only when named in --only, never in a group (the full bench does not run them). */
+export const EXPERIMENTS: readonly TopologyName[] = ['podwire-native-to-uplink'];

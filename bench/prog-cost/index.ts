@@ -183,6 +183,10 @@ export async function runProgCost(o: { quick: boolean; bpfDir?: string; baseline
       { name: 'from_pod:route-vxlan', prog: P.fromPod, frame: fromA('10.90.2.7'), ifindex: i1, expect: R.FWD_REMOTE_VXLAN, mode: 'vxlan' },
       { name: 'from_pod:drop-spoofed', prog: P.fromPod, frame: fromA(podB.ip, '10.90.1.99'), ifindex: i1, expect: R.DROP_SPOOFED_SRC_IP },
       { name: 'from_uplink:hit', prog: P.fromUplink, frame: udpFrame({ dmac: '02:ee:00:00:00:99', smac: '02:00:00:00:00:12', saddr: '10.90.2.7', daddr: podB.ip, ttl: 255 }), ifindex: iu, expect: R.FWD_LOCAL_PEER },
+      // to_uplink while no local pod is isolated for egress (returns at once, uncounted): what every
+      // packet leaving a native node paid before to_uplink was attached only while one is
+      // (src/hostnet/egress-policy.ts); the tcx egress hook itself is not in this figure
+      { name: 'to_uplink:idle', prog: P.toUplink, frame: udpFrame({ dmac: '02:00:00:00:00:12', smac: '02:ee:00:00:00:99', saddr: podA.ip, daddr: '10.90.2.7', ttl: 254 }), ifindex: iu, expect: -1 },
       // NetworkPolicy: an established flow into an isolated pod (one ct FLOW lookup more than
       // from_pod:hit), and a flow no rule admits (every packet judged in full, then dropped)
       { name: 'from_pod:policy-ct-hit', prog: P.fromPod, frame: fromA(podC.ip), ifindex: i1, expect: R.FWD_LOCAL_PEER },

@@ -208,6 +208,10 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     watchOpts: (name) => ({ log: log.with({ informer: name }), hooks: metrics.informerHooks(name) }),
     // warnings about policies selecting none of our pods: posted by one node only, the first by name
     reportsClusterWide: () => firstName(nodes.records().keys()) === config.nodeName,
+    egressPolicy: async (want) => {
+      const { change, device } = await dataplane.egressPolicy(want);
+      if (change !== 'unchanged') log.info(`to_uplink ${change}`, { device, reason: want ? 'a local pod is isolated for egress' : 'no local pod is isolated for egress' });
+    },
   });
   policy = pc;
   metrics.watchPolicyStats(config.pinDir);

@@ -8,7 +8,7 @@ import { pinPaths } from '../loader/pins.js';
 import { hostVethName } from '../cni/names.js';
 import { removeHostLinkPins } from '../cni/pins.js';
 import { deleteLinks } from '../cni/veth.js';
-import { setupNode, syncKernelRoutes } from '../hostnet/index.js';
+import { egressPolicyDevice, setupNode, syncEgressPolicy, syncKernelRoutes, type EgressPolicyChange } from '../hostnet/index.js';
 import { IpamStore } from '../ipam/store.js';
 import { linkNames } from '../loader/attach.js';
 import { openEndpoints, type EndpointsMap } from '../maps/endpoints.js';
@@ -28,6 +28,8 @@ export interface NodeSetup {
 
 export interface Dataplane {
   setupNode(): Promise<NodeSetup>;
+  /** to_uplink attached (true) or not (false): src/hostnet/egress-policy.ts. */
+  egressPolicy(want: boolean): Promise<{ change: EgressPolicyChange; device: string }>;
   listRoutes(): Route[];
   /** Adds and updates in one batch, then deletes in one batch. */
   applyRoutes(upserts: readonly Route[], removes: readonly string[]): void;
@@ -74,6 +76,10 @@ export function kernelDataplane(o: KernelDataplaneOptions): Dataplane {
       const s = await setupNode({ pinDir: o.pinDir, mode: o.mode, uplink: o.uplink, ...vni, ...(o.vxlanDatapath === undefined ? {} : { vxlanDatapath: o.vxlanDatapath }) });
       nodeIp = s.nodeIp;
       return s;
+    },
+    async egressPolicy(want) {
+      const device = egressPolicyDevice(o.mode, o.uplink);
+      return { change: await syncEgressPolicy({ pinDir: o.pinDir, dev: device, want }), device };
     },
     listRoutes: () => r().list(),
     applyRoutes(upserts, removes) {

@@ -14,6 +14,7 @@ import { openEndpoints } from '../maps/endpoints.js';
 import * as metrics from '../metrics/index.js';
 import {
   compilePolicy,
+  EP_F_EGRESS_ISOLATED,
   namespaceRecord,
   parsePolicy,
   podRecord,
@@ -51,6 +52,12 @@ export interface PolicyControllerOptions {
    * nodes enforcing them. Default: always.
    */
   reportsClusterWide?: () => boolean;
+  /**
+   * Attach (true) / detach (false) to_uplink (src/hostnet/egress-policy.ts). Called with true
+   * BEFORE an apply that isolates any local pod for egress, with false AFTER an apply that leaves
+   * none isolated. A failing attach fails the run before anything is written (retried).
+   */
+  egressPolicy?: (want: boolean) => Promise<unknown>;
 }
 
 export interface PolicyRunResult {
@@ -247,7 +254,12 @@ export class PolicyController {
       for (const o of this.overrides.values()) localIps.add(o.ip);
       const compiled = compilePolicy({ pods, namespaces: recordsOf(this.namespaces), policies, localIps, hostIps: this.hostIps() });
       const t1 = performance.now();
+      // to_uplink judges an egress-isolated pod's packets the stack routes to other nodes: in
+      // place before the first endpoint is marked, gone only after the last mark is cleared
+      const wantEgress = compiled.endpoints.some((e) => (e.flags & EP_F_EGRESS_ISOLATED) !== 0);
+      if (wantEgress) await this.o.egressPolicy?.(true);
       const stats = this.writer.apply(compiled);
+      if (!wantEgress) await this.o.egressPolicy?.(false);
       const svc = this.svcWriter.sync(new Set([...recordsOf(this.services).values()].flat()));
       const t2 = performance.now();
       this.revision = stats.revision;
@@ -278,6 +290,7 @@ export class PolicyController {
         policies: policies.size,
         localEndpoints: localIps.size,
         isolated: compiled.endpoints.filter((e) => e.flags !== 0).length,
+        egressIsolated: stats.egressIsolated,
         warnings: warnings.length,
       };
       (stats.changed || svc.added + svc.removed > 0 ? this.log.info : this.log.debug)('policy applied', fields);

@@ -16,3 +16,4 @@ export {
 } from './kernel-routes.js';
 export { DEFAULT_VNI, ROUTE_PROTO, VXLAN_DEVICE, VXLAN_OVERHEAD, VXLAN_PORT } from './constants.js';
 export { nodeSysctls } from './sysctl.js';
+export { egressPolicyDevice, syncEgressPolicy, type EgressPolicyChange } from './egress-policy.js';

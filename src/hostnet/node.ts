@@ -7,10 +7,13 @@ import { PodwireError } from '../errors/index.js';
 import { run } from '../exec/run.js';
 import { parseIpv4 } from '../ipam/cidr.js';
 import { attachProgram, detachProgram } from '../loader/attach.js';
-import { pinPaths } from '../loader/pins.js';
+import { linkPin, pinPaths } from '../loader/pins.js';
+import { tcxDetach } from '../loader/tcx.js';
 import { openNodeConfig, type DatapathMode, type VxlanDatapathKind } from '../maps/node-config.js';
+import { egressIsolationPinned } from '../policy/egress-pinned.js';
 import { DEFAULT_VNI, VXLAN_DEVICE, VXLAN_OVERHEAD, VXLAN_PORT } from './constants.js';
 import { syncKernelRoutes } from './kernel-routes.js';
+import { egressPolicyDevice, syncEgressPolicy } from './egress-policy.js';
 import { ifnameOf, isOurVxlan, readLink } from './links.js';
 import { applyNodeSysctls } from './sysctl.js';
 
@@ -108,16 +111,19 @@ export async function setupNode(o: SetupNodeOptions): Promise<SetupNodeResult> {
       // natively routed / BPF-tunnelled packets no longer arrive here; the program would only cost
       await detachProgram([o.uplink], o.pinDir, { netns: o.netns });
     }
-    // egress NetworkPolicy of what the stack sends to a remote node (a Service DNATed to a remote backend)
-    await attachProgram('to_uplink', VXLAN_DEVICE, o.pinDir, { netns: o.netns }, 'egress');
+    // a native node's egress program on the uplink (the stack's remote traffic leaves by the device now)
+    await tcxDetach(linkPin(o.pinDir, o.uplink, 'egress'));
   } else {
     // the device's link pin would outlive the device (deleting it only detaches the link)
     await detachProgram([VXLAN_DEVICE], o.pinDir, { netns: o.netns });
     if (await readLink(VXLAN_DEVICE, o.netns)) await run('ip', ['link', 'del', VXLAN_DEVICE], { netns: o.netns, errorCode: 'IO_FAILED' });
     await applyNodeSysctls({ devices: [o.uplink], netns: o.netns });
     await attachProgram('from_uplink', o.uplink, o.pinDir, { netns: o.netns });
-    await attachProgram('to_uplink', o.uplink, o.pinDir, { netns: o.netns }, 'egress');
   }
+  // egress NetworkPolicy of what the stack sends to a remote node (a Service DNATed to a remote
+  // backend): only while a local pod is isolated for egress, as the pinned maps say (a restart keeps
+  // them); the policy controller re-derives it from the API (egress-policy.ts)
+  await syncEgressPolicy({ pinDir: o.pinDir, dev: egressPolicyDevice(o.mode, o.uplink), want: egressIsolationPinned(o.pinDir), netns: o.netns, refresh: true });
 
   // last: from_pod starts forwarding remote traffic only once the receive side is in place
   const cfg = openNodeConfig(o.pinDir);

@@ -8,6 +8,7 @@ import { LINKED_OBJECT } from '../build/bpf.mjs';
 import { isPodwireError } from '../errors/index.js';
 import { openEndpoints } from '../maps/endpoints.js';
 import { openNodeConfig } from '../maps/node-config.js';
+import { egressIsolationPinned } from '../policy/egress-pinned.js';
 import { attachFromPodMany, attachProgram, detachAllLinks, detachProgram, linkNames, updateLinks, type NetnsOption } from './attach.js';
 import { compileSources, type Defines } from './compile.js';
 import { linkObjects } from './link.js';
@@ -124,10 +125,12 @@ export async function loadDatapath(opts: LoadOptions): Promise<LoadResult> {
         reattached++;
       }
     }
-    // a node set up by a podwire before to_uplink (egress NetworkPolicy after a remote DNAT):
-    // on the device the stack's remote traffic leaves by (the first node program's)
+    // a node set up by a podwire before to_uplink (egress NetworkPolicy after a remote DNAT), or
+    // one whose to_uplink was not attached while no pod was isolated for egress: on the device the
+    // stack's remote traffic leaves by (the first node program's), only while a local pod is
+    // isolated for egress (src/hostnet/egress-policy.ts; a linked one was re-pointed above)
     const node = nodeProgs[0];
-    if (node && pinned.programs.includes('to_uplink') && !existsSync(linkPin(opts.pinDir, node.ifname, 'egress'))) {
+    if (node && pinned.programs.includes('to_uplink') && !existsSync(linkPin(opts.pinDir, node.ifname, 'egress')) && egressIsolationPinned(opts.pinDir)) {
       await attachProgram('to_uplink', node.ifname, opts.pinDir, opts, 'egress');
     }
     // The XDP prefilter is a netlink attachment, not a pinned link: re-point it by hand, same mode.

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cniShim, podwireBin } from '../../src/assets/index.js';
+import { cniShim, podwireBin, tcxHelper } from '../../src/assets/index.js';
 import { run } from '../../src/exec/run.js';
 import { execCni } from '../../src/lab/cni-exec.js';
 import { ping, startTcpEcho, tcpProbe, type TcpEchoServer } from '../../src/lab/traffic.js';
@@ -121,9 +121,9 @@ afterAll(async () => {
 }, 60_000);
 
 describe('NetworkPolicy in the agent (real packets, policies and labels changed live)', () => {
-  it('attaches to_uplink on the uplink egress and applies nothing isolating while there is no policy', async () => {
+  it('leaves the uplink egress without to_uplink and applies nothing isolating while there is no policy', async () => {
     const ns = { netns: node.netns.path };
-    expect(await attachedProgramId('eth0', ns, 'egress')).toBe(await pinnedProgramId(node.pinDir, 'to_uplink'));
+    expect(await attachedProgramId('eth0', ns, 'egress')).toBeUndefined();
     await expectReach('no policy: everything open', [
       ['cli', 'srv', 8080, true],
       ['other', 'srv', 9090, true],
@@ -205,6 +205,15 @@ describe('NetworkPolicy in the agent (real packets, policies and labels changed 
     expect(await metric('podwire_policy_isolated_endpoints')).toEqual(
       expect.arrayContaining([expect.stringMatching(/direction="egress"\} 1$/), expect.stringMatching(/direction="ingress"\} 1$/)]),
     );
+    // cli is isolated for egress: to_uplink judges what the stack routes toward other nodes, and
+    // was attached before the apply that marked cli (the log line precedes the apply's)
+    expect(await attachedProgramId('eth0', { netns: node.netns.path }, 'egress')).toBe(await pinnedProgramId(node.pinDir, 'to_uplink'));
+    const lines = readLog(agent.log);
+    const attached = lines.findIndex((l) => l.msg === 'to_uplink attached');
+    expect(attached).toBeGreaterThanOrEqual(0);
+    const marked = lines.findIndex((l, i) => i > attached && l.msg === 'policy applied' && l['changed'] === true);
+    expect(marked).toBeGreaterThan(attached);
+    expect(lines.slice(0, attached).some((l) => l.msg === 'policy applied' && typeof l['egressIsolated'] === 'number' && l['egressIsolated'] > 0)).toBe(false);
   });
 
   it('a malformed NetworkPolicy the API accepts does not crash the agent: logged, counted as a warning, the rest still enforced', async () => {
@@ -274,10 +283,17 @@ describe('NetworkPolicy in the agent (real packets, policies and labels changed 
     const before = readPolicyModel(join(node.stateDir, 'policy.json'));
     agent.child.kill('SIGKILL'); // by PID: the agent this test started
     await agent.exited;
+    // lose the to_uplink link too: the new agent re-derives it from the pinned maps (cli is still
+    // isolated for egress) at node setup, before its policy caches have synced
+    const egressPin = join(node.pinDir, 'links-egress', 'eth0');
+    await run(tcxHelper(), ['detach', '--pin', egressPin]);
+    expect(await attachedProgramId('eth0', { netns: node.netns.path }, 'egress')).toBeUndefined();
     // the maps stay with the pins: still enforced with no agent at all
     expect(await tcp('other', 'srv', 8080)).toBe(false);
     expect(await tcp('cli', 'srv', 8080)).toBe(true);
     agent = cluster.startAgent(node);
+    await cluster.waitLog(agent, 'node set up', (l) => l.msg === 'node set up', 60_000);
+    expect(await attachedProgramId('eth0', { netns: node.netns.path }, 'egress')).toBe(await pinnedProgramId(node.pinDir, 'to_uplink'));
     const first = await cluster.waitLog(agent, 'the first apply of the new agent', (l) => l.msg === 'policy caches synced; first apply', 60_000);
     expect(first['changed']).toBe(false);
     expect(first['revision']).toBe(before.revision);
@@ -292,6 +308,9 @@ describe('NetworkPolicy in the agent (real packets, policies and labels changed 
       ['cli', 'other', 'icmp', true],
       ['cli', 'srv', 'icmp', true],
     ]);
+    // the last egress isolation is gone: to_uplink is detached after the apply that cleared it
+    await waitFor('to_uplink detached', async () => (await attachedProgramId('eth0', { netns: node.netns.path }, 'egress')) === undefined);
+    await cluster.waitLog(agent, 'the detach logged', (l) => l.msg === 'to_uplink detached');
     const runs = cluster.procs.flatMap((p) => readLog(p.log)).filter((l) => l.msg === 'policy applied');
     const total = runs.map((l) => l['totalMs'] as number).sort((a, b) => a - b);
     const load = (await run('cat', ['/proc/loadavg'])).stdout.trim();

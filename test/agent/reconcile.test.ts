@@ -31,6 +31,9 @@ class FakeDataplane implements Dataplane {
   async setupNode() {
     return { nodeIp: '172.30.0.11', uplinkIfindex: 2, podMtu: 1500 };
   }
+  async egressPolicy() {
+    return { change: 'unchanged' as const, device: 'eth0' };
+  }
   listRoutes() {
     this.reads++;
     return [...this.routes.values()];

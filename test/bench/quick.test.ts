@@ -52,7 +52,7 @@ describe('npm run bench --quick (same-node + prog-cost)', () => {
       expect(r.median).toBeLessThanOrEqual(r.max);
       expect(r.samples).toBeGreaterThan(0);
     }
-    for (const topology of ['direct', 'bridge', 'routed', 'podwire-same-node']) {
+    for (const topology of ['direct', 'bridge', 'routed', 'podwire-same-node', 'floor-same-node']) {
       for (const metric of ['tcp1c_gbps', 'udp64_pps', 'rr_p50_us', 'rr_p99_us']) {
         const row = j.rows.find((r) => r.topology === topology && r.metric === metric);
         expect(row, `${topology} ${metric}`).toBeDefined();
@@ -61,7 +61,7 @@ describe('npm run bench --quick (same-node + prog-cost)', () => {
         expect(row!.ratio).toBeGreaterThan(0);
       }
     }
-    for (const path of ['empty', 'from_pod:hit', 'from_pod:miss', 'from_pod:route-native', 'from_pod:route-vxlan', 'from_pod:drop-spoofed', 'from_uplink:hit']) {
+    for (const path of ['empty', 'from_pod:hit', 'from_pod:miss', 'from_pod:route-native', 'from_pod:route-vxlan', 'from_pod:drop-spoofed', 'from_uplink:hit', 'to_uplink:idle']) {
       const row = j.rows.find((r) => r.topology === path && r.metric === 'ns_per_pkt');
       expect(row, path).toBeDefined();
       expect(row!.ratioTo).toBe('empty');

@@ -11,7 +11,8 @@ import { LabNode, type LabPod } from '../../src/lab/node.js';
 import { iperfTcp, ping, startTcpEcho, tcpProbe } from '../../src/lab/traffic.js';
 import { createUnderlay, type Underlay } from '../../src/lab/underlay.js';
 import { attachedProgramId, loadDatapath, pinnedProgramId } from '../../src/loader/index.js';
-import { openCounters, openNodeConfig, openRoutes } from '../../src/maps/index.js';
+import { openCounters, openEndpoints, openNodeConfig, openRoutes } from '../../src/maps/index.js';
+import { EP_F_EGRESS_ISOLATED } from '../../src/policy/index.js';
 import type { DatapathMode } from '../../src/maps/index.js';
 import { maps as ALL_MAP_LAYOUTS } from '../../src/maps/generated/layouts.js';
 
@@ -119,11 +120,12 @@ function crossNodeSuite(mode: DatapathMode): void {
         const ns = { netns: nodes[i]!.netns.path };
         if (mode === 'native') {
           expect(await attachedProgramId('eth0', ns)).toBe(await pinnedProgramId(nodes[i]!.pinDir, 'from_uplink'));
-          expect(await attachedProgramId('eth0', ns, 'egress')).toBe(await pinnedProgramId(nodes[i]!.pinDir, 'to_uplink'));
+          // no pod isolated for egress: to_uplink is not attached (src/hostnet/egress-policy.ts)
+          expect(await attachedProgramId('eth0', ns, 'egress')).toBeUndefined();
           expect(await hasLink(nodes[i]!, VXLAN_DEVICE)).toBe(false);
         } else {
           expect(await attachedProgramId(VXLAN_DEVICE, ns)).toBe(await pinnedProgramId(nodes[i]!.pinDir, 'from_vxlan'));
-          expect(await attachedProgramId(VXLAN_DEVICE, ns, 'egress')).toBe(await pinnedProgramId(nodes[i]!.pinDir, 'to_uplink'));
+          expect(await attachedProgramId(VXLAN_DEVICE, ns, 'egress')).toBeUndefined();
           expect(await attachedProgramId('eth0', ns)).toBeUndefined();
           expect(await attachedProgramId('eth0', ns, 'egress')).toBeUndefined();
         }
@@ -263,21 +265,54 @@ function crossNodeSuite(mode: DatapathMode): void {
       expect((await ping(node.netns.path, b1.ip)).ok).toBe(true);
     });
 
+    it('to_uplink follows the PINNED egress isolation: setupNode (an agent start) attaches it while an endpoint is isolated for egress, detaches it once none is', async () => {
+      const node = nodes[0]!;
+      const ns = { netns: node.netns.path };
+      const dev = mode === 'native' ? 'eth0' : VXLAN_DEVICE;
+      const flag = async (on: boolean) => {
+        const eps = openEndpoints(node.pinDir);
+        try {
+          const ep = eps.get(a1.ip)!;
+          eps.set({ ...ep, flags: on ? ep.flags | EP_F_EGRESS_ISOLATED : ep.flags & ~EP_F_EGRESS_ISOLATED });
+        } finally {
+          eps.close();
+        }
+      };
+      expect(await attachedProgramId(dev, ns, 'egress')).toBeUndefined();
+      await flag(true);
+      try {
+        await setupNode({ pinDir: node.pinDir, mode, uplink: 'eth0', vni: VNI, netns: ns.netns });
+        expect(await attachedProgramId(dev, ns, 'egress')).toBe(await pinnedProgramId(node.pinDir, 'to_uplink'));
+        // the other device never gets it
+        expect(await attachedProgramId(mode === 'native' ? VXLAN_DEVICE : 'eth0', ns, 'egress').catch(() => undefined)).toBeUndefined();
+        // a reload re-points it, and keeps it while the isolation lasts
+        const before = await attachedProgramId(dev, ns, 'egress');
+        await loadDatapath({ pinDir: node.pinDir, ...ns });
+        const after = await attachedProgramId(dev, ns, 'egress');
+        expect(after).not.toBe(before);
+        expect(after).toBe(await pinnedProgramId(node.pinDir, 'to_uplink'));
+      } finally {
+        await flag(false);
+      }
+      await setupNode({ pinDir: node.pinDir, mode, uplink: 'eth0', vni: VNI, netns: ns.netns });
+      expect(await attachedProgramId(dev, ns, 'egress')).toBeUndefined();
+      const p = await ping(a1.netns.path, b1.ip, { count: 2 });
+      expect(p.ok, p.output).toBe(true);
+    });
+
     it('a datapath reload re-attaches the new uplink/VXLAN program too, keeps the maps, and traffic keeps flowing', async () => {
       const node = nodes[0]!;
       const ns = { netns: node.netns.path };
       const [prog, dev] = mode === 'native' ? (['from_uplink', 'eth0'] as const) : (['from_vxlan', VXLAN_DEVICE] as const);
       const oldId = await attachedProgramId(dev, ns);
-      const oldEgress = await attachedProgramId(dev, ns, 'egress');
       const r = await loadDatapath({ pinDir: node.pinDir, ...ns });
       expect(r.reusedMaps).toEqual(ALL_MAPS);
       expect(r.reattached).toBe(3); // a1's and a2's host veths + the node's device
       const newId = await attachedProgramId(dev, ns);
       expect(newId).not.toBe(oldId);
       expect(newId).toBe(await pinnedProgramId(node.pinDir, prog));
-      const newEgress = await attachedProgramId(dev, ns, 'egress');
-      expect(newEgress).not.toBe(oldEgress);
-      expect(newEgress).toBe(await pinnedProgramId(node.pinDir, 'to_uplink'));
+      // no pod isolated for egress: the reload does not attach to_uplink either
+      expect(await attachedProgramId(dev, ns, 'egress')).toBeUndefined();
       const p = await ping(a1.netns.path, b1.ip, { count: 3 });
       expect(p.ok, p.output).toBe(true);
       const back = await ping(b1.netns.path, a1.ip, { count: 3 });
