@@ -41,6 +41,13 @@ export const TARGETS: Target[] = [
   { id: 'policy-enforce', what: 'NetworkPolicy change → enforced on every affected node, p99 < 1 s after the API write (issue 10)', topology: 'policy-propagation', metric: 'enforce_p99_ms', kind: 'value', op: '<', threshold: 1000, unit: 'ms' },
   { id: 'scale-time', what: 'the 65,000-node simulation converges in < 5 s', topology: 'scale', metric: 'converge_s', kind: 'value', op: '<', threshold: 5, unit: 's' },
   { id: 'scale-rss', what: '… under 300 MB agent RSS', topology: 'scale', metric: 'agent_peak_rss_mb', kind: 'value', op: '<', threshold: 300, unit: 'MB' },
+  // issue 13: the full 65k nodes / 1M pods, ready in < 10 s, the stricter RSS budget
+  { id: 'scale-ready', what: '65,000 nodes / 1M pods: agent ready in < 10 s (issue 13)', topology: 'scale', metric: 'start_to_ready_s', kind: 'value', op: '<', threshold: 10, unit: 's' },
+  { id: 'scale-rss-200', what: '… agent RSS ≤ 200 MB with the million-Pod policy cache (issue 13)', topology: 'scale', metric: 'agent_peak_rss_mb', kind: 'value', op: '<=', threshold: 200, unit: 'MB' },
+  // issue 13: native ahead of the kernel's own host-gw routing on all three metrics (same run)
+  { id: 'native-vs-hostgw-pps', what: 'native UDP pps ahead of kernel host-gw (issue 13)', topology: 'podwire-native', metric: 'udp64_pps', kind: 'vs', vs: 'host-gw', op: '>=', threshold: 1 },
+  { id: 'native-vs-hostgw-lat', what: 'native latency p50 ahead of kernel host-gw (issue 13)', topology: 'podwire-native', metric: 'rr_p50_us', kind: 'vs', vs: 'host-gw', op: '<=', threshold: 1 },
+  { id: 'native-vs-hostgw-tcp', what: 'native single-stream TCP ahead of kernel host-gw (issue 13)', topology: 'podwire-native', metric: 'tcp1c_gbps', kind: 'vs', vs: 'host-gw', op: '>=', threshold: 1 },
   // issue 11: pod bandwidth limits (accuracy in % of the configured limit, IP bytes)
   ...[10, 100, 1000].flatMap((m): Target[] => [
     { id: `bw-${m}-tcp-lo`, what: `${m}M limit: TCP egress ≥ 95% of the limit`, topology: `limit-${m}M`, metric: 'tcp-egress-accuracy', kind: 'value', op: '>=', threshold: 95, unit: '%' },
