@@ -5,7 +5,7 @@
 // plus the netdev rcu_barrier: the pool pays them in the background, while no CNI request is in
 // flight, instead of in ADD (take: move the peer into the pod netns, rename both ends) and DEL
 // (recycle: move the pod end back, rename both ends to pool names; no tcx uninstall, no
-// unregister).
+// unregister). DEL may fill the pool up to twice its size; the surplus is deleted while idle.
 //
 // Names: host end pwph<8 hex>, peer pwpp<8 hex> (never a CNI host veth name, pw<11 hex>, so the
 // CNI GC leaves them alone); link pins links/pwph… and links-egress/pwph… (a datapath reload
@@ -98,7 +98,7 @@ export class VethPool {
   }
   /** Full and no background work running or due: what the bench waits for. */
   get quiet(): boolean {
-    return !this.refilling && this.pending === 0 && this.doomed.length === 0 && this.ready.length >= this.o.size;
+    return !this.refilling && this.pending === 0 && this.doomed.length === 0 && this.ready.length === this.o.size;
   }
 
   /** At agent start: adopt or delete what a previous agent left, then fill in the background. */
@@ -144,9 +144,11 @@ export class VethPool {
     return p;
   }
 
-  /** Pool names for a pair DEL recycles, or undefined when the pool has no room (DEL deletes). */
+  /** Pool names for a pair DEL recycles, or undefined when the pool has no room (DEL deletes).
+   * DEL may fill it up to twice its size: the surplus is deleted in the background while idle,
+   * so a DEL after a full refill does not pay the device's grace periods either. */
   reserve(pinDir: string): PoolPair | undefined {
-    if (pinDir !== this.o.pinDir || this.closed || this.ready.length + this.pending >= this.o.size) return undefined;
+    if (pinDir !== this.o.pinDir || this.closed || this.ready.length + this.pending >= 2 * this.o.size) return undefined;
     this.pending++;
     return newPair();
   }
@@ -170,7 +172,7 @@ export class VethPool {
 
   private schedule(): void {
     if (this.closed || this.refilling) return;
-    if (this.doomed.length === 0 && this.ready.length + this.pending >= this.o.size) return;
+    if (this.doomed.length === 0 && this.ready.length + this.pending >= this.o.size && this.ready.length <= this.o.size) return;
     clearTimeout(this.timer);
     const wait = Math.max(0, (this.o.idleMs ?? POOL_IDLE_MS) - (performance.now() - this.lastActivity));
     this.timer = setTimeout(() => void this.refill(), wait);
@@ -191,6 +193,8 @@ export class VethPool {
     this.refilling = true;
     try {
       while (await this.waitIdle()) {
+        // a surplus DEL put back: the newest pairs go (the oldest are taken first)
+        if (this.ready.length > this.o.size && this.pending === 0) this.doomed.push(this.ready.pop()!.host);
         const gone = this.doomed.shift();
         if (gone !== undefined) {
           await this.deletePair(gone);
