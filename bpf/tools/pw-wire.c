@@ -43,7 +43,7 @@
  * PODWIRE_WIRE_FAULT=crash:<op>:<file> or hang:<op>:<file> — when <file> exists, remove it and
  * die (SIGKILL) or stop answering after doing op <op>'s work, once.
  *
- * Only libc and kernel UAPI headers, like pw-tcx.c.
+ * Only libc and kernel UAPI headers, like pw-tcx.c; the tcx ABI and bpf(2) calls are tcx.h's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -70,43 +70,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* Fixed kernel ABI missing from Debian 12's 6.1 headers (same values as pw-tcx.c). */
-#define PW_TCX_INGRESS 46u
-#define PW_TCX_EGRESS 47u
-#define PW_LINK_TYPE_TCX 11u
+#include "tcx.h"
 
 enum { OP_VETH_ADD = 1, OP_POD_CONFIG, OP_TCX_ATTACH, OP_MAP_UPDATE, OP_MAP_DELETE, OP_LINK_DEL, OP_ROUTE, OP_POOL_MAKE, OP_POOL_TAKE, OP_POOL_PUT, OP_MAX };
 static const char *const op_names[OP_MAX] = { "", "veth", "pod", "attach", "map-update", "map-delete", "link-del", "route", "pool-make", "pool-take", "pool-put" };
 
 #define MAX_FRAME (64 * 1024)
 #define MAX_FIELDS 8
-
-struct pw_link_create {
-	uint32_t prog_fd;
-	uint32_t target_ifindex;
-	uint32_t attach_type;
-	uint32_t flags;
-	uint32_t relative_fd;
-	uint32_t pad;
-	uint64_t expected_revision;
-};
-_Static_assert(offsetof(struct pw_link_create, relative_fd) == 16, "link_create.tcx layout");
-_Static_assert(offsetof(struct pw_link_create, expected_revision) == 24, "link_create.tcx layout");
-
-struct pw_link_info {
-	uint32_t type;
-	uint32_t id;
-	uint32_t prog_id;
-	uint32_t pad;
-	uint32_t ifindex;
-	uint32_t attach_type;
-};
-_Static_assert(offsetof(struct pw_link_info, ifindex) == 16, "bpf_link_info.tcx layout");
-
-union pw_attr {
-	union bpf_attr attr;
-	struct pw_link_create link_create;
-};
 
 struct field {
 	const uint8_t *p;
@@ -279,6 +249,16 @@ static int link_set_up(int sk, uint32_t ifindex)
 	return nl_talk(sk, q.h);
 }
 
+/* The op's value: the ifindex of `name`, which the op just made or renamed (step `step` fails if gone). */
+static int reply_ifindex(struct reply *r, const char *name, uint32_t step)
+{
+	unsigned idx = if_nametoindex(name);
+	if (idx == 0)
+		return failf(r, errno, step, "%s vanished right after the op made or renamed it", name);
+	r->value = idx;
+	return 0;
+}
+
 /* ---- ops ---------------------------------------------------------------------------------- */
 
 static int op_veth_add(const struct field *f, uint32_t nf, struct reply *r)
@@ -332,11 +312,7 @@ static int op_veth_add(const struct field *f, uint32_t nf, struct reply *r)
 	close(nsfd);
 	if (err)
 		return failf(r, err, 1, "creating veth %s <-> %s in %s", host, pod, netns);
-	unsigned idx = if_nametoindex(host);
-	if (idx == 0)
-		return failf(r, errno, 2, "veth %s vanished after it was created", host);
-	r->value = idx;
-	return 0;
+	return reply_ifindex(r, host, 2);
 }
 
 static int op_route(const struct field *f, uint32_t nf, struct reply *r)
@@ -454,48 +430,6 @@ static int op_pod_config(const struct field *f, uint32_t nf, struct reply *r)
 	return rc;
 }
 
-static long sys_bpf(int cmd, union pw_attr *a)
-{
-	return syscall(__NR_bpf, cmd, a, sizeof(*a));
-}
-
-static int obj_get(const char *path)
-{
-	union pw_attr a;
-	memset(&a, 0, sizeof(a));
-	a.attr.pathname = (uint64_t)(uintptr_t)path;
-	return (int)sys_bpf(BPF_OBJ_GET, &a);
-}
-
-static int get_info(int fd, void *info, uint32_t len)
-{
-	union pw_attr a;
-	memset(&a, 0, sizeof(a));
-	memset(info, 0, len);
-	a.attr.info.bpf_fd = (uint32_t)fd;
-	a.attr.info.info_len = len;
-	a.attr.info.info = (uint64_t)(uintptr_t)info;
-	return (int)sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a);
-}
-
-/* /proc/self/fdinfo tells a link (link_id:) from a program (prog_type:) from a map (map_type:). */
-static int fd_has_field(int fd, const char *field)
-{
-	char path[64], line[256];
-	int found = 0;
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	FILE *fp = fopen(path, "re");
-	if (!fp)
-		return 0;
-	while (fgets(line, sizeof(line), fp))
-		if (strncmp(line, field, strlen(field)) == 0) {
-			found = 1;
-			break;
-		}
-	fclose(fp);
-	return found;
-}
-
 static int op_tcx_attach(const struct field *f, uint32_t nf, struct reply *r)
 {
 	char prog[4096], dev[IFNAMSIZ], pin[4096];
@@ -511,7 +445,6 @@ static int op_tcx_attach(const struct field *f, uint32_t nf, struct reply *r)
 	if (prog_fd < 0)
 		return failf(r, errno, 1, "opening program pin %s", prog);
 	int rc = -1, link_fd = -1;
-	union pw_attr a;
 	struct pw_link_info li;
 	if (!fd_has_field(prog_fd, "prog_type:")) {
 		failf(r, EINVAL, 1, "%s is not a pinned BPF program", prog);
@@ -526,10 +459,7 @@ static int op_tcx_attach(const struct field *f, uint32_t nf, struct reply *r)
 			goto out;
 		}
 		if (li.ifindex == ifindex && li.attach_type == type) {
-			memset(&a, 0, sizeof(a));
-			a.attr.link_update.link_fd = (uint32_t)link_fd;
-			a.attr.link_update.new_prog_fd = (uint32_t)prog_fd;
-			if (sys_bpf(BPF_LINK_UPDATE, &a) < 0) {
+			if (tcx_link_update(link_fd, prog_fd) < 0) {
 				failf(r, errno, 2, "BPF_LINK_UPDATE of %s", pin);
 				goto out;
 			}
@@ -538,9 +468,7 @@ static int op_tcx_attach(const struct field *f, uint32_t nf, struct reply *r)
 			goto out;
 		}
 		if (li.ifindex != 0) {
-			memset(&a, 0, sizeof(a));
-			a.attr.link_detach.link_fd = (uint32_t)link_fd;
-			if (sys_bpf(BPF_LINK_DETACH, &a) < 0) {
+			if (tcx_link_detach(link_fd) < 0) {
 				failf(r, errno, 2, "BPF_LINK_DETACH of the stale %s", pin);
 				goto out;
 			}
@@ -555,20 +483,13 @@ static int op_tcx_attach(const struct field *f, uint32_t nf, struct reply *r)
 		failf(r, errno, 2, "opening link pin %s", pin);
 		goto out;
 	}
-	memset(&a, 0, sizeof(a));
-	a.link_create.prog_fd = (uint32_t)prog_fd;
-	a.link_create.target_ifindex = ifindex;
-	a.link_create.attach_type = type;
-	link_fd = (int)sys_bpf(BPF_LINK_CREATE, &a);
+	link_fd = tcx_link_create(prog_fd, ifindex, type);
 	if (link_fd < 0) {
 		failf(r, errno, 3, "BPF_LINK_CREATE tcx %s on %s (ifindex %u) with %s", dir, dev, ifindex, prog);
 		goto out;
 	}
-	memset(&a, 0, sizeof(a));
-	a.attr.pathname = (uint64_t)(uintptr_t)pin;
-	a.attr.bpf_fd = (uint32_t)link_fd;
 	/* Until pinned the link lives only in link_fd: closing it below detaches it again. */
-	if (sys_bpf(BPF_OBJ_PIN, &a) < 0) {
+	if (obj_pin(link_fd, pin) < 0) {
 		failf(r, errno, 4, "pinning the link at %s", pin);
 		goto out;
 	}
@@ -705,11 +626,7 @@ static int op_pool_make(const struct field *f, uint32_t nf, struct reply *r)
 	int err = nl_talk(host_nl, q.h);
 	if (err)
 		return failf(r, err, 1, "creating pool veth %s <-> %s", host, peer);
-	unsigned idx = if_nametoindex(host);
-	if (idx == 0)
-		return failf(r, errno, 2, "pool veth %s vanished after it was created", host);
-	r->value = idx;
-	return 0;
+	return reply_ifindex(r, host, 2);
 }
 
 static int op_pool_take(const struct field *f, uint32_t nf, struct reply *r)
@@ -733,11 +650,7 @@ static int op_pool_take(const struct field *f, uint32_t nf, struct reply *r)
 	err = link_change(host_nl, phost, host, f[2].p, mtu, -1, 1);
 	if (err)
 		return failf(r, err, 2, "renaming pool veth %s to %s and bringing it up", phost, host);
-	unsigned idx = if_nametoindex(host);
-	if (idx == 0)
-		return failf(r, errno, 2, "veth %s vanished after its rename", host);
-	r->value = idx;
-	return 0;
+	return reply_ifindex(r, host, 2);
 }
 
 static int op_pool_put(const struct field *f, uint32_t nf, struct reply *r)

@@ -24,7 +24,7 @@ export const POOL_HOST_PREFIX = 'pwph';
 export const POOL_PEER_PREFIX = 'pwpp';
 const POOL_HOST_RE = /^pwph[0-9a-f]{8}$/;
 /** The pool refills only after this long without a CNI request (a refill step holds the RTNL for a grace period). */
-export const POOL_IDLE_MS = 50;
+export const POOL_IDLE_MS = 100;
 
 export interface PoolPair {
   host: string;

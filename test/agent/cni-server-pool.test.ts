@@ -64,10 +64,14 @@ async function poolPairs(): Promise<Link[]> {
   return links.filter((l) => /^pwph[0-9a-f]{8}$/.test(l.ifname) && names.has(`pwpp${l.ifname.slice(4)}`) && ing.has(l.ifname) && egr.has(l.ifname));
 }
 
+/** Until the pool holds `size` complete pairs and nothing pool-named is half made or half deleted. */
 async function waitPool(size: number): Promise<Link[]> {
   for (let i = 0; i < 300; i++) {
     const p = await poolPairs();
-    if (p.length === size) return p;
+    const names = p.map((l) => l.ifname);
+    const named = (await nodeLinks()).filter((l) => /^pwp[hp]/.test(l.ifname)).length;
+    const settled = named === 2 * p.length && [...pinsIn('links'), ...pinsIn('links-egress')].filter((x) => x.startsWith('pwph')).every((x) => names.includes(x));
+    if (p.length === size && settled) return p;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`the pool did not reach ${size} pairs: ${(await poolPairs()).map((l) => l.ifname).join(',')}`);
