@@ -14,8 +14,8 @@
 // being made or deleted; read from the agent's netns and pin dir). What that hides is reported
 // as its own rows: `cni-shim-burst` (ADDs and DELs back to back, no spacing: the pool runs dry and
 // refills cannot run) with add_pool_hit_p50_ms / add_pool_miss_p50_ms, and `cni-reference-alone`
-// (the reference with no podwire call in the run at all, to show the interleaved reference is not
-// inflated by podwire's background work).
+// (reference calls spread through the same loop, each a second after the last podwire call: is
+// the interleaved reference inflated by podwire's background work?).
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,8 +34,9 @@ import { referencePlugin, type ReferencePlugin } from './cni-reference.js';
 export const SPACING_MS = 200;
 /** Pods of the back-to-back burst rows (more than twice the pool: hits, then misses). */
 const BURST_PODS = 12;
-/** Pods of the reference-alone rows. */
-const ALONE_PODS = 30;
+/** One reference-alone call after every this many paired pods, ALONE_GAP_MS + the spacing after the last podwire call. */
+const ALONE_EVERY = 5;
+const ALONE_GAP_MS = 1000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The agent's pool size as it resolves it (its environment is the bench's, through lab up). */
@@ -87,7 +88,7 @@ export async function benchCniShim(lab: Lab, o: { pods: number }, col: Collector
     }
   };
   const unregister = registerCleanup(cleanup);
-  progress.total += 8;
+  progress.total += 10;
   try {
     for (let i = 0; i < o.pods + BURST_PODS; i++) slots.push({ name: `shim-${i}`, containerId: randomBytes(16).toString('hex'), netns: await createNetns('pwbs') });
     ref = await referencePlugin({ pods: o.pods, subnet: '10.95.0.0/22' });
@@ -135,33 +136,48 @@ export async function benchCniShim(lab: Lab, o: { pods: number }, col: Collector
       return v;
     };
     const shimCalls = (n: number) => slots.slice(0, n);
-    for (const cmd of ['ADD', 'DEL'] as const) {
-      const samples: number[] = [];
-      const refSamples: number[] = [];
-      for (const [i, s] of shimCalls(o.pods).entries()) {
-        // paired: one podwire call and one reference call per pod, alternating which goes first;
-        // each after the same spacing and with the agent's pool quiet
-        if (i % 2 === 0) {
-          await settle();
-          samples.push(await call(cmd, s));
-          await settle();
-          refSamples.push(await reference.call(cmd, i));
-        } else {
-          await settle();
-          refSamples.push(await reference.call(cmd, i));
-          await settle();
-          samples.push(await call(cmd, s));
+    // the reference alone, interleaved in time with the paired calls: after every ALONE_EVERY
+    // pods, one reference call a second (plus the spacing) after the last podwire call: is the
+    // interleaved reference inflated by podwire's background work?
+    const alone = await referencePlugin({ pods: Math.ceil(o.pods / ALONE_EVERY), subnet: '10.96.0.0/22' });
+    try {
+      for (const cmd of ['ADD', 'DEL'] as const) {
+        const samples: number[] = [];
+        const refSamples: number[] = [];
+        const aloneSamples: number[] = [];
+        for (const [i, s] of shimCalls(o.pods).entries()) {
+          // paired: one podwire call and one reference call per pod, alternating which goes first;
+          // each after the same spacing and with the agent's pool quiet
+          if (i % 2 === 0) {
+            await settle();
+            samples.push(await call(cmd, s));
+            await settle();
+            refSamples.push(await reference.call(cmd, i));
+          } else {
+            await settle();
+            refSamples.push(await reference.call(cmd, i));
+            await settle();
+            samples.push(await call(cmd, s));
+          }
+          if (i % ALONE_EVERY === ALONE_EVERY - 1 || i === o.pods - 1) {
+            await sleep(ALONE_GAP_MS);
+            await settle();
+            aloneSamples.push(await alone.call(cmd, Math.floor(i / ALONE_EVERY)));
+          }
+        }
+        const lc = cmd.toLowerCase();
+        for (const [topology, xs, what] of [
+          ['cni-shim', samples, 'through the shim (agent socket)'],
+          ['cni-reference', refSamples, 'Debian bridge + host-local'],
+          ['cni-reference-alone', aloneSamples, 'Debian bridge + host-local, 1 s after any podwire call'],
+        ] as const) {
+          const p50 = add(topology, `${lc}_p50_ms`, [...xs]);
+          const p99 = add(topology, `${lc}_p99_ms`, [...xs]);
+          progress.step(`CNI ${cmd} × ${xs.length} ${what}, ${SPACING_MS} ms apart: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`);
         }
       }
-      const lc = cmd.toLowerCase();
-      for (const [topology, xs, what] of [
-        ['cni-shim', samples, 'through the shim (agent socket)'],
-        ['cni-reference', refSamples, 'Debian bridge + host-local'],
-      ] as const) {
-        const p50 = add(topology, `${lc}_p50_ms`, [...xs]);
-        const p99 = add(topology, `${lc}_p99_ms`, [...xs]);
-        progress.step(`CNI ${cmd} × ${o.pods} ${what}, ${SPACING_MS} ms apart: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`);
-      }
+    } finally {
+      await alone.cleanup();
     }
     progress.info(`CNI: waited for the agent's veth pool to settle before ${quietWaits} calls (${(quietWaitMs / 1000).toFixed(1)} s in all, spacing not counted)`);
 
@@ -183,22 +199,6 @@ export async function benchCniShim(lab: Lab, o: { pods: number }, col: Collector
       progress.step(`CNI ${cmd} × ${BURST_PODS} back to back through the shim (pool ${size}): p50 ${p50.toFixed(1)} ms`);
     }
 
-    // the reference alone (same spacing, no podwire call in between): is the interleaved reference inflated?
-    await settle();
-    const alone = await referencePlugin({ pods: ALONE_PODS, subnet: '10.96.0.0/22' });
-    try {
-      for (const cmd of ['ADD', 'DEL'] as const) {
-        const xs: number[] = [];
-        for (let i = 0; i < ALONE_PODS; i++) {
-          await sleep(SPACING_MS);
-          xs.push(await alone.call(cmd, i));
-        }
-        const p50 = add('cni-reference-alone', `${cmd.toLowerCase()}_p50_ms`, xs);
-        progress.step(`CNI ${cmd} × ${ALONE_PODS} Debian bridge + host-local alone: p50 ${p50.toFixed(1)} ms`);
-      }
-    } finally {
-      await alone.cleanup();
-    }
   } finally {
     unregister();
     await cleanup();

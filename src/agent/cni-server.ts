@@ -18,7 +18,7 @@ import { wireHelper } from '../assets/index.js';
 import type { Wiring } from '../cni/wiring.js';
 import { VethPool } from '../cni/pool.js';
 import { PodwireError } from '../errors/index.js';
-import { observeCniOperation } from '../metrics/index.js';
+import { observeCniOperation, recordVethPool } from '../metrics/index.js';
 import { WireHelper } from '../wire/client.js';
 import type { Logger } from './log.js';
 
@@ -222,7 +222,7 @@ export async function startCniServer(o: CniServerOptions): Promise<CniServer> {
   let pool: VethPool | undefined;
   if (wire && o.vethPool) {
     // size 0: no pool, but pairs a previous agent left are still deleted
-    pool = new VethPool({ wire, ...o.vethPool, ...(o.log ? { log: o.log } : {}) });
+    pool = new VethPool({ wire, ...o.vethPool, ...(o.log ? { log: o.log } : {}), onEvent: recordVethPool });
     pool.start();
   }
   let wiring: Promise<Wiring | undefined> | undefined;

@@ -65,6 +65,8 @@ export interface VethPoolOptions {
   mtu: number;
   idleMs?: number;
   log?: PoolLog;
+  /** Every take, put-back, pair made or deleted, with the pairs ready after it (the agent's metrics). */
+  onEvent?: (event: 'hit' | 'miss' | 'recycled' | 'made' | 'deleted', ready: number) => void;
 }
 
 export class VethPool {
@@ -141,6 +143,7 @@ export class VethPool {
     const p = this.ready.shift();
     if (p) this.hits++;
     else this.misses++;
+    this.o.onEvent?.(p ? 'hit' : 'miss', this.ready.length);
     return p;
   }
 
@@ -158,6 +161,7 @@ export class VethPool {
     if (done) {
       this.ready.push(p);
       this.recycled++;
+      this.o.onEvent?.('recycled', this.ready.length);
     }
   }
 
@@ -212,6 +216,7 @@ export class VethPool {
     const r = await this.o.wire.request(WireOp.linkDel, [host], `deleting pool veth ${host}`).catch((e: Error) => ({ err: -1, message: e.message }));
     if (r.err && r.err !== 19) this.o.log?.warn('veth pool: deleting a pair failed', { host, error: r.message });
     removePoolPins(this.o.pinDir, host);
+    this.o.onEvent?.('deleted', this.ready.length);
   }
 
   private async makeOne(): Promise<void> {
@@ -241,7 +246,10 @@ export class VethPool {
       if (!this.closed) await this.deletePair(p.host);
     } finally {
       this.pending--;
-      if (ok) this.ready.push(p);
+      if (ok) {
+        this.ready.push(p);
+        this.o.onEvent?.('made', this.ready.length);
+      }
     }
     if (!ok) {
       // do not spin on a persistent failure (datapath not loaded, …): try again later
