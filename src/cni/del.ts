@@ -22,7 +22,8 @@ export async function cmdDel(env: CniEnv, conf: NetConf, w: Wiring = execWiring)
   const host = hostVethName(env.containerID, env.ifname);
   const exists = linkNames().has(host);
   // The warm pool (agent only) takes the pair back when it has room and the pod netns is still
-  // there: no tcx uninstall, no unregister, so no RCU grace period.
+  // there: no tcx uninstall and no unregister (two grace periods and a barrier); the move back out
+  // of the pod netns still waits for one rcu_barrier().
   const pair = exists && env.netns && w.putInPool ? w.pool?.reserve(conf.pinDir) : undefined;
   if (pair) {
     let done = false;

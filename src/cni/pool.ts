@@ -6,6 +6,8 @@
 // flight, instead of in ADD (take: move the peer into the pod netns, rename both ends) and DEL
 // (recycle: move the pod end back, rename both ends to pool names; no tcx uninstall, no
 // unregister). DEL may fill the pool up to twice its size; the surplus is deleted while idle.
+// A netns move is not free either: dev_change_net_namespace() waits for an rcu_barrier(), so
+// take and recycle each cost one grace period instead of two (ADD) or three (DEL).
 //
 // Names: host end pwph<8 hex>, peer pwpp<8 hex> (never a CNI host veth name, pw<11 hex>, so the
 // CNI GC leaves them alone); link pins links/pwph… and links-egress/pwph… (a datapath reload
