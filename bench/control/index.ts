@@ -17,7 +17,10 @@ export async function runControlPlane(o: { quick: boolean }, col: Collector, pro
     ['agent', () => benchLab({ watchEvents: o.quick ? 3 : 20, restarts: o.quick ? 1 : 3, shimPods: o.quick ? 10 : 100 }, col, progress)],
     ['policy-propagation', () => benchPolicyPropagation({ reps: o.quick ? 3 : 30 }, col, progress)],
   ];
+  // PODWIRE_BENCH_CONTROL_PARTS=agent,… runs only those parts (a focused re-run; the full run runs all)
+  const only = process.env['PODWIRE_BENCH_CONTROL_PARTS']?.split(',').filter(Boolean);
   for (const [name, fn] of parts) {
+    if (only && !only.includes(name)) continue;
     try {
       await fn();
     } catch (e) {

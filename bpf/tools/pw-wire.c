@@ -26,12 +26,24 @@
  *   5 MAP_DELETE map pin, key           a missing pin or key is err ENOENT (the caller's success).
  *   6 LINK_DEL   name                   RTM_DELLINK by name; a missing link is err ENODEV.
  *   7 ROUTE      host, pod IPv4[4]      the pod's /32 route to the host veth (scope link, replace).
+ *   8 POOL_MAKE  host, peer, mtu u32    a warm-pool pair, both ends in this netns and down (the
+ *                agent attaches the tcx links with two TCX_ATTACHes). value = host ifindex.
+ *   9 POOL_TAKE  pool host, host, host MAC[6], mtu u32, pool peer, pod ifname, pod MAC[6], netns
+ *                step 1: the peer gets the pod MAC and MTU and moves into the netns under the
+ *                pod ifname (one RTM_NEWLINK: IFLA_NET_NS_FD + IFLA_IFNAME); step 2: the host end
+ *                is renamed, gets its MAC and MTU and comes up (one RTM_NEWLINK; a rename needs
+ *                the device down, and do_setlink renames before it changes flags).
+ *                value = host ifindex. Its tcx links stay attached (they follow the ifindex).
+ *   10 POOL_PUT  netns, pod ifname, pool peer, host, pool host
+ *                step 1: host end down; step 2: in the netns, the pod end moves back to this
+ *                netns under the pool peer name (its addresses, routes and neighbours go with the
+ *                old netns); step 3: host end renamed to the pool host name.
  *
  * Test-only fault (from this process's environment, which the agent's, never a request, sets):
  * PODWIRE_WIRE_FAULT=crash:<op>:<file> or hang:<op>:<file> — when <file> exists, remove it and
  * die (SIGKILL) or stop answering after doing op <op>'s work, once.
  *
- * Only libc and kernel UAPI headers, like pw-tcx.c.
+ * Only libc and kernel UAPI headers, like pw-tcx.c; the tcx ABI and bpf(2) calls are tcx.h's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -58,43 +70,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* Fixed kernel ABI missing from Debian 12's 6.1 headers (same values as pw-tcx.c). */
-#define PW_TCX_INGRESS 46u
-#define PW_TCX_EGRESS 47u
-#define PW_LINK_TYPE_TCX 11u
+#include "tcx.h"
 
-enum { OP_VETH_ADD = 1, OP_POD_CONFIG, OP_TCX_ATTACH, OP_MAP_UPDATE, OP_MAP_DELETE, OP_LINK_DEL, OP_ROUTE, OP_MAX };
-static const char *const op_names[OP_MAX] = { "", "veth", "pod", "attach", "map-update", "map-delete", "link-del", "route" };
+enum { OP_VETH_ADD = 1, OP_POD_CONFIG, OP_TCX_ATTACH, OP_MAP_UPDATE, OP_MAP_DELETE, OP_LINK_DEL, OP_ROUTE, OP_POOL_MAKE, OP_POOL_TAKE, OP_POOL_PUT, OP_MAX };
+static const char *const op_names[OP_MAX] = { "", "veth", "pod", "attach", "map-update", "map-delete", "link-del", "route", "pool-make", "pool-take", "pool-put" };
 
 #define MAX_FRAME (64 * 1024)
 #define MAX_FIELDS 8
-
-struct pw_link_create {
-	uint32_t prog_fd;
-	uint32_t target_ifindex;
-	uint32_t attach_type;
-	uint32_t flags;
-	uint32_t relative_fd;
-	uint32_t pad;
-	uint64_t expected_revision;
-};
-_Static_assert(offsetof(struct pw_link_create, relative_fd) == 16, "link_create.tcx layout");
-_Static_assert(offsetof(struct pw_link_create, expected_revision) == 24, "link_create.tcx layout");
-
-struct pw_link_info {
-	uint32_t type;
-	uint32_t id;
-	uint32_t prog_id;
-	uint32_t pad;
-	uint32_t ifindex;
-	uint32_t attach_type;
-};
-_Static_assert(offsetof(struct pw_link_info, ifindex) == 16, "bpf_link_info.tcx layout");
-
-union pw_attr {
-	union bpf_attr attr;
-	struct pw_link_create link_create;
-};
 
 struct field {
 	const uint8_t *p;
@@ -267,6 +249,16 @@ static int link_set_up(int sk, uint32_t ifindex)
 	return nl_talk(sk, q.h);
 }
 
+/* The op's value: the ifindex of `name`, which the op just made or renamed (step `step` fails if gone). */
+static int reply_ifindex(struct reply *r, const char *name, uint32_t step)
+{
+	unsigned idx = if_nametoindex(name);
+	if (idx == 0)
+		return failf(r, errno, step, "%s vanished right after the op made or renamed it", name);
+	r->value = idx;
+	return 0;
+}
+
 /* ---- ops ---------------------------------------------------------------------------------- */
 
 static int op_veth_add(const struct field *f, uint32_t nf, struct reply *r)
@@ -320,11 +312,7 @@ static int op_veth_add(const struct field *f, uint32_t nf, struct reply *r)
 	close(nsfd);
 	if (err)
 		return failf(r, err, 1, "creating veth %s <-> %s in %s", host, pod, netns);
-	unsigned idx = if_nametoindex(host);
-	if (idx == 0)
-		return failf(r, errno, 2, "veth %s vanished after it was created", host);
-	r->value = idx;
-	return 0;
+	return reply_ifindex(r, host, 2);
 }
 
 static int op_route(const struct field *f, uint32_t nf, struct reply *r)
@@ -442,48 +430,6 @@ static int op_pod_config(const struct field *f, uint32_t nf, struct reply *r)
 	return rc;
 }
 
-static long sys_bpf(int cmd, union pw_attr *a)
-{
-	return syscall(__NR_bpf, cmd, a, sizeof(*a));
-}
-
-static int obj_get(const char *path)
-{
-	union pw_attr a;
-	memset(&a, 0, sizeof(a));
-	a.attr.pathname = (uint64_t)(uintptr_t)path;
-	return (int)sys_bpf(BPF_OBJ_GET, &a);
-}
-
-static int get_info(int fd, void *info, uint32_t len)
-{
-	union pw_attr a;
-	memset(&a, 0, sizeof(a));
-	memset(info, 0, len);
-	a.attr.info.bpf_fd = (uint32_t)fd;
-	a.attr.info.info_len = len;
-	a.attr.info.info = (uint64_t)(uintptr_t)info;
-	return (int)sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a);
-}
-
-/* /proc/self/fdinfo tells a link (link_id:) from a program (prog_type:) from a map (map_type:). */
-static int fd_has_field(int fd, const char *field)
-{
-	char path[64], line[256];
-	int found = 0;
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	FILE *fp = fopen(path, "re");
-	if (!fp)
-		return 0;
-	while (fgets(line, sizeof(line), fp))
-		if (strncmp(line, field, strlen(field)) == 0) {
-			found = 1;
-			break;
-		}
-	fclose(fp);
-	return found;
-}
-
 static int op_tcx_attach(const struct field *f, uint32_t nf, struct reply *r)
 {
 	char prog[4096], dev[IFNAMSIZ], pin[4096];
@@ -499,7 +445,6 @@ static int op_tcx_attach(const struct field *f, uint32_t nf, struct reply *r)
 	if (prog_fd < 0)
 		return failf(r, errno, 1, "opening program pin %s", prog);
 	int rc = -1, link_fd = -1;
-	union pw_attr a;
 	struct pw_link_info li;
 	if (!fd_has_field(prog_fd, "prog_type:")) {
 		failf(r, EINVAL, 1, "%s is not a pinned BPF program", prog);
@@ -514,10 +459,7 @@ static int op_tcx_attach(const struct field *f, uint32_t nf, struct reply *r)
 			goto out;
 		}
 		if (li.ifindex == ifindex && li.attach_type == type) {
-			memset(&a, 0, sizeof(a));
-			a.attr.link_update.link_fd = (uint32_t)link_fd;
-			a.attr.link_update.new_prog_fd = (uint32_t)prog_fd;
-			if (sys_bpf(BPF_LINK_UPDATE, &a) < 0) {
+			if (tcx_link_update(link_fd, prog_fd) < 0) {
 				failf(r, errno, 2, "BPF_LINK_UPDATE of %s", pin);
 				goto out;
 			}
@@ -526,9 +468,7 @@ static int op_tcx_attach(const struct field *f, uint32_t nf, struct reply *r)
 			goto out;
 		}
 		if (li.ifindex != 0) {
-			memset(&a, 0, sizeof(a));
-			a.attr.link_detach.link_fd = (uint32_t)link_fd;
-			if (sys_bpf(BPF_LINK_DETACH, &a) < 0) {
+			if (tcx_link_detach(link_fd) < 0) {
 				failf(r, errno, 2, "BPF_LINK_DETACH of the stale %s", pin);
 				goto out;
 			}
@@ -543,20 +483,13 @@ static int op_tcx_attach(const struct field *f, uint32_t nf, struct reply *r)
 		failf(r, errno, 2, "opening link pin %s", pin);
 		goto out;
 	}
-	memset(&a, 0, sizeof(a));
-	a.link_create.prog_fd = (uint32_t)prog_fd;
-	a.link_create.target_ifindex = ifindex;
-	a.link_create.attach_type = type;
-	link_fd = (int)sys_bpf(BPF_LINK_CREATE, &a);
+	link_fd = tcx_link_create(prog_fd, ifindex, type);
 	if (link_fd < 0) {
 		failf(r, errno, 3, "BPF_LINK_CREATE tcx %s on %s (ifindex %u) with %s", dir, dev, ifindex, prog);
 		goto out;
 	}
-	memset(&a, 0, sizeof(a));
-	a.attr.pathname = (uint64_t)(uintptr_t)pin;
-	a.attr.bpf_fd = (uint32_t)link_fd;
 	/* Until pinned the link lives only in link_fd: closing it below detaches it again. */
-	if (sys_bpf(BPF_OBJ_PIN, &a) < 0) {
+	if (obj_pin(link_fd, pin) < 0) {
 		failf(r, errno, 4, "pinning the link at %s", pin);
 		goto out;
 	}
@@ -628,6 +561,138 @@ static int op_link_del(const struct field *f, uint32_t nf, struct reply *r)
 	int err = nl_talk(host_nl, q.h);
 	if (err)
 		return failf(r, err, 1, "deleting %s", name);
+	return 0;
+}
+
+/* ---- warm pool ---------------------------------------------------------------------------- */
+
+/* One RTM_NEWLINK on an existing device (by name): any of new name, MAC, MTU, netns fd (-1: none),
+ * and IFF_UP set (up = 1), cleared (up = 0) or left alone (up = -1). */
+static int link_change(int sk, const char *name, const char *newname, const uint8_t *mac, uint32_t mtu, int nsfd, int up)
+{
+	NLBUF(q, struct ifinfomsg);
+	q.h->nlmsg_type = RTM_NEWLINK;
+	struct ifinfomsg *ifi = NLMSG_DATA(q.h);
+	ifi->ifi_family = AF_UNSPEC;
+	if (up >= 0) {
+		ifi->ifi_flags = up ? IFF_UP : 0;
+		ifi->ifi_change = IFF_UP;
+	}
+	/* by index: IFLA_IFNAME in the message is the NEW name */
+	unsigned idx = if_nametoindex(name);
+	if (idx == 0)
+		return errno ? errno : ENODEV;
+	ifi->ifi_index = (int)idx;
+	if (newname && strcmp(newname, name) != 0)
+		nl_attr(&q, IFLA_IFNAME, newname, strlen(newname) + 1);
+	if (mac)
+		nl_attr(&q, IFLA_ADDRESS, mac, 6);
+	if (mtu)
+		nl_attr(&q, IFLA_MTU, &mtu, 4);
+	if (nsfd >= 0) {
+		uint32_t fd32 = (uint32_t)nsfd;
+		nl_attr(&q, IFLA_NET_NS_FD, &fd32, 4);
+	}
+	return nl_talk(sk, q.h);
+}
+
+static int op_pool_make(const struct field *f, uint32_t nf, struct reply *r)
+{
+	char host[IFNAMSIZ], peer[IFNAMSIZ];
+	if (nf != 3 || field_str(&f[0], host, sizeof(host)) || field_str(&f[1], peer, sizeof(peer)) || f[2].len != 4 || !valid_ifname(host) ||
+	    !valid_ifname(peer))
+		return failf(r, EINVAL, 1, "pool-make: malformed request");
+	uint32_t mtu = u32_at(f[2].p);
+	NLBUF(q, struct ifinfomsg);
+	q.h->nlmsg_type = RTM_NEWLINK;
+	q.h->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+	struct ifinfomsg *ifi = NLMSG_DATA(q.h);
+	ifi->ifi_family = AF_UNSPEC;
+	nl_attr(&q, IFLA_IFNAME, host, strlen(host) + 1);
+	nl_attr(&q, IFLA_MTU, &mtu, 4);
+	struct rtattr *li = nl_nest(&q, IFLA_LINKINFO);
+	nl_attr(&q, IFLA_INFO_KIND, "veth", 4);
+	struct rtattr *data = nl_nest(&q, IFLA_INFO_DATA);
+	struct rtattr *pr = nl_nest(&q, VETH_INFO_PEER);
+	struct ifinfomsg pifi = { .ifi_family = AF_UNSPEC };
+	memcpy(nl_tail(&q), &pifi, sizeof(pifi));
+	q.h->nlmsg_len = NLMSG_ALIGN(q.h->nlmsg_len) + (uint32_t)sizeof(pifi);
+	nl_attr(&q, IFLA_IFNAME, peer, strlen(peer) + 1);
+	if (!nl_attr(&q, IFLA_MTU, &mtu, 4))
+		return failf(r, EINVAL, 1, "pool-make: request too large");
+	nl_nest_end(&q, pr);
+	nl_nest_end(&q, data);
+	nl_nest_end(&q, li);
+	int err = nl_talk(host_nl, q.h);
+	if (err)
+		return failf(r, err, 1, "creating pool veth %s <-> %s", host, peer);
+	return reply_ifindex(r, host, 2);
+}
+
+static int op_pool_take(const struct field *f, uint32_t nf, struct reply *r)
+{
+	char phost[IFNAMSIZ], host[IFNAMSIZ], ppeer[IFNAMSIZ], pod[IFNAMSIZ], netns[4096];
+	if (nf != 8 || field_str(&f[0], phost, sizeof(phost)) || field_str(&f[1], host, sizeof(host)) || f[2].len != 6 || f[3].len != 4 ||
+	    field_str(&f[4], ppeer, sizeof(ppeer)) || field_str(&f[5], pod, sizeof(pod)) || f[6].len != 6 || field_str(&f[7], netns, sizeof(netns)))
+		return failf(r, EINVAL, 1, "pool-take: malformed request");
+	if (!valid_ifname(phost) || !valid_ifname(host) || !valid_ifname(ppeer) || !valid_ifname(pod))
+		return failf(r, EINVAL, 1, "pool-take: invalid interface name");
+	uint32_t mtu = u32_at(f[3].p);
+	int nsfd = open(netns, O_RDONLY | O_CLOEXEC);
+	if (nsfd < 0)
+		return failf(r, errno, 1, "pool-take: opening netns %s", netns);
+	/* the peer is down (pool pairs are made and put back down): it moves, is renamed in the
+	 * target netns and gets the pod's MAC in one request */
+	int err = link_change(host_nl, ppeer, pod, f[6].p, mtu, nsfd, -1);
+	close(nsfd);
+	if (err)
+		return failf(r, err, 1, "moving pool veth %s into %s as %s", ppeer, netns, pod);
+	err = link_change(host_nl, phost, host, f[2].p, mtu, -1, 1);
+	if (err)
+		return failf(r, err, 2, "renaming pool veth %s to %s and bringing it up", phost, host);
+	return reply_ifindex(r, host, 2);
+}
+
+static int op_pool_put(const struct field *f, uint32_t nf, struct reply *r)
+{
+	char netns[4096], pod[IFNAMSIZ], ppeer[IFNAMSIZ], host[IFNAMSIZ], phost[IFNAMSIZ];
+	if (nf != 5 || field_str(&f[0], netns, sizeof(netns)) || field_str(&f[1], pod, sizeof(pod)) || field_str(&f[2], ppeer, sizeof(ppeer)) ||
+	    field_str(&f[3], host, sizeof(host)) || field_str(&f[4], phost, sizeof(phost)))
+		return failf(r, EINVAL, 1, "pool-put: malformed request");
+	if (!valid_ifname(pod) || !valid_ifname(ppeer) || !valid_ifname(host) || !valid_ifname(phost))
+		return failf(r, EINVAL, 1, "pool-put: invalid interface name");
+	int err = link_change(host_nl, host, NULL, NULL, 0, -1, 0);
+	if (err)
+		return failf(r, err, 1, "bringing %s down", host);
+	int nsfd = open(netns, O_RDONLY | O_CLOEXEC);
+	if (nsfd < 0)
+		return failf(r, errno, 2, "pool-put: opening netns %s", netns);
+	if (setns(nsfd, CLONE_NEWNET) < 0) {
+		int e = errno;
+		close(nsfd);
+		return failf(r, e, 2, "entering netns %s", netns);
+	}
+	close(nsfd);
+	int sk = nl_open();
+	int rc = 0;
+	if (sk < 0) {
+		rc = failf(r, errno, 2, "opening a netlink socket in %s", netns);
+	} else {
+		/* home_ns is an fd of this process: valid in the request whatever netns we are in */
+		err = link_change(sk, pod, ppeer, NULL, 0, home_ns, -1);
+		if (err)
+			rc = failf(r, err, 2, "moving %s out of %s as %s", pod, netns, ppeer);
+		close(sk);
+	}
+	if (setns(home_ns, CLONE_NEWNET) < 0) {
+		fprintf(stderr, "pw-wire: cannot return to the agent's netns: %s\n", strerror(errno));
+		_exit(70);
+	}
+	if (rc)
+		return rc;
+	err = link_change(host_nl, host, phost, NULL, 0, -1, -1);
+	if (err)
+		return failf(r, err, 3, "renaming %s to %s", host, phost);
 	return 0;
 }
 
@@ -742,6 +807,12 @@ int main(void)
 			op_link_del(f, nf, &r);
 		else if (op == OP_ROUTE)
 			op_route(f, nf, &r);
+		else if (op == OP_POOL_MAKE)
+			op_pool_make(f, nf, &r);
+		else if (op == OP_POOL_TAKE)
+			op_pool_take(f, nf, &r);
+		else if (op == OP_POOL_PUT)
+			op_pool_put(f, nf, &r);
 		else
 			failf(&r, EINVAL, 0, "unknown op %u", op);
 		maybe_fault(op);

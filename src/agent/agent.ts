@@ -114,6 +114,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     const cniServer = await startCniServer({
       path: config.cniSocket,
       log,
+      vethPool: { size: config.vethPoolSize, pinDir: config.pinDir, mtu: config.podMtu },
       // NetworkPolicy at birth: the new pod's policy is in the maps before the runtime starts it
       onAdded: async (pod) => policy?.admit(pod.namespace, pod.name, pod.ip),
     });

@@ -16,8 +16,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { wireHelper } from '../assets/index.js';
 import type { Wiring } from '../cni/wiring.js';
+import { VethPool } from '../cni/pool.js';
 import { PodwireError } from '../errors/index.js';
-import { observeCniOperation } from '../metrics/index.js';
+import { observeCniOperation, recordVethPool } from '../metrics/index.js';
 import { WireHelper } from '../wire/client.js';
 import type { Logger } from './log.js';
 
@@ -32,6 +33,8 @@ export interface CniServer {
   readonly served: number;
   /** The pw-wire helper ADD/DEL use (undefined: exec'd tools); tests kill it to prove the restart. */
   readonly wire: WireHelper | undefined;
+  /** The warm veth pool (undefined: off, or no pw-wire helper). */
+  readonly pool: VethPool | undefined;
   close(): Promise<void>;
 }
 
@@ -43,6 +46,8 @@ export interface CniServerOptions {
   onAdded?: (pod: AddedPod) => Promise<void>;
   /** 'helper' (default): the pw-wire helper; 'exec': one process per step, as the exec'd plugin. */
   wiring?: 'helper' | 'exec';
+  /** The warm veth pool (src/cni/pool.ts): size 0 = off. Needs the pw-wire helper. */
+  vethPool?: { size: number; pinDir: string; mtu: number; idleMs?: number };
 }
 
 /** The pod a successful ADD wired (from CNI_ARGS and the result's first IPv4 address). */
@@ -106,7 +111,7 @@ async function errorReply(e: unknown): Promise<Reply> {
   return { exitCode: 1, stdout: `${JSON.stringify(err)}\n`, stderr: `podwire: CNI error ${err.code}: ${err.msg}\n` };
 }
 
-async function answer(text: string, o: CniServerOptions, wiring: () => Promise<Wiring | undefined>): Promise<Reply> {
+async function answer(text: string, o: CniServerOptions, wiring: () => Promise<Wiring | undefined>, pool?: VethPool): Promise<Reply> {
   const t0 = performance.now();
   let command: string | undefined;
   let reply: Reply;
@@ -115,10 +120,17 @@ async function answer(text: string, o: CniServerOptions, wiring: () => Promise<W
     command = req.env['CNI_COMMAND'];
     // Lazy: the CNI core (and the datapath modules ADD needs) load on the first request.
     const { runCni } = await import('../cni/index.js');
-    const w = command === 'ADD' || command === 'DEL' ? await wiring() : undefined;
-    reply = await runCni(req, w ? { wiring: w } : {});
-    const pod = command === 'ADD' && reply.exitCode === 0 && o.onAdded ? addedPod(req.env, reply.stdout) : undefined;
-    if (pod) await runAddHook(o, pod);
+    const wiresDevices = command === 'ADD' || command === 'DEL';
+    // the warm pool refills only while no ADD/DEL is in flight (a refill step holds the RTNL)
+    if (wiresDevices) pool?.begin();
+    try {
+      const w = wiresDevices ? await wiring() : undefined;
+      reply = await runCni(req, w ? { wiring: w } : {});
+      const pod = command === 'ADD' && reply.exitCode === 0 && o.onAdded ? addedPod(req.env, reply.stdout) : undefined;
+      if (pod) await runAddHook(o, pod);
+    } finally {
+      if (wiresDevices) pool?.end();
+    }
   } catch (e) {
     reply = await errorReply(e);
   }
@@ -155,7 +167,7 @@ function requestFields(text: string, r: Reply): Record<string, unknown> {
   return { command: env['CNI_COMMAND'], containerId: env['CNI_CONTAINERID'], ifname: env['CNI_IFNAME'], exitCode: r.exitCode };
 }
 
-function serve(sock: Socket, o: CniServerOptions, wiring: () => Promise<Wiring | undefined>, onServed: () => void): void {
+function serve(sock: Socket, o: CniServerOptions, wiring: () => Promise<Wiring | undefined>, onServed: () => void, pool: VethPool | undefined): void {
   const log = o.log;
   const chunks: Buffer[] = [];
   let size = 0;
@@ -185,7 +197,7 @@ function serve(sock: Socket, o: CniServerOptions, wiring: () => Promise<Wiring |
     // an idle timer running on would answer a slow ADD with an error while it still wires
     sock.setTimeout(0);
     const text = Buffer.concat(chunks).toString('utf8');
-    void answer(text, o, wiring).then((r) => {
+    void answer(text, o, wiring, pool).then((r) => {
       reply(r);
       // Who answered a CNI request must be observable: the shim falls back to podwire-full
       // silently, so tests and operators count these lines (or CniServer.served).
@@ -207,15 +219,27 @@ export async function startCniServer(o: CniServerOptions): Promise<CniServer> {
     if (existsSync(wireHelper())) wire = new WireHelper({ bin: wireHelper() });
     else o.log?.warn('pw-wire helper missing; CNI ADD/DEL exec iproute2, pw-tcx and bpftool per step (run npm run build)', { path: wireHelper() });
   }
+  let pool: VethPool | undefined;
+  if (wire && o.vethPool) {
+    // size 0: no pool, but pairs a previous agent left are still deleted
+    pool = new VethPool({ wire, ...o.vethPool, ...(o.log ? { log: o.log } : {}), onEvent: recordVethPool });
+    pool.start();
+  }
   let wiring: Promise<Wiring | undefined> | undefined;
   const getWiring = () =>
     (wiring ??= wire
-      ? import('../cni/wiring-helper.js').then((m) => m.helperWiring(wire!))
+      ? import('../cni/wiring-helper.js').then((m) => m.helperWiring(wire!, pool))
       : Promise.resolve(undefined));
   const server: Server = createServer({ allowHalfOpen: true }, (sock) =>
-    serve(sock, o, getWiring, () => {
-      served++;
-    }),
+    serve(
+      sock,
+      o,
+      getWiring,
+      () => {
+        served++;
+      },
+      pool,
+    ),
   );
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(new PodwireError('IO_FAILED', `cannot listen on the CNI socket ${o.path}: ${e.message}`, { cause: e })));
@@ -230,9 +254,11 @@ export async function startCniServer(o: CniServerOptions): Promise<CniServer> {
       return served;
     },
     wire,
+    pool,
     close: () =>
       new Promise<void>((resolve) => {
         // In-flight requests finish (the runtime is waiting for them); new connections are refused.
+        pool?.close();
         server.close(() => {
           wire?.close();
           resolve();

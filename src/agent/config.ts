@@ -34,6 +34,9 @@ const MAX_SOCKET_PATH = 107;
 export const DEFAULT_GC_GRACE_MS = 60_000;
 export const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 const MIN_MTU = 1280;
+/** Default and ceiling of --veth-pool-size (each pair is two idle devices and two tcx links). */
+export const DEFAULT_VETH_POOL_SIZE = 4;
+const MAX_VETH_POOL_SIZE = 256;
 const MAX_MTU = 65535;
 
 export type ApiAccess = { kind: 'kubeconfig'; path: string } | { kind: 'in-cluster' };
@@ -65,6 +68,8 @@ export interface AgentConfig {
   gcGraceMs: number;
   /** Unix socket the CNI shim hands requests to. */
   cniSocket: string;
+  /** Warm veth pool size (src/cni/pool.ts): pairs with tcx links attached ahead of ADD; 0 = off. */
+  vethPoolSize: number;
   /** XDP prefilter on the uplink (off by default: native XDP on a veth costs its peer TSO). */
   prefilter: PrefilterMode;
   /** Failsafe traffic beyond the built-in API server and health port. */
@@ -89,6 +94,7 @@ export interface AgentFlags {
   metricsListen?: string;
   gcGrace?: string;
   cniSocket?: string;
+  vethPoolSize?: string;
   prefilter?: string;
   prefilterFailsafe?: string;
 }
@@ -111,6 +117,7 @@ export const ENV_FALLBACK: Record<keyof AgentFlags, string> = {
   metricsListen: 'PODWIRE_METRICS_LISTEN',
   gcGrace: 'PODWIRE_GC_GRACE',
   cniSocket: 'PODWIRE_CNI_SOCKET',
+  vethPoolSize: 'PODWIRE_VETH_POOL_SIZE',
   prefilter: 'PODWIRE_PREFILTER',
   prefilterFailsafe: 'PODWIRE_PREFILTER_FAILSAFE',
 };
@@ -132,6 +139,7 @@ const FLAG_NAME: Record<keyof AgentFlags, string> = {
   metricsListen: '--metrics-listen',
   gcGrace: '--gc-grace',
   cniSocket: '--cni-socket',
+  vethPoolSize: '--veth-pool-size',
   prefilter: '--prefilter',
   prefilterFailsafe: '--prefilter-failsafe',
 };
@@ -231,6 +239,8 @@ export function parseAgentFlags(
   const gcGraceMs = gcRaw === undefined ? DEFAULT_GC_GRACE_MS : parseDuration('gcGrace', gcRaw);
 
   const cniSocket = absDir(flags, env, 'cniSocket', DEFAULT_CNI_SOCKET);
+  const poolRaw = pick(flags, env, 'vethPoolSize');
+  const vethPoolSize = poolRaw === undefined ? DEFAULT_VETH_POOL_SIZE : intIn('vethPoolSize', poolRaw, 0, MAX_VETH_POOL_SIZE);
   if (Buffer.byteLength(cniSocket) > MAX_SOCKET_PATH) {
     throw invalid('cniSocket', cniSocket, `is longer than ${MAX_SOCKET_PATH} bytes, the limit of a Unix socket path: choose a shorter path`);
   }
@@ -276,6 +286,7 @@ export function parseAgentFlags(
     ...(metrics === undefined ? {} : { metrics }),
     gcGraceMs,
     cniSocket,
+    vethPoolSize,
     prefilter,
     prefilterFailsafe,
   };

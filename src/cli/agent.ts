@@ -24,6 +24,7 @@ export function registerAgent(program: Command): void {
     .option('--metrics-listen <host:port>', 'serve /metrics on its own listener instead of the health one (env PODWIRE_METRICS_LISTEN)')
     .option('--gc-grace <duration>', 'how long an endpoint unknown to the API is kept before GC (env PODWIRE_GC_GRACE; default 60s)')
     .option('--cni-socket <path>', 'Unix socket where the CNI shim hands requests to the agent (env PODWIRE_CNI_SOCKET; default /run/podwire/cni.sock)')
+    .option('--veth-pool-size <n>', 'warm veth pairs with their tcx programs attached ahead of CNI ADD, refilled while no CNI request runs; 0 turns the pool off (env PODWIRE_VETH_POOL_SIZE; default 4)')
     .option('--prefilter <mode>', 'XDP prefilter on the uplink: off, auto (native XDP where the driver supports it, else generic), native or generic (env PODWIRE_PREFILTER; default off)')
     .option('--prefilter-failsafe <list>', 'traffic the prefilter never drops besides the API server and health port: ADDR, ADDR:PORT[/tcp|udp] or :PORT[/tcp|udp], comma-separated (env PODWIRE_PREFILTER_FAILSAFE)')
     .action(async (flags: AgentFlags) => {

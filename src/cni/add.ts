@@ -12,6 +12,7 @@ import { faultPoint } from './fault.js';
 import { hostVethName, randomMac } from './names.js';
 import { checkNetns } from './netns.js';
 import { removeHostLinkPinsSync } from './pins.js';
+import { removePoolPins, renameLinkPins } from './pool.js';
 import { enableForwarding, linkNames } from './procfs.js';
 import { mergeResults, readResult, type CniResult } from './result.js';
 import { POD_GATEWAY, type VethSpec } from './veth.js';
@@ -47,7 +48,24 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, w: Wiring = execWiring)
       podMac: randomMac(),
       podIp: '',
     };
-    const vethDone = w.createVeth(spec).then(
+    // A warm pool pair (agent only): its tcx links are attached already; the pins follow the
+    // attachment's name first, then the helper moves the peer in and renames the host end.
+    const pair = w.takeFromPool ? w.pool?.take(conf.pinDir) : undefined;
+    if (pair) {
+      undo.push(async () => {
+        await w.deleteLinks([host, pair.host]);
+        removePoolPins(conf.pinDir, pair.host);
+        removeHostLinkPinsSync(host, conf.pinDir);
+      });
+    }
+    const vethDone = (
+      pair
+        ? Promise.resolve()
+            .then(() => renameLinkPins(conf.pinDir, pair.host, host))
+            .then(() => faultPoint('pool-pins'))
+            .then(() => w.takeFromPool!(pair, spec))
+        : w.createVeth(spec)
+    ).then(
       (r) => ({ r }),
       (e: unknown) => ({ e }),
     );
@@ -92,6 +110,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, w: Wiring = execWiring)
     const { record } = allocated;
     spec.podIp = record.ip;
     enableForwarding(host);
+    if (pair) await faultPoint('pool-take');
     await faultPoint('veth');
 
     // Pod addressing, the tc attach and the endpoint entry are independent: run them side by
@@ -113,7 +132,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, w: Wiring = execWiring)
       w.configurePod(spec)
         .then(() => (plan ? installShapers(env.netns, env.ifname, plan) : undefined))
         .then(() => faultPoint('pod')),
-      w.attachHost(host, conf.pinDir).then(() => faultPoint('attach')),
+      (pair ? Promise.resolve() : w.attachHost(host, conf.pinDir)).then(() => faultPoint('attach')),
       (limits ? w.writeBandwidth(conf.pinDir, limits) : Promise.resolve())
         .then(() => w.writeEndpoint(conf.pinDir, endpoint))
         .then(() => faultPoint('endpoint')),

@@ -10,7 +10,10 @@ import { PodwireError } from '../errors/index.js';
 
 /** The steps of ADD a fault can follow, in the order they complete on a quiet machine. */
 export const FAULT_STEPS = ['veth', 'attach', 'endpoint', 'pod', 'wired'] as const;
-export type FaultStep = (typeof FAULT_STEPS)[number];
+/** The warm-pool path's own points (agent only): after the pool pair's link pins were renamed to
+ * the attachment's name, and after the helper moved and renamed the pair. */
+export const POOL_FAULT_STEPS = ['pool-pins', 'pool-take'] as const;
+export type FaultStep = (typeof FAULT_STEPS)[number] | (typeof POOL_FAULT_STEPS)[number];
 
 const PAUSE_LIMIT_MS = 60_000;
 

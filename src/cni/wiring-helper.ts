@@ -12,6 +12,7 @@ import { linkPin, pinPaths, type LinkDir } from '../loader/pins.js';
 import type { WireHelper } from '../wire/client.js';
 import { ipv4Bytes, macBytes, WireOp, type WireReply } from '../wire/protocol.js';
 import { POD_GATEWAY, type VethSpec } from './veth.js';
+import type { PoolPair, VethPool } from './pool.js';
 import type { CreateVethResult, Wiring } from './wiring.js';
 
 const ENOENT = 2;
@@ -22,7 +23,7 @@ function fail(what: string, r: WireReply): PodwireError {
   return new PodwireError('IO_FAILED', `${what} failed at step ${r.step}: ${r.message}`);
 }
 
-export function helperWiring(h: WireHelper): Wiring {
+export function helperWiring(h: WireHelper, pool?: VethPool): Wiring {
   const madeDirs = new Set<string>();
   const ensureDir = (d: string) => {
     if (madeDirs.has(d)) return;
@@ -45,6 +46,21 @@ export function helperWiring(h: WireHelper): Wiring {
 
   return {
     kind: 'helper',
+    ...(pool ? { pool } : {}),
+    async takeFromPool(p: PoolPair, s: VethSpec): Promise<CreateVethResult> {
+      const r = await h.request(
+        WireOp.poolTake,
+        [p.host, s.host, macBytes(s.hostMac), s.mtu, p.peer, s.ifname, macBytes(s.podMac), s.netns],
+        `taking pool veth ${p.host} for ${s.host}`,
+      );
+      if (r.err === 0) return { ok: true, hostIfindex: r.value };
+      // step 1 (the move) failed: the pair is untouched in the host netns; the caller deletes it either way
+      return { ok: false, failure: { podNameTaken: r.step === 1 && r.err === EEXIST, pairExists: true, message: r.message } };
+    },
+    async putInPool(p: PoolPair, netns: string, ifname: string, host: string): Promise<void> {
+      const r = await h.request(WireOp.poolPut, [netns, ifname, p.peer, host, p.host], `putting ${host} back into the pool as ${p.host}`);
+      if (r.err) throw fail(`putting ${host} back into the veth pool`, r);
+    },
     async createVeth(s: VethSpec): Promise<CreateVethResult> {
       const r = await h.request(
         WireOp.vethAdd,

@@ -9,6 +9,7 @@ import type { Endpoint } from '../maps/codec.js';
 import type { BandwidthLimits } from '../maps/bandwidth.js';
 import { attachFromPod } from '../loader/attach.js';
 import { removeBandwidth, removeEndpoint, writeBandwidth, writeEndpoint } from './endpoint.js';
+import type { PoolPair, VethPool } from './pool.js';
 import { configurePod, createVeth, deleteLinks, routeToPod, type VethFailure, type VethSpec } from './veth.js';
 
 export type CreateVethResult = { ok: true; hostIfindex: number } | { ok: false; failure: VethFailure };
@@ -30,6 +31,12 @@ export interface Wiring {
   removeBandwidth(pinDir: string, ip: string): Promise<void>;
   /** Delete host veths by name (the peers go with them); missing links are fine. */
   deleteLinks(names: readonly string[]): Promise<void>;
+  /** The agent's warm veth pool (pool.ts), with the two steps that use it; absent: no pool. */
+  readonly pool?: VethPool;
+  /** A pool pair becomes the attachment: peer into the pod netns as s.ifname, host end renamed to s.host and up. */
+  takeFromPool?(p: PoolPair, s: VethSpec): Promise<CreateVethResult>;
+  /** DEL: host end down, the pod end back from netns as p.peer, host end renamed to p.host. */
+  putInPool?(p: PoolPair, netns: string, ifname: string, host: string): Promise<void>;
 }
 
 export const execWiring: Wiring = {

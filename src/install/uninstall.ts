@@ -2,7 +2,8 @@
 // `kubectl delete -f deploy/`. Removes, in this order so no step needs what an earlier one
 // removed: the conflist (first, so the runtime stops choosing podwire for new pods), the node's
 // host networking (uplink program, VXLAN device, podwire's kernel routes; needs node_cfg to find
-// the uplink), the datapath (programs detached from pod veths, every pin), the plugin binary,
+// the uplink), the datapath (programs detached from pod veths, every pin), the agent's warm veth
+// pool pairs, the plugin binary,
 // the state directory. Idempotent: what is already gone is skipped, and the report says what
 // this run removed. Pod veths of pods still running stay: they belong to the runtime.
 import { existsSync } from 'node:fs';
@@ -10,7 +11,8 @@ import { readdir, readFile, rm, unlink } from 'node:fs/promises';
 import { isAbsolute, join, normalize } from 'node:path';
 import { CONFLIST_NAME } from '../agent/conflist.js';
 import { PodwireError } from '../errors/index.js';
-import { runJson } from '../exec/run.js';
+import { run, runJson } from '../exec/run.js';
+import { isPoolHostName } from '../cni/pool.js';
 import { listKernelRoutes, teardownNode, VXLAN_DEVICE } from '../hostnet/index.js';
 import { attachedProgramId, linkNames } from '../loader/attach.js';
 import { unloadDatapath } from '../loader/datapath.js';
@@ -31,7 +33,7 @@ export interface UninstallOptions {
 }
 
 export interface Removed {
-  what: 'conflist' | 'vxlan-device' | 'kernel-routes' | 'uplink-program' | 'datapath' | 'binary' | 'temp-file' | 'state';
+  what: 'conflist' | 'vxlan-device' | 'kernel-routes' | 'uplink-program' | 'datapath' | 'veth-pool' | 'binary' | 'temp-file' | 'state';
   path: string;
 }
 
@@ -119,6 +121,14 @@ export async function uninstall(o: UninstallOptions): Promise<UninstallResult> {
   if (existsSync(o.pinDir)) {
     await unloadDatapath({ pinDir: o.pinDir, ...(o.netns ? { netns: o.netns } : {}) });
     removed.push({ what: 'datapath', path: o.pinDir });
+  }
+
+  // 3b. the agent's warm veth pool (src/cni/pool.ts): podwire's own devices, no pod uses them
+  const links = await runJson<Array<{ ifname: string }>>('ip', ['-j', 'link', 'show'], { netns: o.netns, reject: false });
+  for (const l of Array.isArray(links) ? links : []) {
+    if (!isPoolHostName(l.ifname)) continue;
+    await run('ip', ['link', 'del', 'dev', l.ifname], { netns: o.netns, reject: false });
+    removed.push({ what: 'veth-pool', path: l.ifname });
   }
 
   // 4. the plugin binary (and an install-cni temp file a crash left behind)

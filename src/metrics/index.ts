@@ -7,6 +7,8 @@ export {
   informerHooks,
   observeReconcile,
   observeCniOperation,
+  recordVethPool,
+  type VethPoolEvent,
   observeDatapathLoad,
   observeDatapathAttach,
   recordConntrackGc,

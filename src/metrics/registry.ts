@@ -120,6 +120,28 @@ export function observeCniOperation(command: string | undefined, ok: boolean, se
   cniDuration.observe({ command: c, result: ok ? 'success' : 'error' }, seconds);
 }
 
+// ---- the warm veth pool (src/cni/pool.ts, fed through src/agent/cni-server.ts) ----
+
+export type VethPoolEvent = 'hit' | 'miss' | 'recycled' | 'made' | 'deleted';
+
+const vethPoolEvents = new Counter({
+  name: `${PREFIX}veth_pool_events_total`,
+  help: 'Warm veth pool: ADDs served from the pool (hit) or not (miss), pairs DEL put back (recycled), pairs made and deleted in the background',
+  labelNames: ['event'] as const,
+  registers: [registry],
+});
+
+const vethPoolReady = new Gauge({
+  name: `${PREFIX}veth_pool_ready`,
+  help: 'Warm veth pool: pairs ready for the next ADD (tcx programs attached)',
+  registers: [registry],
+});
+
+export function recordVethPool(event: VethPoolEvent, ready: number): void {
+  vethPoolEvents.inc({ event });
+  vethPoolReady.set(ready);
+}
+
 // ---- datapath load / attach ----
 
 const loadDuration = new Histogram({

@@ -10,6 +10,9 @@ export const WireOp = {
   mapDelete: 5,
   linkDel: 6,
   route: 7,
+  poolMake: 8,
+  poolTake: 9,
+  poolPut: 10,
 } as const;
 export type WireOp = (typeof WireOp)[keyof typeof WireOp];
 

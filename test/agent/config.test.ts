@@ -43,9 +43,19 @@ describe('parseAgentFlags', () => {
       health: { host: '127.0.0.1', port: 9879 },
       gcGraceMs: 60_000,
       cniSocket: '/run/podwire/cni.sock',
+      vethPoolSize: 4,
       prefilter: 'off',
       prefilterFailsafe: [],
     });
+  });
+
+  it('--veth-pool-size (PODWIRE_VETH_POOL_SIZE): default 4, 0 turns the pool off, bad values name key, value and range', () => {
+    const base = { nodeName: 'n', kubeconfig };
+    expect(parseAgentFlags(base, { PODWIRE_VETH_POOL_SIZE: '0' }).vethPoolSize).toBe(0);
+    expect(parseAgentFlags({ ...base, vethPoolSize: '16' }, { PODWIRE_VETH_POOL_SIZE: '2' }).vethPoolSize).toBe(16);
+    fails(() => parseAgentFlags({ ...base, vethPoolSize: '-1' }, {}), '--veth-pool-size (PODWIRE_VETH_POOL_SIZE) "-1"', 'must be an integer from 0 to 256');
+    fails(() => parseAgentFlags(base, { PODWIRE_VETH_POOL_SIZE: 'lots' }), '--veth-pool-size (PODWIRE_VETH_POOL_SIZE) "lots"', 'must be an integer from 0 to 256');
+    fails(() => parseAgentFlags(base, { PODWIRE_VETH_POOL_SIZE: '1000' }), '"1000"', 'from 0 to 256');
   });
 
   it('--prefilter (PODWIRE_PREFILTER) and --prefilter-failsafe: off by default, modes and failsafe entries validated', () => {

@@ -108,12 +108,15 @@ describe.each(['native', 'vxlan'] as const)('podwire install-cni / uninstall on 
   it('uninstall removes conflist, uplink program, VXLAN device, routes, pins, binary and state; keeps the foreign conflist', async () => {
     const veths = (await runJson<{ ifname: string }[]>('ip', ['-j', 'link', 'show'], { netns: node.path })).map((l) => l.ifname).filter((n) => n.startsWith('pw') && n !== VXLAN_DEVICE);
     expect(veths).toHaveLength(1);
+    // a warm veth pool pair the agent left (src/cni/pool.ts names)
+    await run('ip', ['link', 'add', 'pwph0a0b0c0d', 'type', 'veth', 'peer', 'name', 'pwpp0a0b0c0d'], { netns: node.path });
     const args = ['uninstall', '--pin-dir', pinDir, '--cni-conf-dir', confDir, '--cni-bin-dir', binDir, '--state-dir', stateDir];
     const r = await run(podwireSeaBin(), [...args, '-o', 'json'], { netns: node.path });
     const out = JSON.parse(r.stdout) as { removed: { what: string; path: string }[]; kept: unknown[] };
     expect(out.removed.map((x) => x.what).sort()).toEqual(
-      ['binary', 'binary', 'conflist', 'datapath', 'kernel-routes', 'state', 'temp-file', mode === 'native' ? 'uplink-program' : 'vxlan-device'].sort(),
+      ['binary', 'binary', 'conflist', 'datapath', 'kernel-routes', 'state', 'temp-file', 'veth-pool', mode === 'native' ? 'uplink-program' : 'vxlan-device'].sort(),
     );
+    expect(await runJson('ip', ['-j', 'link', 'show', 'dev', 'pwph0a0b0c0d'], { netns: node.path, reject: false })).toEqual([]);
     expect(await readdir(confDir)).toEqual(['10-other.conflist']);
     expect(await readdir(binDir)).toEqual([]);
     expect(existsSync(pinDir)).toBe(false);

@@ -118,6 +118,8 @@ describe('the agent\'s /metrics', () => {
         'podwire_k8s_informer_restarts',
         'podwire_reconcile_duration_seconds',
         'podwire_cni_operation_duration_seconds',
+        'podwire_veth_pool_events',
+        'podwire_veth_pool_ready',
         'podwire_datapath_load_duration_seconds',
         'podwire_datapath_attach_duration_seconds',
         'podwire_policy_verdicts',
@@ -148,6 +150,9 @@ describe('the agent\'s /metrics', () => {
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     const f = await scrape();
     expect(sample(f, 'podwire_cni_operation_duration_seconds_count', { command: 'ADD', result: 'success' })).toBe(1);
+    // the warm veth pool (default size 4) served it or, not filled yet, counted a miss
+    const takes = f.flatMap((x) => x.samples).filter((x) => x.name === 'podwire_veth_pool_events_total' && (x.labels['event'] === 'hit' || x.labels['event'] === 'miss'));
+    expect(takes.reduce((a, x) => a + x.value, 0)).toBe(1);
     expect(sample(f, 'podwire_endpoints')).toBe(1);
     expect(sample(f, 'podwire_bpf_map_entries', { map: 'endpoints' })).toBe(1);
     const cap = sample(f, 'podwire_bpf_map_capacity', { map: 'endpoints' });
