@@ -88,7 +88,7 @@ export async function benchCniShim(lab: Lab, o: { pods: number }, col: Collector
     }
   };
   const unregister = registerCleanup(cleanup);
-  progress.total += 10;
+  progress.total += 12;
   try {
     for (let i = 0; i < o.pods + BURST_PODS; i++) slots.push({ name: `shim-${i}`, containerId: randomBytes(16).toString('hex'), netns: await createNetns('pwbs') });
     ref = await referencePlugin({ pods: o.pods, subnet: '10.95.0.0/22' });
@@ -181,22 +181,35 @@ export async function benchCniShim(lab: Lab, o: { pods: number }, col: Collector
     }
     progress.info(`CNI: waited for the agent's veth pool to settle before ${quietWaits} calls (${(quietWaitMs / 1000).toFixed(1)} s in all, spacing not counted)`);
 
-    // burst: ADDs back to back, then DELs back to back (no spacing, no waiting for the pool)
+    // burst: ADDs back to back, then DELs back to back (no spacing, no waiting for the pool), and
+    // the reference the same way right after each (its own node namespace and bridge)
     await settle();
     const burst = slots.slice(o.pods, o.pods + BURST_PODS);
-    for (const cmd of ['ADD', 'DEL'] as const) {
-      const xs: number[] = [];
-      for (const s of burst) xs.push(await call(cmd, s));
-      const lc = cmd.toLowerCase();
-      const p50 = add('cni-shim-burst', `${lc}_p50_ms`, xs);
-      add('cni-shim-burst', `${lc}_p99_ms`, xs);
-      if (cmd === 'ADD' && size > 0) {
-        // the first `size` ADDs of a burst find the full pool; the rest find it empty (a refill
-        // waits for POOL_IDLE_MS without a request, which back-to-back calls never leave)
-        add('cni-shim-burst', 'add_pool_hit_p50_ms', xs.slice(0, size));
-        add('cni-shim-burst', 'add_pool_miss_p50_ms', xs.slice(size));
+    const refBurst = await referencePlugin({ pods: BURST_PODS, subnet: '10.97.0.0/22' });
+    try {
+      for (const cmd of ['ADD', 'DEL'] as const) {
+        const xs: number[] = [];
+        for (const s of burst) xs.push(await call(cmd, s));
+        const lc = cmd.toLowerCase();
+        const p50 = add('cni-shim-burst', `${lc}_p50_ms`, xs);
+        add('cni-shim-burst', `${lc}_p99_ms`, xs);
+        if (cmd === 'ADD' && size > 0) {
+          // the first `size` ADDs of a burst find the full pool; the rest find it empty (a refill
+          // waits for POOL_IDLE_MS without a request, which back-to-back calls never leave)
+          add('cni-shim-burst', 'add_pool_hit_p50_ms', xs.slice(0, size));
+          add('cni-shim-burst', 'add_pool_miss_p50_ms', xs.slice(size));
+        }
+        progress.step(`CNI ${cmd} × ${BURST_PODS} back to back through the shim (pool ${size}): p50 ${p50.toFixed(1)} ms`);
+        await sleep(SPACING_MS);
+        const rs: number[] = [];
+        for (let i = 0; i < BURST_PODS; i++) rs.push(await refBurst.call(cmd, i));
+        const r50 = add('cni-reference-burst', `${lc}_p50_ms`, rs);
+        add('cni-reference-burst', `${lc}_p99_ms`, rs);
+        progress.step(`CNI ${cmd} × ${BURST_PODS} back to back, Debian bridge + host-local: p50 ${r50.toFixed(1)} ms`);
+        await settle();
       }
-      progress.step(`CNI ${cmd} × ${BURST_PODS} back to back through the shim (pool ${size}): p50 ${p50.toFixed(1)} ms`);
+    } finally {
+      await refBurst.cleanup();
     }
 
   } finally {
