@@ -8,6 +8,7 @@
 //   into the pol_* maps, and the CNI server's ADD hook applies a new pod's policy before it answers.
 // SIGTERM/SIGINT: stop the watches, close the maps, keep every pin and the conflist, so pods
 // keep forwarding and being wired while the agent is away. SIGKILL leaves the same state.
+import { memoryProbe } from './memory.js';
 import type { AgentConfig } from './config.js';
 import { startCniServer } from './cni-server.js';
 import { startCtGc } from './ct-gc.js';
@@ -87,6 +88,8 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
 
   let dataplane: Dataplane;
   let policy: import('./policy.js').PolicyController | undefined;
+  const memory = memoryProbe(log);
+  memory.mark('agent starting');
   try {
     const dp = await ensureDatapath({ pinDir: config.pinDir, stateDir: config.stateDir, defines: datapathDefines(config), log });
     metrics.observeDatapathLoad(dp.durationMs / 1000, dp.adopted);
@@ -178,6 +181,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
       });
       if (changed) log.info('conflist written', { dir: config.cniConfDir, podCIDR, mtu: config.podMtu, cniVersion: chain.cniVersion, chain: chain.note });
       state.conflist = true;
+      memory.mark('ready');
     },
   });
   reconciler = r;
@@ -205,6 +209,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     pinDir: config.pinDir,
     stateDir: config.stateDir,
     log: log.with({ component: 'policy' }),
+    memory,
     watchOpts: (name) => ({ log: log.with({ informer: name }), hooks: metrics.informerHooks(name) }),
     // warnings about policies selecting none of our pods: posted by one node only, the first by name
     reportsClusterWide: () => firstName(nodes.records().keys()) === config.nodeName,
