@@ -180,8 +180,8 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
         ...chain,
       });
       if (changed) log.info('conflist written', { dir: config.cniConfDir, podCIDR, mtu: config.podMtu, cniVersion: chain.cniVersion, chain: chain.note });
+      if (!state.conflist) memory.mark('ready');
       state.conflist = true;
-      memory.mark('ready');
     },
   });
   reconciler = r;

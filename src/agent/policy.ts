@@ -34,6 +34,10 @@ import type { MemoryProbe } from './memory.js';
 import { serviceAddrs, SvcAddrsWriter } from './services.js';
 
 export const DEFAULT_POLICY_DEBOUNCE_MS = 20;
+/** Pods per list page: a page's JSON text stays under V8's large-object size (~128 KB at ~500 B
+ * per Pod), so it dies young in the new space instead of piling up in the large-object space
+ * until a full GC (measured at 1M Pods: bench/report/findings.md, issue 13 item 5). */
+export const POD_LIST_PAGE = 200;
 /** How long an ADD's pod IP stands in for the one the API has not reported yet. */
 const OVERRIDE_TTL_MS = 120_000;
 
@@ -107,7 +111,11 @@ export class PolicyController {
       if (kind === 'NetworkPolicy') this.malformedWarnings.set(key, { policy: key, code: 'INVALID_POLICY', message: `not usable: ${error}` });
     };
     // every Pod of the cluster: stored by column (~100 B per Pod instead of ~230 as records)
-    this.pods = compactInformer(kc, { name: 'policy-pods', path: '/api/v1/pods', convert: podRecord, onMalformed: malformed('Pod'), store: () => new PodStore() }, opts('policy-pods'));
+    this.pods = compactInformer(
+      kc,
+      { name: 'policy-pods', path: '/api/v1/pods', convert: podRecord, onMalformed: malformed('Pod'), store: () => new PodStore(), pageSize: POD_LIST_PAGE },
+      opts('policy-pods'),
+    );
     this.namespaces = compactInformer(kc, { name: 'namespaces', path: '/api/v1/namespaces', convert: namespaceRecord, onMalformed: malformed('Namespace') }, opts('namespaces'));
     this.policies = compactInformer(
       kc,
