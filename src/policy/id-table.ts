@@ -2,6 +2,8 @@
 // lists), with reference counts so an id (and its value) is freed when the last record using it
 // goes. Id 0 is never handed out: a column can use it for "none". Values are compared as Map keys
 // (strings by content, objects by identity: intern.ts hands out one object per content).
+import { PodwireError } from '../errors/index.js';
+
 export class IdTable<T> {
   private readonly ids = new Map<T, number>();
   private readonly values: (T | undefined)[] = [undefined];
@@ -26,7 +28,7 @@ export class IdTable<T> {
     if (id === 0) return;
     const n = --this.refs[id]!;
     if (n > 0) return;
-    if (n < 0) throw new Error(`IdTable: id ${id} released more often than acquired`);
+    if (n < 0) throw new PodwireError('RECORD_INVALID', `IdTable: id ${id} released more often than acquired`);
     this.ids.delete(this.values[id] as T);
     this.values[id] = undefined;
     this.free.push(id);
@@ -34,7 +36,7 @@ export class IdTable<T> {
 
   value(id: number): T {
     const v = this.values[id];
-    if (v === undefined) throw new Error(`IdTable: no value for id ${id}`);
+    if (v === undefined) throw new PodwireError('RECORD_INVALID', `IdTable: no value for id ${id}`);
     return v;
   }
 

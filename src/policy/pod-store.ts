@@ -8,6 +8,7 @@
 // compiler reads it like the plain Map it replaces; localPods() answers the compiler's one
 // cluster-wide scan (the pods behind this node's IPs) from the IP column without building a
 // record per Pod.
+import { PodwireError } from '../errors/index.js';
 import { formatIpv4, parseIpv4 } from './cidr.js';
 import { IdTable } from './id-table.js';
 import type { NamedPort, PodRecord } from './types.js';
@@ -63,16 +64,16 @@ export class PodStore implements PodSource {
   /** Store record under key, which must be its namespace/name. */
   set(key: string, r: PodRecord): this {
     if (key.length !== r.namespace.length + 1 + r.name.length || !key.startsWith(r.namespace) || key.charCodeAt(r.namespace.length) !== 47 || !key.endsWith(r.name)) {
-      throw new Error(`PodStore: key ${key} is not the record's namespace/name (${r.namespace}/${r.name})`);
+      throw new PodwireError('RECORD_INVALID', `PodStore: key ${key} is not the record's namespace/name (${r.namespace}/${r.name})`);
     }
     const addr = r.ip === undefined ? undefined : parseIpv4(r.ip);
     // kept as a number: "10.0.0.010" reads back as "10.0.0.10" (podRecord() writes them that way)
-    if (r.ip !== undefined && addr === undefined) throw new Error(`PodStore: ${key}: IP ${r.ip} is not an IPv4 address`);
+    if (r.ip !== undefined && addr === undefined) throw new PodwireError('RECORD_INVALID', `PodStore: ${key}: IP ${r.ip} is not an IPv4 address`);
     let s = this.slots.get(key);
     if (s === undefined) {
       s = this.free.pop() ?? this.grow();
       this.slots.set(flat(key), s);
-    } else this.clear(s);
+    } else this.release(s);
     this.ip[s] = addr ?? 0;
     this.ns[s] = this.names.acquire(r.namespace);
     this.node[s] = r.node === undefined ? 0 : this.names.acquire(r.node);
@@ -86,25 +87,24 @@ export class PodStore implements PodSource {
     const s = this.slots.get(key);
     if (s === undefined) return false;
     this.slots.delete(key);
-    this.clear(s);
+    this.release(s);
     this.flags[s] = 0;
     this.free.push(s);
     return true;
   }
 
-  clear(): void;
-  clear(slot: number): void;
-  clear(slot?: number): void {
-    if (slot === undefined) {
-      for (const k of [...this.slots.keys()]) this.delete(k);
-      return;
-    }
-    if ((this.flags[slot]! & LIVE) === 0) return;
-    this.names.release(this.ns[slot]!);
-    this.names.release(this.node[slot]!);
-    this.labelSets.release(this.labels[slot]!);
-    this.portLists.release(this.ports[slot]!);
-    this.flags[slot] = 0;
+  clear(): void {
+    for (const k of [...this.slots.keys()]) this.delete(k);
+  }
+
+  /** Drop slot s's references to the shared tables. */
+  private release(s: number): void {
+    if ((this.flags[s]! & LIVE) === 0) return;
+    this.names.release(this.ns[s]!);
+    this.names.release(this.node[s]!);
+    this.labelSets.release(this.labels[s]!);
+    this.portLists.release(this.ports[s]!);
+    this.flags[s] = 0;
   }
 
   *entries(): MapIterator<[string, PodRecord]> {
