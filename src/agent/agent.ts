@@ -8,10 +8,11 @@
 //   into the pol_* maps, and the CNI server's ADD hook applies a new pod's policy before it answers.
 // SIGTERM/SIGINT: stop the watches, close the maps, keep every pin and the conflist, so pods
 // keep forwarding and being wired while the agent is away. SIGKILL leaves the same state.
-import { memoryProbe } from './memory.js';
 import type { AgentConfig } from './config.js';
 import { startCniServer } from './cni-server.js';
 import { startCtGc } from './ct-gc.js';
+import { tuneHeap } from './heap-tuning.js';
+import { memoryProbe } from './memory.js';
 import { negotiateChain, writeConflist, type ChainChoice } from './conflist.js';
 import { ensureDatapath, podwireVersion } from './datapath.js';
 import { kernelDataplane, type Dataplane, type NodeSetup } from './dataplane.js';
@@ -88,6 +89,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
 
   let dataplane: Dataplane;
   let policy: import('./policy.js').PolicyController | undefined;
+  tuneHeap();
   const memory = memoryProbe(log);
   memory.mark('agent starting');
   try {
