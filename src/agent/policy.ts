@@ -34,9 +34,10 @@ import type { MemoryProbe } from './memory.js';
 import { serviceAddrs, SvcAddrsWriter } from './services.js';
 
 export const DEFAULT_POLICY_DEBOUNCE_MS = 20;
-/** Pods per list page: a page's JSON text stays under V8's large-object size (~128 KB at ~500 B
- * per Pod), so it dies young in the new space instead of piling up in the large-object space
- * until a full GC (measured at 1M Pods: bench/report/findings.md, issue 13 item 5). */
+/** Pods per list page. At the scale bench's ~350 B of JSON per Pod a page's text then stays under
+ * V8's large-object size (~128 KB) and dies young, instead of piling up in the large-object space
+ * until a full GC (1M Pods: peak 476 -> 375 MB, bench/report/findings.md, issue 13 item 5). Real
+ * Pods (managedFields) are several KB: their pages are large objects at any usable size. */
 export const POD_LIST_PAGE = 200;
 /** How long an ADD's pod IP stands in for the one the API has not reported yet. */
 const OVERRIDE_TTL_MS = 120_000;
