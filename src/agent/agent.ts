@@ -89,7 +89,6 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
 
   let dataplane: Dataplane;
   let policy: import('./policy.js').PolicyController | undefined;
-  tuneHeap();
   const memory = memoryProbe(log);
   memory.mark('agent starting');
   try {
@@ -182,7 +181,11 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
         ...chain,
       });
       if (changed) log.info('conflist written', { dir: config.cniConfDir, podCIDR, mtu: config.podMtu, cniVersion: chain.cniVersion, chain: chain.note });
-      if (!state.conflist) memory.mark('ready');
+      if (!state.conflist) {
+        memory.mark('ready');
+        // from ready on (the cluster-wide Pod list runs then): before, it slowed the ready path
+        tuneHeap();
+      }
       state.conflist = true;
     },
   });
