@@ -11,6 +11,8 @@
 import type { AgentConfig } from './config.js';
 import { startCniServer } from './cni-server.js';
 import { startCtGc } from './ct-gc.js';
+import { tuneHeap } from './heap-tuning.js';
+import { memoryProbe } from './memory.js';
 import { negotiateChain, writeConflist, type ChainChoice } from './conflist.js';
 import { ensureDatapath, podwireVersion } from './datapath.js';
 import { kernelDataplane, type Dataplane, type NodeSetup } from './dataplane.js';
@@ -87,6 +89,8 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
 
   let dataplane: Dataplane;
   let policy: import('./policy.js').PolicyController | undefined;
+  const memory = memoryProbe(log);
+  memory.mark('agent starting');
   try {
     const dp = await ensureDatapath({ pinDir: config.pinDir, stateDir: config.stateDir, defines: datapathDefines(config), log });
     metrics.observeDatapathLoad(dp.durationMs / 1000, dp.adopted);
@@ -178,6 +182,11 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
         ...chain,
       });
       if (changed) log.info('conflist written', { dir: config.cniConfDir, podCIDR, mtu: config.podMtu, cniVersion: chain.cniVersion, chain: chain.note });
+      if (!state.conflist) {
+        memory.mark('ready');
+        // from ready on (the cluster-wide Pod list runs then): before, it slowed the ready path
+        tuneHeap();
+      }
       state.conflist = true;
     },
   });
@@ -206,6 +215,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     pinDir: config.pinDir,
     stateDir: config.stateDir,
     log: log.with({ component: 'policy' }),
+    memory,
     watchOpts: (name) => ({ log: log.with({ informer: name }), hooks: metrics.informerHooks(name) }),
     // warnings about policies selecting none of our pods: posted by one node only, the first by name
     reportsClusterWide: () => firstName(nodes.records().keys()) === config.nodeName,

@@ -18,19 +18,28 @@ import {
   namespaceRecord,
   parsePolicy,
   podRecord,
+  PodOverlay,
+  PodStore,
   PolicyWriter,
   POLICY_MODEL_FILE,
   writePolicyModel,
   type CompiledPolicy,
   type NamespaceRecord,
   type PodRecord,
+  type PodSource,
   type PolicyRecord,
   type PolicyWarning,
 } from '../policy/index.js';
 import type { Logger } from './log.js';
+import type { MemoryProbe } from './memory.js';
 import { serviceAddrs, SvcAddrsWriter } from './services.js';
 
 export const DEFAULT_POLICY_DEBOUNCE_MS = 20;
+/** Pods per list page. At the scale bench's ~350 B of JSON per Pod a page's text then stays under
+ * V8's large-object size (~128 KB) and dies young, instead of piling up in the large-object space
+ * until a full GC (1M Pods: peak 476 -> 375 MB, bench/report/findings.md, issue 13 item 5). Real
+ * Pods (managedFields) are several KB: their pages are large objects at any usable size. */
+export const POD_LIST_PAGE = 200;
 /** How long an ADD's pod IP stands in for the one the API has not reported yet. */
 const OVERRIDE_TTL_MS = 120_000;
 
@@ -58,6 +67,8 @@ export interface PolicyControllerOptions {
    * none isolated. A failing attach fails the run before anything is written (retried).
    */
   egressPolicy?: (want: boolean) => Promise<unknown>;
+  /** PODWIRE_DEBUG_MEMORY's probe: marks the first apply. */
+  memory?: MemoryProbe;
 }
 
 export interface PolicyRunResult {
@@ -107,7 +118,12 @@ export class PolicyController {
       this.log.warn('malformed API object ignored by NetworkPolicy', { kind, object: key, error });
       if (kind === 'NetworkPolicy') this.malformedWarnings.set(key, { policy: key, code: 'INVALID_POLICY', message: `not usable: ${error}` });
     };
-    this.pods = compactInformer(kc, { name: 'policy-pods', path: '/api/v1/pods', convert: podRecord, onMalformed: malformed('Pod') }, opts('policy-pods'));
+    // every Pod of the cluster: stored by column (~100 B per Pod instead of ~230 as records)
+    this.pods = compactInformer(
+      kc,
+      { name: 'policy-pods', path: '/api/v1/pods', convert: podRecord, onMalformed: malformed('Pod'), store: () => new PodStore(), pageSize: POD_LIST_PAGE },
+      opts('policy-pods'),
+    );
     this.namespaces = compactInformer(kc, { name: 'namespaces', path: '/api/v1/namespaces', convert: namespaceRecord, onMalformed: malformed('Namespace') }, opts('namespaces'));
     this.policies = compactInformer(
       kc,
@@ -213,20 +229,20 @@ export class PolicyController {
     }
   }
 
-  /** The cache's own map (no copy of a million records), or a copy with the ADD overrides. */
-  private podRecords(): ReadonlyMap<string, PodRecord> {
-    const cached = recordsOf(this.pods);
+  /** The cache itself (no copy of a million records), seen through the ADD overrides if any. */
+  private podRecords(): PodSource {
+    const cached = recordsOf(this.pods) as PodSource;
     const now = Date.now();
-    let pods: Map<string, PodRecord> | undefined;
+    let over: Map<string, PodRecord> | undefined;
     for (const [key, o] of this.overrides) {
       const p = cached.get(key);
       if (now - o.at > OVERRIDE_TTL_MS || (p && p.ip === o.ip)) {
         this.overrides.delete(key);
         continue;
       }
-      if (p) (pods ??= new Map(cached)).set(key, { ...p, ip: o.ip, node: this.o.nodeName });
+      if (p) (over ??= new Map()).set(key, { ...p, ip: o.ip, node: this.o.nodeName });
     }
-    return pods ?? cached;
+    return over ? new PodOverlay(cached, over) : cached;
   }
 
   private async runOnce(trigger: string): Promise<void> {
@@ -276,6 +292,7 @@ export class PolicyController {
       };
       if (this.runs === 1) {
         // a restarted agent with unchanged inputs writes nothing (changed: false, same revision)
+        this.o.memory?.mark('policy first apply');
         this.log.info('policy caches synced; first apply', { ...result, pods: pods.size, policies: policies.size, namespaces: this.namespaces.size, services: this.services.size });
       }
       this.lastRun = result;

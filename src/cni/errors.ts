@@ -21,6 +21,8 @@ const CNI_CODES: Record<ErrorCode, number> = {
   VERIFIER_REJECTED: 5,
   COMPILE_FAILED: 5,
   USAGE: 4,
+  // the agent's caches only; never an answer to the runtime
+  RECORD_INVALID: 999,
 };
 
 /** What libcni's skel uses for failures that are not one of the spec's errors. */

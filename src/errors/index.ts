@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'MAP_LAYOUT_MISMATCH'   // a pinned map's key/value size differs from this build
   | 'DATAPATH_NEWER'        // the pinned maps were written by a newer podwire (layout record) and do not fit this build
   | 'CHECK_FAILED'          // CNI CHECK found a difference (CNI code 5 unless stated)
+  | 'RECORD_INVALID'       // a cache was handed a record that breaks its contract (a programming error)
   | 'USAGE';                // bad CLI usage
 
 export class PodwireError extends Error {

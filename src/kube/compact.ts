@@ -66,7 +66,7 @@ export function compactInformer<R>(kc: KubeConfig, spec: CompactSpec<R>, opts: R
       pageTimeoutMs: opts.listTimeoutMs ?? 30_000,
       signal: ac.signal,
     };
-    const into: LoadedRecords<R> = { metadata: {}, count: 0, records: new Map(), opaque: new Set(), ...(spec.keepVersions ? { versions: new Map() } : {}) };
+    const into: LoadedRecords<R> = { metadata: {}, count: 0, records: spec.store?.() ?? new Map<string, R>(), opaque: new Set(), ...(spec.keepVersions ? { versions: new Map() } : {}) };
     const r = await rawPages(kc, spec.path, (raw) => RecordCache.put(into, raw, spec), listOpts).finally(() => {
       if (inFlight === ac) inFlight = undefined;
     });

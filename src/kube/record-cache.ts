@@ -22,6 +22,15 @@ export interface RecordSpec<R> {
   onMalformed?: (key: string, error: string) => void;
   /** Keep each object's resourceVersion (a few small collections need it; pods do not). */
   keepVersions?: boolean;
+  /** Where records are kept (default a Map): a consumer with a million records may store them by
+   * column (policy/pod-store.ts). A list fills a fresh one. */
+  store?: () => RecordStore<R>;
+}
+
+/** The map a cache keeps its records in: a Map, or anything that reads and writes like one. */
+export interface RecordStore<R> extends ReadonlyMap<string, R> {
+  set(key: string, record: R): unknown;
+  delete(key: string): boolean;
 }
 
 export interface Converted<R> {
@@ -65,7 +74,7 @@ export interface LoadedRecords<R> {
   metadata: { resourceVersion?: string };
   count: number;
   pages?: number;
-  records: Map<string, R>;
+  records: RecordStore<R>;
   /** Keys of objects whose record could not be made (kept so their deletion is seen). */
   opaque: Set<string>;
   versions?: Map<string, string>;
@@ -74,7 +83,7 @@ export interface LoadedRecords<R> {
 type Verb = 'add' | 'update' | 'delete' | 'error' | 'connect';
 
 export class RecordCache<R> {
-  records = new Map<string, R>();
+  records: RecordStore<R>;
   private opaque = new Set<string>();
   private versions: Map<string, string> | undefined;
   private resourceVersion = '';
@@ -88,6 +97,7 @@ export class RecordCache<R> {
     private readonly listFn: () => Promise<LoadedRecords<R>>,
   ) {
     if (spec.keepVersions) this.versions = new Map();
+    this.records = spec.store?.() ?? new Map<string, R>();
   }
 
   /** Convert one listed object into a LoadedRecords under construction. */
@@ -172,7 +182,7 @@ export class RecordCache<R> {
    * and deletes are reported once each with their count (a million callbacks would cost a second);
    * changed records of a relist are not told apart (the owner recomputes after any list). */
   private replace(loaded: LoadedRecords<R>): void {
-    const has = (k: string, r: Map<string, unknown>, o: Set<string>) => r.has(k) || o.has(k);
+    const has = (k: string, r: ReadonlyMap<string, unknown>, o: Set<string>) => r.has(k) || o.has(k);
     let deleted = 0;
     let added = 0;
     for (const k of this.records.keys()) if (!has(k, loaded.records, loaded.opaque)) deleted++;

@@ -10,6 +10,7 @@ import { contains, formatPrefix, isIpv6, parseCidr, partition, type Prefix, type
 import { assignIds } from './ids.js';
 import { isDeadRule } from './parse.js';
 import { PodIndex, resolveNamedPort, type MemberPod } from './pod-index.js';
+import { localPodsOf } from './pod-store.js';
 import { ANY_PORTS, compilePorts, normalizeRanges, PROTO_NUMBER, portRangeText, type PortRange } from './ports.js';
 import { isEmptySelector, selectorKey, selectorMatches, selectorText } from './selector.js';
 import type {
@@ -92,8 +93,8 @@ class Compiler {
     }
     // 1. slot lists per local endpoint and direction
     const eps: { ip: string; pod: string; slots: Record<Dir, Cand[] | undefined>; policies: Record<Dir, string[]> }[] = [];
-    const local: PodRecord[] = [];
-    for (const p of this.input.pods.values()) if (p.ip && !p.hostNetwork && this.input.localIps.has(p.ip)) local.push(p);
+    // a columnar store answers from its IP column, without a record per cluster Pod
+    const local: PodRecord[] = localPodsOf(this.input.pods, this.input.localIps);
     const pods = local
       .sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1));
     const seenIp = new Set<string>();

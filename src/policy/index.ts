@@ -7,3 +7,4 @@ export { writePolicyModel, readPolicyModel, POLICY_MODEL_FILE, type PolicyModel,
 export { LivePolicy } from './live.js';
 export { PolicyEvaluator, SLOT_DENY, SLOT_HOST } from './evaluate.js';
 export { policyNames, policyNamesFromStateDir } from './names.js';
+export { PodStore, PodOverlay, localPodsOf, type PodSource } from './pod-store.js';

@@ -2,7 +2,7 @@
 // Never throws: malformed input becomes a warning and, where the meaning is unknowable, the
 // narrowest reading (a peer or port that cannot be read admits nothing; a rule all of whose
 // peers or ports are unreadable is dropped — never widened to "every peer/port").
-import { parseIpv4 } from './cidr.js';
+import { formatIpv4, parseIpv4 } from './cidr.js';
 import { internLabels, internList, internString } from './intern.js';
 import type { LabelSelector, NamedPort, NamespaceRecord, PodRecord, PolicyPeer, PolicyPort, PolicyRecord, PolicyRule, PolicyWarning, Protocol } from './types.js';
 
@@ -251,7 +251,9 @@ export function podRecord(obj: unknown): PodRecord | undefined {
   if (phase !== 'Succeeded' && phase !== 'Failed') {
     const candidates: unknown[] = [status?.podIP];
     if (Array.isArray(status?.podIPs)) for (const p of status.podIPs) if (isObj(p)) candidates.push(p.ip);
-    ip = candidates.find((c): c is string => typeof c === 'string' && parseIpv4(c) !== undefined);
+    const found = candidates.find((c): c is string => typeof c === 'string' && parseIpv4(c) !== undefined);
+    // canonical (no leading zeros): the columnar PodStore keeps the number and writes it back so
+    if (found !== undefined) ip = formatIpv4(parseIpv4(found)!);
   }
   const node = str(spec?.nodeName);
   // namespace, node, labels and ports are shared with the other records that repeat them (intern.ts)

@@ -69,7 +69,8 @@ export interface PolicyRecord {
 
 /** Everything the compiler reads. */
 export interface PolicyInput {
-  pods: ReadonlyMap<string, PodRecord>; // key: namespace/name
+  /** key: namespace/name (a Map, or the columnar PodStore: see pod-store.ts's PodSource). */
+  pods: ReadonlyMap<string, PodRecord> & { localPods?(ips: ReadonlySet<string>): PodRecord[] };
   namespaces: ReadonlyMap<string, NamespaceRecord>;
   policies: ReadonlyMap<string, PolicyRecord>; // key: namespace/name
   /** IPs of this node's endpoints (the pods whose isolation this node enforces). */
