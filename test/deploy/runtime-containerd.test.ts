@@ -26,6 +26,7 @@ import { createNetns, uniqueName, type Netns } from '../../src/netns/index.js';
 import { busyboxRootfsTar } from '../../src/lab/podman.js';
 import { servedRequests } from '../lab/agent-served.js';
 import { agentConflist, median, shimOverheadMs, timings, upSeaLab, type SeaLab } from './runtime-harness.js';
+import { podVethsLeft } from './leftover-veths.js';
 
 const NS = 'k8s.io';
 
@@ -182,8 +183,7 @@ describe('containerd 1.6 on a 2-node lab, all dist/podwire', () => {
       if (r.proc.exitCode === null) await new Promise((res) => r.proc.once('exit', res));
     }
     for (const cd of cds) {
-      const veths = await runJson<{ ifname: string }[]>('ip', ['-j', 'link', 'show', 'type', 'veth'], { netns: cd.node.netnsPath });
-      expect(veths.map((l) => l.ifname).filter((n) => n.startsWith('pw')), cd.node.name).toEqual([]);
+      expect(await podVethsLeft(cd.node.netnsPath), cd.node.name).toEqual([]);
       const eps = openEndpoints(cd.node.pinDir);
       try {
         expect(eps.list(), cd.node.name).toEqual([]);

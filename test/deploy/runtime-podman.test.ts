@@ -18,6 +18,7 @@ import { uniqueName } from '../../src/netns/index.js';
 import { busyboxRootfsTar, privatePodman } from '../../src/lab/podman.js';
 import { servedFor } from '../lab/agent-served.js';
 import { agentConflist, median, shimOverheadMs, timings, upSeaLab, type SeaLab } from './runtime-harness.js';
+import { podVethsLeft } from './leftover-veths.js';
 
 const RATE_BITS = 20_000_000; // bandwidth plugin ingressRate (to the pod), bits/s
 
@@ -152,8 +153,7 @@ describe('podman on a 2-node lab, all dist/podwire', () => {
     // every DEL was answered by the agent too
     for (const c of started) expect(servedFor(c.p.node.agentLog, c.id), c.name).toContainEqual(['DEL', 0]);
     for (const p of pm) {
-      const links = await runJson<{ ifname: string }[]>('ip', ['-j', 'link', 'show', 'type', 'veth'], { netns: p.node.netnsPath });
-      expect(links.map((l) => l.ifname).filter((n) => n.startsWith('pw')), p.node.name).toEqual([]);
+      expect(await podVethsLeft(p.node.netnsPath), p.node.name).toEqual([]);
       const eps = openEndpoints(p.node.pinDir);
       try {
         expect(eps.list(), p.node.name).toEqual([]);
