@@ -222,7 +222,7 @@ async function deviceToward(ip: string, netns?: string): Promise<string | undefi
 /** One line of the batch and the routes a failure of it fails. */
 interface Step {
   line: string;
-  cidrs: readonly string[];
+  cidrs: string[];
 }
 
 export async function syncKernelRoutes(o: SyncKernelRoutesOptions): Promise<SyncKernelRoutesResult> {
@@ -237,7 +237,7 @@ export async function syncKernelRoutes(o: SyncKernelRoutesOptions): Promise<Sync
 
   const res: SyncKernelRoutesResult = { added: 0, replaced: 0, deleted: 0, unchanged: 0, failed: [] };
   const nhSteps: Step[] = [];
-  const nhStep = new Map<number, { step: Step; cidrs: string[] } | null>(); // null: unchanged
+  const nhStep = new Map<number, Step | null>(); // per nexthop id: its write, or null when unchanged
   const routeSteps: Step[] = [];
   const delSteps: Step[] = [];
   const wantCidrs = new Set<string>();
@@ -259,13 +259,13 @@ export async function syncKernelRoutes(o: SyncKernelRoutesOptions): Promise<Sync
       let n = nhStep.get(p.nexthop.id);
       if (n === undefined) {
         const cur = ours.get(p.nexthop.id);
-        n = cur && nhKey(cur) === nhKey(p.nexthop.spec) ? null : { step: { line: p.nexthop.line, cidrs: [] }, cidrs: [] };
-        if (n) nhSteps.push(n.step);
+        n = cur && nhKey(cur) === nhKey(p.nexthop.spec) ? null : { line: p.nexthop.line, cidrs: [] };
+        if (n) nhSteps.push(n);
         nhStep.set(p.nexthop.id, n);
       }
       if (n) {
         nhSame = false;
-        (n.step.cidrs as string[]).push(cidr);
+        n.cidrs.push(cidr);
       }
       routeSame = h !== undefined && h.nhid === p.nexthop.id && (h.prefsrc ?? '') === (p.viaNexthop.spec.prefsrc ?? '');
       line = p.viaNexthop.line;
