@@ -4,11 +4,11 @@
 // what determines the programs (BPF sources, compile-time defines, podwire version) and the
 // IDs of the programs we pinned; at start, if the hash matches and every pin still holds the
 // program with the recorded ID, we adopt it as it is.
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bpfSourceDir, podwireVersion } from '../assets/index.js';
+import { datapathSourceHash } from '../build/bpf.mjs';
 import { BPFTOOL } from '../build/toolchain.mjs';
 import { runJson } from '../exec/run.js';
 import { loadDatapath, pinPaths, type Defines } from '../loader/index.js';
@@ -37,33 +37,13 @@ export interface EnsureResult {
   durationMs: number;
 }
 
-function filesUnder(dir: string, rel = ''): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
-    const p = rel === '' ? e.name : `${rel}/${e.name}`;
-    if (e.isDirectory()) out.push(...filesUnder(dir, p));
-    else out.push(p);
-  }
-  return out;
-}
-
 export { podwireVersion } from '../assets/index.js';
 
-/** Hash of everything the loaded programs are made from: program sources, their headers, defines, version. */
+/** Hash of everything the loaded programs are made from: program sources, their headers, defines,
+ * version (the same hash the build writes beside the prebuilt object). */
 export function datapathHash(defines: Defines, srcDir = bpfSourceDir()): { hash: string; version: string } {
-  const v = podwireVersion();
-  const h = createHash('sha256');
-  h.update(`podwire ${v}\n`);
-  const sortedDefines = Object.entries(defines).sort(([a], [b]) => a.localeCompare(b));
-  h.update(`defines ${JSON.stringify(sortedDefines)}\n`);
-  // Program sources are the top-level *.c, their headers live in lib/ (the wasm twin in other
-  // directories does not go into the kernel and must not force a reload).
-  const files = filesUnder(srcDir).filter((f) => (!f.includes('/') && f.endsWith('.c')) || f.startsWith('lib/')).sort();
-  for (const f of files) {
-    h.update(`file ${f}\n`);
-    h.update(readFileSync(join(srcDir, f)));
-  }
-  return { hash: h.digest('hex'), version: v };
+  const version = podwireVersion();
+  return { hash: datapathSourceHash(srcDir, { version, defines }), version };
 }
 
 /** Program name → ID of every program pinned under PINDIR/progs. */
@@ -125,7 +105,7 @@ export async function ensureDatapath(opts: { pinDir: string; stateDir: string; d
   const programs = await pinnedProgramIds(opts.pinDir);
   await writeState(opts.stateDir, { hash, version: v, defines: opts.defines, programs, attach: 'tcx', loadedAt: new Date().toISOString() });
   const durationMs = Math.round(performance.now() - t0);
-  opts.log.info('datapath loaded', { programs, reusedMaps: r.reusedMaps, reattached: r.reattached, hash: hash.slice(0, 12), durationMs, ...(r.migrated.length ? { migrated: r.migrated } : {}) });
+  opts.log.info('datapath loaded', { programs, object: r.object, reusedMaps: r.reusedMaps, reattached: r.reattached, hash: hash.slice(0, 12), durationMs, ...(r.migrated.length ? { migrated: r.migrated } : {}) });
   if (r.overNewer) opts.log.warn('datapath loaded over maps pinned by a newer podwire (a downgrade): maps this build does not know stay pinned and unused', r.overNewer);
   return { adopted: false, programs, hash, ...(blocker === undefined ? {} : { reason: blocker }), durationMs };
 }

@@ -2,6 +2,14 @@
 export { CLANG, BPFTOOL } from './toolchain.mjs';
 export declare const LINKED_OBJECT: string;
 export declare const LAYOUTS_FILE: string;
+export declare const PREBUILT_MANIFEST: string;
+export declare function datapathSourceHash(srcDir: string, opts: { version: string; defines?: Record<string, string | number> }): string;
+export interface PrebuiltManifest {
+  object: string;
+  version: string;
+  defines: Record<string, string | number>;
+  hash: string;
+}
 export declare function clangArgs(
   src: string,
   out: string,

@@ -5,13 +5,17 @@
 // Plain .mjs because build.mjs runs before any TypeScript is compiled; the loader imports
 // clangArgs() from here (typed by bpf.d.mts) so build time and run time use one flag list.
 import { execa } from 'execa';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, basename } from 'node:path';
 import { BPFTOOL, CLANG } from './toolchain.mjs';
 
 export { BPFTOOL, CLANG };
 export const LINKED_OBJECT = 'datapath.o';
 export const LAYOUTS_FILE = 'src/maps/generated/layouts.ts';
+/** Beside the linked object in build/bpf: what it was built from (see datapathSourceHash). */
+export const PREBUILT_MANIFEST = 'datapath.json';
 
 /** clang arguments for one BPF source; defines become -DNAME=VALUE (node-specific constants). */
 export function clangArgs(src, out, { includeDir, defines = {} } = {}) {
@@ -54,6 +58,38 @@ export async function compileAndLink(srcDir, outDir, defines = {}) {
   const linked = join(outDir, LINKED_OBJECT);
   await tool(BPFTOOL, ['gen', 'object', linked, ...objects]);
   return linked;
+}
+
+// ---- what an object is made of --------------------------------------------------------------
+
+function filesUnder(dir, rel = '') {
+  const out = [];
+  for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
+    const p = rel === '' ? e.name : `${rel}/${e.name}`;
+    if (e.isDirectory()) out.push(...filesUnder(dir, p));
+    else out.push(p);
+  }
+  return out;
+}
+
+/**
+ * Hash of everything the loaded programs are made from: the podwire version, the compile-time
+ * defines, the program sources (top-level *.c) and their headers (lib/). The wasm twin's and the
+ * host tools' sources in other directories do not go into the kernel and are left out. One
+ * function for the build (the prebuilt object's manifest) and the agent (adopting what is
+ * pinned, using the prebuilt object), so the two can never disagree on "the same datapath".
+ */
+export function datapathSourceHash(srcDir, { version, defines = {} }) {
+  const h = createHash('sha256');
+  h.update(`podwire ${version}\n`);
+  const sortedDefines = Object.entries(defines).sort(([a], [b]) => a.localeCompare(b));
+  h.update(`defines ${JSON.stringify(sortedDefines)}\n`);
+  const files = filesUnder(srcDir).filter((f) => (!f.includes('/') && f.endsWith('.c')) || f.startsWith('lib/')).sort();
+  for (const f of files) {
+    h.update(`file ${f}\n`);
+    h.update(readFileSync(join(srcDir, f)));
+  }
+  return h.digest('hex');
 }
 
 // ---- BTF -> layouts -------------------------------------------------------------------------
@@ -199,7 +235,17 @@ export async function generateLayouts(objPath) {
 /** npm run build: build/bpf/*.o, build/bpf/datapath.o and the generated layouts. */
 export async function buildBpf(root) {
   const outDir = join(root, 'build', 'bpf');
-  const linked = await compileAndLink(join(root, 'bpf'), outDir);
+  const srcDir = join(root, 'bpf');
+  // The agent loads this object instead of running clang at start when its sources, version and
+  // (empty) defines hash the same. The old manifest goes first and the new one last, atomically,
+  // so no manifest ever vouches for an object being rewritten.
+  const manifestPath = join(outDir, PREBUILT_MANIFEST);
+  await rm(manifestPath, { force: true });
+  const linked = await compileAndLink(srcDir, outDir);
+  const { version } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
+  const manifest = { object: LINKED_OBJECT, version, defines: {}, hash: datapathSourceHash(srcDir, { version, defines: {} }) };
+  await writeFile(`${manifestPath}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`);
+  await rename(`${manifestPath}.tmp`, manifestPath);
   const text = await generateLayouts(linked);
   const target = join(root, LAYOUTS_FILE);
   await mkdir(join(target, '..'), { recursive: true });

@@ -87,7 +87,8 @@ for (const sub of ['build/bpf', 'build/twin']) {
     if (sub === 'build/bpf') throw new Error(`${d} is missing: run npm run build first`);
     continue;
   }
-  for (const f of filesUnder(d)) if (/\.(o|wasm)$/.test(f)) add(relative(root, f), f);
+  // datapath.json: the prebuilt object's manifest (the agent loads it instead of running clang)
+  for (const f of filesUnder(d)) if (/\.(o|wasm)$|\/datapath\.json$/.test(f)) add(relative(root, f), f);
 }
 // host helpers (pw-tcx); src/assets/sea.ts extracts everything under build/bin/ executable
 const tcx = join(root, 'build/bin/pw-tcx');

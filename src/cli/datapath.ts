@@ -17,17 +17,18 @@ export function registerDatapath(program: Command): void {
   const dp = program.command('datapath').description('compile, load and pin (or remove) the eBPF datapath');
 
   dp.command('load')
-    .description('compile bpf/, load and pin it (keeping pinned maps), point every pinned tcx link at the new programs')
+    .description('load bpf/ (the object npm run build made when it matches, else compiled now) and pin it (keeping pinned maps), point every pinned tcx link at the new programs')
     .option('--pin-dir <dir>', 'bpffs pin directory', DEFAULT_PIN_DIR)
     .option('-D, --define <NAME=VALUE>', 'compile-time constant (repeatable)', parseDefine)
+    .option('--compile', 'run clang even when the prebuilt object matches')
     .option('-o, --output <format>', 'text or json', 'text')
-    .action(async (o: { pinDir: string; define?: Record<string, string>; output: string }) => {
+    .action(async (o: { pinDir: string; define?: Record<string, string>; compile?: boolean; output: string }) => {
       const { loadDatapath } = await import('../loader/datapath.js');
-      const r = await loadDatapath({ pinDir: o.pinDir, defines: o.define ?? {} });
+      const r = await loadDatapath({ pinDir: o.pinDir, defines: o.define ?? {}, ...(o.compile ? { compile: 'always' as const } : {}) });
       print(
         o.output === 'json',
         { pinDir: o.pinDir, ...r },
-        `loaded ${r.programs.join(', ')} at ${o.pinDir}; reused maps: ${r.reusedMaps.join(', ') || 'none'}; re-attached ${r.reattached} device(s)` +
+        `loaded ${r.programs.join(', ')} at ${o.pinDir} (${r.object.source === 'prebuilt' ? 'prebuilt object' : `compiled: ${r.object.reason}`}); reused maps: ${r.reusedMaps.join(', ') || 'none'}; re-attached ${r.reattached} device(s)` +
           (r.staleLinks.length > 0 ? `; removed link pins of vanished devices: ${r.staleLinks.join(', ')}` : '') +
           r.migrated.map((m) => `; migrated map ${m.map} to this layout (${m.entries} entries${m.addedFields.length ? `, new fields ${m.addedFields.join(', ')} zero` : ''}${m.droppedFields.length ? `, dropped ${m.droppedFields.join(', ')}` : ''})`).join('') +
           (r.overNewer ? `; DOWNGRADE: the maps were pinned by ${r.overNewer.writer} (layout generation ${r.overNewer.generation}); their maps this build does not know stay pinned, unused` : ''),

@@ -1,4 +1,4 @@
-// loadDatapath / unloadDatapath: compile -> link -> load+pin (reusing pinned maps) -> point every
+// loadDatapath / unloadDatapath: the prebuilt object, or compile -> link; then load+pin (reusing pinned maps) -> point every
 // pinned tcx link (host veths, uplink / VXLAN device) at the new programs, and the reverse.
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -13,6 +13,7 @@ import { attachFromPodMany, attachProgram, detachAllLinks, detachProgram, linkNa
 import { compileSources, type Defines } from './compile.js';
 import { linkObjects } from './link.js';
 import { loadAndPin } from './load.js';
+import { prebuiltObject } from './prebuilt.js';
 import type { MigrationResult } from './migrate.js';
 import { linkPin, pinPaths } from './pins.js';
 import { datapathSourceDir } from './source.js';
@@ -24,6 +25,8 @@ export interface LoadOptions extends NetnsOption {
   defines?: Defines;
   /** Directory of BPF sources (default: the package's bpf/). Tests point it at broken programs. */
   bpfDir?: string;
+  /** 'always': run clang even when the prebuilt object fits (tests of the compile path). */
+  compile?: 'auto' | 'always';
 }
 
 export interface LoadResult {
@@ -39,6 +42,8 @@ export interface LoadResult {
   migrated: MigrationResult[];
   /** A newer podwire (per the layout record) had pinned maps this build could still use. */
   overNewer?: { generation: number; writer: string };
+  /** Where the loaded object came from: npm run build's prebuilt object, or clang just now (and why). */
+  object: { source: 'prebuilt' } | { source: 'compiled'; reason: string };
 }
 
 /** Host veth names of the endpoints, resolved in the given namespace (missing ones skipped). */
@@ -103,8 +108,10 @@ export async function uplinkName(pinDir: string, opts: NetnsOption): Promise<str
 export async function loadDatapath(opts: LoadOptions): Promise<LoadResult> {
   const work = await mkdtemp(join(tmpdir(), 'podwire-bpf-'));
   try {
-    const objects = await compileSources(opts.bpfDir ?? datapathSourceDir(), work, opts.defines ?? {});
-    const linked = await linkObjects(join(work, LINKED_OBJECT), objects);
+    const srcDir = opts.bpfDir ?? datapathSourceDir();
+    const prebuilt = opts.compile === 'always' ? { reason: 'compile requested' } : prebuiltObject(srcDir, opts.defines ?? {});
+    const linked = prebuilt.object ?? (await linkObjects(join(work, LINKED_OBJECT), await compileSources(srcDir, work, opts.defines ?? {})));
+    const object: LoadResult['object'] = prebuilt.object ? { source: 'prebuilt' } : { source: 'compiled', reason: prebuilt.reason ?? 'no prebuilt object' };
     const pinned = await loadAndPin(linked, pinPaths(opts.pinDir));
     // A link holds the program it was given, not the pin: re-point every pinned link at the new
     // program (BPF_LINK_UPDATE, atomic per device) and drop pins whose device is gone.
@@ -142,7 +149,7 @@ export async function loadDatapath(opts: LoadOptions): Promise<LoadResult> {
         reattached++;
       }
     }
-    return { programs: pinned.programs, reusedMaps: pinned.reusedMaps, reattached, staleLinks: links.removed, migrated: pinned.migrated, ...(pinned.overNewer ? { overNewer: pinned.overNewer } : {}) };
+    return { programs: pinned.programs, reusedMaps: pinned.reusedMaps, reattached, staleLinks: links.removed, migrated: pinned.migrated, object, ...(pinned.overNewer ? { overNewer: pinned.overNewer } : {}) };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

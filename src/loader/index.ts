@@ -18,6 +18,7 @@ export {
 } from './attach.js';
 export { tcxAttach, tcxDetach, tcxInfo, tcxQuery, tcxUpdateFromDir, type TcxAttachResult, type TcxLinkInfo, type TcxQueryResult } from './tcx.js';
 export { compileSources, type Defines } from './compile.js';
+export { prebuiltObject, type Prebuilt } from './prebuilt.js';
 export { linkObjects } from './link.js';
 export { loadAndPin, loadError } from './load.js';
 export { datapathSourceDir, packageRoot } from './source.js';

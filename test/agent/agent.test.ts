@@ -80,6 +80,7 @@ describe('podwire agent against the lab API server', () => {
     agent = cluster.startAgent(node, { extra: ['--gc-grace', '2s'] });
     const loaded = await cluster.waitLog(agent, 'datapath loaded', (l) => l.msg === 'datapath loaded');
     expect(Object.keys(loaded['programs'] as object).sort()).toEqual(['from_pod', 'from_uplink', 'from_vxlan', 'to_pod', 'to_uplink', 'xdp_prefilter']);
+    expect(loaded['object']).toEqual({ source: 'prebuilt' }); // npm run build's object: no clang at start
     // the Node cache has listed (a "reconciled" with route counts) while our Node does not exist
     await cluster.waitLog(agent, 'a reconcile with the Node list', (l) => l.msg === 'reconciled' && typeof l['routes'] === 'number');
     expect(existsSync(join(node.confDir, CONFLIST))).toBe(false);

@@ -1,7 +1,7 @@
 // The self-contained binary (npm run build:bin → dist/podwire) on a host without Node: run in a
 // private mount namespace where the node executable is covered by an empty, non-executable
 // file and PATH holds only the system directories, it answers CNI VERSION exactly like
-// bin/podwire, runs the CLI, and compiles + loads + unloads the datapath from the C sources it
+// bin/podwire, runs the CLI, and loads (prebuilt, then compiled) + unloads the datapath from the assets it
 // carries (extracted into a private cache directory that this test owns and removes), with the
 // pw-tcx helper extracted executable.
 import { existsSync } from 'node:fs';
@@ -87,19 +87,24 @@ describe('dist/podwire (single-executable application)', () => {
     expect(r.stdout).toContain('agent');
   });
 
-  it('compiles, loads and unloads the datapath from its embedded sources, without node', async () => {
+  it('loads its prebuilt datapath, compiles one from its embedded sources, and unloads, without node', async () => {
     const r = await withoutNode(`${podwireSeaBin()} datapath load --pin-dir ${pinDir} -o json && ls ${pinDir}/maps ${pinDir}/progs`);
     expect(r.exitCode, r.stderr).toBe(0);
-    const loaded = JSON.parse(r.stdout.split('\n')[0]!) as { programs: string[] };
+    const loaded = JSON.parse(r.stdout.split('\n')[0]!) as { programs: string[]; object: unknown };
     expect(loaded.programs).toContain('from_pod');
+    expect(loaded.object).toEqual({ source: 'prebuilt' });
     expect(r.stdout).toContain('endpoints');
+    // the compile path from the embedded sources (clang, headers) works too
+    const c = await withoutNode(`${podwireSeaBin()} datapath load --compile --pin-dir ${pinDir} -o json`);
+    expect(c.exitCode, c.stderr).toBe(0);
+    expect((JSON.parse(c.stdout) as { object: unknown }).object).toEqual({ source: 'compiled', reason: 'compile requested' });
     // extracted once into the private cache: sources, objects, twin, addon; owner-only directory
     const cache = join(dir, 'cache');
     expect((await stat(cache)).mode & 0o077).toBe(0);
     const trees = (await readdir(cache)).filter((f) => f.startsWith('podwire-'));
     expect(trees).toHaveLength(1);
     const tree = join(cache, trees[0]!);
-    for (const f of ['bpf/from_pod.c', 'bpf/lib/common.h', 'build/bpf/datapath.o', 'build/bin/pw-tcx', 'build/bin/podwire-cni', 'native/bpf.node', 'package.json', '.complete']) {
+    for (const f of ['bpf/from_pod.c', 'bpf/lib/common.h', 'build/bpf/datapath.o', 'build/bpf/datapath.json', 'build/bin/pw-tcx', 'build/bin/podwire-cni', 'native/bpf.node', 'package.json', '.complete']) {
       expect(existsSync(join(tree, f)), f).toBe(true);
     }
     // the tcx helper is extracted executable and runs on the host without node

@@ -2,7 +2,7 @@
 // reloads, re-attach, compile and verifier errors, idempotent unload.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,8 +15,10 @@ import {
   loadDatapath,
   pinnedProgramId,
   pinPaths,
+  prebuiltObject,
   unloadDatapath,
 } from '../../src/loader/index.js';
+import { bpfObjectDir, bpfSourceDir } from '../../src/assets/index.js';
 import { openEndpoints } from '../../src/maps/index.js';
 import { createNetns, type Netns } from '../../src/netns/index.js';
 import { maps as ALL_MAP_LAYOUTS } from '../../src/maps/generated/layouts.js';
@@ -26,7 +28,7 @@ const ALL_MAPS = Object.keys(ALL_MAP_LAYOUTS).sort();
 
 const tag = randomBytes(4).toString('hex');
 const pinDir = `/sys/fs/bpf/pwtest-${tag}`;
-const pinDirs = [pinDir, `${pinDir}-def`, `${pinDir}-bad`, `${pinDir}-cc`, `${pinDir}-none`];
+const pinDirs = [pinDir, `${pinDir}-def`, `${pinDir}-bad`, `${pinDir}-cc`, `${pinDir}-none`, `${pinDir}-pre`];
 let ns: Netns | undefined;
 let work = '';
 
@@ -61,7 +63,8 @@ describe('loader', () => {
   it('loads and pins programs and maps under the pin dir', async () => {
     expect(isDatapathLoaded(pinDir)).toBe(false);
     const r = await loadDatapath({ pinDir, netns: ns!.path });
-    expect(r).toEqual({ programs: ['from_pod', 'from_uplink', 'from_vxlan', 'to_pod', 'to_uplink', 'xdp_prefilter'], reusedMaps: [], reattached: 0, staleLinks: [], migrated: [] });
+    // npm run build's object: its manifest hashes the same sources, version and (no) defines
+    expect(r).toEqual({ programs: ['from_pod', 'from_uplink', 'from_vxlan', 'to_pod', 'to_uplink', 'xdp_prefilter'], reusedMaps: [], reattached: 0, staleLinks: [], migrated: [], object: { source: 'prebuilt' } });
     expect(isDatapathLoaded(pinDir)).toBe(true);
     expect(readdirSync(pinDir).sort()).toEqual(['layout', 'links', 'links-egress', 'maps', 'progs']); // no staging leftovers
     expect(readdirSync(pinPaths(pinDir).mapsDir).sort()).toEqual(ALL_MAPS);
@@ -105,6 +108,38 @@ describe('loader', () => {
     expect(e.code).toBe('MAP_LAYOUT_MISMATCH');
     expect(e.message).toMatch(/max_entries 1024 != 2048/);
     expect(e.message).toMatch(/unload/);
+  });
+
+  it('compiles when the prebuilt object does not match, and the prebuilt object is what clang makes now', async () => {
+    const dir = `${pinDir}-pre`;
+    const tags = async () => {
+      const out: Record<string, string> = {};
+      for (const name of readdirSync(pinPaths(dir).progsDir)) {
+        out[name] = (await runJson<{ tag: string }>('bpftool', ['-j', 'prog', 'show', 'pinned', join(pinPaths(dir).progsDir, name)])).tag;
+      }
+      return out;
+    };
+    expect((await loadDatapath({ pinDir: dir })).object).toEqual({ source: 'prebuilt' });
+    const prebuiltTags = await tags();
+    const r = await loadDatapath({ pinDir: dir, compile: 'always' });
+    expect(r.object).toEqual({ source: 'compiled', reason: 'compile requested' });
+    // the kernel's tag hashes the instructions (map references masked): same code, same tags
+    expect(await tags()).toEqual(prebuiltTags);
+    expect(Object.keys(prebuiltTags)).toContain('from_pod');
+
+    // a defines change, or a source that differs by one comment, must not load the stale object
+    expect((await loadDatapath({ pinDir: dir, defines: { PW_UNUSED_KNOB: 1 } })).object).toEqual({ source: 'compiled', reason: 'sources, defines or version differ from the build' });
+    const src = join(work, 'bpf-edited');
+    await cp(bpfSourceDir(), src, { recursive: true });
+    await appendFile(join(src, 'lib', 'common.h'), '\n/* edited */\n');
+    expect((await loadDatapath({ pinDir: dir, bpfDir: src })).object.source).toBe('compiled');
+
+    // a build directory whose manifest is torn or missing: compile, never trust the object
+    const objDir = join(work, 'objs');
+    await mkdir(objDir, { recursive: true });
+    await writeFile(join(objDir, 'datapath.json'), '{"object": "datapath.o", "ha');
+    expect(prebuiltObject(bpfSourceDir(), {}, objDir)).toEqual({ reason: `no build manifest in ${objDir}` });
+    expect(prebuiltObject(bpfSourceDir(), {})).toEqual({ object: join(bpfObjectDir(), 'datapath.o') });
   });
 
   it('surfaces a verifier rejection with the program name and the verifier log', async () => {
