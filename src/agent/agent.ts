@@ -1,9 +1,10 @@
 // runAgent: the node agent's life. Start order matters:
-//   1. health endpoints (liveness answers while clang runs)
-//   2. datapath: adopt what is pinned if nothing changed, else compile + load (maps kept)
-//   3. node setup (sysctls, VXLAN device, uplink programs, node_cfg) — idempotent
-//   4. watches on Nodes and on this node's Pods; every change kicks the reconciler
-//   5. the conflist, once the first reconcile with both caches synced is done
+//   1. health endpoints (liveness answers while the datapath loads)
+//   2. datapath: adopt what is pinned if nothing changed, else load (maps kept), then node setup
+//      (sysctls, VXLAN device, uplink programs, node_cfg) — idempotent;
+//      BESIDE it: watches on Nodes and on this node's Pods, filling their caches
+//   3. the reconciler, once both are done; every watch change kicks it
+//   4. the conflist, once the first reconcile with both caches synced is done
 //   NetworkPolicy (policy.ts) runs beside 4-5: cluster-wide compact caches, debounced recompute
 //   into the pol_* maps, and the CNI server's ADD hook applies a new pod's policy before it answers.
 // SIGTERM/SIGINT: stop the watches, close the maps, keep every pin and the conflist, so pods
@@ -87,11 +88,19 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     cleanups.length = 0;
   };
 
-  let dataplane: Dataplane;
+  let dataplane!: Dataplane;
   let policy: import('./policy.js').PolicyController | undefined;
   const memory = memoryProbe(log);
   memory.mark('agent starting');
-  try {
+  let chain: ChainChoice | undefined;
+  let kick = () => {};
+  const watchOpts = (name: string) => ({ onChange: () => kick(), log: log.with({ informer: name }), hooks: metrics.informerHooks(name) });
+
+  // The datapath (bpftool and the verifier: other processes) and the Node list (the API server,
+  // JSON parsed here) do not wait for each other: on a fresh node of a 65k-node cluster each is
+  // about a second of the time to converge. The caches fill meanwhile; the reconciler, which
+  // writes the maps, starts once the datapath is loaded and the node set up.
+  const datapathReady = (async () => {
     const dp = await ensureDatapath({ pinDir: config.pinDir, stateDir: config.stateDir, defines: datapathDefines(config), log });
     metrics.observeDatapathLoad(dp.durationMs / 1000, dp.adopted);
     metrics.watchDatapath(config.pinDir);
@@ -126,21 +135,29 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     log.info('CNI requests served', { socket: cniServer.path });
     const ctGc = startCtGc({ pinDir: config.pinDir, log: log.with({ component: 'ct-gc' }), onRun: (r) => metrics.recordConntrackGc(r.expired) });
     cleanups.push(() => ctGc.stop());
-  } catch (e) {
-    await cleanup();
-    throw e;
-  }
-
-  // The Kubernetes client is heavy and ESM-only: loaded here, never on the CNI path.
-  const kube = await import('../kube/index.js');
-  let client;
+  })();
+  const apiReady = (async () => {
+    // The Kubernetes client is heavy and ESM-only: loaded here, never on the CNI path.
+    const kube = await import('../kube/index.js');
+    const client = kube.connectKube(config.api.kind === 'kubeconfig' ? { kubeconfig: config.api.path } : {});
+    log.info('API server', { server: client.server });
+    const nodes = kube.watchNodes(client, watchOpts('nodes'));
+    const pods = kube.watchPodsOnNode(client, config.nodeName, watchOpts('pods'));
+    cleanups.push(() => nodes.stop(), () => pods.stop());
+    nodes.start();
+    pods.start();
+    return { kube, client, nodes, pods };
+  })();
+  let api: Awaited<typeof apiReady>;
   try {
-    client = kube.connectKube(config.api.kind === 'kubeconfig' ? { kubeconfig: config.api.path } : {});
+    [, api] = await Promise.all([datapathReady, apiReady]);
   } catch (e) {
+    // let the other half finish starting, so the cleanup stops everything it started
+    await Promise.allSettled([datapathReady, apiReady]);
     await cleanup();
     throw e;
   }
-  log.info('API server', { server: client.server });
+  const { kube, client, nodes, pods } = api;
   try {
     const { applyPrefilter } = await import('./prefilter.js');
     const pf = await applyPrefilter({
@@ -158,11 +175,6 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     throw e;
   }
 
-  let chain: ChainChoice | undefined;
-  let kick = () => {};
-  const watchOpts = (name: string) => ({ onChange: () => kick(), log: log.with({ informer: name }), hooks: metrics.informerHooks(name) });
-  const nodes = kube.watchNodes(client, watchOpts('nodes'));
-  const pods = kube.watchPodsOnNode(client, config.nodeName, watchOpts('pods'));
   const r = new Reconciler({
     nodeName: config.nodeName,
     nodes: { list: () => [...nodes.records().values()], get synced() { return nodes.synced; }, get healthy() { return nodes.healthy; } },
@@ -203,9 +215,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
       go();
     }
   };
-  cleanups.push(() => nodes.stop(), () => pods.stop(), () => r.stop());
-  nodes.start();
-  pods.start();
+  cleanups.push(() => r.stop());
   r.start();
 
   const { PolicyController } = await import('./policy.js');
