@@ -160,8 +160,9 @@ export class Reconciler {
 
     // 1. routes map
     let ownPodCIDR: string | undefined;
+    let want: ReturnType<typeof desiredRoutes> | undefined;
     if (nodes.synced) {
-      const want = desiredRoutes(nodes.list(), this.o.nodeName);
+      want = desiredRoutes(nodes.list(), this.o.nodeName);
       ownPodCIDR = want.ownPodCIDR;
       // The map is read only when a check is due (first run, every MAP_CHECK_EVERY ticks, after a
       // failed write): reading 65k LPM entries costs seconds of syscalls, and between checks the
@@ -180,19 +181,40 @@ export class Reconciler {
       Object.assign(fields, { routesAdded: d.add.length, routesUpdated: d.update.length, routesRemoved: d.remove.length, routes: want.routes.size });
       if (want.skipped.length > 0) fields['skippedNodes'] = want.skipped;
 
-      // 2. kernel routes to remote podCIDRs
-      const desired = [...want.routes.values()];
-      const remoteKey = keyOfRemote(desired);
-      if (remoteKey !== this.lastRemoteKey || this.kernelRoutesDue) {
-        const remote = desired.filter((r) => r.kind === 'remote').map((r) => ({ cidr: r.cidr, nodeIp: r.nodeIp }));
-        this.lastRemoteKey = remoteKey;
-        this.kernelRoutesDue = false;
-        this.scheduleKernelRoutes(remote);
-        fields['kernelRoutesScheduled'] = remote.length;
-      }
+      fields['routesMs'] = Math.round(performance.now() - t0);
     }
 
-    // 3. endpoint GC
+    try {
+      await this.endpointsAndReady(ownPodCIDR, fields);
+    } finally {
+      // 4. kernel routes to remote podCIDRs: a sync in the background (seconds at 65k nodes), never
+      // part of readiness; started after the steps above so its `ip` processes and batch text do
+      // not delay them on a 2-core node, and also when they failed (they are retried on their own).
+      if (want) {
+        const desired = [...want.routes.values()];
+        const remoteKey = keyOfRemote(desired);
+        if (remoteKey !== this.lastRemoteKey || this.kernelRoutesDue) {
+          const remote = desired.filter((r) => r.kind === 'remote').map((r) => ({ cidr: r.cidr, nodeIp: r.nodeIp }));
+          this.lastRemoteKey = remoteKey;
+          this.kernelRoutesDue = false;
+          this.scheduleKernelRoutes(remote);
+          fields['kernelRoutesScheduled'] = remote.length;
+        }
+      }
+    }
+    if (ownPodCIDR !== undefined) this.stats.ownPodCIDR = ownPodCIDR;
+
+    this.stats.runs++;
+    this.stats.lastDurationMs = Math.round((performance.now() - t0) * 100) / 100;
+    // every run that looked at the cluster is logged with its diff sizes; idle ticks before the
+    // first list are not
+    (nodes.synced || pods.synced ? log.info : log.debug)('reconciled', { ...fields, durationMs: this.stats.lastDurationMs, run: this.stats.runs });
+  }
+
+  /** Steps 2 and 3 of a run: endpoint GC (with this node's Pods listed), then readiness. */
+  private async endpointsAndReady(ownPodCIDR: string | undefined, fields: Record<string, unknown>): Promise<void> {
+    const { nodes, pods, dataplane, log } = this.o;
+    // 2. endpoint GC
     if (pods.synced) {
       let own: Ipv4Cidr | undefined;
       if (ownPodCIDR) {
@@ -237,19 +259,12 @@ export class Reconciler {
       Object.assign(fields, { endpoints: endpoints.length, endpointsRemoved: removed, endpointsWaiting: plan.waiting, podsTrusted: trusted });
     }
 
-    // 4. ready?
+    // 3. ready?
     if (nodes.synced && pods.synced && ownPodCIDR !== undefined) {
       await this.o.onReady(ownPodCIDR);
       if (!this.stats.firstSyncDone) log.info('first sync done', { podCIDR: ownPodCIDR });
       this.stats.firstSyncDone = true;
     }
-    if (ownPodCIDR !== undefined) this.stats.ownPodCIDR = ownPodCIDR;
-
-    this.stats.runs++;
-    this.stats.lastDurationMs = Math.round((performance.now() - t0) * 100) / 100;
-    // every run that looked at the cluster is logged with its diff sizes; idle ticks before the
-    // first list are not
-    (nodes.synced || pods.synced ? log.info : log.debug)('reconciled', { ...fields, durationMs: this.stats.lastDurationMs, run: this.stats.runs });
   }
 
   /** Start a kernel route sync for `remote`, or queue it behind the one in flight (the newest
