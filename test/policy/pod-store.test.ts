@@ -104,7 +104,7 @@ describe('PodStore', () => {
       for (let i = 0; i < 3000; i++) expect(store.delete(`ns/p${round}-${i}`)).toBe(true);
     }
     expect(store.size).toBe(0);
-    expect((store as unknown as { used: number }).used).toBe(3000);
+    expect((store as unknown as { table: { end: number } }).table.end).toBe(3000);
     expect(store.shared()).toEqual({ names: 0, labelSets: 0, portLists: 0 });
   });
 
