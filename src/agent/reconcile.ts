@@ -18,6 +18,7 @@ import { diffByKey, isEmptyDiff } from './diff.js';
 import { planEndpointGc } from './gc.js';
 import { collectEndpoint } from './gc-collect.js';
 import type { Logger } from './log.js';
+import { RouteSet } from './route-set.js';
 import { desiredRoutes, sameRoute, type Route } from './routes.js';
 
 export interface Source<T> {
@@ -83,8 +84,9 @@ export class Reconciler {
   private again = false;
   private stopped = false;
   private lastRemoteKey: string | undefined;
-  /** What the routes map holds since the last write (undefined: read it). */
-  private applied: ReadonlyMap<string, Route> | undefined;
+  /** What the routes map holds since the last write (undefined: read it). Compact (route-set.ts):
+   * it lives between runs, at 65k Nodes beside the Node cache. */
+  private applied: RouteSet | undefined;
   private mapCheckDue = true;
   private ticks = 0;
   private kernelRoutesDue = true;
@@ -166,16 +168,26 @@ export class Reconciler {
       // The map is read only when a check is due (first run, every MAP_CHECK_EVERY ticks, after a
       // failed write): reading 65k LPM entries costs seconds of syscalls, and between checks the
       // map holds what this process wrote. A check repairs drift (an entry changed by hand).
-      let actual = this.applied;
+      const base = this.applied;
+      let actual: ReadonlyMap<string, Route> | undefined = base;
+      let read = false;
       if (actual === undefined || this.mapCheckDue) {
         actual = new Map(dataplane.listRoutes().map((r) => [r.cidr, r]));
         this.mapCheckDue = false;
+        read = true;
         fields['routesMapRead'] = actual.size;
       }
       const d = diffByKey(want.routes, actual, sameRoute);
       this.applied = undefined; // unknown until the writes succeeded
       if (!isEmptyDiff(d)) dataplane.applyRoutes([...d.add, ...d.update], d.remove);
-      this.applied = want.routes;
+      // the map now holds want.routes: the last base plus this diff, or (diffed against a read
+      // of the map) want.routes itself
+      if (base !== undefined && !read) {
+        for (const r of d.add) base.set(r);
+        for (const r of d.update) base.set(r);
+        for (const k of d.remove) base.delete(k);
+        this.applied = base;
+      } else this.applied = RouteSet.of(want.routes.values());
       this.stats.routes = want.routes.size;
       Object.assign(fields, { routesAdded: d.add.length, routesUpdated: d.update.length, routesRemoved: d.remove.length, routes: want.routes.size });
       if (want.skipped.length > 0) fields['skippedNodes'] = want.skipped;
