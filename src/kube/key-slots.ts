@@ -47,6 +47,8 @@ export class KeySlots {
   private used = 0;
   private count = 0;
   private free: number[] = [];
+  /** Keys a reserve() announced (0: none). */
+  private expected = 0;
 
   get size(): number {
     return this.count;
@@ -55,6 +57,20 @@ export class KeySlots {
   /** Slots are below this; owners size their columns to it. */
   capacity(): number {
     return this.off.length;
+  }
+
+  /** Room for n keys in all without growing: slot columns and table now, and the arena at its
+   * next growth, from the average key length seen by then. */
+  reserve(n: number): void {
+    this.expected = Math.max(this.expected, n);
+    if (n > this.off.length) {
+      this.off = grown(this.off, n, (k) => new Uint32Array(k));
+      this.len = grown(this.len, n, (k) => new Uint32Array(k));
+      this.hash = grown(this.hash, n, (k) => new Uint32Array(k));
+    }
+    let size = this.table.length;
+    while (n * GROW_AT > size) size *= 2;
+    if (size > this.table.length) this.rehash(size);
   }
 
   /** One past the highest slot ever handed out. */
@@ -147,6 +163,7 @@ export class KeySlots {
     this.used = 0;
     this.count = 0;
     this.free = [];
+    this.expected = 0;
   }
 
   /** The key of a live slot (a fresh string). */
@@ -181,7 +198,10 @@ export class KeySlots {
   private store(s: number, key: string, h: number): void {
     const need = key.length * 3; // UTF-8 upper bound per UTF-16 unit
     if (this.arenaUsed + need > this.arena.length) {
-      const b = Buffer.allocUnsafe(Math.max(Math.ceil(this.arena.length * GROWTH), this.arenaUsed + need));
+      // announced keys: room for all of them at the average length so far (+5%), else GROWTH
+      const keys = this.count;
+      const forecast = this.expected > keys && keys > 0 ? Math.ceil(((this.arenaUsed - this.garbage) / keys) * this.expected * 1.05) : 0;
+      const b = Buffer.allocUnsafe(Math.max(Math.ceil(this.arena.length * GROWTH), this.arenaUsed + need, forecast));
       this.arena.copy(b, 0, 0, this.arenaUsed);
       this.arena = b;
     }

@@ -51,6 +51,12 @@ export class NodeStore implements RecordStore<NodeFacts> {
     return s < 0 ? undefined : this.record(key, s);
   }
 
+  /** Room for n Nodes without growing (a list's size, from its first page). */
+  reserve(n: number): void {
+    this.table.reserve(n);
+    this.fit();
+  }
+
   /** Store record under key, its name. */
   set(key: string, r: NodeFacts): this {
     const { slot: s, added } = this.table.add(key);

@@ -54,6 +54,12 @@ export class PodStore implements PodSource {
     return s < 0 ? undefined : this.record(key, s);
   }
 
+  /** Room for n Pods without growing (a list's size, from its first page). */
+  reserve(n: number): void {
+    this.table.reserve(n);
+    this.fit();
+  }
+
   /** Store record under key, which must be its namespace/name. */
   set(key: string, r: PodRecord): this {
     if (key.length !== r.namespace.length + 1 + r.name.length || !key.startsWith(r.namespace) || key.charCodeAt(r.namespace.length) !== 47 || !key.endsWith(r.name)) {

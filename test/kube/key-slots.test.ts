@@ -89,6 +89,27 @@ describe('KeySlots', () => {
     expect((t as unknown as { arenaUsed: number }).arenaUsed).toBeLessThan(2 * 40 * (model.size + 20_000));
   });
 
+  it('reserve(n) sizes the slots and table once, and the arena at its next growth', () => {
+    const t = new KeySlots();
+    const n = 50_000;
+    t.reserve(n);
+    const cap = t.capacity();
+    expect(cap).toBeGreaterThanOrEqual(n);
+    const internals = t as unknown as { table: Uint32Array; arena: Buffer };
+    const table = internals.table;
+    const arenas = new Set<Buffer>();
+    for (let i = 0; i < n; i++) {
+      t.add(`default/pod-${i}`);
+      arenas.add(internals.arena);
+    }
+    expect(t.capacity()).toBe(cap);
+    expect(internals.table).toBe(table);
+    // the initial arena, one sized for all the announced keys at the average length of the first
+    // ones (+5%), and at most one more growth: the later names are longer (pod-49999 vs pod-99)
+    expect(arenas.size).toBeLessThanOrEqual(3);
+    for (let i = 0; i < n; i += 997) expect(t.keyOf(t.get(`default/pod-${i}`))).toBe(`default/pod-${i}`);
+  });
+
   it('never merges two keys with the same hash: lookups compare the stored bytes', () => {
     const t = new KeySlots();
     // every key hashes to 1: one probe run holds them all
