@@ -19,10 +19,14 @@ const HAS_IP = 1;
 const HOST_NETWORK = 2;
 const LIVE = 4;
 
-/** What the compiler reads: every Pod by namespace/name, and optionally a fast local scan. */
+type MemberCallback = (namespace: string, addr: number, labels: Readonly<Record<string, string>>, ports: readonly NamedPort[]) => void;
+
+/** What the compiler reads: every Pod by namespace/name, and optionally fast scans. */
 export interface PodSource extends ReadonlyMap<string, PodRecord> {
   /** The pods with an IP in ips that are not hostNetwork, in no particular order. */
   localPods?(ips: ReadonlySet<string>): PodRecord[];
+  /** Every pod with an IP that is not hostNetwork (what the pod index holds), from the columns. */
+  forEachMember?(cb: MemberCallback): void;
 }
 
 export class PodStore implements PodSource {
@@ -141,6 +145,23 @@ export class PodStore implements PodSource {
     return out;
   }
 
+  /** Every Pod with an IP that is not hostNetwork, read from the columns (no record, no key
+   * string). Slots whose key is in skip are left out (an overlay's replaced records). */
+  forEachMember(cb: MemberCallback, skip?: ReadonlySet<string>): void {
+    let skipSlots: Set<number> | undefined;
+    if (skip && skip.size > 0) {
+      skipSlots = new Set();
+      for (const k of skip) {
+        const s = this.table.get(k);
+        if (s >= 0) skipSlots.add(s);
+      }
+    }
+    for (let s = 0, end = this.table.end; s < end; s++) {
+      if ((this.flags[s]! & (LIVE | HAS_IP | HOST_NETWORK)) !== (LIVE | HAS_IP) || skipSlots?.has(s)) continue;
+      cb(this.names.value(this.ns[s]!), this.ip[s]!, this.labelSets.value(this.labels[s]!), this.portLists.value(this.ports[s]!));
+    }
+  }
+
   /** Distinct shared values held (namespace and node names, label sets, port lists). */
   shared(): { names: number; labelSets: number; portLists: number } {
     return { names: this.names.size, labelSets: this.labelSets.size, portLists: this.portLists.size };
@@ -231,6 +252,26 @@ export class PodOverlay implements PodSource {
 
   forEach(cb: (value: PodRecord, key: string, map: ReadonlyMap<string, PodRecord>) => void, thisArg?: unknown): void {
     for (const [k, v] of this.entries()) cb.call(thisArg, v, k, this);
+  }
+
+  forEachMember(cb: MemberCallback): void {
+    const over = new Set<string>();
+    for (const k of this.over.keys()) if (this.base.has(k)) over.add(k);
+    if (this.base.forEachMember && (over.size === 0 || this.base instanceof PodStore)) {
+      if (this.base instanceof PodStore) this.base.forEachMember(cb, over);
+      else this.base.forEachMember(cb);
+    } else {
+      for (const [k, p] of this.base.entries()) {
+        if (over.has(k)) continue;
+        const a = p.ip && !p.hostNetwork ? parseIpv4(p.ip) : undefined;
+        if (a !== undefined) cb(p.namespace, a, p.labels, p.ports);
+      }
+    }
+    for (const k of over) {
+      const p = this.over.get(k)!;
+      const a = p.ip && !p.hostNetwork ? parseIpv4(p.ip) : undefined;
+      if (a !== undefined) cb(p.namespace, a, p.labels, p.ports);
+    }
   }
 
   localPods(ips: ReadonlySet<string>): PodRecord[] {

@@ -168,6 +168,25 @@ describe('compilePolicy over a PodStore', () => {
     );
   });
 
+  it('over an overlay (the CNI ADD overrides) the same as over a Map with the overrides applied', () => {
+    fc.assert(
+      fc.property(fc.array(recordArb, { maxLength: 25 }), fc.array(recordArb, { maxLength: 6 }), fc.subarray(IPS.filter((ip): ip is string => ip !== undefined)), (records, overrides, local) => {
+        const map = new Map<string, PodRecord>();
+        const store = new PodStore();
+        for (const r of records) {
+          map.set(`${r.namespace}/${r.name}`, r);
+          store.set(`${r.namespace}/${r.name}`, r);
+        }
+        const over = new Map(overrides.map((r) => [`${r.namespace}/${r.name}`, r] as const));
+        const applied = new Map([...map].map(([k, r]) => [k, over.get(k) ?? r] as const));
+        const input = { namespaces, policies, localIps: new Set(local), hostIps: ['192.0.2.1'] };
+        expect(compilePolicy({ ...input, pods: new PodOverlay(store, over) })).toEqual(compilePolicy({ ...input, pods: applied }));
+        expect(compilePolicy({ ...input, pods: new PodOverlay(map, over) })).toEqual(compilePolicy({ ...input, pods: applied }));
+      }),
+      { seed: 14, numRuns: 200 },
+    );
+  });
+
   it('a pod selected as a peer lands in the set (sanity of the fixed case)', () => {
     const pods = [pod({ ns: 'a', name: 'x', ip: '10.0.0.1', labels: { app: 'a' } }), pod({ ns: 'bb', name: 'y', ip: '10.0.0.2', labels: { app: 'b' } })];
     const store = new PodStore();
