@@ -13,6 +13,8 @@ import type { RecordStore } from './record-cache.js';
 
 const NO_CIDR = 255;
 const HAS_IP = 1;
+/** Versions are unique across stores (a relist fills a fresh one). */
+let stamps = 0;
 
 /** addr/len of a podCIDR text that reads back the same, or undefined. */
 function compactCidr(text: string): { addr: number; len: number } | undefined {
@@ -33,6 +35,9 @@ export class NodeStore implements RecordStore<NodeFacts> {
   private flags = new Uint8Array(0);
   /** slot -> a record the columns cannot hold */
   private readonly whole = new Map<number, NodeFacts>();
+  /** Changes with every set, delete and clear (and differs between stores): a reader that saw
+   * this version has seen the current content. */
+  version = ++stamps;
 
   get size(): number {
     return this.table.size;
@@ -61,6 +66,7 @@ export class NodeStore implements RecordStore<NodeFacts> {
   set(key: string, r: NodeFacts): this {
     const { slot: s, added } = this.table.add(key);
     if (added) this.fit();
+    this.version = ++stamps;
     this.whole.delete(s);
     const c = r.podCIDRs.length === 1 ? compactCidr(r.podCIDRs[0]!) : undefined;
     const ip = r.internalIp === undefined ? undefined : parseIpv4(r.internalIp);
@@ -79,11 +85,13 @@ export class NodeStore implements RecordStore<NodeFacts> {
   delete(key: string): boolean {
     const s = this.table.delete(key);
     if (s < 0) return false;
+    this.version = ++stamps;
     this.whole.delete(s);
     return true;
   }
 
   clear(): void {
+    this.version = ++stamps;
     this.table.clear();
     this.whole.clear();
   }
@@ -138,4 +146,9 @@ export class NodeStore implements RecordStore<NodeFacts> {
     this.ip = more(this.ip, (n) => new Uint32Array(n));
     this.flags = more(this.flags, (n) => new Uint8Array(n));
   }
+}
+
+/** The content version of a NodeStore (undefined for any other map). */
+export function nodeStoreVersion(m: ReadonlyMap<string, unknown>): number | undefined {
+  return m instanceof NodeStore ? m.version : undefined;
 }

@@ -177,7 +177,7 @@ describe('compilePolicy over a PodStore', () => {
           map.set(`${r.namespace}/${r.name}`, r);
           store.set(`${r.namespace}/${r.name}`, r);
         }
-        const over = new Map(overrides.map((r) => [`${r.namespace}/${r.name}`, r] as const));
+        const over = new Map<string, PodRecord>(overrides.map((r) => [`${r.namespace}/${r.name}`, r]));
         const applied = new Map([...map].map(([k, r]) => [k, over.get(k) ?? r] as const));
         const input = { namespaces, policies, localIps: new Set(local), hostIps: ['192.0.2.1'] };
         expect(compilePolicy({ ...input, pods: new PodOverlay(store, over) })).toEqual(compilePolicy({ ...input, pods: applied }));
