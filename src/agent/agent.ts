@@ -165,7 +165,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
   const pods = kube.watchPodsOnNode(client, config.nodeName, watchOpts('pods'));
   const r = new Reconciler({
     nodeName: config.nodeName,
-    nodes: { list: () => [...nodes.records().values()], version: () => kube.nodeStoreVersion(nodes.records()), get synced() { return nodes.synced; }, get healthy() { return nodes.healthy; } },
+    nodes: { list: () => kube.nodeFactsOf(nodes.records()), version: () => kube.nodeStoreVersion(nodes.records()), get synced() { return nodes.synced; }, get healthy() { return nodes.healthy; } },
     pods: { list: () => pods.list().map(kube.podFacts), get synced() { return pods.synced; }, get healthy() { return pods.healthy; } },
     dataplane,
     log,

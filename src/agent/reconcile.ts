@@ -108,6 +108,8 @@ export class Reconciler {
   /** The node source's version the routes were last computed from, and what that run found. */
   private nodesVersion: number | undefined;
   private lastOwnPodCIDR: string | undefined;
+  /** Builds this.applied once the run is over (off the converge and ready path). */
+  private settleApplied: (() => void) | undefined;
   private readonly staleSince = new Map<string, number>();
   private readonly now: () => number;
 
@@ -160,7 +162,13 @@ export class Reconciler {
       if (this.stopped) return;
       const t0 = performance.now();
       try {
-        await this.once();
+        try {
+          await this.once();
+        } finally {
+          const settle = this.settleApplied;
+          this.settleApplied = undefined;
+          settle?.();
+        }
         this.o.onRun?.((performance.now() - t0) / 1000, true);
       } catch (e) {
         this.o.onRun?.((performance.now() - t0) / 1000, false);
@@ -210,7 +218,13 @@ export class Reconciler {
         for (const r of d.update) base.set(r);
         for (const k of d.remove) base.delete(k);
         this.applied = base;
-      } else this.applied = RouteSet.of(want.routes.values());
+      } else {
+        // 65k routes into the compact set: after this run (its ready and GC steps) is over
+        const routes = want.routes;
+        this.settleApplied = () => {
+          this.applied = RouteSet.of(routes.values());
+        };
+      }
       this.stats.routes = want.routes.size;
       Object.assign(fields, { routesAdded: d.add.length, routesUpdated: d.update.length, routesRemoved: d.remove.length, routes: want.routes.size });
       if (want.skipped.length > 0) fields['skippedNodes'] = want.skipped;

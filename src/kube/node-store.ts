@@ -21,10 +21,14 @@ function compactCidr(text: string): { addr: number; len: number } | undefined {
   const slash = text.indexOf('/');
   if (slash < 0) return undefined;
   const addr = parseIpv4(text.slice(0, slash));
-  const lenText = text.slice(slash + 1);
-  const len = Number(lenText);
-  if (addr === undefined || !/^(0|[1-9][0-9]?)$/.test(lenText) || len > 32) return undefined;
-  return { addr, len };
+  if (addr === undefined) return undefined;
+  // the length as "0".."32", no leading zero, no sign
+  const digits = text.length - slash - 1;
+  const d0 = text.charCodeAt(slash + 1) - 48;
+  const d1 = digits === 2 ? text.charCodeAt(slash + 2) - 48 : 0;
+  if (digits < 1 || digits > 2 || d0 < 0 || d0 > 9 || d1 < 0 || d1 > 9 || (digits === 2 && d0 === 0)) return undefined;
+  const len = digits === 2 ? d0 * 10 + d1 : d0;
+  return len > 32 ? undefined : { addr, len };
 }
 
 export class NodeStore implements RecordStore<NodeFacts> {
@@ -119,6 +123,13 @@ export class NodeStore implements RecordStore<NodeFacts> {
     for (const [k, v] of this.entries()) cb.call(thisArg, v, k, this);
   }
 
+  /** Every record, in one array (a plain loop: the reconcile reads all 65k on each change). */
+  all(): NodeFacts[] {
+    const out: NodeFacts[] = [];
+    for (let s = 0, end = this.table.end; s < end; s++) if (this.table.isLive(s)) out.push(this.record(this.table.keyOf(s), s));
+    return out;
+  }
+
   /** Records kept whole (not in the columns): for tests and the memory probe. */
   get wholeRecords(): number {
     return this.whole.size;
@@ -151,4 +162,9 @@ export class NodeStore implements RecordStore<NodeFacts> {
 /** The content version of a NodeStore (undefined for any other map). */
 export function nodeStoreVersion(m: ReadonlyMap<string, unknown>): number | undefined {
   return m instanceof NodeStore ? m.version : undefined;
+}
+
+/** Every record of a node cache as an array: a NodeStore's fast path, or the map's values. */
+export function nodeFactsOf(m: ReadonlyMap<string, NodeFacts>): NodeFacts[] {
+  return m instanceof NodeStore ? m.all() : [...m.values()];
 }

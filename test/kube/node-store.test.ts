@@ -9,7 +9,7 @@ import { NodeStore } from '../../src/kube/node-store.js';
 import { nodeRecord, type NodeFacts } from '../../src/kube/objects.js';
 
 const NAMES = ['n1', 'n2', 'node-with-a-longer-name', 'é'];
-const CIDRS: string[][] = [[], ['10.0.1.0/24'], ['10.0.2.0/24'], ['0.0.0.0/0'], ['10.0.3.5/32'], ['10.0.4.0/24', '10.0.5.0/24'], ['010.0.6.0/24'], ['10.0.7.0/08']];
+const CIDRS: string[][] = [[], ['10.0.1.0/24'], ['10.0.2.0/24'], ['0.0.0.0/0'], ['10.0.3.5/32'], ['10.0.4.0/24', '10.0.5.0/24'], ['010.0.6.0/24'], ['10.0.7.0/08'], ['10.0.8.0/33'], ['10.0.9.0/'], ['10.0.10.0/-1'], ['10.0.11.0/9']];
 const IPS = [undefined, '192.0.2.1', '0.0.0.0', '255.255.255.255', '192.0.2.01'];
 
 const recordArb = fc.record({ name: fc.constantFrom(...NAMES), podCIDRs: fc.constantFrom(...CIDRS), ip: fc.constantFrom(...IPS) }).map(
@@ -34,6 +34,7 @@ function expectSame(store: NodeStore, model: Map<string, NodeFacts>): void {
   }
   expect(sorted(store.entries()).map((e) => JSON.stringify(e))).toEqual(sorted(model.entries()).map((e) => JSON.stringify(e)));
   expect(sorted(store.values()).map((e) => JSON.stringify(e))).toEqual(sorted(model.values()).map((e) => JSON.stringify(e)));
+  expect(sorted(store.all()).map((e) => JSON.stringify(e))).toEqual(sorted(model.values()).map((e) => JSON.stringify(e)));
   const seen: string[] = [];
   store.forEach((v, k) => seen.push(JSON.stringify([k, v])));
   expect(seen.sort()).toEqual([...model].map((e) => JSON.stringify(e)).sort());
