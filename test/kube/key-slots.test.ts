@@ -123,4 +123,29 @@ describe('KeySlots', () => {
     keys.forEach((k, i) => expect(t.get(k)).toBe(i === 1 ? -1 : slots[i]));
     expect(t.delete('a/y')).toBe(-1);
   });
+
+  it('deletes inside a probe run that wraps around the end of the table', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom(1021, 1022, 1023, 1024, 1025), fc.boolean()), { minLength: 1, maxLength: 12 }), fc.array(fc.nat(11)), (spec, dels) => {
+        const t = new KeySlots();
+        const home = new Map<string, number>();
+        const keys = spec.map(([h], i) => {
+          const k = `k${i}`;
+          home.set(k, h);
+          return k;
+        });
+        // homes at the end of the 1024-entry table (1024 and 1025 are homes 0 and 1; a hash is never 0): runs wrap to its start
+        (t as unknown as { hashOf: (k: string) => number }).hashOf = (k) => home.get(k) ?? 7;
+        const model = new Map<string, number>();
+        for (const k of keys) model.set(k, t.add(k).slot);
+        for (const d of dels) {
+          const k = keys[d % keys.length]!;
+          expect(t.delete(k)).toBe(model.get(k) ?? -1);
+          model.delete(k);
+          for (const q of keys) expect(t.get(q)).toBe(model.get(q) ?? -1);
+        }
+      }),
+      { seed: 21, numRuns: 500 },
+    );
+  });
 });
