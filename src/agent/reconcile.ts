@@ -103,7 +103,9 @@ export class Reconciler {
   private kernelRoutesDue = true;
   private kernelSync: Promise<void> | undefined;
   private kernelPending: { cidr: string; nodeIp: string }[] | undefined;
-  /** now() before which no periodic kernel check is due (KERNEL_CHECK_SHARE). */
+  /** now() from which until which no periodic kernel check is due (KERNEL_CHECK_SHARE); a clock
+   * that went back before the start makes it due at once. */
+  private kernelQuietFrom = 0;
   private kernelQuietUntil = 0;
   /** The node source's version the routes were last computed from, and what that run found. */
   private nodesVersion: number | undefined;
@@ -121,7 +123,8 @@ export class Reconciler {
     const every = this.o.resyncMs ?? Math.max(1000, Math.min(10_000, Math.floor(this.o.gcGraceMs / 2)));
     this.ticker = setInterval(() => {
       // not while a sync runs (at 65k the first one takes seconds: a tick meanwhile queued a second full sync)
-      if (this.kernelSync === undefined && this.now() >= this.kernelQuietUntil) this.kernelRoutesDue = true;
+      const t = this.now();
+      if (this.kernelSync === undefined && (t >= this.kernelQuietUntil || t < this.kernelQuietFrom)) this.kernelRoutesDue = true;
       if (++this.ticks % MAP_CHECK_EVERY === 0) this.mapCheckDue = true;
       this.kick();
     }, every);
@@ -326,6 +329,7 @@ export class Reconciler {
           this.o.log.warn('kernel refused host routes to remote podCIDRs (nodes not on the uplink\'s link need --mode vxlan)', { failed: k.failed.slice(0, 5), count: k.failed.length });
         }
         const counts = typeof k === 'object' && k !== null ? { added: k.added, replaced: k.replaced, deleted: k.deleted, unchanged: k.unchanged, failed: k.failed?.length ?? 0 } : {};
+        this.kernelQuietFrom = started;
         this.kernelQuietUntil = started + (this.now() - started) / KERNEL_CHECK_SHARE;
         this.o.log.info('kernel routes synced', { routes: remote.length, ...counts, durationMs: Math.round(performance.now() - t0) });
       } catch (e) {

@@ -287,8 +287,15 @@ describe('Reconciler', () => {
     expect(dp.kernel).toHaveLength(1);
     now.t += 1;
     await until(() => dp.kernel.length >= 2);
-    await r.stop();
     expect(dp.kernel).toHaveLength(2);
+    // a clock that steps back before the last sync's start does not hold the check off
+    const runs2 = r.stats.runs;
+    await until(() => r.stats.runs >= runs2 + 3);
+    expect(dp.kernel).toHaveLength(2);
+    now.t -= 10_000;
+    await until(() => dp.kernel.length >= 3);
+    await r.stop();
+    expect(dp.kernel).toHaveLength(3);
   });
 
   it('collects a stale endpoint only while the pod cache is healthy, after the grace period', async () => {
