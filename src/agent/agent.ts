@@ -12,7 +12,7 @@
 import type { AgentConfig } from './config.js';
 import { startCniServer } from './cni-server.js';
 import { startCtGc } from './ct-gc.js';
-import { tuneHeap } from './heap-tuning.js';
+import { collectNow, tuneHeap } from './heap-tuning.js';
 import { memoryProbe } from './memory.js';
 import { negotiateChain, writeConflist, type ChainChoice } from './conflist.js';
 import { ensureDatapath, podwireVersion } from './datapath.js';
@@ -177,7 +177,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
 
   const r = new Reconciler({
     nodeName: config.nodeName,
-    nodes: { list: () => [...nodes.records().values()], get synced() { return nodes.synced; }, get healthy() { return nodes.healthy; } },
+    nodes: { list: () => kube.nodeFactsOf(nodes.records()), version: () => kube.nodeStoreVersion(nodes.records()), get synced() { return nodes.synced; }, get healthy() { return nodes.healthy; } },
     pods: { list: () => pods.list().map(kube.podFacts), get synced() { return pods.synced; }, get healthy() { return pods.healthy; } },
     dataplane,
     log,
@@ -198,6 +198,11 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
         memory.mark('ready');
         // from ready on (the cluster-wide Pod list runs then): before, it slowed the ready path
         tuneHeap();
+        // once this run's locals are gone: the limit from here on is the live set × the factor
+        setImmediate(() => {
+          collectNow();
+          memory.mark('after the ready GC');
+        });
       }
       state.conflist = true;
     },

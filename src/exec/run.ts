@@ -9,7 +9,8 @@ import { PodwireError, type ErrorCode } from '../errors/index.js';
 export interface RunOptions {
   /** Run inside this network namespace (a path such as /run/netns/x or /proc/PID/ns/net). */
   netns?: string | undefined;
-  input?: string | undefined;
+  /** stdin: a string, or chunks written as the child reads them (a large batch is never one string). */
+  input?: string | Iterable<string> | undefined;
   /** Error code to raise on failure (default EXEC_FAILED). */
   errorCode?: ErrorCode;
   /** Do not throw on a non-zero exit; return the result instead. */
@@ -55,7 +56,8 @@ export async function run(cmd: string, args: readonly string[], opts: RunOptions
     if (opts.input !== undefined) {
       // A child that exits early closes its stdin; the close event reports the real failure.
       child.stdin?.on('error', () => {});
-      child.stdin?.end(opts.input);
+      if (typeof opts.input === 'string') child.stdin?.end(opts.input);
+      else if (child.stdin) void pump(child.stdin, opts.input);
     }
   });
   if (res.exitCode !== 0 && opts.reject !== false) {
@@ -65,6 +67,30 @@ export async function run(cmd: string, args: readonly string[], opts: RunOptions
     });
   }
   return { stdout: res.stdout, stderr: res.stderr, exitCode: res.exitCode };
+}
+
+/** Write chunks to a child's stdin as it drains, then close it; stops when the pipe goes away. */
+async function pump(stdin: NodeJS.WritableStream & { destroyed?: boolean; writableEnded?: boolean }, chunks: Iterable<string>): Promise<void> {
+  let gone = false;
+  stdin.once('close', () => (gone = true));
+  stdin.once('error', () => (gone = true));
+  for (const c of chunks) {
+    if (gone || stdin.destroyed) return;
+    if (!stdin.write(c)) {
+      await new Promise<void>((res) => {
+        const done = () => {
+          stdin.off('drain', done);
+          stdin.off('close', done);
+          stdin.off('error', done);
+          res();
+        };
+        stdin.on('drain', done);
+        stdin.on('close', done);
+        stdin.on('error', done);
+      });
+    }
+  }
+  if (!gone && !stdin.destroyed) stdin.end();
 }
 
 /** Run a JSON-printing command (ip -j, tc -j, bpftool -j) and parse its output. */

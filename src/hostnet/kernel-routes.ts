@@ -219,11 +219,17 @@ async function deviceToward(ip: string, netns?: string): Promise<string | undefi
   return (JSON.parse(r.stdout) as Array<{ dev?: string }>)[0]?.dev;
 }
 
-/** One line of the batch and the routes a failure of it fails. */
-interface Step {
-  line: string;
-  cidrs: string[];
-}
+/** Lines of the batch built per chunk as `ip` reads them: at 65k nodes the first sync is 130k
+ * lines (~9 MB of text); held as one string and a Step object per line they were most of the
+ * agent's memory for the seconds the kernel takes. */
+const LINES_PER_CHUNK = 1000;
+
+// What one line of the batch does; its text is made again from the plan when needed.
+const NH_WRITE = 0; // ref: index into remote (the first with that nexthop id)
+const ROUTE_VIA_NH = 1; // ref: index into remote
+const ROUTE_PLAIN = 2; // ref: index into remote
+const DEL_ROUTE = 3; // ref: index into delCidrs
+const DEL_NH = 4; // ref: the nexthop id
 
 export async function syncKernelRoutes(o: SyncKernelRoutesOptions): Promise<SyncKernelRoutesResult> {
   if (o.mode !== 'native' && o.mode !== 'vxlan') throw new PodwireError('CONFIG_INVALID', `mode ${JSON.stringify(o.mode)}: use 'native' or 'vxlan'`);
@@ -236,61 +242,98 @@ export async function syncKernelRoutes(o: SyncKernelRoutesOptions): Promise<Sync
   const uplink = o.mode === 'native' && o.remote.length > 0 ? (o.uplink ?? (await deviceToward(o.remote[0]!.nodeIp, o.netns))) : o.uplink;
 
   const res: SyncKernelRoutesResult = { added: 0, replaced: 0, deleted: 0, unchanged: 0, failed: [] };
-  const nhSteps: Step[] = [];
-  const nhStep = new Map<number, Step | null>(); // per nexthop id: its write, or null when unchanged
-  const routeSteps: Step[] = [];
-  const delSteps: Step[] = [];
+  // the batch, in order: nexthop writes, route writes, route deletes, nexthop deletes
+  const nhWrites: number[] = [];
+  const nhWritten = new Map<number, boolean>(); // per nexthop id: written (true) or unchanged (false)
+  const routeWrites: number[] = []; // remote index × 2 + (1: through its nexthop, 0: plain)
+  const delCidrs: string[] = [];
   const wantCidrs = new Set<string>();
   const wantNh = new Set<number>();
-  for (const r of o.remote) {
+  for (let i = 0; i < o.remote.length; i++) {
+    const r = o.remote[i]!;
     const p = plan(o, r, uplink);
     const cidr = p.plain.spec.cidr;
     wantCidrs.add(cidr);
     const h = have.get(cidr);
     let routeSame: boolean;
     let nhSame = true;
-    let line: string;
+    let viaNh: boolean;
     if (foreign.has(p.nexthop.id) || (o.mode === 'native' && !uplink)) {
       // someone else's nexthop id (or no device to hang a nexthop on): a plain route
       routeSame = h !== undefined && h.nhid === undefined && key(h, o.mode) === key(p.plain.spec, o.mode);
-      line = p.plain.line;
+      viaNh = false;
     } else {
       wantNh.add(p.nexthop.id);
-      let n = nhStep.get(p.nexthop.id);
-      if (n === undefined) {
+      let written = nhWritten.get(p.nexthop.id);
+      if (written === undefined) {
         const cur = ours.get(p.nexthop.id);
-        n = cur && nhKey(cur) === nhKey(p.nexthop.spec) ? null : { line: p.nexthop.line, cidrs: [] };
-        if (n) nhSteps.push(n);
-        nhStep.set(p.nexthop.id, n);
+        written = !(cur && nhKey(cur) === nhKey(p.nexthop.spec));
+        if (written) nhWrites.push(i);
+        nhWritten.set(p.nexthop.id, written);
       }
-      if (n) {
-        nhSame = false;
-        n.cidrs.push(cidr);
-      }
+      if (written) nhSame = false;
       routeSame = h !== undefined && h.nhid === p.nexthop.id && (h.prefsrc ?? '') === (p.viaNexthop.spec.prefsrc ?? '');
-      line = p.viaNexthop.line;
+      viaNh = true;
     }
     if (routeSame && nhSame) {
       res.unchanged++;
       continue;
     }
-    if (!routeSame) routeSteps.push({ line, cidrs: [cidr] });
+    if (!routeSame) routeWrites.push(i * 2 + (viaNh ? 1 : 0));
     // replace turns a plain route into one through a nexthop, a native one into an encap one and back, atomically per route
     if (h) res.replaced++;
     else res.added++;
   }
   for (const cidr of have.keys()) {
     if (wantCidrs.has(cidr)) continue;
-    delSteps.push({ line: `route del ${cidr} proto ${ROUTE_PROTO}`, cidrs: [] });
+    delCidrs.push(cidr);
     res.deleted++;
   }
   // a nexthop goes after the routes through it (deleting it first would take them along unreported)
-  for (const id of ours.keys()) if (!wantNh.has(id)) delSteps.push({ line: `nexthop del id ${id}`, cidrs: [] });
+  const delNhs: number[] = [];
+  for (const id of ours.keys()) if (!wantNh.has(id)) delNhs.push(id);
 
-  const steps = [...nhSteps, ...routeSteps, ...delSteps];
-  if (steps.length > 0) {
+  const count = nhWrites.length + routeWrites.length + delCidrs.length + delNhs.length;
+  /** Step n (0-based) of the batch: what it does and its reference. */
+  const stepAt = (n: number): [number, number] => {
+    if (n < nhWrites.length) return [NH_WRITE, nhWrites[n]!];
+    n -= nhWrites.length;
+    if (n < routeWrites.length) return [routeWrites[n]! & 1 ? ROUTE_VIA_NH : ROUTE_PLAIN, routeWrites[n]! >>> 1];
+    n -= routeWrites.length;
+    if (n < delCidrs.length) return [DEL_ROUTE, n];
+    return [DEL_NH, delNhs[n - delCidrs.length]!];
+  };
+  const lineOf = (n: number): string => {
+    const [kind, ref] = stepAt(n);
+    if (kind === DEL_ROUTE) return `route del ${delCidrs[ref]} proto ${ROUTE_PROTO}`;
+    if (kind === DEL_NH) return `nexthop del id ${ref}`;
+    const p = plan(o, o.remote[ref]!, uplink);
+    return kind === NH_WRITE ? p.nexthop.line : kind === ROUTE_VIA_NH ? p.viaNexthop.line : p.plain.line;
+  };
+  /** The routes a failure of step n fails: a nexthop write fails every route through it. */
+  const cidrsOf = (n: number): string[] => {
+    const [kind, ref] = stepAt(n);
+    if (kind === DEL_ROUTE || kind === DEL_NH) return [];
+    const p = plan(o, o.remote[ref]!, uplink);
+    if (kind !== NH_WRITE) return [p.plain.spec.cidr];
+    const out: string[] = [];
+    for (const r of o.remote) {
+      const q = plan(o, r, uplink);
+      if (q.nexthop.id === p.nexthop.id && !foreign.has(q.nexthop.id)) out.push(q.plain.spec.cidr);
+    }
+    return out;
+  };
+  function* chunks(): Generator<string> {
+    for (let n = 0; n < count; n += LINES_PER_CHUNK) {
+      const lines: string[] = [];
+      for (let m = n; m < Math.min(count, n + LINES_PER_CHUNK); m++) lines.push(lineOf(m));
+      yield `${lines.join('\n')}\n`;
+    }
+  }
+
+  if (count > 0) {
     // -force: one bad route (e.g. a gateway not on any link yet) must not block the others
-    const r = await run('ip', ['-force', '-batch', '-'], { input: `${steps.map((x) => x.line).join('\n')}\n`, netns: o.netns, reject: false });
+    const r = await run('ip', ['-force', '-batch', '-'], { input: chunks(), netns: o.netns, reject: false });
     if (r.exitCode !== 0) {
       // ip -batch prints the kernel's reason, then "Command failed -:N" naming the line. A failed
       // nexthop fails its routes (their own lines then fail too: reported once, with the cause).
@@ -303,13 +346,18 @@ export async function syncKernelRoutes(o: SyncKernelRoutesOptions): Promise<Sync
           why = l.replace(/^Error: /, '');
           continue;
         }
-        const step = steps[Number(m[1]) - 1];
-        if (!step) other.push(`line ${m[1]}: ${why}`);
-        else if (step.cidrs.length === 0) other.push(`${step.line}: ${why}`);
-        else for (const c of step.cidrs) if (!failed.has(c)) failed.set(c, `${step.line}: ${why}`);
+        const n = Number(m[1]) - 1;
+        if (!(n >= 0 && n < count)) {
+          other.push(`line ${m[1]}: ${why}`);
+          continue;
+        }
+        const line = lineOf(n);
+        const cidrs = cidrsOf(n);
+        if (cidrs.length === 0) other.push(`${line}: ${why}`);
+        else for (const c of cidrs) if (!failed.has(c)) failed.set(c, `${line}: ${why}`);
       }
       res.failed.push(...failed.values(), ...other);
-      if (res.failed.length === 0) throw new PodwireError('IO_FAILED', `syncing kernel routes failed (exit ${r.exitCode})`, { details: steps.map((x) => x.line).join('\n') });
+      if (res.failed.length === 0) throw new PodwireError('IO_FAILED', `syncing kernel routes failed (exit ${r.exitCode})`, { details: [...chunks()].join('') });
     }
   }
   return res;

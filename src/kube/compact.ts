@@ -67,6 +67,7 @@ export function compactInformer<R>(kc: KubeConfig, spec: CompactSpec<R>, opts: R
       signal: ac.signal,
     };
     const into: LoadedRecords<R> = { metadata: {}, count: 0, records: spec.store?.() ?? new Map<string, R>(), opaque: new Set(), ...(spec.keepVersions ? { versions: new Map() } : {}) };
+    listOpts.onTotal = (n) => into.records.reserve?.(n);
     const r = await rawPages(kc, spec.path, (raw) => RecordCache.put(into, raw, spec), listOpts).finally(() => {
       if (inFlight === ac) inFlight = undefined;
     });

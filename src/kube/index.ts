@@ -6,3 +6,4 @@ export { Backoff, type BackoffOptions } from './backoff.js';
 export { nodeFacts, nodeRecord, podFacts, type NodeFacts, type PodFacts } from './objects.js';
 export { compactInformer, recordsOf, type CompactInformer } from './compact.js';
 export { watchNodes, watchPodsOnNode } from './watches.js';
+export { NodeStore, nodeFactsOf, nodeStoreVersion } from './node-store.js';

@@ -19,6 +19,9 @@ export interface RawListOptions {
   pageTimeoutMs?: number;
   /** Aborts the page in flight (a stopped informer, a newer list). */
   signal?: AbortSignal;
+  /** How many items the whole list holds, when the first page says (metadata.remainingItemCount
+   * + its own items; called before its items), so a store can size itself once. */
+  onTotal?: (n: number) => void;
 }
 
 /** Page through a collection; every item goes to onItem as parsed JSON, in key order. */
@@ -53,8 +56,10 @@ export async function rawPages(kc: KubeConfig, path: string, onItem: (raw: unkno
       err.statusCode = res.status;
       throw err;
     }
-    const body = JSON.parse(text) as { metadata?: { resourceVersion?: string; continue?: string }; items?: unknown };
+    const body = JSON.parse(text) as { metadata?: { resourceVersion?: string; continue?: string; remainingItemCount?: unknown }; items?: unknown };
     pages++;
+    const remaining = body.metadata?.remainingItemCount;
+    if (pages === 1 && opts.onTotal && Array.isArray(body.items) && typeof remaining === 'number' && Number.isSafeInteger(remaining) && remaining >= 0) opts.onTotal(body.items.length + remaining);
     if (Array.isArray(body.items)) {
       for (const i of body.items) onItem(i);
       count += body.items.length;

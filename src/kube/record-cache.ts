@@ -31,6 +31,9 @@ export interface RecordSpec<R> {
 export interface RecordStore<R> extends ReadonlyMap<string, R> {
   set(key: string, record: R): unknown;
   delete(key: string): boolean;
+  /** Room for n records in all (a list's size, known from its first page): a store that grows
+   * by copying sizes itself once instead of growing (and holding old and new copies) page by page. */
+  reserve?(n: number): void;
 }
 
 export interface Converted<R> {

@@ -73,7 +73,9 @@ class Compiler {
   /** Every pod indexed by namespace (and by label on demand): built on the first selector that
    * needs it, so a node whose pods no policy selects never indexes the cluster's million pods. */
   private get idx(): PodIndex {
-    return (this.index ??= new PodIndex(this.input.pods.values(), this.input.namespaces));
+    const pods = this.input.pods;
+    // a columnar store hands out members from its columns, without a record per cluster Pod
+    return (this.index ??= new PodIndex(pods.forEachMember ? { forEachMember: (cb) => pods.forEachMember!(cb) } : pods.values(), this.input.namespaces));
   }
 
   private warn(w: PolicyWarning): void {
@@ -230,7 +232,7 @@ class Compiler {
           }
         } else {
           for (const m of this.podsOfPeers(p, rule.peers!)) {
-            const n = resolveNamedPort(m.pod, np.name, np.protocol);
+            const n = resolveNamedPort(m, np.name, np.protocol);
             if (n === undefined) continue;
             const l = byNumber.get(n) ?? [];
             l.push(m);

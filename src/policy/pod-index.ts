@@ -1,14 +1,20 @@
 // Pods indexed by namespace and by label pair, so a selector costs the pods it can match, not
-// every pod of the cluster.
+// every pod of the cluster. A member is what a selector and a named port read (address, labels,
+// ports: the last two shared objects in the columnar store), not the pod's record: at 1,000,000
+// Pods the index used to hold a PodRecord per cluster Pod (name and IP strings) while a compile ran.
 import { parseIpv4 } from './cidr.js';
 import { selectorKey, selectorMatches } from './selector.js';
-import type { LabelSelector, NamespaceRecord, PodRecord, Protocol } from './types.js';
+import type { LabelSelector, NamedPort, NamespaceRecord, PodRecord, Protocol } from './types.js';
 
 export interface MemberPod {
-  pod: PodRecord;
   /** host-order u32 */
   addr: number;
+  labels: Readonly<Record<string, string>>;
+  ports: readonly NamedPort[];
 }
+
+/** What the index is built from: records, or a source that hands out members without them. */
+export type MemberSource = Iterable<PodRecord> | { forEachMember(cb: (namespace: string, addr: number, labels: Readonly<Record<string, string>>, ports: readonly NamedPort[]) => void): void };
 
 export class PodIndex {
   private readonly byNs = new Map<string, MemberPod[]>();
@@ -19,15 +25,20 @@ export class PodIndex {
   private readonly allNs: string[];
 
   constructor(
-    pods: Iterable<PodRecord>,
+    pods: MemberSource,
     private readonly namespaces: ReadonlyMap<string, NamespaceRecord>,
   ) {
-    for (const pod of pods) {
-      const m = member(pod);
-      if (!m) continue;
-      let list = this.byNs.get(pod.namespace);
-      if (!list) this.byNs.set(pod.namespace, (list = []));
+    const add = (ns: string, m: MemberPod): void => {
+      let list = this.byNs.get(ns);
+      if (!list) this.byNs.set(ns, (list = []));
       list.push(m);
+    };
+    if ('forEachMember' in pods) pods.forEachMember((ns, addr, labels, ports) => add(ns, { addr, labels, ports }));
+    else {
+      for (const pod of pods) {
+        const m = member(pod);
+        if (m) add(pod.namespace, m);
+      }
     }
     this.allNs = [...new Set([...namespaces.keys(), ...this.byNs.keys()])].sort();
   }
@@ -38,10 +49,10 @@ export class PodIndex {
     if (idx) return idx;
     idx = new Map();
     for (const m of this.byNs.get(ns) ?? []) {
-      for (const k in m.pod.labels) {
+      for (const k in m.labels) {
         let byValue = idx.get(k);
         if (!byValue) idx.set(k, (byValue = new Map()));
-        const v = m.pod.labels[k]!;
+        const v = m.labels[k]!;
         let l = byValue.get(v);
         if (!l) byValue.set(v, (l = []));
         l.push(m);
@@ -80,7 +91,7 @@ export class PodIndex {
       for (const [k, v] of Object.entries(sel.matchLabels ?? {})) narrow(k, v);
       for (const e of sel.matchExpressions ?? []) if (e.operator === 'In' && e.values?.length === 1) narrow(e.key, e.values[0]!);
     }
-    out = candidates.filter((m) => selectorMatches(sel, m.pod.labels));
+    out = candidates.filter((m) => selectorMatches(sel, m.labels));
     this.selCache.set(key, out);
     return out;
   }
@@ -91,7 +102,7 @@ export class PodIndex {
       this.namedPorts = new Map();
       for (const list of this.byNs.values()) {
         for (const m of list) {
-          for (const p of m.pod.ports) {
+          for (const p of m.ports) {
             const key = `${p.name}/${p.protocol}`;
             let l = this.namedPorts.get(key);
             if (!l) this.namedPorts.set(key, (l = []));
@@ -113,13 +124,13 @@ function member(pod: PodRecord): MemberPod | undefined {
   if (m === undefined) {
     // hostNetwork pods carry their node's IP: no pod selector ever matches them
     const addr = pod.ip && !pod.hostNetwork ? parseIpv4(pod.ip) : undefined;
-    m = addr === undefined ? null : { pod, addr };
+    m = addr === undefined ? null : { addr, labels: pod.labels, ports: pod.ports };
     members.set(pod, m);
   }
   return m ?? undefined;
 }
 
 /** The number a pod gives the named port name/protocol, if any. */
-export function resolveNamedPort(pod: PodRecord, name: string, protocol: Protocol): number | undefined {
+export function resolveNamedPort(pod: Pick<PodRecord, 'ports'>, name: string, protocol: Protocol): number | undefined {
   return pod.ports.find((p) => p.name === name && p.protocol === protocol)?.port;
 }

@@ -1,6 +1,7 @@
 // The policy controller's cluster-wide Pod cache, stored by column: at 1,000,000 Pods a Map of
 // PodRecord objects costs ~233 B per Pod (record object, its strings, the Map entry); here a Pod is
-// its key string (namespace/name) in one Map key -> slot, and one entry in each typed array: IPv4
+// its key (namespace/name) as bytes in a KeySlots table (no key string, no Map entry: ../kube/key-slots.ts)
+// that gives it a slot, and one entry in each typed array: IPv4
 // (u32), namespace / node / label-set / port-list ids (u32, into reference-counted tables of the
 // shared values) and a flags byte. Deleted slots go to a free list. Reading a Pod (get, values,
 // entries) builds a fresh PodRecord from its columns: equal by content to what podRecord() made,
@@ -9,6 +10,7 @@
 // cluster-wide scan (the pods behind this node's IPs) from the IP column without building a
 // record per Pod.
 import { PodwireError } from '../errors/index.js';
+import { KeySlots } from '../kube/key-slots.js';
 import { formatIpv4, parseIpv4 } from './cidr.js';
 import { IdTable } from './id-table.js';
 import type { NamedPort, PodRecord } from './types.js';
@@ -16,36 +18,31 @@ import type { NamedPort, PodRecord } from './types.js';
 const HAS_IP = 1;
 const HOST_NETWORK = 2;
 const LIVE = 4;
-const MIN_CAPACITY = 1024;
 
-/** What the compiler reads: every Pod by namespace/name, and optionally a fast local scan. */
+type MemberCallback = (namespace: string, addr: number, labels: Readonly<Record<string, string>>, ports: readonly NamedPort[]) => void;
+
+/** What the compiler reads: every Pod by namespace/name, and optionally fast scans. */
 export interface PodSource extends ReadonlyMap<string, PodRecord> {
   /** The pods with an IP in ips that are not hostNetwork, in no particular order. */
   localPods?(ips: ReadonlySet<string>): PodRecord[];
-}
-
-/** A flat copy of a string: a key built by concatenation is a cons string (two or three heap
- * objects pointing at the parts); flat, it is one sequential string (~48 B less per Pod). */
-function flat(s: string): string {
-  return JSON.parse(JSON.stringify(s)) as string;
+  /** Every pod with an IP that is not hostNetwork (what the pod index holds), from the columns. */
+  forEachMember?(cb: MemberCallback): void;
 }
 
 export class PodStore implements PodSource {
-  private readonly slots = new Map<string, number>();
+  private readonly table = new KeySlots();
   private ip = new Uint32Array(0);
   private ns = new Uint32Array(0);
   private node = new Uint32Array(0);
   private labels = new Uint32Array(0);
   private ports = new Uint32Array(0);
   private flags = new Uint8Array(0);
-  private used = 0;
-  private readonly free: number[] = [];
   private readonly names = new IdTable<string>();
   private readonly labelSets = new IdTable<Readonly<Record<string, string>>>();
   private readonly portLists = new IdTable<readonly NamedPort[]>();
 
   get size(): number {
-    return this.slots.size;
+    return this.table.size;
   }
 
   get [Symbol.toStringTag](): string {
@@ -53,12 +50,18 @@ export class PodStore implements PodSource {
   }
 
   has(key: string): boolean {
-    return this.slots.has(key);
+    return this.table.has(key);
   }
 
   get(key: string): PodRecord | undefined {
-    const s = this.slots.get(key);
-    return s === undefined ? undefined : this.record(key, s);
+    const s = this.table.get(key);
+    return s < 0 ? undefined : this.record(key, s);
+  }
+
+  /** Room for n Pods without growing (a list's size, from its first page). */
+  reserve(n: number): void {
+    this.table.reserve(n);
+    this.fit();
   }
 
   /** Store record under key, which must be its namespace/name. */
@@ -69,11 +72,9 @@ export class PodStore implements PodSource {
     const addr = r.ip === undefined ? undefined : parseIpv4(r.ip);
     // kept as a number: "10.0.0.010" reads back as "10.0.0.10" (podRecord() writes them that way)
     if (r.ip !== undefined && addr === undefined) throw new PodwireError('RECORD_INVALID', `PodStore: ${key}: IP ${r.ip} is not an IPv4 address`);
-    let s = this.slots.get(key);
-    if (s === undefined) {
-      s = this.free.pop() ?? this.grow();
-      this.slots.set(flat(key), s);
-    } else this.release(s);
+    const { slot: s, added } = this.table.add(key);
+    if (added) this.fit();
+    else this.release(s);
     this.ip[s] = addr ?? 0;
     this.ns[s] = this.names.acquire(r.namespace);
     this.node[s] = r.node === undefined ? 0 : this.names.acquire(r.node);
@@ -84,17 +85,17 @@ export class PodStore implements PodSource {
   }
 
   delete(key: string): boolean {
-    const s = this.slots.get(key);
-    if (s === undefined) return false;
-    this.slots.delete(key);
+    const s = this.table.delete(key);
+    if (s < 0) return false;
     this.release(s);
     this.flags[s] = 0;
-    this.free.push(s);
     return true;
   }
 
   clear(): void {
-    for (const k of [...this.slots.keys()]) this.delete(k);
+    for (const s of this.table.slots()) this.release(s);
+    this.table.clear();
+    this.flags.fill(0);
   }
 
   /** Drop slot s's references to the shared tables. */
@@ -108,15 +109,18 @@ export class PodStore implements PodSource {
   }
 
   *entries(): MapIterator<[string, PodRecord]> {
-    for (const [k, s] of this.slots) yield [k, this.record(k, s)];
+    for (const s of this.table.slots()) {
+      const k = this.table.keyOf(s);
+      yield [k, this.record(k, s)];
+    }
   }
 
-  keys(): MapIterator<string> {
-    return this.slots.keys();
+  *keys(): MapIterator<string> {
+    for (const s of this.table.slots()) yield this.table.keyOf(s);
   }
 
   *values(): MapIterator<PodRecord> {
-    for (const [k, s] of this.slots) yield this.record(k, s);
+    for (const s of this.table.slots()) yield this.record(this.table.keyOf(s), s);
   }
 
   [Symbol.iterator](): MapIterator<[string, PodRecord]> {
@@ -135,10 +139,27 @@ export class PodStore implements PodSource {
     }
     const out: PodRecord[] = [];
     if (want.size === 0) return out;
-    for (const [k, s] of this.slots) {
-      if ((this.flags[s]! & (HAS_IP | HOST_NETWORK)) === HAS_IP && want.has(this.ip[s]!)) out.push(this.record(k, s));
+    for (let s = 0, end = this.table.end; s < end; s++) {
+      if ((this.flags[s]! & (LIVE | HAS_IP | HOST_NETWORK)) === (LIVE | HAS_IP) && want.has(this.ip[s]!)) out.push(this.record(this.table.keyOf(s), s));
     }
     return out;
+  }
+
+  /** Every Pod with an IP that is not hostNetwork, read from the columns (no record, no key
+   * string). Slots whose key is in skip are left out (an overlay's replaced records). */
+  forEachMember(cb: MemberCallback, skip?: ReadonlySet<string>): void {
+    let skipSlots: Set<number> | undefined;
+    if (skip && skip.size > 0) {
+      skipSlots = new Set();
+      for (const k of skip) {
+        const s = this.table.get(k);
+        if (s >= 0) skipSlots.add(s);
+      }
+    }
+    for (let s = 0, end = this.table.end; s < end; s++) {
+      if ((this.flags[s]! & (LIVE | HAS_IP | HOST_NETWORK)) !== (LIVE | HAS_IP) || skipSlots?.has(s)) continue;
+      cb(this.names.value(this.ns[s]!), this.ip[s]!, this.labelSets.value(this.labels[s]!), this.portLists.value(this.ports[s]!));
+    }
   }
 
   /** Distinct shared values held (namespace and node names, label sets, port lists). */
@@ -162,22 +183,21 @@ export class PodStore implements PodSource {
     return n === 0 ? { namespace, name, hostNetwork, labels, ports } : { namespace, name, node: this.names.value(n), hostNetwork, labels, ports };
   }
 
-  private grow(): number {
-    if (this.used === this.ip.length) {
-      const cap = Math.max(MIN_CAPACITY, Math.ceil(this.ip.length * 1.5));
-      const more = <A extends Uint32Array | Uint8Array>(a: A, make: (n: number) => A): A => {
-        const b = make(cap);
-        b.set(a);
-        return b;
-      };
-      this.ip = more(this.ip, (n) => new Uint32Array(n));
-      this.ns = more(this.ns, (n) => new Uint32Array(n));
-      this.node = more(this.node, (n) => new Uint32Array(n));
-      this.labels = more(this.labels, (n) => new Uint32Array(n));
-      this.ports = more(this.ports, (n) => new Uint32Array(n));
-      this.flags = more(this.flags, (n) => new Uint8Array(n));
-    }
-    return this.used++;
+  /** Columns as long as the key table's slots. */
+  private fit(): void {
+    const cap = this.table.capacity();
+    if (this.ip.length >= cap) return;
+    const more = <A extends Uint32Array | Uint8Array>(a: A, make: (n: number) => A): A => {
+      const b = make(cap);
+      b.set(a);
+      return b;
+    };
+    this.ip = more(this.ip, (n) => new Uint32Array(n));
+    this.ns = more(this.ns, (n) => new Uint32Array(n));
+    this.node = more(this.node, (n) => new Uint32Array(n));
+    this.labels = more(this.labels, (n) => new Uint32Array(n));
+    this.ports = more(this.ports, (n) => new Uint32Array(n));
+    this.flags = more(this.flags, (n) => new Uint8Array(n));
   }
 }
 
@@ -232,6 +252,26 @@ export class PodOverlay implements PodSource {
 
   forEach(cb: (value: PodRecord, key: string, map: ReadonlyMap<string, PodRecord>) => void, thisArg?: unknown): void {
     for (const [k, v] of this.entries()) cb.call(thisArg, v, k, this);
+  }
+
+  forEachMember(cb: MemberCallback): void {
+    const over = new Set<string>();
+    for (const k of this.over.keys()) if (this.base.has(k)) over.add(k);
+    if (this.base.forEachMember && (over.size === 0 || this.base instanceof PodStore)) {
+      if (this.base instanceof PodStore) this.base.forEachMember(cb, over);
+      else this.base.forEachMember(cb);
+    } else {
+      for (const [k, p] of this.base.entries()) {
+        if (over.has(k)) continue;
+        const a = p.ip && !p.hostNetwork ? parseIpv4(p.ip) : undefined;
+        if (a !== undefined) cb(p.namespace, a, p.labels, p.ports);
+      }
+    }
+    for (const k of over) {
+      const p = this.over.get(k)!;
+      const a = p.ip && !p.hostNetwork ? parseIpv4(p.ip) : undefined;
+      if (a !== undefined) cb(p.namespace, a, p.labels, p.ports);
+    }
   }
 
   localPods(ips: ReadonlySet<string>): PodRecord[] {

@@ -70,7 +70,12 @@ export interface PolicyRecord {
 /** Everything the compiler reads. */
 export interface PolicyInput {
   /** key: namespace/name (a Map, or the columnar PodStore: see pod-store.ts's PodSource). */
-  pods: ReadonlyMap<string, PodRecord> & { localPods?(ips: ReadonlySet<string>): PodRecord[] };
+  pods: ReadonlyMap<string, PodRecord> & {
+    localPods?(ips: ReadonlySet<string>): PodRecord[];
+    /** Every pod with an IP that is not hostNetwork, as (namespace, IPv4 as u32, labels, ports),
+     * without a record per pod (pod-store.ts): what the compiler's pod index is built from. */
+    forEachMember?(cb: (namespace: string, addr: number, labels: Readonly<Record<string, string>>, ports: readonly NamedPort[]) => void): void;
+  };
   namespaces: ReadonlyMap<string, NamespaceRecord>;
   policies: ReadonlyMap<string, PolicyRecord>; // key: namespace/name
   /** IPs of this node's endpoints (the pods whose isolation this node enforces). */

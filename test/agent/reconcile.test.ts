@@ -13,8 +13,18 @@ class FakeSource<T> implements Source<T> {
   items: T[] = [];
   synced = false;
   healthy = false;
+  lists = 0;
   list() {
+    this.lists++;
     return this.items;
+  }
+}
+
+/** A source that tells its content version (as the agent's NodeStore does). */
+class VersionedSource<T> extends FakeSource<T> {
+  v = 1;
+  version() {
+    return this.v;
   }
 }
 
@@ -203,6 +213,89 @@ describe('Reconciler', () => {
     }
     expect(dp.reads).toBeGreaterThanOrEqual(2);
     expect(dp.routes.get('10.244.1.0/24')?.nodeIp).toBe('172.30.0.12');
+  });
+
+  it('a run that sees the Node version it last applied skips the routes; a change, a failed write or a check recomputes them', async () => {
+    const { pods, dp, r, lines } = setup();
+    const nodes = new VersionedSource<NodeFacts>();
+    (r as unknown as { o: { nodes: Source<NodeFacts> } }).o.nodes = nodes;
+    nodes.items = [A, B];
+    nodes.synced = nodes.healthy = pods.synced = pods.healthy = true;
+    await r.runNow();
+    expect(nodes.lists).toBe(1);
+    // the first run scheduled the kernel sync; nothing is due now
+    await new Promise((res) => setTimeout(res, 5));
+    await r.runNow();
+    expect(nodes.lists).toBe(1);
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ msg: 'reconciled', nodesUnchanged: true, routes: 2 });
+    expect(r.stats.ownPodCIDR).toBe('10.244.0.0/24');
+    // a change bumps the version
+    nodes.items = [A, B, C];
+    nodes.v++;
+    await r.runNow();
+    expect(nodes.lists).toBe(2);
+    expect(dp.routes.has('10.244.2.0/24')).toBe(true);
+    // a failed write leaves nothing applied: the next run recomputes even at the same version
+    const apply = dp.applyRoutes.bind(dp);
+    dp.applyRoutes = () => {
+      throw new Error('map full');
+    };
+    nodes.items = [A];
+    nodes.v++;
+    await r.runNow();
+    dp.applyRoutes = apply;
+    await r.runNow();
+    expect(nodes.lists).toBe(4);
+    expect([...dp.routes.keys()]).toEqual(['10.244.0.0/24']);
+    await r.stop();
+  });
+
+  it('a slow kernel route sync spaces out the periodic checks (KERNEL_CHECK_SHARE); a fast one is checked every tick', async () => {
+    const until = async (what: () => boolean) => {
+      const deadline = Date.now() + 10_000;
+      while (!what() && Date.now() < deadline) await new Promise((res) => setTimeout(res, 5));
+    };
+    // a sync that takes no time on the reconciler's clock: checked again on the next ticks
+    {
+      const { nodes, pods, dp, r } = setup(undefined, { resyncMs: 10 });
+      nodes.items = [A, B];
+      nodes.synced = nodes.healthy = pods.synced = pods.healthy = true;
+      await r.runNow();
+      r.start();
+      await until(() => dp.kernel.length >= 3);
+      await r.stop();
+      expect(dp.kernel.length).toBeGreaterThanOrEqual(3);
+    }
+    // a sync that takes 60 ms: no periodic check before 60 / KERNEL_CHECK_SHARE = 1.2 s from its start
+    const now = { t: 1_000_000 };
+    const { nodes, pods, dp, r } = setup(now, { resyncMs: 10 });
+    dp.syncKernelRoutes = async (remote) => {
+      dp.kernel.push([...remote]);
+      now.t += 60;
+      return remote.length;
+    };
+    nodes.items = [A, B];
+    nodes.synced = nodes.healthy = pods.synced = pods.healthy = true;
+    await r.runNow();
+    r.start();
+    const runs = r.stats.runs;
+    await until(() => r.stats.runs >= runs + 5); // five ticks
+    expect(dp.kernel).toHaveLength(1);
+    now.t += 1200 - 60 - 1;
+    const more = r.stats.runs;
+    await until(() => r.stats.runs >= more + 3);
+    expect(dp.kernel).toHaveLength(1);
+    now.t += 1;
+    await until(() => dp.kernel.length >= 2);
+    expect(dp.kernel).toHaveLength(2);
+    // a clock that steps back before the last sync's start does not hold the check off
+    const runs2 = r.stats.runs;
+    await until(() => r.stats.runs >= runs2 + 3);
+    expect(dp.kernel).toHaveLength(2);
+    now.t -= 10_000;
+    await until(() => dp.kernel.length >= 3);
+    await r.stop();
+    expect(dp.kernel).toHaveLength(3);
   });
 
   it('collects a stale endpoint only while the pod cache is healthy, after the grace period', async () => {

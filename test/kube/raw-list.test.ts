@@ -4,7 +4,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiServer } from '../../src/apiserver/index.js';
-import { rawList } from '../../src/kube/raw-list.js';
+import { rawList, rawPages } from '../../src/kube/raw-list.js';
 import { call, kubeConfigFor, pod, withServer } from '../apiserver/harness.js';
 
 let s: ApiServer;
@@ -27,6 +27,15 @@ describe('rawList', () => {
     expect(Number(l.metadata?.resourceVersion)).toBeGreaterThan(0);
     const onA = await rawList(kc, '/api/v1/pods', (o) => o as { metadata: { name: string } }, { fieldSelector: 'spec.nodeName=a', pageSize: 2 });
     expect(onA.items.map((i) => i.metadata.name).sort()).toEqual(['p1', 'p3', 'p5']);
+    // the first page tells the whole list's size (remainingItemCount), before its items; a
+    // filtered list does not know it
+    const told: [number, number][] = [];
+    let items = 0;
+    await rawPages(kc, '/api/v1/pods', () => items++, { pageSize: 3, onTotal: (n) => told.push([n, items]) });
+    expect(told).toEqual([[7, 0]]);
+    const toldA: number[] = [];
+    await rawPages(kc, '/api/v1/pods', () => undefined, { fieldSelector: 'spec.nodeName=a', pageSize: 2, onTotal: (n) => toldA.push(n) });
+    expect(toldA).toEqual([]);
   });
 
   it('lists a NetworkPolicy whose rules are not a list as plain JSON (no model deserialization)', async () => {

@@ -104,7 +104,7 @@ describe('PodStore', () => {
       for (let i = 0; i < 3000; i++) expect(store.delete(`ns/p${round}-${i}`)).toBe(true);
     }
     expect(store.size).toBe(0);
-    expect((store as unknown as { used: number }).used).toBe(3000);
+    expect((store as unknown as { table: { end: number } }).table.end).toBe(3000);
     expect(store.shared()).toEqual({ names: 0, labelSets: 0, portLists: 0 });
   });
 
@@ -165,6 +165,25 @@ describe('compilePolicy over a PodStore', () => {
         expect(compilePolicy({ ...input, pods: store })).toEqual(compilePolicy({ ...input, pods: map }));
       }),
       { seed: 13, numRuns: 200 },
+    );
+  });
+
+  it('over an overlay (the CNI ADD overrides) the same as over a Map with the overrides applied', () => {
+    fc.assert(
+      fc.property(fc.array(recordArb, { maxLength: 25 }), fc.array(recordArb, { maxLength: 6 }), fc.subarray(IPS.filter((ip): ip is string => ip !== undefined)), (records, overrides, local) => {
+        const map = new Map<string, PodRecord>();
+        const store = new PodStore();
+        for (const r of records) {
+          map.set(`${r.namespace}/${r.name}`, r);
+          store.set(`${r.namespace}/${r.name}`, r);
+        }
+        const over = new Map<string, PodRecord>(overrides.map((r) => [`${r.namespace}/${r.name}`, r]));
+        const applied = new Map([...map].map(([k, r]) => [k, over.get(k) ?? r] as const));
+        const input = { namespaces, policies, localIps: new Set(local), hostIps: ['192.0.2.1'] };
+        expect(compilePolicy({ ...input, pods: new PodOverlay(store, over) })).toEqual(compilePolicy({ ...input, pods: applied }));
+        expect(compilePolicy({ ...input, pods: new PodOverlay(map, over) })).toEqual(compilePolicy({ ...input, pods: applied }));
+      }),
+      { seed: 14, numRuns: 200 },
     );
   });
 
