@@ -12,7 +12,7 @@
 import type { AgentConfig } from './config.js';
 import { startCniServer } from './cni-server.js';
 import { startCtGc } from './ct-gc.js';
-import { collectNow, tuneHeap } from './heap-tuning.js';
+import { collectNow, fixYoungGeneration, tuneHeap } from './heap-tuning.js';
 import { memoryProbe } from './memory.js';
 import { negotiateChain, writeConflist, type ChainChoice } from './conflist.js';
 import { ensureDatapath, podwireVersion } from './datapath.js';
@@ -90,6 +90,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
 
   let dataplane!: Dataplane;
   let policy: import('./policy.js').PolicyController | undefined;
+  fixYoungGeneration();
   const memory = memoryProbe(log);
   memory.mark('agent starting');
   let chain: ChainChoice | undefined;
