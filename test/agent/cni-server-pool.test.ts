@@ -270,8 +270,10 @@ describe('warm veth pool', () => {
       // and the next ADD works (direct path: the pool is empty)
       const p2 = await h.pod();
       const id2 = containerId();
-      expect((await request(s.socket, env('ADD', id2, p2.path), conf)).exitCode).toBe(0);
-      expect((await request(s.socket, env('DEL', id2, p2.path), conf)).exitCode).toBe(0);
+      const a2 = await request(s.socket, env('ADD', id2, p2.path), conf);
+      expect(a2.exitCode, a2.stdout).toBe(0);
+      const d2 = await request(s.socket, env('DEL', id2, p2.path), conf);
+      expect(d2.exitCode, d2.stdout).toBe(0);
     } finally {
       await s.stop();
     }
