@@ -7,7 +7,7 @@
 // whole beside them. Reading a Node builds a fresh NodeFacts equal (same JSON, same key order) to
 // what nodeRecord() made.
 import { formatIpv4, parseIpv4 } from '../ipam/cidr.js';
-import { KeySlots } from './key-slots.js';
+import { grown, SlotMap } from './slot-map.js';
 import type { NodeFacts } from './objects.js';
 import type { RecordStore } from './record-cache.js';
 
@@ -31,8 +31,7 @@ function compactCidr(text: string): { addr: number; len: number } | undefined {
   return len > 32 ? undefined : { addr, len };
 }
 
-export class NodeStore implements RecordStore<NodeFacts> {
-  private readonly table = new KeySlots();
+export class NodeStore extends SlotMap<NodeFacts> implements RecordStore<NodeFacts> {
   private cidr = new Uint32Array(0);
   private len = new Uint8Array(0);
   private ip = new Uint32Array(0);
@@ -43,21 +42,8 @@ export class NodeStore implements RecordStore<NodeFacts> {
    * this version has seen the current content. */
   version = ++stamps;
 
-  get size(): number {
-    return this.table.size;
-  }
-
   get [Symbol.toStringTag](): string {
     return 'NodeStore';
-  }
-
-  has(key: string): boolean {
-    return this.table.has(key);
-  }
-
-  get(key: string): NodeFacts | undefined {
-    const s = this.table.get(key);
-    return s < 0 ? undefined : this.record(key, s);
   }
 
   /** Room for n Nodes without growing (a list's size, from its first page). */
@@ -100,33 +86,10 @@ export class NodeStore implements RecordStore<NodeFacts> {
     this.whole.clear();
   }
 
-  *entries(): MapIterator<[string, NodeFacts]> {
-    for (const s of this.table.slots()) {
-      const k = this.table.keyOf(s);
-      yield [k, this.record(k, s)];
-    }
-  }
-
-  *keys(): MapIterator<string> {
-    for (const s of this.table.slots()) yield this.table.keyOf(s);
-  }
-
-  *values(): MapIterator<NodeFacts> {
-    for (const s of this.table.slots()) yield this.record(this.table.keyOf(s), s);
-  }
-
-  [Symbol.iterator](): MapIterator<[string, NodeFacts]> {
-    return this.entries();
-  }
-
-  forEach(cb: (value: NodeFacts, key: string, map: ReadonlyMap<string, NodeFacts>) => void, thisArg?: unknown): void {
-    for (const [k, v] of this.entries()) cb.call(thisArg, v, k, this);
-  }
-
   /** Every record, in one array (a plain loop: the reconcile reads all 65k on each change). */
   all(): NodeFacts[] {
     const out: NodeFacts[] = [];
-    for (let s = 0, end = this.table.end; s < end; s++) if (this.table.isLive(s)) out.push(this.record(this.table.keyOf(s), s));
+    for (let s = 0, end = this.table.end; s < end; s++) if (this.table.isLive(s)) out.push(this.valueAt(this.table.keyOf(s), s));
     return out;
   }
 
@@ -136,7 +99,7 @@ export class NodeStore implements RecordStore<NodeFacts> {
   }
 
   // same key order as objects.ts's nodeFacts()
-  private record(name: string, s: number): NodeFacts {
+  protected valueAt(name: string, s: number): NodeFacts {
     const w = this.whole.get(s);
     if (w !== undefined) return w;
     const len = this.len[s]!;
@@ -146,16 +109,10 @@ export class NodeStore implements RecordStore<NodeFacts> {
 
   private fit(): void {
     const cap = this.table.capacity();
-    if (this.cidr.length >= cap) return;
-    const more = <A extends Uint32Array | Uint8Array>(a: A, make: (n: number) => A): A => {
-      const b = make(cap);
-      b.set(a);
-      return b;
-    };
-    this.cidr = more(this.cidr, (n) => new Uint32Array(n));
-    this.len = more(this.len, (n) => new Uint8Array(n));
-    this.ip = more(this.ip, (n) => new Uint32Array(n));
-    this.flags = more(this.flags, (n) => new Uint8Array(n));
+    this.cidr = grown(this.cidr, cap);
+    this.len = grown(this.len, cap);
+    this.ip = grown(this.ip, cap);
+    this.flags = grown(this.flags, cap);
   }
 }
 

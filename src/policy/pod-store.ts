@@ -10,7 +10,7 @@
 // cluster-wide scan (the pods behind this node's IPs) from the IP column without building a
 // record per Pod.
 import { PodwireError } from '../errors/index.js';
-import { KeySlots } from '../kube/key-slots.js';
+import { grown, SlotMap } from '../kube/slot-map.js';
 import { formatIpv4, parseIpv4 } from './cidr.js';
 import { IdTable } from './id-table.js';
 import type { NamedPort, PodRecord } from './types.js';
@@ -29,8 +29,7 @@ export interface PodSource extends ReadonlyMap<string, PodRecord> {
   forEachMember?(cb: MemberCallback): void;
 }
 
-export class PodStore implements PodSource {
-  private readonly table = new KeySlots();
+export class PodStore extends SlotMap<PodRecord> implements PodSource {
   private ip = new Uint32Array(0);
   private ns = new Uint32Array(0);
   private node = new Uint32Array(0);
@@ -41,21 +40,8 @@ export class PodStore implements PodSource {
   private readonly labelSets = new IdTable<Readonly<Record<string, string>>>();
   private readonly portLists = new IdTable<readonly NamedPort[]>();
 
-  get size(): number {
-    return this.table.size;
-  }
-
   get [Symbol.toStringTag](): string {
     return 'PodStore';
-  }
-
-  has(key: string): boolean {
-    return this.table.has(key);
-  }
-
-  get(key: string): PodRecord | undefined {
-    const s = this.table.get(key);
-    return s < 0 ? undefined : this.record(key, s);
   }
 
   /** Room for n Pods without growing (a list's size, from its first page). */
@@ -108,29 +94,6 @@ export class PodStore implements PodSource {
     this.flags[s] = 0;
   }
 
-  *entries(): MapIterator<[string, PodRecord]> {
-    for (const s of this.table.slots()) {
-      const k = this.table.keyOf(s);
-      yield [k, this.record(k, s)];
-    }
-  }
-
-  *keys(): MapIterator<string> {
-    for (const s of this.table.slots()) yield this.table.keyOf(s);
-  }
-
-  *values(): MapIterator<PodRecord> {
-    for (const s of this.table.slots()) yield this.record(this.table.keyOf(s), s);
-  }
-
-  [Symbol.iterator](): MapIterator<[string, PodRecord]> {
-    return this.entries();
-  }
-
-  forEach(cb: (value: PodRecord, key: string, map: ReadonlyMap<string, PodRecord>) => void, thisArg?: unknown): void {
-    for (const [k, v] of this.entries()) cb.call(thisArg, v, k, this);
-  }
-
   localPods(ips: ReadonlySet<string>): PodRecord[] {
     const want = new Set<number>();
     for (const ip of ips) {
@@ -140,7 +103,7 @@ export class PodStore implements PodSource {
     const out: PodRecord[] = [];
     if (want.size === 0) return out;
     for (let s = 0, end = this.table.end; s < end; s++) {
-      if ((this.flags[s]! & (LIVE | HAS_IP | HOST_NETWORK)) === (LIVE | HAS_IP) && want.has(this.ip[s]!)) out.push(this.record(this.table.keyOf(s), s));
+      if ((this.flags[s]! & (LIVE | HAS_IP | HOST_NETWORK)) === (LIVE | HAS_IP) && want.has(this.ip[s]!)) out.push(this.valueAt(this.table.keyOf(s), s));
     }
     return out;
   }
@@ -168,7 +131,7 @@ export class PodStore implements PodSource {
   }
 
   // same key order as parse.ts's podRecord(): records compare equal by their JSON
-  private record(key: string, s: number): PodRecord {
+  protected valueAt(key: string, s: number): PodRecord {
     const namespace = this.names.value(this.ns[s]!);
     const name = key.slice(namespace.length + 1);
     const f = this.flags[s]!;
@@ -186,18 +149,12 @@ export class PodStore implements PodSource {
   /** Columns as long as the key table's slots. */
   private fit(): void {
     const cap = this.table.capacity();
-    if (this.ip.length >= cap) return;
-    const more = <A extends Uint32Array | Uint8Array>(a: A, make: (n: number) => A): A => {
-      const b = make(cap);
-      b.set(a);
-      return b;
-    };
-    this.ip = more(this.ip, (n) => new Uint32Array(n));
-    this.ns = more(this.ns, (n) => new Uint32Array(n));
-    this.node = more(this.node, (n) => new Uint32Array(n));
-    this.labels = more(this.labels, (n) => new Uint32Array(n));
-    this.ports = more(this.ports, (n) => new Uint32Array(n));
-    this.flags = more(this.flags, (n) => new Uint8Array(n));
+    this.ip = grown(this.ip, cap);
+    this.ns = grown(this.ns, cap);
+    this.node = grown(this.node, cap);
+    this.labels = grown(this.labels, cap);
+    this.ports = grown(this.ports, cap);
+    this.flags = grown(this.flags, cap);
   }
 }
 
